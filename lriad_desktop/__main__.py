@@ -1,0 +1,8 @@
+"""`python -m lriad_desktop` is the same as the `lriad` command."""
+
+import sys
+
+from lriad_desktop.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

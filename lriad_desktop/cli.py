@@ -1,0 +1,168 @@
+"""The `lriad` command: the GUI by default; `inspect` and `evaluate` on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from lriad_desktop import __version__
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lriad",
+        description="LR-IAD Desktop: inspect images of parts with a local reasoning vision-language model.",
+    )
+    parser.add_argument("--version", action="version", version=f"lriad {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    def model_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", type=Path, default=None, help="model folder (default: the bundled lriad-tiny)")
+        p.add_argument("--adapter", type=Path, default=None, help="PEFT LoRA adapter folder on top of the model")
+        p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+        p.add_argument("--batch-size", type=int, default=8, help="images per generate call (default 8)")
+        p.add_argument("--max-new-tokens", type=int, default=256)
+        p.add_argument("--object", default=None, help="object name for the prompt (default: from the folder)")
+        p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+
+    p_inspect = sub.add_parser("inspect", help="inspect image files or folders")
+    p_inspect.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
+    model_options(p_inspect)
+
+    p_eval = sub.add_parser("evaluate", help="score the model on an MVTec-AD, VisA or plain good/<defect> folder")
+    p_eval.add_argument("dataset", type=Path)
+    p_eval.add_argument("--limit", type=int, default=None, help="evaluate at most N images (spread evenly)")
+    model_options(p_eval)
+    return parser
+
+
+def _make_inspector(args: argparse.Namespace):
+    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.paths import bundled_model_dir
+
+    model = args.model or bundled_model_dir()
+    return Inspector(model, args.adapter, device=args.device, max_new_tokens=args.max_new_tokens)
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    size = max(1, size)
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _describe(finding) -> str:
+    if not finding.defects:
+        return finding.parse_error if finding.verdict.value == "unparsed" else "-"
+    parts = []
+    for d in finding.defects:
+        box = "no box" if d.box is None else "[" + ", ".join(f"{v:.0f}" for v in d.box.as_list()) + "]"
+        parts.append(f"{d.label} {box}")
+    return "; ".join(parts)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from lriad_desktop.core.images import ImageLoadError, iter_image_files, load_image
+
+    inspector = _make_inspector(args)
+    failures = 0
+    count = 0
+    pending: list[tuple[Path, object]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        names = [args.object or path.parent.name for path, _ in pending]
+        findings = inspector.inspect_batch([img.image for _, img in pending], names, [str(p) for p, _ in pending])
+        for finding in findings:
+            if args.json:
+                print(finding.to_json(), flush=True)
+            else:
+                print(f"{finding.image_path}\t{finding.verdict.value}\t{_describe(finding)}\t"
+                      f"{finding.timings.get('total_ms', 0):.0f} ms", flush=True)
+        pending.clear()
+
+    for path in iter_image_files(args.paths):
+        count += 1
+        try:
+            pending.append((path, load_image(path)))
+        except ImageLoadError as err:
+            failures += 1
+            if args.json:
+                print(json.dumps({"image_path": str(path), "error": err.reason}), flush=True)
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            continue
+        if len(pending) >= args.batch_size:
+            flush()
+    flush()
+    if count == 0:
+        print("error: no image files found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
+        return 1
+    return 1 if failures else 0
+
+
+def _spread(items: list, limit: int | None) -> list:
+    if not limit or limit >= len(items):
+        return items
+    step = len(items) / limit
+    return [items[int(i * step)] for i in range(limit)]
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from lriad_desktop.core.datasets import read_dataset
+    from lriad_desktop.core.evaluation import format_table, score_by_category
+    from lriad_desktop.core.finding import Finding, Verdict
+    from lriad_desktop.core.images import ImageLoadError, load_image
+
+    items = _spread(read_dataset(args.dataset), args.limit)
+    if not items:
+        print(f"error: no test images in {args.dataset}", file=sys.stderr)
+        return 1
+    inspector = _make_inspector(args)
+    pairs = []
+    for chunk in _chunks(items, args.batch_size):
+        loaded, kept = [], []
+        for item in chunk:
+            try:
+                loaded.append(load_image(item.path).image)
+                kept.append(item)
+            except ImageLoadError as err:
+                print(f"error: {err}", file=sys.stderr)
+                pairs.append((item, Finding(Verdict.UNPARSED, image_path=str(item.path), parse_error=err.reason)))
+        names = [args.object or item.category for item in kept]
+        findings = inspector.inspect_batch(loaded, names, [str(i.path) for i in kept]) if kept else []
+        pairs += list(zip(kept, findings))
+        print(f"\r{len(pairs)}/{len(items)} images", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    scores = score_by_category(pairs)
+    if args.json:
+        print(json.dumps({name: s.as_dict() for name, s in scores.items()}))
+    else:
+        print(format_table(scores))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `lriad` and `python -m lriad_desktop`."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from lriad_desktop.core.datasets import DatasetError
+    from lriad_desktop.core.engine import ModelFolderError
+
+    handlers = {"inspect": cmd_inspect, "evaluate": cmd_evaluate}
+    try:
+        return handlers[args.command](args)
+    except (ModelFolderError, DatasetError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except OSError as err:  # disk full, permissions: one clear line
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Qt-free core: findings, prompting, parsing, coordinates, images, inference, evaluation."""

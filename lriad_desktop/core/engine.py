@@ -1,0 +1,225 @@
+"""The inspection engine: a local Qwen-VL folder (+ optional PEFT LoRA adapter) → findings.
+
+torch and transformers are imported lazily, on the first load, so that importing
+`lriad_desktop` stays fast. Loading is offline (no hub), from safetensors only, and
+`trust_remote_code` stays off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from PIL import Image
+
+from lriad_desktop.core.coordinates import ModelGeometry, read_model_geometry, to_image_pixels
+from lriad_desktop.core.finding import Defect, Finding, Verdict
+from lriad_desktop.core.parsing import parse_completion
+from lriad_desktop.core.prompting import build_messages
+
+SUPPORTED_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe")
+DEFAULT_MAX_NEW_TOKENS = 256
+
+
+class ModelFolderError(Exception):
+    """A model or adapter folder that can't be used; the message says why, for the user."""
+
+
+@dataclass(frozen=True)
+class ModelFolderInfo:
+    """What a valid model folder holds."""
+
+    path: Path
+    model_type: str
+    weights: tuple[Path, ...]
+    geometry: ModelGeometry
+
+
+def validate_model_folder(folder: str | os.PathLike) -> ModelFolderInfo:
+    """Check that `folder` is a usable Qwen-VL model folder; raise `ModelFolderError` if not."""
+    path = Path(folder).expanduser()
+    if not path.exists():
+        raise ModelFolderError(f"Model folder not found: {path}")
+    if not path.is_dir():
+        raise ModelFolderError(f"Not a folder: {path} (choose the folder that holds config.json)")
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        if (path / "adapter_config.json").is_file():
+            raise ModelFolderError(f"{path} is a LoRA adapter, not a model: choose it as the adapter")
+        raise ModelFolderError(f"{path} has no config.json: it is not a Hugging Face model folder")
+    try:
+        model_type = json.loads(cfg.read_text(encoding="utf-8")).get("model_type", "")
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelFolderError(f"{cfg} can't be read: {err}") from None
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ModelFolderError(
+            f"{path} holds a '{model_type or 'unknown'}' model; supported: Qwen2-VL, Qwen2.5-VL, Qwen3-VL"
+        )
+    weights = tuple(sorted(path.glob("*.safetensors")))
+    if not weights:
+        if any(path.glob("*.bin")) or any(path.glob("*.pt")):
+            raise ModelFolderError(f"{path} has only pickle weights (.bin/.pt); only safetensors are loaded")
+        raise ModelFolderError(f"{path} has no model weights (*.safetensors)")
+    if not any((path / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json", "vocab.json")):
+        raise ModelFolderError(f"{path} has no tokenizer files")
+    if not any((path / n).is_file() for n in ("preprocessor_config.json", "processor_config.json")):
+        raise ModelFolderError(f"{path} has no image processor settings (preprocessor_config.json)")
+    try:
+        geometry = read_model_geometry(path)
+    except (ValueError, json.JSONDecodeError) as err:
+        raise ModelFolderError(f"{path}: bad lriad.json or processor settings: {err}") from None
+    return ModelFolderInfo(path=path, model_type=model_type, weights=weights, geometry=geometry)
+
+
+def validate_adapter_folder(folder: str | os.PathLike) -> Path:
+    """Check that `folder` is a PEFT adapter saved as safetensors."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise ModelFolderError(f"Adapter folder not found: {path}")
+    if not (path / "adapter_config.json").is_file():
+        raise ModelFolderError(f"{path} has no adapter_config.json: it is not a PEFT adapter folder")
+    if not (path / "adapter_model.safetensors").is_file():
+        raise ModelFolderError(f"{path} has no adapter_model.safetensors")
+    return path
+
+
+def finding_from_completion(text: str, image_size: tuple[int, int], geometry: ModelGeometry,
+                            **details: Any) -> Finding:
+    """Turn one completion into a finding with boxes in original-image pixels. Never raises."""
+    parsed = parse_completion(text)
+    if not parsed.ok:
+        return Finding(Verdict.UNPARSED, (), parsed.steps, text, parse_error=parsed.error,
+                       image_size=image_size, **details)
+    defects = []
+    for d in parsed.defects:
+        box = to_image_pixels(d.box, image_size, geometry) if d.box is not None else None
+        defects.append(Defect(d.label, box))
+    verdict = Verdict.ANOMALOUS if parsed.anomaly else Verdict.NORMAL
+    return Finding(verdict, tuple(defects), parsed.steps, text, image_size=image_size, **details)
+
+
+def pick_device(preference: str = "auto") -> tuple[str, Any]:
+    """`(device, dtype)`: CUDA with bf16, Apple MPS with fp16, else CPU with fp32."""
+    import torch
+
+    pref = (preference or "auto").lower()
+    if pref in ("auto", "cuda") and torch.cuda.is_available():
+        bf16 = torch.cuda.is_bf16_supported()
+        return "cuda", torch.bfloat16 if bf16 else torch.float16
+    if pref in ("auto", "mps") and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps", torch.float16
+    if pref not in ("auto", "cpu", "cuda", "mps"):
+        raise ValueError(f"unknown device '{preference}' (use auto, cuda, mps or cpu)")
+    return "cpu", torch.float32
+
+
+class Inspector:
+    """Inspects images with a local model folder and an optional LoRA adapter.
+
+    Construction only validates the folders; the model loads on `load()` or the first inspection.
+    """
+
+    def __init__(self, model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None,
+                 device: str = "auto", max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> None:
+        self.info = validate_model_folder(model_dir)
+        self.adapter_dir = validate_adapter_folder(adapter_dir) if adapter_dir else None
+        self.device_preference = device
+        self.max_new_tokens = max_new_tokens
+        self.device: str | None = None
+        self.load_seconds: float | None = None
+        self._model: Any = None
+        self._processor: Any = None
+
+    @property
+    def geometry(self) -> ModelGeometry:
+        return self.info.geometry
+
+    @property
+    def model_version(self) -> str:
+        name = self.info.path.name
+        return f"{name}+{self.adapter_dir.name}" if self.adapter_dir else name
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> "Inspector":
+        """Load weights and processor (idempotent)."""
+        if self._model is not None:
+            return self
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        start = time.perf_counter()
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        device, dtype = pick_device(self.device_preference)
+        common = dict(local_files_only=True, trust_remote_code=False)
+        try:
+            processor = AutoProcessor.from_pretrained(self.info.path, **common)
+            model = AutoModelForImageTextToText.from_pretrained(
+                self.info.path, dtype=dtype, use_safetensors=True, **common
+            )
+        except (OSError, ValueError, KeyError) as err:
+            raise ModelFolderError(f"Model in {self.info.path} can't be loaded: {err}") from None
+        if self.adapter_dir is not None:
+            from peft import PeftModel
+
+            try:
+                model = PeftModel.from_pretrained(model, self.adapter_dir, is_trainable=False)
+            except (OSError, ValueError, KeyError, RuntimeError) as err:
+                raise ModelFolderError(f"Adapter {self.adapter_dir} doesn't fit this model: {err}") from None
+        model.to(device)
+        model.eval()
+        processor.tokenizer.padding_side = "left"
+        self._model, self._processor, self.device = model, processor, device
+        self.load_seconds = time.perf_counter() - start
+        return self
+
+    def inspect(self, image: Image.Image, object_name: str | None = None, image_path: str = "") -> Finding:
+        """Inspect one RGB image."""
+        return self.inspect_batch([image], [object_name], [image_path])[0]
+
+    def inspect_batch(self, images: Sequence[Image.Image], object_names: Sequence[str | None] | None = None,
+                      image_paths: Sequence[str] | None = None) -> list[Finding]:
+        """Inspect several RGB images in one left-padded `generate` call (greedy)."""
+        import torch
+
+        self.load()
+        n = len(images)
+        if n == 0:
+            return []
+        names = list(object_names) if object_names is not None else [None] * n
+        paths = list(image_paths) if image_paths is not None else [""] * n
+        processor, model = self._processor, self._model
+        t0 = time.perf_counter()
+        texts = [processor.apply_chat_template(build_messages(name), add_generation_prompt=True, tokenize=False)
+                 for name in names]
+        inputs = processor(text=texts, images=list(images), padding=True, return_tensors="pt").to(self.device)
+        t1 = time.perf_counter()
+        with torch.inference_mode():
+            out = model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+        t2 = time.perf_counter()
+        new_tokens = out[:, inputs["input_ids"].shape[1]:]
+        completions = processor.batch_decode(new_tokens, skip_special_tokens=True)
+        pad_id = processor.tokenizer.pad_token_id
+        findings = []
+        for i, text in enumerate(completions):
+            n_new = int((new_tokens[i] != pad_id).sum()) if pad_id is not None else int(new_tokens.shape[1])
+            timings = {
+                "preprocess_ms": (t1 - t0) * 1000 / n,
+                "generate_ms": (t2 - t1) * 1000 / n,
+                "total_ms": (time.perf_counter() - t0) * 1000 / n,
+                "new_tokens": float(n_new),
+                "batch_size": float(n),
+            }
+            findings.append(finding_from_completion(
+                text, images[i].size, self.geometry, model_version=self.model_version,
+                image_path=paths[i], object_name=names[i] or "", timings=timings,
+            ))
+        return findings

@@ -1,0 +1,123 @@
+"""Scoring findings against the truth: the paper's accuracy plus precision, recall, F1, IoU."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
+
+from lriad_desktop.core.datasets import LabelledImage
+from lriad_desktop.core.finding import Box, Finding, Verdict
+
+# Words inspectors and datasets use for the same defect type.
+LABEL_SYNONYMS: dict[str, str] = {
+    "colour": "color",
+    "stain": "contamination",
+    "dirt": "contamination",
+    "spot": "contamination",
+    "missing": "missing part",
+    "missing component": "missing part",
+    "bent": "deformation",
+    "dent": "deformation",
+    "fracture": "crack",
+}
+
+
+def normalise_label(label: str) -> str:
+    """Lower case, `_`/`-` as spaces, collapsed whitespace, common synonyms unified."""
+    text = re.sub(r"[_\-]+", " ", (label or "").strip().lower())
+    text = " ".join(text.split())
+    return LABEL_SYNONYMS.get(text, text)
+
+
+def best_iou(truth: Sequence[Box], predicted: Sequence[Box | None]) -> float:
+    """Mean over truth boxes of the IoU of the best-matching predicted box (0 if none)."""
+    preds = [b for b in predicted if b is not None]
+    if not truth:
+        return 0.0
+    return sum(max((t.iou(p) for p in preds), default=0.0) for t in truth) / len(truth)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Figures for one category (or all)."""
+
+    n: int
+    accuracy: float
+    precision: float
+    recall: float
+    f1: float
+    mean_iou: float | None
+    label_accuracy: float | None
+    unparsed_rate: float
+    ms_per_image: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def score(pairs: Iterable[tuple[LabelledImage, Finding]]) -> Scores:
+    """Score `(truth, finding)` pairs. Unparsed findings count as wrong verdicts."""
+    tp = fp = tn = fn = unparsed = 0
+    ious: list[float] = []
+    label_hits: list[bool] = []
+    ms: list[float] = []
+    n = 0
+    for truth, finding in pairs:
+        n += 1
+        ms.append(finding.timings.get("total_ms", 0.0))
+        if finding.verdict is Verdict.UNPARSED:
+            unparsed += 1
+            predicted = not truth.anomalous  # wrong by definition
+        else:
+            predicted = finding.verdict is Verdict.ANOMALOUS
+        if truth.anomalous:
+            tp += predicted
+            fn += not predicted
+            if truth.boxes:
+                got = [d.box for d in finding.defects] if predicted and finding.verdict is not Verdict.UNPARSED else []
+                ious.append(best_iou(truth.boxes, got))
+            want = normalise_label(truth.defect_type)
+            names = {normalise_label(d.label) for d in finding.defects} if finding.verdict is Verdict.ANOMALOUS else set()
+            label_hits.append(want in names)
+        else:
+            fp += predicted
+            tn += not predicted
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return Scores(
+        n=n,
+        accuracy=(tp + tn) / n if n else 0.0,
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        mean_iou=sum(ious) / len(ious) if ious else None,
+        label_accuracy=sum(label_hits) / len(label_hits) if label_hits else None,
+        unparsed_rate=unparsed / n if n else 0.0,
+        ms_per_image=sum(ms) / len(ms) if ms else 0.0,
+    )
+
+
+def score_by_category(pairs: Sequence[tuple[LabelledImage, Finding]]) -> dict[str, Scores]:
+    """Scores per category, then `"all"`."""
+    cats = sorted({t.category for t, _ in pairs})
+    result = {c: score((t, f) for t, f in pairs if t.category == c) for c in cats}
+    result["all"] = score(pairs)
+    return result
+
+
+def format_table(scores: dict[str, Scores]) -> str:
+    """A plain-text table of scores, one row per category."""
+    def pct(v: float | None) -> str:
+        return "   -" if v is None else f"{v * 100:5.1f}"
+
+    head = f"{'category':<16} {'n':>5} {'acc%':>6} {'prec%':>6} {'rec%':>6} {'F1':>5} {'IoU':>5} {'label%':>6} {'unparsed%':>9} {'ms/img':>7}"
+    lines = [head, "-" * len(head)]
+    for name, s in scores.items():
+        iou = "    -" if s.mean_iou is None else f"{s.mean_iou:5.2f}"
+        lines.append(
+            f"{name:<16} {s.n:>5} {pct(s.accuracy):>6} {pct(s.precision):>6} {pct(s.recall):>6} {s.f1:5.2f} {iou} "
+            f"{pct(s.label_accuracy):>6} {pct(s.unparsed_rate):>9} {s.ms_per_image:7.0f}"
+        )
+    return "\n".join(lines)

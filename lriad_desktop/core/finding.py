@@ -1,0 +1,147 @@
+"""A finding: what the model concluded about one image, in original-image pixels."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Verdict(str, Enum):
+    """The verdict of one inspection."""
+
+    ANOMALOUS = "anomalous"
+    NORMAL = "normal"
+    UNPARSED = "unparsed"
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box `x1, y1, x2, y2` (x2 > x1, y2 > y1) in some pixel frame."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def width(self) -> float:
+        return max(0.0, self.x2 - self.x1)
+
+    @property
+    def height(self) -> float:
+        return max(0.0, self.y2 - self.y1)
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return ((self.x1 + self.x2) / 2, (self.y1 + self.y2) / 2)
+
+    def iou(self, other: "Box") -> float:
+        """Intersection over union with `other` (0 when either box is empty)."""
+        ix = max(0.0, min(self.x2, other.x2) - max(self.x1, other.x1))
+        iy = max(0.0, min(self.y2, other.y2) - max(self.y1, other.y1))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    def clipped(self, width: float, height: float) -> "Box":
+        """This box clipped to an image of `width` x `height`."""
+        return Box(
+            min(max(self.x1, 0.0), width),
+            min(max(self.y1, 0.0), height),
+            min(max(self.x2, 0.0), width),
+            min(max(self.y2, 0.0), height),
+        )
+
+    def as_list(self, ndigits: int | None = 1) -> list[float]:
+        vals = [self.x1, self.y1, self.x2, self.y2]
+        return [round(v, ndigits) if ndigits is not None else v for v in vals]
+
+    @classmethod
+    def from_corners(cls, a: float, b: float, c: float, d: float) -> "Box":
+        """A box from two corners given in any order (swapped corners are fixed)."""
+        return cls(min(a, c), min(b, d), max(a, c), max(b, d))
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One defect: its type (label) and where it is (None when the model gave no box)."""
+
+    label: str
+    box: Box | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The result of inspecting one image.
+
+    `defects` boxes are in original-image pixels; `reasoning` holds the model's steps.
+    A finding with verdict `unparsed` keeps the raw text and has no defects.
+    """
+
+    verdict: Verdict
+    defects: tuple[Defect, ...] = ()
+    reasoning: tuple[str, ...] = ()
+    raw_text: str = ""
+    model_version: str = ""
+    image_path: str = ""
+    image_size: tuple[int, int] = (0, 0)
+    object_name: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    parse_error: str = ""
+
+    @property
+    def anomalous(self) -> bool:
+        return self.verdict is Verdict.ANOMALOUS
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(d.label for d in self.defects)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (boxes as `[x1, y1, x2, y2]` lists)."""
+        return {
+            "verdict": self.verdict.value,
+            "defects": [
+                {"label": d.label, "box": d.box.as_list(ndigits=2) if d.box else None} for d in self.defects
+            ],
+            "reasoning": list(self.reasoning),
+            "raw_text": self.raw_text,
+            "model_version": self.model_version,
+            "image_path": self.image_path,
+            "image_size": list(self.image_size),
+            "object_name": self.object_name,
+            "timings": dict(self.timings),
+            "parse_error": self.parse_error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Finding":
+        defects = tuple(
+            Defect(d["label"], Box(*d["box"]) if d.get("box") else None) for d in data.get("defects", [])
+        )
+        size = data.get("image_size") or (0, 0)
+        return cls(
+            verdict=Verdict(data["verdict"]),
+            defects=defects,
+            reasoning=tuple(data.get("reasoning", ())),
+            raw_text=data.get("raw_text", ""),
+            model_version=data.get("model_version", ""),
+            image_path=data.get("image_path", ""),
+            image_size=(int(size[0]), int(size[1])),
+            object_name=data.get("object_name", ""),
+            timings={k: float(v) for k, v in (data.get("timings") or {}).items()},
+            parse_error=data.get("parse_error", ""),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Finding":
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,62 @@
+"""The `lriad` command on real files and a real (random-init) model, in a subprocess."""
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from test_evaluation import make_mvtec
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "lriad_desktop", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def test_inspect_folder_with_bad_files(tmp_path, tiny_model_dir):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    Image.new("RGB", (120, 90), (80, 80, 80)).save(folder / "good.png")
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (100, 100, 3), dtype=np.uint8)).save(buf, "PNG")
+    (folder / "truncated.png").write_bytes(buf.getvalue()[:400])
+    (folder / "text.png").write_text("hello")
+    Image.fromarray((np.arange(50 * 40).reshape(40, 50) * 30).astype(np.uint16)).save(folder / "gray16.png")
+    Image.new("CMYK", (60, 40), (10, 200, 30, 0)).save(folder / "cmyk.jpg")
+    res = run_cli("inspect", folder, "--model", tiny_model_dir, "--max-new-tokens", "8", "--json", "--batch-size", "2")
+    assert res.returncode == 1, res.stderr
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    ok = sorted(r["image_path"].rsplit("/", 1)[1] for r in rows if "verdict" in r)
+    assert ok == ["cmyk.jpg", "good.png", "gray16.png"]
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2
+    assert any("text.png: not an image" in e for e in errors)
+    assert any("truncated.png: image file is truncated or corrupt" in e for e in errors)
+    # the table form
+    res = run_cli("inspect", folder / "good.png", "--model", tiny_model_dir, "--max-new-tokens", "8")
+    assert res.returncode == 0 and "good.png" in res.stdout and " ms" in res.stdout
+
+
+def test_missing_model_is_one_clear_line(tmp_path):
+    Image.new("RGB", (20, 20)).save(tmp_path / "a.png")
+    res = run_cli("inspect", tmp_path / "a.png", "--model", tmp_path / "no-model")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [f"error: Model folder not found: {tmp_path / 'no-model'}"]
+
+
+def test_evaluate_mvtec_layout(tmp_path, tiny_model_dir):
+    make_mvtec(tmp_path / "data")
+    res = run_cli("evaluate", tmp_path / "data", "--model", tiny_model_dir, "--max-new-tokens", "8")
+    assert res.returncode == 0, res.stderr
+    assert "washer" in res.stdout and "acc%" in res.stdout and "IoU" in res.stdout
+    res = run_cli("evaluate", tmp_path / "data", "--model", tiny_model_dir, "--max-new-tokens", "8", "--json")
+    scores = json.loads(res.stdout)
+    assert scores["all"]["n"] == 4 and 0.0 <= scores["all"]["accuracy"] <= 1.0
+
+
+def test_no_arguments_prints_help():
+    res = run_cli()
+    assert res.returncode == 0 and "inspect" in res.stdout

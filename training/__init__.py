@@ -1,0 +1,1 @@
+"""Training data and recipes for the bundled LR-IAD model (no Qt here)."""

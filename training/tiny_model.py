@@ -1,0 +1,210 @@
+"""Build a small Qwen2.5-VL (tokenizer, processor, config, random weights) from nothing.
+
+Used by the tests (a random-init model in a session fixture) and by the recipe that trains
+the bundled model. Everything here is the stock transformers architecture: the model it
+builds loads with `AutoModelForImageTextToText` and `AutoProcessor` like any Qwen2.5-VL.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+# The Qwen2.5-VL special tokens, in the order Qwen gives them ids right after the vocabulary.
+QWEN_SPECIAL_TOKENS: tuple[str, ...] = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+# Reasoning/answer tags are normal tokens so that they survive `skip_special_tokens`.
+GRAMMAR_TOKENS: tuple[str, ...] = ("<think>", "</think>", "<answer>", "</answer>")
+
+# The Qwen2-VL / Qwen2.5-VL chat template (images become vision_start, image_pad, vision_end).
+QWEN_VL_CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}"
+    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}"
+    "{% set video_count.value = video_count.value + 1 %}"
+    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
+    "<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+_BASE_CORPUS = (
+    "You are a helpful assistant. Inspect the image of the product. Is there any defect? "
+    "Think step by step, then answer. The surface looks normal and uniform; nothing is out "
+    "of place. There is an anomaly in the upper left, upper centre, upper right, centre left, "
+    "centre, centre right, lower left, lower centre, lower right of the part. "
+    '{"anomaly": true, "defects": [{"label": "scratch", "bbox_2d": [12, 34, 56, 78]}]} '
+    '{"anomaly": false, "defects": []} Step 1: Step 2: Step 3: Step 4: '
+)
+
+
+@dataclass(frozen=True)
+class TinyModelSpec:
+    """Sizes of a small Qwen2.5-VL. Defaults give a few million parameters."""
+
+    text_hidden: int = 256
+    text_layers: int = 4
+    text_heads: int = 4
+    text_kv_heads: int = 2
+    text_intermediate: int = 704
+    rope_theta: float = 100.0
+    vision_hidden: int = 192
+    vision_depth: int = 4
+    vision_heads: int = 4
+    vision_intermediate: int = 512
+    vocab_size: int = 2048
+    min_pixels: int = 56 * 56
+    max_pixels: int = 112 * 112
+    max_position_embeddings: int = 4096
+    extra: dict = field(default_factory=dict)
+
+
+def build_tokenizer(corpus: Iterable[str] = (), vocab_size: int = 2048):
+    """Train a byte-level BPE tokenizer with the Qwen special tokens and chat template.
+
+    Returns a `transformers.PreTrainedTokenizerFast` ready to save next to a model.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    n_reserved = len(QWEN_SPECIAL_TOKENS) + len(GRAMMAR_TOKENS)
+    trainer = trainers.BpeTrainer(
+        vocab_size=max(300, vocab_size - n_reserved),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+        special_tokens=[],
+    )
+    # Digits stay single characters in practice for coordinates: BPE may merge them, which is fine.
+    texts = [_BASE_CORPUS] + list(corpus)
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        model_max_length=32768,
+        clean_up_tokenization_spaces=False,
+    )
+    fast.add_special_tokens({"additional_special_tokens": list(QWEN_SPECIAL_TOKENS)})
+    fast.add_tokens(list(GRAMMAR_TOKENS))
+    fast.chat_template = QWEN_VL_CHAT_TEMPLATE
+    fast.padding_side = "left"
+    return fast
+
+
+def build_processor(tokenizer, spec: TinyModelSpec = TinyModelSpec()):
+    """The stock `Qwen2_5_VLProcessor` with a small pixel budget."""
+    from transformers import Qwen2_5_VLProcessor
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+    size = {"shortest_edge": spec.min_pixels, "longest_edge": spec.max_pixels}
+    image_processor = Qwen2VLImageProcessor(size=size)
+    video_processor = Qwen2VLVideoProcessor(size=size)
+    return Qwen2_5_VLProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=video_processor,
+        chat_template=QWEN_VL_CHAT_TEMPLATE,
+    )
+
+
+def build_config(tokenizer, spec: TinyModelSpec = TinyModelSpec()):
+    """A `Qwen2_5_VLConfig` sized by `spec`, with token ids taken from `tokenizer`."""
+    from transformers import Qwen2_5_VLConfig
+
+    head_dim = spec.text_hidden // spec.text_heads
+    half = head_dim // 2
+    # M-RoPE sections (temporal, height, width) must sum to head_dim / 2.
+    t = half // 4
+    h = (half - t) // 2
+    mrope = [t, h, half - t - h]
+    ids = {t_: tokenizer.convert_tokens_to_ids(t_) for t_ in QWEN_SPECIAL_TOKENS}
+    vocab = len(tokenizer)
+    vocab = ((vocab + 63) // 64) * 64
+    cfg = Qwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=vocab,
+            hidden_size=spec.text_hidden,
+            intermediate_size=spec.text_intermediate,
+            num_hidden_layers=spec.text_layers,
+            num_attention_heads=spec.text_heads,
+            num_key_value_heads=spec.text_kv_heads,
+            max_position_embeddings=spec.max_position_embeddings,
+            rope_parameters={"rope_type": "default", "rope_theta": spec.rope_theta, "mrope_section": mrope},
+            bos_token_id=ids["<|endoftext|>"],
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=ids["<|endoftext|>"],
+            tie_word_embeddings=True,
+        ),
+        vision_config=dict(
+            depth=spec.vision_depth,
+            hidden_size=spec.vision_hidden,
+            intermediate_size=spec.vision_intermediate,
+            num_heads=spec.vision_heads,
+            out_hidden_size=spec.text_hidden,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=112,
+            fullatt_block_indexes=list(range(spec.vision_depth)),
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    return cfg
+
+
+def build_random_model(out_dir: Path, spec: TinyModelSpec = TinyModelSpec(), corpus: Iterable[str] = (),
+                       seed: int = 0, coordinate_frame: str | None = None) -> Path:
+    """Write a random-init Qwen2.5-VL folder (safetensors, tokenizer, processor) to `out_dir`."""
+    import torch
+    from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
+
+    torch.manual_seed(seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(corpus, spec.vocab_size)
+    processor = build_processor(tokenizer, spec)
+    cfg = build_config(tokenizer, spec)
+    model = Qwen2_5_VLForConditionalGeneration(cfg)
+    model.generation_config = GenerationConfig(
+        eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")],
+        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        do_sample=False,
+    )
+    model.save_pretrained(out_dir, safe_serialization=True)
+    processor.save_pretrained(out_dir)
+    if coordinate_frame:
+        (out_dir / "lriad.json").write_text(json.dumps({"coordinate_frame": coordinate_frame}, indent=2))
+    return out_dir
