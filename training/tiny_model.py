@@ -77,29 +77,37 @@ class TinyModelSpec:
     vision_heads: int = 4
     vision_intermediate: int = 512
     vocab_size: int = 2048
+    # Integers 0..number_tokens-1 as single tokens: a coordinate is then one classification.
+    number_tokens: int = 0
+    # Let BPE merge across spaces (frequent phrases become one token: fewer generation steps).
+    phrase_merges: bool = False
     min_pixels: int = 56 * 56
     max_pixels: int = 112 * 112
     max_position_embeddings: int = 4096
     extra: dict = field(default_factory=dict)
 
 
-def build_tokenizer(corpus: Iterable[str] = (), vocab_size: int = 2048):
+def build_tokenizer(corpus: Iterable[str] = (), vocab_size: int = 2048, number_tokens: int = 0,
+                    phrase_merges: bool = False):
     """Train a byte-level BPE tokenizer with the Qwen special tokens and chat template.
 
-    Returns a `transformers.PreTrainedTokenizerFast` ready to save next to a model.
+    `number_tokens` adds the integers below it as whole tokens (matched longest first, so
+    "123" is one token); `phrase_merges` lets BPE merge across spaces. Returns a
+    `transformers.PreTrainedTokenizerFast` ready to save next to a model.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=not phrase_merges)
     tok.decoder = decoders.ByteLevel()
-    n_reserved = len(QWEN_SPECIAL_TOKENS) + len(GRAMMAR_TOKENS)
+    n_reserved = len(QWEN_SPECIAL_TOKENS) + len(GRAMMAR_TOKENS) + number_tokens
     trainer = trainers.BpeTrainer(
         vocab_size=max(300, vocab_size - n_reserved),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
         special_tokens=[],
+        max_token_length=24 if phrase_merges else None,
     )
     # Digits stay single characters in practice for coordinates: BPE may merge them, which is fine.
     texts = [_BASE_CORPUS] + list(corpus)
@@ -114,6 +122,8 @@ def build_tokenizer(corpus: Iterable[str] = (), vocab_size: int = 2048):
     )
     fast.add_special_tokens({"additional_special_tokens": list(QWEN_SPECIAL_TOKENS)})
     fast.add_tokens(list(GRAMMAR_TOKENS))
+    if number_tokens:
+        fast.add_tokens([str(i) for i in range(number_tokens)])
     fast.chat_template = QWEN_VL_CHAT_TEMPLATE
     fast.padding_side = "left"
     return fast
@@ -185,16 +195,13 @@ def build_config(tokenizer, spec: TinyModelSpec = TinyModelSpec()):
     return cfg
 
 
-def build_random_model(out_dir: Path, spec: TinyModelSpec = TinyModelSpec(), corpus: Iterable[str] = (),
-                       seed: int = 0, coordinate_frame: str | None = None) -> Path:
-    """Write a random-init Qwen2.5-VL folder (safetensors, tokenizer, processor) to `out_dir`."""
+def build_random_model_in_memory(spec: TinyModelSpec = TinyModelSpec(), corpus: Iterable[str] = (), seed: int = 0):
+    """`(model, processor)`: a random-init Qwen2.5-VL and its processor, not yet saved."""
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
 
     torch.manual_seed(seed)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(corpus, spec.vocab_size)
+    tokenizer = build_tokenizer(corpus, spec.vocab_size, spec.number_tokens, spec.phrase_merges)
     processor = build_processor(tokenizer, spec)
     cfg = build_config(tokenizer, spec)
     model = Qwen2_5_VLForConditionalGeneration(cfg)
@@ -203,6 +210,15 @@ def build_random_model(out_dir: Path, spec: TinyModelSpec = TinyModelSpec(), cor
         pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
         do_sample=False,
     )
+    return model, processor
+
+
+def build_random_model(out_dir: Path, spec: TinyModelSpec = TinyModelSpec(), corpus: Iterable[str] = (),
+                       seed: int = 0, coordinate_frame: str | None = None) -> Path:
+    """Write a random-init Qwen2.5-VL folder (safetensors, tokenizer, processor) to `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model, processor = build_random_model_in_memory(spec, corpus, seed)
     model.save_pretrained(out_dir, safe_serialization=True)
     processor.save_pretrained(out_dir)
     if coordinate_frame:

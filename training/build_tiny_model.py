@@ -1,0 +1,129 @@
+"""Rebuild the bundled model `lriad-tiny` from nothing: tokenizer, config, SFT, GRPO, save.
+
+    python -m training.build_tiny_model --out resources/models/lriad-tiny
+
+Seeded and resumable: every stage checkpoints into `--work` (default `runs/lriad-tiny`), and
+running the same command again continues where it stopped. Progress is printed as JSON lines;
+held-out metrics are appended to `<work>/metrics.jsonl`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+from lriad_desktop.core.coordinates import read_model_geometry
+from lriad_desktop.core.prompting import build_messages
+from training.synthetic import PRODUCT_KINDS, generate_sample
+from training.targets import completion_for
+from training.tiny_model import TinyModelSpec, build_random_model_in_memory
+
+BUNDLED_SPEC = TinyModelSpec(
+    text_hidden=256, text_layers=4, text_heads=4, text_kv_heads=2, text_intermediate=640,
+    rope_theta=10.0, vision_hidden=192, vision_depth=4, vision_heads=4, vision_intermediate=512,
+    vocab_size=3072, min_pixels=112 * 112, max_pixels=224 * 224, number_tokens=512, phrase_merges=True,
+)
+TOKENIZER_SEED = 5
+SFT_SEED = 1
+
+
+def _tokenizer_corpus(spec: TinyModelSpec, n: int = 3000) -> list[str]:
+    """Prompts for every product kind and target completions of `n` samples."""
+    from lriad_desktop.core.coordinates import CoordinateFrame, ModelGeometry
+
+    geometry = ModelGeometry(CoordinateFrame.MODEL_PIXELS, 14, 2, spec.min_pixels, spec.max_pixels)
+    rng = np.random.default_rng(TOKENIZER_SEED)
+    corpus = []
+    for kind in PRODUCT_KINDS.values():
+        for msg in build_messages(kind.object_name):
+            corpus += [c["text"] for c in msg["content"] if c.get("type") == "text"]
+    for i in range(n):
+        sample = generate_sample(np.random.default_rng([TOKENIZER_SEED, i]), size=(64, 64))
+        corpus.append(completion_for(sample, geometry, rng))
+    return corpus * 1
+
+
+def _load_or_init(work: Path, spec: TinyModelSpec, seed: int):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    base = work / "init"
+    if not (base / "config.json").is_file():
+        model, processor = build_random_model_in_memory(spec, _tokenizer_corpus(spec), seed=seed)
+        tmp = work / "init.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp, safe_serialization=True)
+        processor.save_pretrained(tmp)
+        (tmp / "lriad.json").write_text(json.dumps({"coordinate_frame": "model_pixels"}, indent=2))
+        tmp.rename(base)
+    model = AutoModelForImageTextToText.from_pretrained(base, dtype="float32")
+    processor = AutoProcessor.from_pretrained(base)
+    return model, processor, base
+
+
+def save_model(model, processor, out: Path, dtype: str = "bfloat16") -> None:
+    """Write a stock Qwen2.5-VL folder (safetensors) atomically: a temp folder, then a rename."""
+    import torch
+
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    to_save = model.to(getattr(torch, dtype)) if dtype != "float32" else model
+    to_save.save_pretrained(tmp, safe_serialization=True)
+    model.to(torch.float32)
+    processor.save_pretrained(tmp)
+    (tmp / "lriad.json").write_text(json.dumps({"coordinate_frame": "model_pixels"}, indent=2) + "\n")
+    card = out / "README.md"
+    if card.is_file():
+        shutil.copy2(card, tmp / "README.md")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from training.sft import SFTConfig, train_sft
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("resources/models/lriad-tiny"))
+    p.add_argument("--work", type=Path, default=Path("runs/lriad-tiny"))
+    p.add_argument("--sft-steps", type=int, default=SFTConfig.steps)
+    p.add_argument("--batch-size", type=int, default=SFTConfig.batch_size)
+    p.add_argument("--eval-every", type=int, default=SFTConfig.eval_every)
+    p.add_argument("--grpo-steps", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    args = p.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / "spec.json").write_text(json.dumps(asdict(BUNDLED_SPEC), indent=2))
+    t0 = time.time()
+    model, processor, base = _load_or_init(args.work, BUNDLED_SPEC, args.seed)
+    geometry = read_model_geometry(base)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(json.dumps({"event": "setup", "parameters": n_params, "vocab": len(processor.tokenizer)}), flush=True)
+    cfg = replace(SFTConfig(), steps=args.sft_steps, batch_size=args.batch_size, eval_every=args.eval_every,
+                  threads=args.threads, data_seed=SFT_SEED)
+    train_sft(model, processor, geometry, cfg, args.work)
+    save_model(model, processor, args.work / "sft-model", "float32")
+    if args.grpo_steps > 0:
+        from training.grpo_bundled import improve_bundled
+
+        model = improve_bundled(args.work / "sft-model", args.work, args.grpo_steps, threads=args.threads)
+    final = args.work / ("grpo-model" if args.grpo_steps > 0 else "sft-model")
+    from transformers import AutoModelForImageTextToText
+
+    save_model(AutoModelForImageTextToText.from_pretrained(final, dtype="float32"), processor, args.out,
+               args.save_dtype)
+    print(json.dumps({"event": "done", "out": str(args.out), "minutes": round((time.time() - t0) / 60, 1)}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

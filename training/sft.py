@@ -1,0 +1,265 @@
+"""Supervised warm start of the bundled model, with dense auxiliary losses that teach it *where*.
+
+Language-model loss alone never taught a tiny Qwen2.5-VL to localise (shared/notes/tiny-model.md).
+Two auxiliary heads, used only during this stage and dropped afterwards (the saved model is a
+stock Qwen2.5-VL), give the model a dense signal:
+- on the merged image tokens (the vision tower's output): which of the token's 2x2 patches a
+  defect box covers, and the defect type under it;
+- on the image tokens after an early language-model layer: the token's own row and column, so
+  that attention from the answer can copy a defect's position (attention values carry no
+  position by themselves).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lriad_desktop.core.coordinates import ModelGeometry
+from lriad_desktop.core.engine import finding_from_completion
+from lriad_desktop.core.evaluation import score
+from lriad_desktop.core.datasets import LabelledImage
+from lriad_desktop.core.finding import Box
+from lriad_desktop.core.prompting import build_messages
+from training.synthetic import DEFECT_LABELS, Sample, generate_sample
+from training.targets import box_occupancy, completion_for
+
+
+@dataclass
+class SFTConfig:
+    """The supervised stage's recipe (data, not constants in code)."""
+
+    steps: int = 4000
+    batch_size: int = 16
+    learning_rate: float = 1.5e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    number_loss_weight: float = 3.0  # extra weight on coordinate tokens of the answer
+    aux_defect_weight: float = 1.0
+    aux_defect_pos_weight: float = 4.0
+    aux_position_weight: float = 0.3
+    aux_position_layer: int = 1
+    eval_every: int = 250
+    eval_samples: int = 64
+    eval_seed: int = 990_001
+    checkpoint_every: int = 100
+    data_seed: int = 1
+    max_new_tokens: int = 96
+    threads: int = 2
+    extra: dict = field(default_factory=dict)
+
+
+class AuxiliaryHeads(nn.Module):
+    """Heads on image tokens used only while training (not saved with the model)."""
+
+    def __init__(self, vision_out: int, text_hidden: int, merge: int, n_labels: int) -> None:
+        super().__init__()
+        self.occupancy = nn.Linear(vision_out, merge * merge)
+        self.label = nn.Linear(vision_out, n_labels + 1)  # +1: no defect here
+        self.position = nn.Linear(text_hidden, 2)
+
+
+@dataclass
+class Batch:
+    inputs: dict
+    labels: torch.Tensor
+    weights: torch.Tensor
+    occupancy: torch.Tensor  # (n_image_tokens, merge*merge)
+    token_label: torch.Tensor  # (n_image_tokens,)
+    position: torch.Tensor  # (n_image_tokens, 2) row, col of each merged token
+
+
+def _assistant_prefix_len(tokenizer) -> int:
+    return len(tokenizer("assistant\n", add_special_tokens=False)["input_ids"])
+
+
+def encode_batch(processor, samples: Sequence[Sample], geometry: ModelGeometry, rng: np.random.Generator) -> Batch:
+    """Tokenise prompts + target completions (right padded) with labels and auxiliary targets."""
+    tok = processor.tokenizer
+    texts, images = [], []
+    for s in samples:
+        messages = build_messages(s.object_name)
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": completion_for(s, geometry, rng)}]})
+        texts.append(processor.apply_chat_template(messages, tokenize=False))
+        images.append(s.image)
+    tok.padding_side = "right"
+    inputs = processor(text=texts, images=images, padding=True, return_tensors="pt")
+    tok.padding_side = "left"
+    ids = inputs["input_ids"]
+    labels = torch.full_like(ids, -100)
+    weights = torch.zeros(ids.shape, dtype=torch.float32)
+    im_start = tok.convert_tokens_to_ids("<|im_start|>")
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    skip = _assistant_prefix_len(tok)
+    for b in range(ids.shape[0]):
+        row = ids[b].tolist()
+        start = max(i for i, t in enumerate(row) if t == im_start) + 1 + skip
+        end = next((i for i in range(start, len(row)) if row[i] == im_end), len(row) - 1)
+        labels[b, start:end + 1] = ids[b, start:end + 1]
+        weights[b, start:end + 1] = 1.0  # coordinate tokens are weighted up in compute_losses
+    merge = geometry.merge_size
+    occ_rows, lab_rows, pos_rows = [], [], []
+    label_index = {lab: i + 1 for i, lab in enumerate(DEFECT_LABELS)}
+    for s, thw in zip(samples, inputs["image_grid_thw"].tolist()):
+        _, gh, gw = thw
+        occ = box_occupancy(s, geometry)
+        occ = occ[:gh, :gw]
+        mh, mw = gh // merge, gw // merge
+        blocks = occ.reshape(mh, merge, mw, merge).transpose(0, 2, 1, 3).reshape(mh * mw, merge * merge)
+        occ_rows.append(torch.from_numpy(np.ascontiguousarray(blocks)))
+        lab = label_index[s.defects[0].label] if s.defects else 0
+        lab_rows.append(torch.from_numpy((blocks.max(axis=1) > 0.25).astype(np.int64) * lab))
+        rr, cc = np.meshgrid(np.arange(mh), np.arange(mw), indexing="ij")
+        pos_rows.append(torch.from_numpy(np.stack([rr.ravel(), cc.ravel()], axis=1).astype(np.float32)))
+    return Batch(dict(inputs), labels, weights, torch.cat(occ_rows), torch.cat(lab_rows), torch.cat(pos_rows))
+
+
+def _number_token_ids(tokenizer) -> set[int]:
+    vocab = tokenizer.get_vocab()
+    return {i for t, i in vocab.items() if t.isdigit()}
+
+
+def compute_losses(model, heads: AuxiliaryHeads, batch: Batch, cfg: SFTConfig,
+                   number_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Language-model loss (coordinate tokens weighted up) plus the auxiliary losses."""
+    out = model(**batch.inputs, output_hidden_states=True, use_cache=False)
+    logits = out.logits[:, :-1].float()
+    targets = batch.labels[:, 1:]
+    w = batch.weights[:, 1:].clone()
+    w[torch.isin(targets, number_ids)] *= cfg.number_loss_weight
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100,
+                         reduction="none").view_as(w)
+    lm = (ce * w).sum() / w.sum().clamp_min(1.0)
+    image_id = model.config.image_token_id
+    mask = batch.inputs["input_ids"] == image_id
+    vis = out.hidden_states[0][mask]
+    occ_logits = heads.occupancy(vis)
+    pos_weight = torch.tensor(cfg.aux_defect_pos_weight)
+    aux_occ = F.binary_cross_entropy_with_logits(occ_logits, batch.occupancy, pos_weight=pos_weight)
+    aux_lab = F.cross_entropy(heads.label(vis), batch.token_label)
+    txt = out.hidden_states[cfg.aux_position_layer][mask]
+    aux_pos = F.smooth_l1_loss(heads.position(txt), batch.position)
+    total = lm + cfg.aux_defect_weight * (aux_occ + aux_lab) + cfg.aux_position_weight * aux_pos
+    return {"loss": total, "lm": lm, "aux_occupancy": aux_occ, "aux_label": aux_lab, "aux_position": aux_pos}
+
+
+def sample_stream(seed: int, start: int = 0) -> Iterator[Sample]:
+    """An endless, reproducible stream of synthetic samples (sample i depends only on seed and i)."""
+    i = start
+    while True:
+        yield generate_sample(np.random.default_rng([seed, i]))
+        i += 1
+
+
+def heldout_set(seed: int, n: int) -> list[Sample]:
+    """A fixed evaluation set from a seed never used for training."""
+    return [generate_sample(np.random.default_rng([seed, i])) for i in range(n)]
+
+
+def evaluate_samples(model, processor, geometry: ModelGeometry, samples: Sequence[Sample], batch_size: int = 16,
+                     max_new_tokens: int = 96) -> dict[str, float]:
+    """Greedy-decode `samples` and score verdict, label and IoU like `lriad evaluate` does."""
+    model.eval()
+    pairs = []
+    tok = processor.tokenizer
+    tok.padding_side = "left"
+    t0 = time.perf_counter()
+    for i in range(0, len(samples), batch_size):
+        chunk = samples[i:i + batch_size]
+        texts = [processor.apply_chat_template(build_messages(s.object_name), add_generation_prompt=True,
+                                               tokenize=False) for s in chunk]
+        inputs = processor(text=texts, images=[s.image for s in chunk], padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        completions = processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        for s, text in zip(chunk, completions):
+            finding = finding_from_completion(text, s.image.size, geometry)
+            truth = LabelledImage(Path("synthetic"), s.kind, s.defects[0].label if s.defects else "good",
+                                  tuple(Box(*map(float, d.box)) for d in s.defects), bool(s.defects))
+            pairs.append((truth, finding))
+    model.train()
+    sc = score(pairs)
+    boxes = {tuple(round(v) for v in d.box.as_list()) for _, f in pairs for d in f.defects if d.box}
+    return {"verdict": sc.accuracy, "f1": sc.f1, "label": sc.label_accuracy or 0.0, "iou": sc.mean_iou or 0.0,
+            "unparsed": sc.unparsed_rate, "distinct_boxes": float(len(boxes)),
+            "eval_s": time.perf_counter() - t0}
+
+
+def _lr_at(step: int, cfg: SFTConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train_sft(model, processor, geometry: ModelGeometry, cfg: SFTConfig, work_dir: Path,
+              log: Callable[[dict], None] = lambda event: print(json.dumps(event), flush=True)) -> dict:
+    """Run (or resume) the supervised stage; checkpoints and `metrics.jsonl` go to `work_dir`."""
+    torch.set_num_threads(cfg.threads)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    vision_out = model.config.vision_config.out_hidden_size
+    heads = AuxiliaryHeads(vision_out, model.config.text_config.hidden_size, geometry.merge_size, len(DEFECT_LABELS))
+    params = list(model.parameters()) + list(heads.parameters())
+    optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+    ckpt_path = work_dir / "sft_checkpoint.pt"
+    step = 0
+    if ckpt_path.is_file():
+        state = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        heads.load_state_dict(state["heads"])
+        optim.load_state_dict(state["optim"])
+        step = state["step"]
+        log({"event": "resumed", "step": step})
+    number_ids = torch.tensor(sorted(_number_token_ids(processor.tokenizer)))
+    heldout = heldout_set(cfg.eval_seed, cfg.eval_samples)
+    metrics_path = work_dir / "metrics.jsonl"
+    rng = np.random.default_rng([cfg.data_seed, 7, step])
+    stream = sample_stream(cfg.data_seed, start=step * cfg.batch_size)
+    model.train()
+    t_start = time.perf_counter()
+    running: dict[str, float] = {}
+    while step < cfg.steps:
+        samples = [next(stream) for _ in range(cfg.batch_size)]
+        batch = encode_batch(processor, samples, geometry, rng)
+        for g in optim.param_groups:
+            g["lr"] = _lr_at(step, cfg)
+        losses = compute_losses(model, heads, batch, cfg, number_ids)
+        optim.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        optim.step()
+        step += 1
+        for k, v in losses.items():
+            running[k] = 0.9 * running.get(k, float(v)) + 0.1 * float(v)
+        if step % 10 == 0:
+            elapsed = time.perf_counter() - t_start
+            log({"event": "step", "step": step, "max_steps": cfg.steps, "lr": _lr_at(step, cfg),
+                 **{k: round(v, 4) for k, v in running.items()}, "elapsed_s": round(elapsed, 1)})
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            _atomic_save({"model": model.state_dict(), "heads": heads.state_dict(), "optim": optim.state_dict(),
+                          "step": step, "config": asdict(cfg)}, ckpt_path)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            ev = evaluate_samples(model, processor, geometry, heldout, max_new_tokens=cfg.max_new_tokens)
+            record = {"event": "eval", "stage": "sft", "step": step, "samples_seen": step * cfg.batch_size,
+                      **{k: round(v, 4) for k, v in ev.items()}, **{k: round(v, 4) for k, v in running.items()}}
+            with open(metrics_path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+            log(record)
+    return running

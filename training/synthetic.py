@@ -1,0 +1,220 @@
+"""Synthetic inspection data: procedural products with painted defects, and an MVTec-AD writer.
+
+Used to train the bundled tiny model, to build evaluation sets in the MVTec-AD layout, and
+for a cold start on a user's folder of good images (defects painted onto real photos).
+Everything is deterministic for a given seed / ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+from PIL import Image
+
+from training.synthetic_defects import DEFECT_LABELS, Defect, synthesize_defect
+from training.synthetic_parts import PRODUCT_KINDS, ProductKind
+
+__all__ = [
+    "DEFECT_LABELS", "PRODUCT_KINDS", "Defect", "ProductKind", "Sample", "synthesize_defect",
+    "generate_sample", "generate_dataset", "write_mvtec_layout",
+    "defects_from_folder_of_good_images", "IMAGE_SUFFIXES",
+]
+
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+USER_SURFACE = "the usual surface of this part"
+_SIZE_MIN, _SIZE_MAX = 160, 512
+_TWO_DEFECTS_P = 0.1
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One training/evaluation image with its ground truth."""
+
+    image: Image.Image  # RGB
+    mask: np.ndarray  # H x W uint8, 255 on defect pixels (union of all defects), else 0
+    kind: str  # key of PRODUCT_KINDS, or "user" for a user's photos
+    object_name: str  # inspector's name of the object, e.g. "metal washer"
+    surface: str  # how its surface normally looks
+    defects: tuple[Defect, ...]
+
+    @property
+    def anomalous(self) -> bool:
+        """True when the image shows at least one defect."""
+        return bool(self.defects)
+
+
+def _random_size(rng: np.random.Generator) -> tuple[int, int]:
+    w = int(rng.integers(_SIZE_MIN, _SIZE_MAX + 1))
+    if rng.random() < 0.4:
+        return w, w
+    h = int(np.clip(w * np.exp(rng.uniform(np.log(0.6), np.log(1.6))), _SIZE_MIN, _SIZE_MAX))
+    return w, h
+
+
+def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _paint_defects(
+    image: Image.Image, rng: np.random.Generator, label: str, object_mask: np.ndarray | None,
+) -> tuple[Image.Image, np.ndarray, tuple[Defect, ...]]:
+    """One defect of ``label``, or occasionally two that do not overlap."""
+    image, mask, first = synthesize_defect(image, rng, label, object_mask)
+    defects = [first]
+    if rng.random() < _TWO_DEFECTS_P:
+        for _ in range(4):
+            img2, mask2, second = synthesize_defect(image, rng, label, object_mask)
+            if not _overlaps(first.box, second.box):
+                image, mask, defects = img2, np.maximum(mask, mask2), [first, second]
+                break
+    return image, mask, tuple(defects)
+
+
+def _choose_label(rng: np.random.Generator, defect: str | bool | None,
+                  labels: Sequence[str] = DEFECT_LABELS) -> str | None:
+    if defect is False:
+        return None
+    if defect is None:
+        if rng.random() < 0.5:
+            return None
+        defect = True
+    if defect is True:
+        return labels[int(rng.integers(len(labels)))]
+    if defect not in DEFECT_LABELS:
+        raise ValueError(f"unknown defect label {defect!r}; expected one of {DEFECT_LABELS}")
+    return defect
+
+
+def generate_sample(
+    rng: np.random.Generator,
+    kind: str | None = None,
+    defect: str | bool | None = None,
+    size: tuple[int, int] | None = None,
+) -> Sample:
+    """Render one product image.
+
+    ``kind``: a key of :data:`PRODUCT_KINDS` (random when None). ``defect``: False for a good
+    image, None for a 50 % chance of a random defect, True for a random defect, or a label
+    from :data:`DEFECT_LABELS`. ``size``: (width, height); random 160-512 px when None.
+    About 10 % of anomalous images carry two defects of the same label.
+    """
+    if kind is None:
+        kind = list(PRODUCT_KINDS)[int(rng.integers(len(PRODUCT_KINDS)))]
+    if kind not in PRODUCT_KINDS:
+        raise ValueError(f"unknown product kind {kind!r}; expected one of {tuple(PRODUCT_KINDS)}")
+    spec = PRODUCT_KINDS[kind]
+    label = _choose_label(rng, defect)
+    width, height = size if size is not None else _random_size(rng)
+    pixels, object_mask = spec.render(rng, width, height)
+    image = Image.fromarray(pixels)
+    if label is None:
+        mask, defects = np.zeros((height, width), np.uint8), ()
+    else:
+        image, mask, defects = _paint_defects(image, rng, label, object_mask)
+    return Sample(image, mask, kind, spec.object_name, spec.surface, defects)
+
+
+def _sample_rng(seed: int, index: int) -> np.random.Generator:
+    # one independent stream per sample, so sample i does not depend on n or on earlier samples
+    return np.random.default_rng([seed, index])
+
+
+def generate_dataset(
+    n: int,
+    seed: int,
+    kinds: Iterable[str] | None = None,
+    labels: Iterable[str] | None = None,
+    good_fraction: float = 0.5,
+    size: tuple[int, int] | None = None,
+) -> Iterator[Sample]:
+    """Yield ``n`` samples, deterministic for ``seed``; kinds and labels drawn uniformly."""
+    kind_list = list(kinds) if kinds is not None else list(PRODUCT_KINDS)
+    label_list = list(labels) if labels is not None else list(DEFECT_LABELS)
+    for i in range(n):
+        rng = _sample_rng(seed, i)
+        kind = kind_list[int(rng.integers(len(kind_list)))]
+        good = rng.random() < good_fraction or not label_list
+        label = None if good else label_list[int(rng.integers(len(label_list)))]
+        yield generate_sample(rng, kind, False if label is None else label, size)
+
+
+def _save_png(image: Image.Image | np.ndarray, path: Path) -> None:
+    img = Image.fromarray(image) if isinstance(image, np.ndarray) else image
+    img.save(path, compress_level=3)
+
+
+def write_mvtec_layout(
+    root: Path,
+    samples_per_kind: int,
+    seed: int,
+    kinds: Iterable[str] | None = None,
+    labels: Iterable[str] | None = None,
+    size: tuple[int, int] | None = None,
+) -> Path:
+    """Write an MVTec-AD style data set under ``root`` and return ``root``.
+
+    For each kind: ``samples_per_kind`` images in ``train/good`` and in ``test/good``, and
+    ``samples_per_kind`` images per defect label in ``test/<label>`` with their masks
+    (single channel, 0/255) in ``ground_truth/<label>/NNN_mask.png``.
+    """
+    root = Path(root)
+    kind_list = list(kinds) if kinds is not None else list(PRODUCT_KINDS)
+    label_list = list(labels) if labels is not None else list(DEFECT_LABELS)
+    for k, kind in enumerate(kind_list):
+        base = root / kind
+        train_good, test_good = base / "train" / "good", base / "test" / "good"
+        for folder in (train_good, test_good):
+            folder.mkdir(parents=True, exist_ok=True)
+        for i in range(samples_per_kind):
+            _save_png(generate_sample(_sample_rng(seed, 100_000 * k + i), kind, False, size).image,
+                      train_good / f"{i:03d}.png")
+            _save_png(generate_sample(_sample_rng(seed + 1, 100_000 * k + i), kind, False, size).image,
+                      test_good / f"{i:03d}.png")
+        for j, label in enumerate(label_list):
+            images, masks = base / "test" / label, base / "ground_truth" / label
+            images.mkdir(parents=True, exist_ok=True)
+            masks.mkdir(parents=True, exist_ok=True)
+            for i in range(samples_per_kind):
+                rng = _sample_rng(seed + 2 + j, 100_000 * k + i)
+                sample = generate_sample(rng, kind, label, size)
+                _save_png(sample.image, images / f"{i:03d}.png")
+                _save_png(sample.mask, masks / f"{i:03d}_mask.png")
+    return root
+
+
+def _object_name_from_folder(folder: Path) -> str:
+    name = folder.resolve().name.replace("_", " ").replace("-", " ").strip()
+    return " ".join(name.split()) or "part"
+
+
+def defects_from_folder_of_good_images(
+    folder: Path,
+    n: int,
+    seed: int,
+    labels: Iterable[str] | None = None,
+) -> Iterator[Sample]:
+    """Cold start: paint synthetic defects onto a user's good images.
+
+    Searches ``folder`` recursively for png/jpg/jpeg/bmp/tif images and yields ``n``
+    anomalous samples (kind ``"user"``, one defect each, occasionally two), cycling through
+    the images in a seed-dependent order. The defect may land anywhere on the image, since
+    the part's outline is unknown. Raises ``FileNotFoundError`` when no image is found.
+    """
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images (png, jpg, jpeg, bmp, tif) found under {folder}")
+    label_list = list(labels) if labels is not None else list(DEFECT_LABELS)
+    object_name = _object_name_from_folder(folder)
+    order = np.random.default_rng(seed).permutation(len(files))
+    for i in range(n):
+        rng = _sample_rng(seed, i)
+        path = files[int(order[i % len(files)])]
+        with Image.open(path) as im:
+            image = im.convert("RGB")
+        label = label_list[int(rng.integers(len(label_list)))]
+        image, mask, defects = _paint_defects(image, rng, label, None)
+        yield Sample(image, mask, "user", object_name, USER_SURFACE, defects)

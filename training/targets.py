@@ -1,0 +1,45 @@
+"""Training targets: a synthetic sample → prompt + completion in the grammar, boxes in the model frame."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lriad_desktop.core.coordinates import ModelGeometry, model_input_size, to_model_frame
+from lriad_desktop.core.finding import Box
+from lriad_desktop.core.prompting import format_completion
+from training.reasoning import reasoning_steps
+from training.synthetic import Sample
+
+
+def model_frame_defects(sample: Sample, geometry: ModelGeometry) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """`(label, box)` for each defect, the box in the model's frame and rounded to integers."""
+    out = []
+    for d in sample.defects:
+        b = to_model_frame(Box(*map(float, d.box)), sample.image.size, geometry)
+        x1, y1 = int(np.floor(b.x1)), int(np.floor(b.y1))
+        x2, y2 = max(x1 + 1, int(np.ceil(b.x2))), max(y1 + 1, int(np.ceil(b.y2)))
+        out.append((d.label, (x1, y1, x2, y2)))
+    return out
+
+
+def completion_for(sample: Sample, geometry: ModelGeometry, rng: np.random.Generator) -> str:
+    """The full target completion: `<think>Step 1: …</think><answer>{…}</answer>`."""
+    steps = reasoning_steps(sample, rng)
+    return format_completion(steps, sample.anomalous, model_frame_defects(sample, geometry))
+
+
+def box_occupancy(sample: Sample, geometry: ModelGeometry) -> np.ndarray:
+    """Fraction of each patch of the model input covered by a defect box, shape (rows, cols).
+
+    Dense per-patch targets for the auxiliary loss that teaches the vision tower where
+    defects are (the synthetic data gives them for free; inspectors never draw masks).
+    """
+    w, h = model_input_size(sample.image.size, geometry)
+    p = geometry.patch_size
+    rows, cols = h // p, w // p
+    occ = np.zeros((rows, cols), np.float32)
+    for _label, (x1, y1, x2, y2) in model_frame_defects(sample, geometry):
+        xs = np.clip(np.minimum(np.arange(cols) * p + p, x2) - np.maximum(np.arange(cols) * p, x1), 0, p) / p
+        ys = np.clip(np.minimum(np.arange(rows) * p + p, y2) - np.maximum(np.arange(rows) * p, y1), 0, p) / p
+        occ = np.maximum(occ, np.outer(ys, xs).astype(np.float32))
+    return occ.astype(np.float32)
