@@ -32,6 +32,7 @@ BUNDLED_SPEC = TinyModelSpec(
 )
 TOKENIZER_SEED = 5
 SFT_SEED = 1
+GRPO_SEED = 2
 
 
 def _tokenizer_corpus(spec: TinyModelSpec, n: int = 3000) -> list[str]:
@@ -87,6 +88,41 @@ def save_model(model, processor, out: Path, dtype: str = "bfloat16") -> None:
     tmp.rename(out)
 
 
+def grpo_stage(work: Path, processor, geometry, cfg, steps: int) -> Path:
+    """GRPO (LoRA, merged afterwards) on fresh synthetic samples; keep it only if held-out scores hold."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    from training.grpo import GRPORecipe, run_grpo
+    from training.sft import evaluate_samples, heldout_set
+    from training.targets import grpo_row_from_sample
+
+    torch.set_num_threads(cfg.threads)
+    sft_dir, adapter_dir, merged_dir = work / "sft-model", work / "grpo-adapter", work / "grpo-model"
+    if not adapter_dir.is_dir():
+        rows = [grpo_row_from_sample(generate_sample(np.random.default_rng([GRPO_SEED, i])), geometry)
+                for i in range(steps * 2)]
+        recipe = GRPORecipe.cpu_tiny(max_steps=steps, batch_size=8, num_generations=4, learning_rate=2e-4,
+                                     max_completion_length=cfg.max_new_tokens, seed=GRPO_SEED)
+        run_grpo(sft_dir, rows, recipe, adapter_dir)
+    base = AutoModelForImageTextToText.from_pretrained(sft_dir, dtype="float32")
+    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    heldout = heldout_set(cfg.eval_seed, cfg.eval_samples)
+    before = evaluate_samples(AutoModelForImageTextToText.from_pretrained(sft_dir, dtype="float32"), processor,
+                              geometry, heldout, max_new_tokens=cfg.max_new_tokens)
+    after = evaluate_samples(merged, processor, geometry, heldout, max_new_tokens=cfg.max_new_tokens)
+    keep = after["verdict"] + after["label"] + after["iou"] >= before["verdict"] + before["label"] + before["iou"]
+    record = {"event": "eval", "stage": "grpo", "before": before, "after": after, "kept": keep}
+    with open(work / "metrics.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+    print(json.dumps(record), flush=True)
+    if not keep:
+        return sft_dir
+    save_model(merged, processor, merged_dir, "float32")
+    return merged_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     from training.sft import SFTConfig, train_sft
 
@@ -112,11 +148,9 @@ def main(argv: list[str] | None = None) -> int:
                   threads=args.threads, data_seed=SFT_SEED)
     train_sft(model, processor, geometry, cfg, args.work)
     save_model(model, processor, args.work / "sft-model", "float32")
+    final = args.work / "sft-model"
     if args.grpo_steps > 0:
-        from training.grpo_bundled import improve_bundled
-
-        model = improve_bundled(args.work / "sft-model", args.work, args.grpo_steps, threads=args.threads)
-    final = args.work / ("grpo-model" if args.grpo_steps > 0 else "sft-model")
+        final = grpo_stage(args.work, processor, geometry, cfg, args.grpo_steps)
     from transformers import AutoModelForImageTextToText
 
     save_model(AutoModelForImageTextToText.from_pretrained(final, dtype="float32"), processor, args.out,

@@ -43,3 +43,35 @@ def box_occupancy(sample: Sample, geometry: ModelGeometry) -> np.ndarray:
         ys = np.clip(np.minimum(np.arange(rows) * p + p, y2) - np.maximum(np.arange(rows) * p, y1), 0, p) / p
         occ = np.maximum(occ, np.outer(ys, xs).astype(np.float32))
     return occ.astype(np.float32)
+
+
+def grpo_row(image, object_name: str, defects: list[tuple[str, tuple[float, float, float, float]]],
+             geometry: ModelGeometry, anomalous: bool | None = None) -> dict:
+    """One GRPO dataset row: prompt + image + truth columns (boxes given in original pixels).
+
+    Inspectors' flags and synthetic samples both come through here, so the rewards see one format.
+    """
+    from lriad_desktop.core.prompting import build_messages
+
+    size = image.size
+    frame_w, frame_h = (1000, 1000) if geometry.frame.value == "norm1000" else model_input_size(size, geometry)
+    boxes = []
+    for _label, box in defects:
+        b = to_model_frame(Box(*map(float, box)), size, geometry)
+        boxes.append([round(b.x1, 1), round(b.y1, 1), round(b.x2, 1), round(b.y2, 1)])
+    is_bad = bool(defects) if anomalous is None else anomalous
+    labels = [label for label, _ in defects]
+    return {
+        "prompt": build_messages(object_name),
+        "image": image,
+        "anomalous": is_bad,
+        "defect_labels": labels,
+        "boxes": boxes,
+        "frame_size": [frame_w, frame_h],
+        "defect_class": (labels[0] if labels else "defect") if is_bad else "good",
+    }
+
+
+def grpo_row_from_sample(sample: Sample, geometry: ModelGeometry) -> dict:
+    """A GRPO row from a synthetic sample."""
+    return grpo_row(sample.image, sample.object_name, [(d.label, d.box) for d in sample.defects], geometry)

@@ -1,0 +1,87 @@
+"""Inference speed of the engine: load time, ms/image at batch 1, images/s batched, peak RSS,
+and how long `import lriad_desktop` takes (with proof that it does not import torch).
+
+    python benchmarks/bench_inference.py [--model DIR] [--n 20] [--batch-size 16] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def import_time() -> tuple[float, list[str]]:
+    code = ("import sys, time; t = time.perf_counter(); import lriad_desktop, lriad_desktop.cli; "
+            "dt = time.perf_counter() - t; "
+            "print(dt, ','.join(m for m in ('torch', 'transformers', 'PySide6') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    seconds, heavy = out.stdout.split(" ", 1) if " " in out.stdout else (out.stdout, "")
+    return float(seconds), [m for m in heavy.strip().split(",") if m]
+
+
+def main() -> int:
+    import numpy as np
+    import torch
+
+    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.paths import bundled_model_dir
+    from training.synthetic import generate_sample
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, default=bundled_model_dir())
+    p.add_argument("--n", type=int, default=20, help="images timed at batch size 1")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batches", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    imp_s, heavy = import_time()
+    images = [generate_sample(np.random.default_rng([77, i])).image for i in range(max(args.n, args.batch_size))]
+    t = time.perf_counter()
+    inspector = Inspector(args.model, device="cpu").load()
+    load_s = time.perf_counter() - t
+    inspector.inspect(images[0], "part")  # warm-up
+    single = []
+    tokens = []
+    for img in images[: args.n]:
+        t = time.perf_counter()
+        f = inspector.inspect(img, "part")
+        single.append((time.perf_counter() - t) * 1000)
+        tokens.append(f.timings["new_tokens"])
+    batch = images[: args.batch_size]
+    inspector.inspect_batch(batch, ["part"] * len(batch))  # warm-up
+    t = time.perf_counter()
+    for _ in range(args.batches):
+        inspector.inspect_batch(batch, ["part"] * len(batch))
+    ips = args.batches * len(batch) / (time.perf_counter() - t)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    folder_mb = sum(f.stat().st_size for f in Path(args.model).rglob("*") if f.is_file()) / 1e6
+    result = {
+        "model": str(args.model), "threads": args.threads, "model_folder_mb": round(folder_mb, 1),
+        "load_s": round(load_s, 2), "ms_per_image_batch1_median": round(statistics.median(single), 1),
+        "ms_per_image_batch1_p90": round(sorted(single)[int(0.9 * (len(single) - 1))], 1),
+        "new_tokens_mean": round(statistics.mean(tokens), 1),
+        f"images_per_s_batch{args.batch_size}": round(ips, 1), "peak_rss_mb": round(rss_mb),
+        "import_lriad_desktop_ms": round(imp_s * 1000, 1), "heavy_modules_on_import": heavy,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:>32}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

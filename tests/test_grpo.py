@@ -1,0 +1,48 @@
+"""A short real GRPO run (trl GRPOTrainer + peft LoRA) whose adapter the engine then loads."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lriad_desktop.core.coordinates import read_model_geometry
+from lriad_desktop.core.engine import Inspector
+from training.grpo import GRPORecipe, lora_target_pattern, run_grpo, write_adapter_atomically
+from training.synthetic import generate_sample
+from training.targets import grpo_row_from_sample
+
+
+def _rows(model_dir, n=8):
+    geo = read_model_geometry(model_dir)
+    return [grpo_row_from_sample(generate_sample(np.random.default_rng([3, i]), size=(96, 80)), geo) for i in range(n)]
+
+
+def test_grpo_run_writes_an_adapter_the_engine_loads(tmp_path, tiny_model_dir):
+    events = []
+    out = tmp_path / "adapters" / "v1"
+    recipe = GRPORecipe.cpu_tiny(max_steps=2, batch_size=4, max_completion_length=12)
+    summary = run_grpo(tiny_model_dir, _rows(tiny_model_dir), recipe, out, emit=events.append)
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "setup" and kinds.count("step") == 2 and kinds[-1] == "saved"
+    step = next(e for e in events if e["event"] == "step")
+    assert {"reward", "kl", "eta_s", "max_steps"} <= set(step) and "rare_defect" in step["rewards"]
+    assert summary["steps"] == 2 and (out / "adapter_model.safetensors").is_file()
+    assert json.loads((out / "lriad_training.json").read_text())["recipe"]["max_steps"] == 2
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
+    insp = Inspector(tiny_model_dir, adapter_dir=out, device="cpu", max_new_tokens=4).load()
+    assert insp.inspect(Image.new("RGB", (64, 64)), "washer").model_version.endswith("+v1")
+    # an existing adapter version is never overwritten
+    with pytest.raises(FileExistsError):
+        write_adapter_atomically(insp._model, out, {})
+
+
+def test_recipe_presets_and_file(tmp_path):
+    gpu = GRPORecipe.gpu_large()
+    assert gpu.bf16 and gpu.gradient_checkpointing and not gpu.use_cpu
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps({"preset": "gpu_large", "max_steps": 7, "rewards": ["format", "verdict"]}))
+    r = GRPORecipe.from_json(path)
+    assert r.max_steps == 7 and r.rewards == ("format", "verdict") and r.bf16
+    assert "language_model" in lora_target_pattern(r) and "visual" not in lora_target_pattern(r)
+    assert "visual" in lora_target_pattern(GRPORecipe(freeze_vision=False))

@@ -1,0 +1,228 @@
+"""GRPO fine-tuning with trl's `GRPOTrainer` and a peft LoRA adapter, reporting JSON events.
+
+The recipe is data (`GRPORecipe`): presets for a CPU + the tiny bundled model and for a GPU +
+a 3B/7B model. The adapter is written to a temporary folder and renamed into place only when
+complete, so a killed run never leaves a half-written adapter where the app looks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from training.rewards import RareDefectEmphasis, class_counts, reward_functions
+
+Emit = Callable[[dict], None]
+
+
+def print_event(event: dict) -> None:
+    """Write one JSON event per line on stdout (the `--events jsonl` protocol)."""
+    print(json.dumps(event), flush=True)
+
+
+@dataclass(frozen=True)
+class GRPORecipe:
+    """Everything that shapes one GRPO run."""
+
+    rewards: tuple[str, ...] = ("format", "verdict", "label", "localisation", "consistency")
+    reward_weights: tuple[float, ...] | None = None  # one per reward (+1 for rare_defect); None: all 1
+    rare_defect: bool = True
+    rare_alpha: float = 1.0
+    rare_gamma: float = 2.0
+    num_generations: int = 4
+    batch_size: int = 8  # completions per step; a multiple of num_generations
+    max_steps: int = 40
+    learning_rate: float = 5e-4
+    beta: float = 0.02  # KL weight against the starting model
+    temperature: float = 1.0
+    max_completion_length: int = 96
+    scale_rewards: str = "batch"  # keep the rare-defect weights visible across groups
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    freeze_vision: bool = True
+    use_cpu: bool = True
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def cpu_tiny(cls, **overrides: Any) -> "GRPORecipe":
+        """Defaults for a CPU and the bundled tiny model."""
+        return replace(cls(), **overrides)
+
+    @classmethod
+    def gpu_large(cls, **overrides: Any) -> "GRPORecipe":
+        """Defaults for one GPU and a Qwen2.5-VL-3B/7B model."""
+        base = cls(num_generations=8, batch_size=16, max_steps=200, learning_rate=1e-5, beta=0.04,
+                   max_completion_length=512, lora_r=64, lora_alpha=128, lora_dropout=0.05,
+                   use_cpu=False, bf16=True, gradient_checkpointing=True)
+        return replace(base, **overrides)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "GRPORecipe":
+        """A recipe file: `{"preset": "cpu_tiny" | "gpu_large", ...overrides}`."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        preset = data.pop("preset", "cpu_tiny")
+        for key in ("rewards", "reward_weights", "lora_targets"):
+            if key in data and data[key] is not None:
+                data[key] = tuple(data[key])
+        return getattr(cls, preset)(**data)
+
+
+def lora_target_pattern(recipe: GRPORecipe) -> str:
+    """A peft `target_modules` regex: the language model's layers (and the vision tower's if unfrozen)."""
+    names = "|".join(recipe.lora_targets)
+    pattern = rf".*language_model.*\.({names})"
+    if not recipe.freeze_vision:
+        pattern = rf"({pattern}|.*visual\.blocks.*\.(qkv|proj|fc1|fc2|gate_proj|up_proj|down_proj))"
+    return pattern
+
+
+class _Cancel:
+    """Set by SIGTERM/SIGINT: training stops cleanly after the current step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        def handler(signum, _frame):
+            self.requested = True
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                signal.signal(sig, handler)
+            except ValueError:  # not the main thread (tests): cancel via `requested`
+                pass
+
+
+def _events_callback(emit: Emit, cancel: _Cancel, rare: RareDefectEmphasis | None):
+    from transformers import TrainerCallback
+
+    class EventsCallback(TrainerCallback):
+        def __init__(self) -> None:
+            self.t0 = time.perf_counter()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if "reward" not in logs:
+                return
+            elapsed = time.perf_counter() - self.t0
+            step = state.global_step
+            per_step = elapsed / max(step, 1)
+            event = {"event": "step", "step": step, "max_steps": state.max_steps,
+                     "reward": round(float(logs.get("reward", 0.0)), 4), "kl": round(float(logs.get("kl", 0.0)), 5),
+                     "eta_s": round(per_step * (state.max_steps - step), 1), "s_per_step": round(per_step, 3),
+                     "rewards": {k.split("/")[1]: round(float(v), 4) for k, v in logs.items()
+                                 if k.startswith("rewards/") and k.endswith("/mean")}}
+            if rare is not None:
+                event["classes"] = rare.stats()
+            emit(event)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if cancel.requested:
+                control.should_training_stop = True
+            return control
+
+    return EventsCallback()
+
+
+def build_dataset(rows: Sequence[dict]):
+    """A `datasets.Dataset` of prompt + image + truth columns for `GRPOTrainer`."""
+    from datasets import Dataset
+
+    return Dataset.from_list(list(rows))
+
+
+def write_adapter_atomically(model, out_dir: Path, metadata: dict) -> Path:
+    """Save the adapter into a temp folder beside `out_dir`, then rename it into place."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        (tmp / "lriad_training.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n")
+        if out_dir.exists():
+            raise FileExistsError(f"{out_dir} already exists; refusing to overwrite an adapter version")
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out_dir: str | Path,
+             adapter_from: str | Path | None = None, emit: Emit = print_event,
+             cancel: _Cancel | None = None) -> dict:
+    """Fine-tune a LoRA adapter on `rows` with GRPO; write it to `out_dir`. Returns a summary.
+
+    Each row: `prompt` (chat messages with an image placeholder), `image` (PIL), and the truth
+    columns the rewards read. Emits `setup`, `step`, `saved`/`cancelled` events.
+    """
+    import torch
+    from peft import LoraConfig, PeftModel
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    cancel = cancel or _Cancel()
+    cancel.install()
+    if recipe.batch_size % recipe.num_generations:
+        raise ValueError("batch_size must be a multiple of num_generations")
+    t0 = time.perf_counter()
+    dtype = torch.bfloat16 if recipe.bf16 else torch.float32
+    model = AutoModelForImageTextToText.from_pretrained(base_dir, dtype=dtype, local_files_only=True,
+                                                        use_safetensors=True)
+    processor = AutoProcessor.from_pretrained(base_dir, local_files_only=True)
+    processor.tokenizer.padding_side = "left"
+    peft_config = None
+    if adapter_from:
+        model = PeftModel.from_pretrained(model, adapter_from, is_trainable=True)
+    else:
+        peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
+                                 target_modules=lora_target_pattern(recipe), task_type="CAUSAL_LM")
+    funcs = reward_functions(recipe.rewards)
+    rare = None
+    if recipe.rare_defect:
+        rare = RareDefectEmphasis(class_counts(r["defect_class"] for r in rows), recipe.rare_alpha, recipe.rare_gamma)
+        funcs = funcs + [rare]
+    weights = list(recipe.reward_weights) if recipe.reward_weights else None
+    work = Path(tempfile.mkdtemp(prefix="lriad-grpo-"))
+    args = GRPOConfig(
+        output_dir=str(work), use_cpu=recipe.use_cpu, bf16=recipe.bf16,
+        gradient_checkpointing=recipe.gradient_checkpointing, remove_unused_columns=False,
+        per_device_train_batch_size=recipe.batch_size, num_generations=recipe.num_generations,
+        max_completion_length=recipe.max_completion_length, learning_rate=recipe.learning_rate,
+        beta=recipe.beta, temperature=recipe.temperature, max_steps=recipe.max_steps, logging_steps=1,
+        save_strategy="no", report_to="none", seed=recipe.seed, scale_rewards=recipe.scale_rewards,
+        reward_weights=weights, disable_tqdm=True, dataloader_num_workers=0, log_completions=False,
+    )
+    emit({"event": "setup", "base": str(base_dir), "adapter_from": str(adapter_from or ""), "rows": len(rows),
+          "max_steps": recipe.max_steps, "recipe": asdict(recipe)})
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=build_dataset(rows),
+                          processing_class=processor, peft_config=peft_config)
+    for cb in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(cb)
+    trainer.add_callback(_events_callback(emit, cancel, rare))
+    try:
+        trainer.train()
+        summary = {"steps": trainer.state.global_step, "minutes": round((time.perf_counter() - t0) / 60, 2),
+                   "classes": rare.stats() if rare else {}}
+        if cancel.requested:
+            emit({"event": "cancelled", "step": trainer.state.global_step})
+            return {**summary, "cancelled": True}
+        write_adapter_atomically(trainer.model, Path(out_dir), {"recipe": asdict(recipe), **summary,
+                                                               "base": str(base_dir)})
+        emit({"event": "saved", "adapter": str(out_dir), **summary})
+        return {**summary, "cancelled": False, "adapter": str(out_dir)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
