@@ -124,11 +124,15 @@ def grpo_stage(work: Path, processor, geometry, cfg, steps: int) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.sft import SFTConfig, train_sft
+    import torch
+
+    from training.sft import SFTConfig, make_heads, train_sft
+    from training.vision_pretrain import VisionPretrainConfig, pretrain_vision
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("resources/models/lriad-tiny"))
     p.add_argument("--work", type=Path, default=Path("runs/lriad-tiny"))
+    p.add_argument("--vision-steps", type=int, default=VisionPretrainConfig.steps)
     p.add_argument("--sft-steps", type=int, default=SFTConfig.steps)
     p.add_argument("--batch-size", type=int, default=SFTConfig.batch_size)
     p.add_argument("--eval-every", type=int, default=SFTConfig.eval_every)
@@ -146,7 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"event": "setup", "parameters": n_params, "vocab": len(processor.tokenizer)}), flush=True)
     cfg = replace(SFTConfig(), steps=args.sft_steps, batch_size=args.batch_size, eval_every=args.eval_every,
                   threads=args.threads, data_seed=SFT_SEED)
-    train_sft(model, processor, geometry, cfg, args.work)
+    heads = make_heads(model, geometry)
+    if args.vision_steps > 0 and not (args.work / "sft_checkpoint.pt").is_file():
+        vcfg = replace(VisionPretrainConfig(), steps=args.vision_steps, threads=args.threads)
+        pretrain_vision(model, processor, geometry, heads, vcfg, args.work)
+        state = torch.load(args.work / "vision_checkpoint.pt", weights_only=False)
+        model.model.visual.load_state_dict(state["visual"])
+        heads.load_state_dict(state["heads"])
+    train_sft(model, processor, geometry, cfg, args.work, heads=heads)
     save_model(model, processor, args.work / "sft-model", "float32")
     final = args.work / "sft-model"
     if args.grpo_steps > 0:

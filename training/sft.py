@@ -154,16 +154,19 @@ def compute_losses(model, heads: AuxiliaryHeads, batch: Batch, cfg: SFTConfig,
     return {"loss": total, "lm": lm, "aux_occupancy": aux_occ, "aux_label": aux_lab, "aux_position": aux_pos}
 
 
-def sample_stream(seed: int, start: int = 0) -> Iterator[Sample]:
-    """An endless, reproducible stream of synthetic samples (sample i depends only on seed and i)."""
+def sample_stream(seed: int, start: int = 0, lo: int = 160, hi: int = 320) -> Iterator[Sample]:
+    """An endless, reproducible stream of synthetic samples (sample i depends only on seed and i),
+    rendered near the model's input size (larger renders would only be downscaled)."""
+    from training.vision_pretrain import sample_at
+
     i = start
     while True:
-        yield generate_sample(np.random.default_rng([seed, i]))
+        yield sample_at(seed, i, lo, hi)
         i += 1
 
 
 def heldout_set(seed: int, n: int) -> list[Sample]:
-    """A fixed evaluation set from a seed never used for training."""
+    """A fixed evaluation set from a seed never used for training (the generator's own sizes)."""
     return [generate_sample(np.random.default_rng([seed, i])) for i in range(n)]
 
 
@@ -209,13 +212,19 @@ def _atomic_save(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def make_heads(model, geometry: ModelGeometry) -> AuxiliaryHeads:
+    """Fresh auxiliary heads sized for `model`."""
+    return AuxiliaryHeads(model.config.vision_config.out_hidden_size, model.config.text_config.hidden_size,
+                          geometry.merge_size, len(DEFECT_LABELS))
+
+
 def train_sft(model, processor, geometry: ModelGeometry, cfg: SFTConfig, work_dir: Path,
+              heads: AuxiliaryHeads | None = None,
               log: Callable[[dict], None] = lambda event: print(json.dumps(event), flush=True)) -> dict:
     """Run (or resume) the supervised stage; checkpoints and `metrics.jsonl` go to `work_dir`."""
     torch.set_num_threads(cfg.threads)
     work_dir.mkdir(parents=True, exist_ok=True)
-    vision_out = model.config.vision_config.out_hidden_size
-    heads = AuxiliaryHeads(vision_out, model.config.text_config.hidden_size, geometry.merge_size, len(DEFECT_LABELS))
+    heads = heads or make_heads(model, geometry)
     params = list(model.parameters()) + list(heads.parameters())
     optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     ckpt_path = work_dir / "sft_checkpoint.pt"

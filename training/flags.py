@@ -1,0 +1,126 @@
+"""Training data from the review store: the inspector's flags, a replay of accepted findings,
+optional synthetic defects on good images, and a held-out slice for before/after evaluation.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lriad_desktop.core.coordinates import ModelGeometry
+from lriad_desktop.core.datasets import GOOD, LabelledImage
+from lriad_desktop.core.finding import Box, Verdict
+from lriad_desktop.core.images import ImageLoadError, load_image
+from lriad_desktop.core.prompting import DEFAULT_OBJECT
+from lriad_desktop.core.store import ImageRecord, ReviewRecord, ReviewStore
+from training.targets import grpo_row
+
+
+class NothingToLearn(Exception):
+    """The store has no flagged images to train on."""
+
+
+@dataclass(frozen=True)
+class ReviewedImage:
+    """An image with the inspector's truth (boxes in original pixels)."""
+
+    image: ImageRecord
+    review: ReviewRecord
+
+    @property
+    def anomalous(self) -> bool:
+        return self.review.review.verdict is Verdict.ANOMALOUS
+
+    @property
+    def defects(self) -> list[tuple[str, tuple[float, float, float, float]]]:
+        return [(d.label, tuple(d.box.as_list(None))) for d in self.review.review.defects if d.box is not None]
+
+    @property
+    def defect_class(self) -> str:
+        labels = [d.label for d in self.review.review.defects]
+        return (labels[0] if labels else "defect") if self.anomalous else GOOD
+
+    def as_labelled(self) -> LabelledImage:
+        """The truth in `core.evaluation`'s terms."""
+        boxes = tuple(Box(*box) for _, box in self.defects)
+        return LabelledImage(Path(self.image.path), self.image.object_name or DEFAULT_OBJECT,
+                             self.defect_class, boxes, bool(boxes))
+
+
+@dataclass(frozen=True)
+class FlagDataset:
+    """What one "Improve model" run learns from and is judged on."""
+
+    flagged: list[ReviewedImage]
+    replay: list[ReviewedImage]
+    holdout: list[ReviewedImage]
+    data_revision: int
+    skipped: list[str]
+
+    def summary(self) -> dict:
+        return {"flagged": len(self.flagged), "replay": len(self.replay), "holdout": len(self.holdout),
+                "data_revision": self.data_revision, "skipped": len(self.skipped)}
+
+
+def collect(store: ReviewStore, replay_ratio: float = 0.5, holdout_fraction: float = 0.2,
+            seed: int = 0) -> FlagDataset:
+    """Flagged images (all trained on), a replay sample of accepted ones, and a held-out slice.
+
+    The held-out slice comes from accepted images not used for replay, so "no regression" is
+    measured on images the run never saw.
+    """
+    flagged, accepted = [], []
+    reviews = {}
+    for state in store.reviewed_states():
+        if state.review is None:
+            continue
+        item = ReviewedImage(state.image, state.review)
+        reviews[state.image.id] = item
+        (flagged if state.review.review.is_flag else accepted).append(item)
+    if not flagged:
+        raise NothingToLearn("No flagged images yet: flag the findings you disagree with, then improve the model")
+    rng = random.Random(seed)
+    rng.shuffle(accepted)
+    n_holdout = int(round(len(accepted) * holdout_fraction))
+    holdout, rest = accepted[:n_holdout], accepted[n_holdout:]
+    replay = rest[: int(round(len(flagged) * replay_ratio))]
+    return FlagDataset(flagged, replay, holdout, store.data_revision(), [])
+
+
+def training_rows(data: FlagDataset, geometry: ModelGeometry, synthetic_per_good: int = 0,
+                  seed: int = 0) -> tuple[list[dict], list[str]]:
+    """GRPO rows for the flagged + replay images; optional synthetic defects on good ones.
+
+    Returns the rows and the paths that could not be read (skipped with a reason).
+    """
+    rows, skipped = [], []
+    rng = np.random.default_rng(seed)
+    for item in data.flagged + data.replay:
+        try:
+            image = load_image(item.image.path).image
+        except ImageLoadError as err:
+            skipped.append(str(err))
+            continue
+        name = item.image.object_name or DEFAULT_OBJECT
+        rows.append(grpo_row(image, name, item.defects, geometry, anomalous=item.anomalous))
+        if synthetic_per_good and not item.anomalous:
+            from training.synthetic import synthesize_defect
+
+            for _ in range(synthetic_per_good):
+                painted, _mask, defect = synthesize_defect(image, rng)
+                rows.append(grpo_row(painted, name, [(defect.label, defect.box)], geometry))
+    return rows, skipped
+
+
+def repeat_to(rows: Sequence[dict], n: int) -> list[dict]:
+    """`rows` cycled to at least `n` entries (small flag sets still fill a run)."""
+    if not rows:
+        return []
+    out = list(rows)
+    while len(out) < n:
+        out.extend(rows[: n - len(out)])
+    return out

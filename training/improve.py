@@ -1,0 +1,140 @@
+""""Improve model": GRPO on the inspector's flags, evaluated before and after, registered as a
+new (inactive) model version. Run as `lriad train …` in its own process, never inside the UI.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+from lriad_desktop.core.coordinates import read_model_geometry
+from lriad_desktop.core.evaluation import Scores, score_by_category
+from lriad_desktop.core.finding import Finding, Verdict
+from lriad_desktop.core.images import ImageLoadError, load_image
+from lriad_desktop.core.store import ReviewStore
+from training.flags import NothingToLearn, ReviewedImage, collect, repeat_to, training_rows
+from training.grpo import Emit, GRPORecipe, _Cancel, print_event, run_grpo
+
+
+class Cancelled(Exception):
+    """The run was asked to stop (SIGTERM / Cancel)."""
+
+
+def evaluate_reviewed(base: Path, adapter: Path | None, items: Sequence[ReviewedImage], device: str = "cpu",
+                      max_new_tokens: int = 128, cancel: _Cancel | None = None,
+                      batch_size: int = 8) -> dict[str, dict]:
+    """Inspect `items` with base (+ adapter) and score them per defect class and overall."""
+    from lriad_desktop.core.engine import Inspector
+
+    if not items:
+        return {}
+    inspector = Inspector(base, adapter, device=device, max_new_tokens=max_new_tokens)
+    pairs = []
+    for i in range(0, len(items), batch_size):
+        if cancel is not None and cancel.requested:
+            raise Cancelled()
+        chunk = items[i:i + batch_size]
+        images, kept = [], []
+        for item in chunk:
+            try:
+                images.append(load_image(item.image.path).image)
+                kept.append(item)
+            except ImageLoadError as err:
+                pairs.append((_by_class(item), Finding(Verdict.UNPARSED, parse_error=err.reason)))
+        findings = inspector.inspect_batch(images, [k.image.object_name or None for k in kept]) if kept else []
+        pairs += [(_by_class(item), f) for item, f in zip(kept, findings)]
+    return {name: s.as_dict() for name, s in score_by_category(pairs).items()}
+
+
+def _by_class(item: ReviewedImage):
+    from dataclasses import replace
+
+    return replace(item.as_labelled(), category=item.defect_class)
+
+
+def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
+            recipe: GRPORecipe | None = None, emit: Emit = print_event, device: str = "cpu",
+            synthetic_per_good: int = 0, seed: int = 0) -> int:
+    """Run one "Improve model" job end to end; returns a process exit status.
+
+    The active model version is never changed here: the result is registered inactive, and
+    the app (or `lriad versions activate`) activates it after the inspector sees the figures.
+    """
+    recipe = recipe or GRPORecipe.cpu_tiny()
+    cancel = _Cancel()
+    cancel.install()
+    out = Path(out)
+    if out.exists():
+        emit({"event": "error", "message": f"{out} already exists; choose a new adapter folder"})
+        return 2
+    store = ReviewStore.open(db)
+    run = None
+    t0 = time.perf_counter()
+    try:
+        data = collect(store, seed=seed)
+        geometry = read_model_geometry(base)
+        rows, skipped = training_rows(data, geometry, synthetic_per_good, seed)
+        emit({"event": "data", **data.summary(), "rows": len(rows), "skipped": skipped})
+        if not rows:
+            emit({"event": "error", "message": "None of the flagged images can be read any more"})
+            return 2
+        parent = store.active_model_version()
+        run = store.add_training_run(parent.id if parent else None, data.data_revision, asdict(recipe))
+        max_tokens = recipe.max_completion_length
+        before = {"flagged": evaluate_reviewed(base, adapter_from, data.flagged, device, max_tokens, cancel),
+                  "holdout": evaluate_reviewed(base, adapter_from, data.holdout, device, max_tokens, cancel)}
+        emit({"event": "eval", "when": "before", **before})
+        n_rows = recipe.max_steps * recipe.batch_size // recipe.num_generations
+        summary = run_grpo(base, repeat_to(rows, n_rows), recipe, out, adapter_from, emit, cancel)
+        if summary.get("cancelled"):
+            store.finish_training_run(run.id, "cancelled", metrics={"before": before})
+            return 3
+        after = {"flagged": evaluate_reviewed(base, out, data.flagged, device, max_tokens, cancel),
+                 "holdout": evaluate_reviewed(base, out, data.holdout, device, max_tokens, cancel)}
+        emit({"event": "eval", "when": "after", **after})
+        metrics = {"before": before, "after": after, "steps": summary["steps"], "classes": summary["classes"],
+                   "minutes": round((time.perf_counter() - t0) / 60, 2), **data.summary()}
+        (out / "lriad_eval.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        version = store.add_model_version(out.name, str(base), str(out), parent.id if parent else None,
+                                          data.data_revision, metrics)
+        store.finish_training_run(run.id, "done", version.id, metrics)
+        emit({"event": "done", "version_id": version.id, "adapter": str(out), "minutes": metrics["minutes"]})
+        return 0
+    except NothingToLearn as err:
+        emit({"event": "error", "message": str(err)})
+        return 2
+    except Cancelled:
+        if run is not None:
+            store.finish_training_run(run.id, "cancelled")
+        emit({"event": "cancelled"})
+        return 3
+    except OSError as err:
+        message = (f"Not enough disk space to finish the training run ({err.filename or out})"
+                   if err.errno == errno.ENOSPC else f"{type(err).__name__}: {err}")
+        if run is not None:
+            store.finish_training_run(run.id, "failed", metrics={"error": message})
+        emit({"event": "error", "message": message})
+        return 1
+    except Exception as err:  # the UI shows this one line; the traceback is on stderr
+        import traceback
+
+        traceback.print_exc()
+        if run is not None:
+            store.finish_training_run(run.id, "failed", metrics={"error": str(err)})
+        emit({"event": "error", "message": f"{type(err).__name__}: {err}"})
+        return 1
+    finally:
+        store.close()
+
+
+def scores_line(s: dict) -> str:
+    """A short human line for a scores dict (accuracy, F1, IoU)."""
+    iou = "-" if s.get("mean_iou") is None else f"{s['mean_iou']:.2f}"
+    return f"acc {s['accuracy'] * 100:.0f}%  F1 {s['f1']:.2f}  IoU {iou}  n {s['n']}"
+
+
+__all__ = ["improve", "evaluate_reviewed", "Cancelled", "Scores"]

@@ -1,0 +1,163 @@
+"""Stage 0 of the bundled model: pre-train the vision tower alone on the dense defect task.
+
+Only the vision tower (and two throw-away heads) run, so a step is several times cheaper
+than a full SFT step; the language model then starts from image tokens that already say
+"defect here, of this type". Targets come free from the synthetic boxes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lriad_desktop.core.coordinates import ModelGeometry
+from training.sft import AuxiliaryHeads
+from training.synthetic import DEFECT_LABELS, Sample, generate_sample
+from training.targets import box_occupancy
+
+
+@dataclass
+class VisionPretrainConfig:
+    steps: int = 1500
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    pos_weight: float = 4.0
+    image_loss_weight: float = 0.5
+    eval_every: int = 250
+    eval_samples: int = 128
+    eval_seed: int = 990_002
+    data_seed: int = 3
+    min_side: int = 160
+    max_side: int = 320
+    threads: int = 2
+
+
+def training_size(rng: np.random.Generator, lo: int, hi: int) -> tuple[int, int]:
+    """A random (width, height) near the model's input size, aspect 0.6-1.6."""
+    w = int(rng.integers(lo, hi + 1))
+    h = int(np.clip(w * np.exp(rng.uniform(np.log(0.6), np.log(1.6))), lo * 0.75, hi))
+    return w, h
+
+
+def sample_at(seed: int, i: int, lo: int, hi: int) -> Sample:
+    """Sample i of a seeded stream, rendered at a training size."""
+    rng = np.random.default_rng([seed, i])
+    return generate_sample(rng, size=training_size(rng, lo, hi))
+
+
+def vision_targets(processor, samples: list[Sample], geometry: ModelGeometry):
+    """Pixel values, grids, per-token occupancy (merge² per token), token labels, image labels."""
+    out = processor.image_processor(images=[s.image for s in samples], return_tensors="pt")
+    merge = geometry.merge_size
+    label_index = {lab: i + 1 for i, lab in enumerate(DEFECT_LABELS)}
+    occ_rows, lab_rows, owners = [], [], []
+    for k, (s, thw) in enumerate(zip(samples, out["image_grid_thw"].tolist())):
+        _, gh, gw = thw
+        occ = box_occupancy(s, geometry)[:gh, :gw]
+        mh, mw = gh // merge, gw // merge
+        blocks = occ.reshape(mh, merge, mw, merge).transpose(0, 2, 1, 3).reshape(mh * mw, merge * merge)
+        occ_rows.append(torch.from_numpy(np.ascontiguousarray(blocks)))
+        lab = label_index[s.defects[0].label] if s.defects else 0
+        lab_rows.append(torch.from_numpy((blocks.max(axis=1) > 0.25).astype(np.int64) * lab))
+        owners.append(torch.full((mh * mw,), k, dtype=torch.long))
+    image_labels = torch.tensor([float(s.anomalous) for s in samples])
+    return out["pixel_values"], out["image_grid_thw"], torch.cat(occ_rows), torch.cat(lab_rows), torch.cat(owners), image_labels
+
+
+def _image_logits(token_logits: torch.Tensor, owners: torch.Tensor, n: int) -> torch.Tensor:
+    """Image-level defect logit: the maximum over the image's token logits."""
+    per_token = token_logits.max(dim=1).values
+    out = torch.full((n,), -1e4, dtype=per_token.dtype)
+    return out.scatter_reduce(0, owners, per_token, reduce="amax")
+
+
+def pretrain_vision(model, processor, geometry: ModelGeometry, heads: AuxiliaryHeads, cfg: VisionPretrainConfig,
+                    work_dir: Path, log: Callable[[dict], None] = lambda e: print(json.dumps(e), flush=True)) -> None:
+    """Train `model.model.visual` + `heads` on the dense task; resumable via `work_dir`."""
+    torch.set_num_threads(cfg.threads)
+    visual = model.model.visual
+    params = list(visual.parameters()) + list(heads.occupancy.parameters()) + list(heads.label.parameters())
+    optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    ckpt = work_dir / "vision_checkpoint.pt"
+    step = 0
+    if ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        visual.load_state_dict(state["visual"])
+        heads.load_state_dict(state["heads"])
+        optim.load_state_dict(state["optim"])
+        step = state["step"]
+        log({"event": "resumed", "stage": "vision", "step": step})
+    heldout = [sample_at(cfg.eval_seed, i, cfg.min_side, cfg.max_side) for i in range(cfg.eval_samples)]
+    visual.train()
+    t0 = time.perf_counter()
+    running: dict[str, float] = {}
+    while step < cfg.steps:
+        samples = [sample_at(cfg.data_seed, step * cfg.batch_size + j, cfg.min_side, cfg.max_side)
+                   for j in range(cfg.batch_size)]
+        pix, grid, occ, lab, owners, img_lab = vision_targets(processor, samples, geometry)
+        lr = cfg.learning_rate * min(1.0, (step + 1) / cfg.warmup_steps)
+        lr *= 0.5 * (1 + np.cos(np.pi * min(1.0, step / cfg.steps))) * 0.95 + 0.05
+        for g in optim.param_groups:
+            g["lr"] = lr
+        feats = visual(pix, grid_thw=grid).pooler_output
+        occ_logits = heads.occupancy(feats)
+        loss_occ = F.binary_cross_entropy_with_logits(occ_logits, occ, pos_weight=torch.tensor(cfg.pos_weight))
+        loss_lab = F.cross_entropy(heads.label(feats), lab)
+        loss_img = F.binary_cross_entropy_with_logits(_image_logits(occ_logits, owners, len(samples)), img_lab)
+        loss = loss_occ + loss_lab + cfg.image_loss_weight * loss_img
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optim.step()
+        step += 1
+        for k, v in {"occupancy": loss_occ, "label": loss_lab, "image": loss_img}.items():
+            running[k] = 0.9 * running.get(k, float(v.detach())) + 0.1 * float(v.detach())
+        if step % 10 == 0:
+            log({"event": "step", "stage": "vision", "step": step, "max_steps": cfg.steps,
+                 **{k: round(v, 4) for k, v in running.items()}, "elapsed_s": round(time.perf_counter() - t0, 1)})
+        if step % 100 == 0 or step == cfg.steps:
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({"visual": visual.state_dict(), "heads": heads.state_dict(), "optim": optim.state_dict(),
+                        "step": step}, tmp)
+            os.replace(tmp, ckpt)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            record = {"event": "eval", "stage": "vision", "step": step,
+                      **evaluate_vision(visual, heads, processor, geometry, heldout)}
+            with open(work_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+            log(record)
+
+
+@torch.no_grad()
+def evaluate_vision(visual, heads: AuxiliaryHeads, processor, geometry: ModelGeometry, samples: list[Sample]) -> dict:
+    """Image-level accuracy (max token probability > 0.5), token precision/recall, token label accuracy."""
+    visual.eval()
+    correct, tp, fp, fn, lab_ok, lab_n = 0, 0, 0, 0, 0, 0
+    for i in range(0, len(samples), 32):
+        chunk = samples[i:i + 32]
+        pix, grid, occ, lab, owners, img_lab = vision_targets(processor, chunk, geometry)
+        feats = visual(pix, grid_thw=grid).pooler_output
+        logits = heads.occupancy(feats)
+        img_pred = _image_logits(logits, owners, len(chunk)) > 0
+        correct += int((img_pred == img_lab.bool()).sum())
+        pred_tok = logits.max(dim=1).values > 0
+        true_tok = occ.max(dim=1).values > 0.25
+        tp += int((pred_tok & true_tok).sum())
+        fp += int((pred_tok & ~true_tok).sum())
+        fn += int((~pred_tok & true_tok).sum())
+        mask = lab > 0
+        lab_ok += int((heads.label(feats).argmax(1)[mask] == lab[mask]).sum())
+        lab_n += int(mask.sum())
+    visual.train()
+    return {"image_accuracy": round(correct / len(samples), 4), "token_precision": round(tp / max(tp + fp, 1), 4),
+            "token_recall": round(tp / max(tp + fn, 1), 4), "token_label_accuracy": round(lab_ok / max(lab_n, 1), 4)}
