@@ -36,6 +36,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("dataset", type=Path)
     p_eval.add_argument("--limit", type=int, default=None, help="evaluate at most N images (spread evenly)")
     model_options(p_eval)
+
+    p_gui = sub.add_parser("gui", help="open the desktop app (the default without a command)")
+    p_gui.add_argument("paths", nargs="*", type=Path, help="images or folders to open")
+    p_gui.add_argument("--model", type=Path, default=None, help="model folder (default: from the settings)")
+    p_gui.add_argument("--adapter", type=Path, default=None, help="PEFT LoRA adapter folder on top of the model")
+    p_gui.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"])
+    p_gui.add_argument("--screenshot", type=Path, default=None, metavar="PNG",
+                       help="headless: inspect the first image, save a screenshot of the window, exit")
     return parser
 
 
@@ -144,13 +152,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from lriad_desktop.ui.app import run_gui
+    except ImportError as err:  # a build without Qt
+        print(f"error: the desktop app can't start ({err}); the inspect and evaluate commands still work",
+              file=sys.stderr)
+        return 2
+    return run_gui(args.paths, model=args.model, adapter=args.adapter, device=args.device, screenshot=args.screenshot)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `lriad` and `python -m lriad_desktop`."""
+    """Entry point of `lriad` and `python -m lriad_desktop` (the GUI when no command is given)."""
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        args = parser.parse_args(["gui"])
+        return cmd_gui(args)
+    if args.command == "gui":
+        return cmd_gui(args)
     from lriad_desktop.core.datasets import DatasetError
     from lriad_desktop.core.engine import ModelFolderError
 

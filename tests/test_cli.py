@@ -57,6 +57,6 @@ def test_evaluate_mvtec_layout(tmp_path, tiny_model_dir):
     assert scores["all"]["n"] == 4 and 0.0 <= scores["all"]["accuracy"] <= 1.0
 
 
-def test_no_arguments_prints_help():
-    res = run_cli()
-    assert res.returncode == 0 and "inspect" in res.stdout
+def test_help_lists_the_subcommands():
+    res = run_cli("--help")
+    assert res.returncode == 0 and all(c in res.stdout for c in ("inspect", "evaluate", "gui"))

@@ -1,0 +1,225 @@
+"""Exports of the reviewed set: CSV and JSON (findings + reviews), COCO and YOLO boxes, VLM-R1 JSONL.
+
+The reviewed set is every image with a current review; the inspector's review is the
+ground truth (an acceptance carries the model's defects, a flag the corrected ones). Boxes
+stay in original-image pixels everywhere; the VLM-R1 lines say so in `box_frame`, because
+a trainer for Qwen2.5-VL must map them into the resized model input itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from PIL import Image
+
+from lriad_desktop.core.finding import Defect
+from lriad_desktop.core.prompting import format_answer, user_prompt
+from lriad_desktop.core.store import ImageState, ReviewStore, defects_to_json, now_iso
+
+BOX_FRAME = "original_pixels"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote."""
+
+    path: Path
+    images: int
+    boxes: int
+    skipped: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        """One line for the status bar."""
+        text = f"{self.images} images, {self.boxes} boxes → {self.path}"
+        return text + (f" ({len(self.skipped)} skipped)" if self.skipped else "")
+
+
+def reviewed_set(store: ReviewStore) -> list[ImageState]:
+    """Every reviewed image with its latest finding and current review."""
+    return store.reviewed_states()
+
+
+def _object_name(state: ImageState) -> str:
+    return state.image.object_name or (state.finding.object_name if state.finding else "") or Path(
+        state.image.path).parent.name
+
+
+def image_size(state: ImageState) -> tuple[int, int] | None:
+    """(width, height) as the model saw the image (EXIF orientation applied); None when unreadable."""
+    if state.finding is not None and min(state.finding.image_size) > 0:
+        return state.finding.image_size
+    try:
+        with Image.open(state.image.path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except (OSError, ValueError):
+        return None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def _boxed(defects: Sequence[Defect]) -> list[Defect]:
+    return [d for d in defects if d.box is not None and d.box.area > 0]
+
+
+def _review_dict(state: ImageState) -> dict[str, Any]:
+    rec = state.review
+    assert rec is not None
+    r = rec.review
+    return {"kind": r.kind.value, "verdict": r.verdict.value, "defects": json.loads(defects_to_json(r.defects)),
+            "note": r.note, "inspection_id": r.inspection_id, "reviewer": rec.reviewer, "reviewed_at": rec.created_at,
+            "review_id": rec.id}
+
+
+def export_csv(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
+    """One row per reviewed image: the model's finding next to the inspector's review."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    columns = ["image_id", "path", "sha256", "object_name", "model_version", "model_verdict", "model_defects",
+               "review", "verdict", "defects", "note", "reviewer", "reviewed_at"]
+    boxes = 0
+    with open(target, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for s in states:
+            review = _review_dict(s)
+            boxes += len(_boxed(s.review.review.defects))
+            f = s.finding
+            writer.writerow([s.image.id, s.image.path, s.image.sha256, _object_name(s),
+                             f.model_version if f else "", f.verdict.value if f else "",
+                             defects_to_json(f.defects) if f else "[]", review["kind"], review["verdict"],
+                             json.dumps(review["defects"]), review["note"], review["reviewer"],
+                             review["reviewed_at"]])
+    return ExportResult(target, len(states), boxes)
+
+
+def export_json(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
+    """All reviewed images with the full finding (reasoning, raw text, timings) and the review."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    items = [{"image_id": s.image.id, "path": s.image.path, "sha256": s.image.sha256,
+              "object_name": _object_name(s), "finding": s.finding.to_dict() if s.finding else None,
+              "review": _review_dict(s)} for s in states]
+    doc = {"format": "lriad-reviews", "version": 1, "exported_at": now_iso(), "box_frame": BOX_FRAME,
+           "images": items}
+    target.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    return ExportResult(target, len(items), sum(len(_boxed(s.review.review.defects)) for s in states))
+
+
+def _categories(states: Sequence[ImageState]) -> list[str]:
+    return sorted({d.label for s in states for d in _boxed(s.review.review.defects)})
+
+
+def export_coco(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
+    """A COCO detection file: images (absolute paths), categories, one annotation per reviewed box."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    names = _categories(states)
+    cat_id = {name: i + 1 for i, name in enumerate(names)}
+    images, annotations, skipped = [], [], []
+    for s in states:
+        size = image_size(s)
+        if size is None:
+            skipped.append(f"{s.image.path}: unreadable")
+            continue
+        images.append({"id": s.image.id, "file_name": s.image.path, "width": size[0], "height": size[1]})
+        for d in _boxed(s.review.review.defects):
+            b = d.box
+            annotations.append({"id": len(annotations) + 1, "image_id": s.image.id, "category_id": cat_id[d.label],
+                                "bbox": [round(b.x1, 2), round(b.y1, 2), round(b.width, 2), round(b.height, 2)],
+                                "area": round(b.area, 2), "iscrowd": 0})
+    doc = {"info": {"description": "LR-IAD Desktop reviewed set", "date_created": now_iso()},
+           "images": images, "annotations": annotations,
+           "categories": [{"id": cat_id[n], "name": n, "supercategory": "defect"} for n in names]}
+    target.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    return ExportResult(target, len(images), len(annotations), tuple(skipped))
+
+
+def export_yolo(states: Sequence[ImageState], folder: str | os.PathLike, copy_images: bool = True) -> ExportResult:
+    """A YOLO folder: `images/` (copies), `labels/` (class cx cy w h, normalised), `data.yaml`, `classes.txt`.
+
+    Without `copy_images`, `images.txt` lists the original paths instead of copying.
+    """
+    out = Path(folder)
+    (out / "labels").mkdir(parents=True, exist_ok=True)
+    if copy_images:
+        (out / "images").mkdir(exist_ok=True)
+    names = _categories(states)
+    index = {name: i for i, name in enumerate(names)}
+    listed, skipped, boxes = [], [], 0
+    for s in states:
+        size = image_size(s)
+        if size is None:
+            skipped.append(f"{s.image.path}: unreadable")
+            continue
+        w, h = size
+        src = Path(s.image.path)
+        stem = f"{s.image.id:06d}_{src.stem}"
+        lines = []
+        for d in _boxed(s.review.review.defects):
+            b = d.box
+            cx, cy = (b.x1 + b.x2) / 2 / w, (b.y1 + b.y2) / 2 / h
+            lines.append(f"{index[d.label]} {cx:.6f} {cy:.6f} {b.width / w:.6f} {b.height / h:.6f}")
+        (out / "labels" / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+        boxes += len(lines)
+        if copy_images:
+            shutil.copy2(src, out / "images" / f"{stem}{src.suffix.lower()}")
+        else:
+            listed.append(str(src))
+    if not copy_images:
+        (out / "images.txt").write_text("\n".join(listed) + "\n", encoding="utf-8")
+    (out / "classes.txt").write_text("".join(n + "\n" for n in names), encoding="utf-8")
+    yaml = f"path: {json.dumps(str(out.resolve()))}\ntrain: images\nval: images\n"
+    yaml += "names:\n" + "".join(f"  {i}: {json.dumps(n)}\n" for i, n in enumerate(names)) if names else "names: {}\n"
+    (out / "data.yaml").write_text(yaml, encoding="utf-8")
+    return ExportResult(out, len(states) - len(skipped), boxes, tuple(skipped))
+
+
+def vlm_r1_record(state: ImageState) -> dict[str, Any]:
+    """One VLM-R1-style training line: image, prompt (problem), answer in the app's grammar (solution)."""
+    review = state.review.review
+    obj = _object_name(state)
+    problem = user_prompt(obj)
+    boxed = [(d.label, d.box.as_list(ndigits=None)) for d in review.defects if d.box is not None]
+    solution = format_answer(review.verdict.value == "anomalous", boxed)
+    size = image_size(state)
+    return {"id": f"lriad-{state.image.id}", "image": state.image.path, "image_size": list(size) if size else None,
+            "object_name": obj, "problem": problem, "solution": solution,
+            "conversations": [{"from": "human", "value": "<image>" + problem}, {"from": "gpt", "value": solution}],
+            "box_frame": BOX_FRAME, "labels_without_box": [d.label for d in review.defects if d.box is None],
+            "review": review.kind.value, "note": review.note}
+
+
+def export_vlm_r1(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
+    """JSONL for training elsewhere (VLM-R1 / R1-V style); boxes in original pixels (`box_frame`)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    boxes = 0
+    with open(target, "w", encoding="utf-8") as fh:
+        for s in states:
+            rec = vlm_r1_record(s)
+            boxes += len(_boxed(s.review.review.defects))
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return ExportResult(target, len(states), boxes)
+
+
+# name → (exporter, what it writes, default file name); the UI and a CLI offer these.
+EXPORTERS: dict[str, tuple[Callable[..., ExportResult], str, str]] = {
+    "csv": (export_csv, "CSV table (findings + reviews)", "reviews.csv"),
+    "json": (export_json, "JSON (findings, reasoning, reviews)", "reviews.json"),
+    "coco": (export_coco, "COCO boxes", "coco.json"),
+    "yolo": (export_yolo, "YOLO folder", "yolo"),
+    "vlm-r1": (export_vlm_r1, "VLM-R1 JSONL (training elsewhere)", "train.jsonl"),
+}
+
+
+def export_reviewed(store: ReviewStore, kind: str, target: str | os.PathLike) -> ExportResult:
+    """Export the store's reviewed set in format `kind` (a key of `EXPORTERS`)."""
+    if kind not in EXPORTERS:
+        raise ValueError(f"unknown export '{kind}' (use {', '.join(EXPORTERS)})")
+    return EXPORTERS[kind][0](reviewed_set(store), target)

@@ -1,0 +1,202 @@
+"""Every setting of the app, declared once with its type, default and limits, stored as JSON.
+
+Like Picard's `options.py`: one frozen dataclass is the declaration; each field's metadata
+says how the settings dialog shows it. Files are written atomically (temp file, fsync,
+rename) and upgraded through `UPGRADES` when the format changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from lriad_desktop.core.paths import user_data_dir
+
+SETTINGS_FILE = "settings.json"
+SETTINGS_VERSION = 1
+MAX_RECENT = 10
+# UPGRADES[v] turns a version-v dict into a version v + 1 dict; add one when a key changes meaning.
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+class SettingsError(Exception):
+    """Settings that can't be saved; the message says why."""
+
+
+def _opt(label: str, doc: str = "", *, kind: str = "", choices: tuple[str, ...] = (),
+         minimum: float | None = None, maximum: float | None = None, group: str = "General",
+         hidden: bool = False, special: str = "") -> dict[str, Any]:
+    return {"label": label, "doc": doc, "kind": kind, "choices": choices, "minimum": minimum, "maximum": maximum,
+            "group": group, "hidden": hidden, "special": special}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The app's settings (frozen: change with `dataclasses.replace` or `Settings.with_changes`)."""
+
+    model_dir: str = field(default="", metadata=_opt(
+        "Model folder", "A Qwen2-VL / Qwen2.5-VL / Qwen3-VL folder; empty = the bundled lriad-tiny",
+        kind="model_folder", group="Model"))
+    adapter_dir: str = field(default="", metadata=_opt(
+        "Adapter", "A PEFT LoRA adapter folder on top of the model (optional)", kind="adapter_folder", group="Model"))
+    device: str = field(default="auto", metadata=_opt(
+        "Device", "Where the model runs", choices=("auto", "cuda", "mps", "cpu"), group="Model"))
+    batch_size: int = field(default=4, metadata=_opt(
+        "Batch size", "Images per model call when inspecting many", minimum=1, maximum=64, group="Model"))
+    max_new_tokens: int = field(default=256, metadata=_opt(
+        "Max new tokens", "Longest answer the model may write", minimum=16, maximum=4096, group="Model"))
+    cpu_threads: int = field(default=0, metadata=_opt(
+        "CPU threads", "Threads for inference on the CPU; 0 = all cores but one (kept for the window)",
+        minimum=0, maximum=256, group="Model", special="auto (all cores but one)"))
+    auto_inspect: bool = field(default=False, metadata=_opt(
+        "Inspect images as they arrive", "Inspect every image added to the queue", group="Inspection"))
+    recursive_folders: bool = field(default=True, metadata=_opt(
+        "Open folders recursively", "Include images in sub-folders", group="Inspection"))
+    theme: str = field(default="system", metadata=_opt(
+        "Theme", "Follow the system, or force light or dark", choices=("system", "light", "dark"),
+        group="Appearance"))
+    box_line_width: float = field(default=2.0, metadata=_opt(
+        "Box line width", "Screen pixels", minimum=1.0, maximum=12.0, group="Appearance"))
+    box_color: str = field(default="#ff453a", metadata=_opt(
+        "Box colour", "The model's boxes", kind="color", group="Appearance"))
+    flag_color: str = field(default="#0a84ff", metadata=_opt(
+        "Flag box colour", "Boxes you drew or changed", kind="color", group="Appearance"))
+    show_labels: bool = field(default=True, metadata=_opt(
+        "Show label chips", "The defect type above each box", group="Appearance"))
+    recent_folders: tuple[str, ...] = field(default=(), metadata=_opt("Recent folders", hidden=True))
+    recent_sources: tuple[str, ...] = field(default=(), metadata=_opt("Recent camera sources", hidden=True))
+
+    def with_changes(self, **changes: Any) -> "Settings":
+        """A copy with `changes`, each checked against its declaration (raises `SettingsError`)."""
+        new = replace(self, **changes)
+        problems = new.problems()
+        if problems:
+            raise SettingsError("; ".join(problems))
+        return new
+
+    def problems(self) -> list[str]:
+        """What is out of range or not a declared choice."""
+        return [p for f in fields(self) if (p := _field_problem(f, getattr(self, f.name)))]
+
+    def with_recent_folder(self, folder: str) -> "Settings":
+        """Remember `folder` first among the recent folders."""
+        items = (folder,) + tuple(f for f in self.recent_folders if f != folder)
+        return replace(self, recent_folders=items[:MAX_RECENT])
+
+    def with_recent_source(self, source: str) -> "Settings":
+        """Remember a camera source first among the recent ones."""
+        items = (source,) + tuple(s for s in self.recent_sources if s != source)
+        return replace(self, recent_sources=items[:MAX_RECENT])
+
+
+def _field_problem(f: Field, value: Any) -> str:
+    meta = f.metadata
+    if meta.get("choices") and value not in meta["choices"]:
+        return f"{meta['label']}: '{value}' is not one of {', '.join(meta['choices'])}"
+    if meta.get("minimum") is not None and value < meta["minimum"]:
+        return f"{meta['label']}: {value} is below {meta['minimum']}"
+    if meta.get("maximum") is not None and value > meta["maximum"]:
+        return f"{meta['label']}: {value} is above {meta['maximum']}"
+    return ""
+
+
+def setting_fields() -> tuple[Field, ...]:
+    """The declared settings, in order (their metadata drives the settings dialog)."""
+    return fields(Settings)
+
+
+def settings_path() -> Path:
+    """Where the settings are kept (the user data folder)."""
+    return user_data_dir() / SETTINGS_FILE
+
+
+def _coerce(f: Field, value: Any) -> Any:
+    default = f.default if f.default is not MISSING else None
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(default, tuple):
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    raise TypeError(f"{f.name}: expected {type(default).__name__}, got {type(value).__name__}")
+
+
+def settings_from_dict(data: dict[str, Any]) -> tuple[Settings, list[str]]:
+    """Settings from a stored dict, upgraded; bad or unknown values fall back to defaults (reported)."""
+    version = int(data.get("version", 0) or 0)
+    notes: list[str] = []
+    if version > SETTINGS_VERSION:
+        notes.append(f"settings were written by a newer version ({version}); unknown keys are ignored")
+    while version < SETTINGS_VERSION:
+        upgrade = UPGRADES.get(version)
+        data = upgrade(dict(data)) if upgrade else data
+        version += 1
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name not in data:
+            continue
+        try:
+            value = _coerce(f, data[f.name])
+        except TypeError as err:
+            notes.append(str(err))
+            continue
+        problem = _field_problem(f, value)
+        if problem:  # out of range or not a choice: keep the default
+            notes.append(problem)
+        else:
+            values[f.name] = value
+    return Settings(**values), notes
+
+
+def load_settings(path: str | os.PathLike | None = None) -> tuple[Settings, list[str]]:
+    """The saved settings (defaults when there is no file) and notes about anything ignored."""
+    target = Path(path) if path is not None else settings_path()
+    if not target.is_file():
+        return Settings(), []
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:
+        return Settings(), [f"{target} can't be read ({err}); using defaults"]
+    return settings_from_dict(data)
+
+
+def settings_to_dict(settings: Settings) -> dict[str, Any]:
+    """The settings as stored (with the format version)."""
+    data = asdict(settings)
+    return {"version": SETTINGS_VERSION, **{k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}}
+
+
+def save_settings(settings: Settings, path: str | os.PathLike | None = None) -> Path:
+    """Write the settings atomically (a crash leaves the old file or the new one, never half)."""
+    target = Path(path) if path is not None else settings_path()
+    text = json.dumps(settings_to_dict(settings), indent=2, ensure_ascii=False)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as err:
+        raise SettingsError(f"Can't save settings to {target}: {err.strerror or err}") from None
+    return target

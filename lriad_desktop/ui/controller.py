@@ -1,0 +1,324 @@
+"""The thin controller between the widgets and core: queue, store, settings, inspection and review edits.
+
+Widgets call these methods and listen to the signals; every store write happens here, on
+the UI thread, at the moment of the action.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from PySide6.QtCore import QObject, Signal
+
+from lriad_desktop.core import review as rv
+from lriad_desktop.core.finding import Box, Defect, Verdict
+from lriad_desktop.core.images import is_image_file, iter_image_files
+from lriad_desktop.core.review import ImageStatus, ReviewHistory
+from lriad_desktop.core.settings import Settings, SettingsError, save_settings
+from lriad_desktop.core.store import ReviewStore, StoreError, object_name_in
+from lriad_desktop.ui.inspection import InspectionOutcome, InspectionService, InspectorFactory
+from lriad_desktop.ui.queue_model import QueueEntry, QueueModel, ThumbnailLoader
+from lriad_desktop.ui.tasks import TaskContext, TaskRunner
+
+log = logging.getLogger(__name__)
+SCAN_CHUNK = 256
+
+
+def _scan(paths: Sequence[str], recursive: bool, ctx: TaskContext) -> tuple[int, int]:
+    """Worker: walk files and folders lazily, sending found images in chunks; returns (found, skipped)."""
+    chunk: list[str] = []
+    found = skipped = 0
+    last = time.monotonic()
+    for p in iter_image_files(paths, recursive=recursive):
+        ctx.check()
+        if not is_image_file(p):
+            skipped += 1
+            continue
+        chunk.append(str(p.resolve()))
+        found += 1
+        if len(chunk) >= SCAN_CHUNK or time.monotonic() - last > 0.1:
+            ctx.progress(chunk, coalesce=False)
+            chunk, last = [], time.monotonic()
+    if chunk:
+        ctx.progress(chunk, coalesce=False)
+    return found, skipped
+
+
+class AppController(QObject):
+    """Owns the store, the settings, the task runner, the queue, inspection and the review history."""
+
+    entryChanged = Signal(int)  # row
+    scanFinished = Signal(int)  # images found
+    notice = Signal(str)  # a message for the inspector
+    settingsChanged = Signal(object)  # Settings
+    historyChanged = Signal()
+
+    def __init__(self, store: ReviewStore, settings: Settings, runner: TaskRunner | None = None,
+                 inspector_factory: InspectorFactory | None = None, persist_settings: bool = True,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.persist_settings = persist_settings
+        self.store = store
+        self.settings = settings
+        self.runner = runner or TaskRunner(self)
+        self.queue = QueueModel(ThumbnailLoader(self.runner), self)
+        self.history = ReviewHistory(store)
+        self.history.on_change.append(self._review_changed)
+        self._object_names = store.object_names()
+        self._rows_by_image: dict[int, int] = {}
+        self._scans = 0
+        self.inspection = InspectionService(self.runner, settings, self.object_name_for, inspector_factory,
+                                            store.path, self)
+        self.inspection.outcome.connect(self._on_outcome)
+        self.inspection.dropped.connect(self._on_dropped)
+
+    # --- getting images in ------------------------------------------------------------
+    def add_paths(self, paths: Sequence[str | Path]) -> None:
+        """Queue image files and (recursively, lazily) the images in folders."""
+        items = [str(Path(p).expanduser()) for p in paths]
+        if not items:
+            return
+        folders = [p for p in items if Path(p).is_dir()]
+        if folders:
+            s = self.settings
+            for folder in reversed(folders):
+                s = s.with_recent_folder(str(Path(folder).resolve()))
+            self.update_settings(s)
+        self._scans += 1
+        recursive = self.settings.recursive_folders
+        self.runner.submit(lambda ctx: _scan(items, recursive, ctx),
+                           lambda res, err: self._scan_done(items, res, err), lane="io",
+                           on_progress=self._add_scanned)
+
+    @property
+    def scanning(self) -> bool:
+        return self._scans > 0
+
+    def _add_scanned(self, paths: list[str]) -> None:
+        try:
+            known = self.store.lookup_paths(paths)
+        except StoreError as err:
+            self.notice.emit(str(err))
+            known = {}
+        entries = []
+        for p in paths:
+            state = known.get(p)
+            if state is None:
+                entries.append(QueueEntry(p))
+            else:
+                entries.append(QueueEntry(p, state.image.id, state.finding, state.inspection_id, state.review))
+        rows = self.queue.add_entries(entries)
+        for row in rows:
+            e = self.queue.entry(row)
+            if e.image_id is not None:
+                self._rows_by_image[e.image_id] = row
+        if self.settings.auto_inspect:
+            self.inspect_rows([r for r in rows if self.queue.entry(r).finding is None])
+
+    def _scan_done(self, items: list[str], result: tuple[int, int] | None, error: BaseException | None) -> None:
+        self._scans -= 1
+        if error is not None:
+            raise error
+        found, skipped = result or (0, 0)
+        if found == 0:
+            self.notice.emit("No images found in " + ", ".join(Path(p).name or p for p in items))
+        elif skipped:
+            self.notice.emit(f"{skipped} file(s) skipped: not images")
+        self.scanFinished.emit(found)
+
+    # --- object names (t = f(object)) --------------------------------------------------
+    def object_name_for(self, path: str) -> str:
+        """The object name for an image: remembered for it or its folder, else the folder's name."""
+        return object_name_in(self._object_names, path) or Path(path).parent.name
+
+    def object_name_scope(self, path: str) -> str | None:
+        """The image or folder whose remembered name applies to `path` (None: none remembered)."""
+        p = Path(path)
+        return next((str(s) for s in (p, *p.parents) if self._object_names.get(str(s))), None)
+
+    def set_object_name(self, scope: str, name: str) -> None:
+        """Remember `name` for a folder or image (written at once)."""
+        try:
+            self.store.set_object_name(scope, name)
+        except StoreError as err:
+            self.notice.emit(str(err))
+            return
+        self._object_names = self.store.object_names()
+
+    # --- inspection -------------------------------------------------------------------
+    def inspect_rows(self, rows: Sequence[int], front: bool = False) -> None:
+        """Queue these rows for inspection (front: before anything waiting)."""
+        paths = [self.queue.entry(r).path for r in rows]
+        queued = self.inspection.enqueue(paths, front=front)
+        self.queue.set_busy([r for r in (self.queue.row_of(p) for p in queued) if r is not None], True)
+
+    def inspect_all(self) -> int:
+        """Queue every image not inspected yet (or that failed); returns how many."""
+        rows = [r for r in range(self.queue.rowCount())
+                if self.queue.entry(r).status in (ImageStatus.NOT_INSPECTED, ImageStatus.ERROR)]
+        self.inspect_rows(rows)
+        return len(rows)
+
+    def _on_outcome(self, out: InspectionOutcome) -> None:
+        row = self.queue.row_of(out.path)
+        if row is None:
+            return
+        if out.finding is None:
+            self.queue.update(row, error=out.error, busy=False)
+            self.entryChanged.emit(row)
+            return
+        image_id, inspection_id = out.image_id, out.inspection_id
+        try:
+            if image_id is None and not out.store_error:  # not recorded by the worker: record it here
+                image_id = self.store.add_image(out.path, self.object_name_for(out.path), sha256=out.sha256).id
+                inspection_id = self.store.record_inspection(image_id, out.finding).id
+            current = self.store.current_review(image_id) if image_id is not None else None
+        except StoreError as err:
+            self.notice.emit(str(err))
+            image_id, current = None, None
+        if out.store_error:
+            self.notice.emit(out.store_error)
+        if image_id is None:
+            self.queue.update(row, finding=out.finding, error="", busy=False)
+        else:
+            self._rows_by_image[image_id] = row
+            self.queue.update(row, image_id=image_id, finding=out.finding, inspection_id=inspection_id, error="",
+                              busy=False, review=current)
+        self.entryChanged.emit(row)
+
+    def _on_dropped(self, paths: list[str]) -> None:
+        self.queue.set_busy([r for r in (self.queue.row_of(p) for p in paths) if r is not None], False)
+
+    # --- review -----------------------------------------------------------------------
+    def _ensure_image(self, row: int) -> int | None:
+        entry = self.queue.entry(row)
+        if entry.image_id is None:
+            try:
+                entry.image_id = self.store.add_image(entry.path, self.object_name_for(entry.path)).id
+            except StoreError as err:
+                self.notice.emit(str(err))
+                return None
+            self._rows_by_image[entry.image_id] = row
+        return entry.image_id
+
+    def accept(self, row: int) -> bool:
+        """Agree with the model's finding for this image (written at once); False when there is none."""
+        entry = self.queue.entry(row)
+        review = rv.acceptance(entry.finding, entry.inspection_id)
+        if review is None:
+            self.notice.emit("Nothing to accept: inspect the image first" if entry.finding is None else
+                             "The model's answer couldn't be read: set the verdict (V) or draw a box (B) to flag it")
+            return False
+        current = entry.review.review if entry.review else None
+        if current is not None and current == review:
+            return True
+        return self._write(row, review, "Accept")
+
+    def edit(self, row: int, change: Callable[[rv.Review], rv.Review], text: str) -> bool:
+        """Apply one review edit (a function of the current review) and write it at once."""
+        entry = self.queue.entry(row)
+        if entry.error:
+            self.notice.emit(f"{entry.name} can't be read: {entry.error}")
+            return False
+        base = rv.starting_point(entry.finding, entry.review.review if entry.review else None, entry.inspection_id)
+        try:
+            new = change(base)
+        except (IndexError, ValueError) as err:
+            self.notice.emit(f"{text}: {err}")
+            return False
+        if entry.review is not None and new == entry.review.review:
+            return False
+        return self._write(row, new, text)
+
+    def _write(self, row: int, review: rv.Review, text: str) -> bool:
+        image_id = self._ensure_image(row)
+        if image_id is None:
+            return False
+        try:
+            self.history.apply(image_id, review, f"{text} ({self.queue.entry(row).name})")
+        except StoreError as err:
+            self.notice.emit(str(err))
+            return False
+        return True
+
+    def toggle_verdict(self, row: int) -> bool:
+        """Flag: normal ↔ defective."""
+        return self.edit(row, rv.with_verdict_toggled, "Flag verdict")
+
+    def set_verdict(self, row: int, verdict: Verdict) -> bool:
+        """Flag: the verdict is `verdict`."""
+        return self.edit(row, lambda r: rv.with_verdict(r, verdict), "Flag verdict")
+
+    def add_box(self, row: int, box: Box, label: str) -> bool:
+        """Flag: a new defect with this box (image pixels) and label."""
+        return self.edit(row, lambda r: rv.with_defect_added(r, Defect(label or rv.DEFAULT_DEFECT_LABEL, box)),
+                         "Draw box")
+
+    def set_box(self, row: int, index: int, box: Box) -> bool:
+        """Flag: the defect at `index` is at `box`."""
+        return self.edit(row, lambda r: rv.with_defect_box(r, index, box), "Move box")
+
+    def delete_defect(self, row: int, index: int) -> bool:
+        """Flag: the defect at `index` removed."""
+        return self.edit(row, lambda r: rv.with_defect_removed(r, index), "Delete box")
+
+    def set_label(self, row: int, index: int, label: str) -> bool:
+        """Flag: the defect at `index` has type `label`."""
+        return self.edit(row, lambda r: rv.with_defect_label(r, index, label), "Change label")
+
+    def set_note(self, row: int, note: str) -> bool:
+        """A note for the image (written with the current judgement)."""
+        return self.edit(row, lambda r: rv.with_note(r, note), "Note")
+
+    def undo(self) -> int | None:
+        """Undo the last review edit; returns the row of the image it changed."""
+        return self._step(self.history.undo, "Nothing to undo", "Undone")
+
+    def redo(self) -> int | None:
+        """Redo the last undone edit; returns the row of the image it changed."""
+        return self._step(self.history.redo, "Nothing to redo", "Redone")
+
+    def _step(self, fn: Callable[[], rv.ReviewEdit | None], empty: str, done: str) -> int | None:
+        try:
+            edit = fn()
+        except StoreError as err:
+            self.notice.emit(str(err))
+            return None
+        if edit is None:
+            self.notice.emit(empty)
+            return None
+        self.notice.emit(f"{done}: {edit.text}")
+        return self._rows_by_image.get(edit.image_id)
+
+    def _review_changed(self, image_id: int) -> None:
+        row = self._rows_by_image.get(image_id)
+        if row is not None:
+            self.queue.update(row, review=self.store.current_review(image_id))
+            self.entryChanged.emit(row)
+        self.historyChanged.emit()
+
+    def known_labels(self) -> list[str]:
+        """Defect types for the label picker: the store's, most used first, then common ones."""
+        common = ["scratch", "crack", "hole", "contamination", "dent", "missing part", "deformation", "color"]
+        labels = self.store.known_labels()
+        return labels + [c for c in common if c not in labels]
+
+    # --- settings and shutdown ----------------------------------------------------------
+    def update_settings(self, settings: Settings) -> None:
+        """Use and save new settings (not saved in a one-off run such as the screenshot mode)."""
+        self.settings = settings
+        if self.persist_settings:
+            try:
+                save_settings(settings)
+            except SettingsError as err:
+                self.notice.emit(str(err))
+        self.inspection.configure(settings)
+        self.settingsChanged.emit(settings)
+
+    def shutdown(self) -> None:
+        """Stop background work (waits for a running model call) — the store is already up to date."""
+        self.inspection.cancel()
+        self.runner.shutdown(wait=True)

@@ -1,0 +1,135 @@
+"""What the model said about the current image: verdict badge, reasoning as numbered steps, model and time."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtWidgets import QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget
+
+from lriad_desktop.core.finding import Finding, Verdict
+from lriad_desktop.ui.queue_model import QueueEntry
+from lriad_desktop.ui.theme import colour
+
+BADGES = {Verdict.ANOMALOUS: ("DEFECTIVE", "anomalous"), Verdict.NORMAL: ("NORMAL", "normal"),
+          Verdict.UNPARSED: ("UNREADABLE ANSWER", "unparsed")}
+
+
+def _restyle(widget: QWidget) -> None:
+    widget.style().unpolish(widget)
+    widget.style().polish(widget)
+
+
+def section_title(text: str) -> QLabel:
+    """A small upper-case section heading."""
+    label = QLabel(text.upper())
+    label.setObjectName("sectionTitle")
+    return label
+
+
+def reasoning_html(finding: Finding) -> str:
+    """The reasoning as a numbered list (and, for an unreadable answer, why and the raw text)."""
+    accent, muted, text = colour("accent").name(), colour("muted").name(), colour("text").name()
+    rows = []
+    for i, step in enumerate(finding.reasoning, start=1):
+        rows.append(f"<tr><td width='26' valign='top' style='color:{accent}; font-weight:700;'>{i}</td>"
+                    f"<td valign='top' style='color:{text}; padding-bottom:6px;'>{html.escape(step)}</td></tr>")
+    parts = []
+    if rows:
+        parts.append("<table cellspacing='0' cellpadding='2' width='100%'>" + "".join(rows) + "</table>")
+    else:
+        parts.append(f"<p style='color:{muted};'>The model gave no reasoning.</p>")
+    if finding.verdict is Verdict.UNPARSED:
+        parts.append(f"<p style='color:{muted};'><b>Why unreadable:</b> {html.escape(finding.parse_error or '-')}</p>")
+        raw = html.escape(finding.raw_text[:2000]) or "(empty)"
+        parts.append(f"<p style='color:{muted};'><b>Raw answer</b></p><pre style='white-space:pre-wrap;'>{raw}</pre>")
+    return "".join(parts)
+
+
+def describe_timing(finding: Finding) -> str:
+    """How long the inspection took, in words."""
+    t = finding.timings
+    bits = []
+    if "total_ms" in t:
+        total = t["total_ms"]
+        bits.append(f"{total / 1000:.2f} s" if total >= 1000 else f"{total:.0f} ms")
+    if t.get("new_tokens"):
+        bits.append(f"{t['new_tokens']:.0f} tokens")
+    if t.get("batch_size", 1) > 1:
+        bits.append(f"batch of {t['batch_size']:.0f}")
+    return " · ".join(bits)
+
+
+class FindingPanel(QWidget):
+    """The model's side of the story for one image."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.title.setStyleSheet("font-size: 12pt; font-weight: 600;")
+        self.badge = QLabel("NOT INSPECTED")
+        self.badge.setObjectName("verdictBadge")
+        self.badge.setProperty("verdict", "pending")
+        self.defect_summary = QLabel()
+        self.defect_summary.setWordWrap(True)
+        self.reasoning = QTextBrowser()
+        self.reasoning.setObjectName("reasoning")
+        self.reasoning.setOpenLinks(False)
+        self.reasoning.setMinimumHeight(120)
+        self.reasoning.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        self.meta = QLabel()
+        self.meta.setObjectName("meta")
+        self.meta.setWordWrap(True)
+        layout.addWidget(self.title)
+        layout.addWidget(section_title("Model verdict"))
+        layout.addWidget(self.badge)
+        layout.addWidget(self.defect_summary)
+        layout.addWidget(section_title("Reasoning"))
+        layout.addWidget(self.reasoning, 1)
+        layout.addWidget(self.meta)
+
+    def show_entry(self, entry: QueueEntry | None) -> None:
+        """Show the model's finding for `entry` (or an empty state)."""
+        if entry is None:
+            self.title.setText("No image")
+            self._badge("NO IMAGE", "pending")
+            self.defect_summary.setText("")
+            self.reasoning.setHtml("")
+            self.meta.setText("")
+            return
+        self.title.setText(entry.name)
+        self.title.setToolTip(entry.path)
+        f = entry.finding
+        if entry.error:
+            self._badge("CAN'T READ IMAGE", "error")
+            self.defect_summary.setText(entry.error)
+            self.reasoning.setHtml("")
+            self.meta.setText("")
+        elif f is None:
+            self._badge("INSPECTING…" if entry.busy else "NOT INSPECTED", "pending")
+            self.defect_summary.setText("Press I to inspect this image, Ctrl+I for all." if not entry.busy else "")
+            self.reasoning.setHtml("")
+            self.meta.setText("")
+        else:
+            text, key = BADGES[f.verdict]
+            self._badge(text, key)
+            if f.verdict is Verdict.ANOMALOUS:
+                names = ", ".join(f"{i}. {d.label}" + ("" if d.box else " (no box)")
+                                  for i, d in enumerate(f.defects, start=1))
+                self.defect_summary.setText(names or "No defect named")
+            elif f.verdict is Verdict.NORMAL:
+                self.defect_summary.setText("No defect found")
+            else:
+                self.defect_summary.setText("The model's answer could not be read; flag the right verdict.")
+            self.reasoning.setHtml(reasoning_html(f))
+            timing = describe_timing(f)
+            obj = f" · object “{f.object_name}”" if f.object_name else ""
+            self.meta.setText(f"Model {f.model_version or '?'}" + (f" · {timing}" if timing else "") + obj)
+
+    def _badge(self, text: str, key: str) -> None:
+        self.badge.setText(text)
+        self.badge.setProperty("verdict", key)
+        _restyle(self.badge)

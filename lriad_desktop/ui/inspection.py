@@ -1,0 +1,293 @@
+"""Inspecting in the background: the model loads and runs on the task runner's "model" lane.
+
+The service keeps a queue of image paths and sends them to the model in chunks of
+`batch_size`, one task per chunk, so pause and cancel take effect between chunks and each
+chunk's findings reach the queue as soon as they exist. An image that can't be read or
+inspected comes back as an error for that image; the batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from PySide6.QtCore import QObject, Signal
+
+from lriad_desktop.core.engine import Inspector, ModelFolderError
+from lriad_desktop.core.finding import Finding
+from lriad_desktop.core.images import ImageLoadError, load_image
+from lriad_desktop.core.paths import bundled_model_dir
+from lriad_desktop.core.settings import Settings
+from lriad_desktop.core.store import ReviewStore, StoreError, file_sha256
+from lriad_desktop.ui.tasks import TaskContext, TaskRunner
+
+log = logging.getLogger(__name__)
+
+InspectorFactory = Callable[[Settings], Inspector]
+MODEL_KEYS = ("model_dir", "adapter_dir", "device", "max_new_tokens", "cpu_threads")
+
+
+class ModelState(str, Enum):
+    NOT_LOADED = "not loaded"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class InspectionOutcome:
+    """What inspecting one image gave: a finding, or an error message for the inspector."""
+
+    path: str
+    finding: Finding | None
+    error: str = ""
+    sha256: str | None = None
+    image_id: int | None = None  # set once recorded in the store
+    inspection_id: int | None = None
+    store_error: str = ""
+
+
+def cpu_threads(setting: int) -> int:
+    """Inference threads: the setting, or all cores but one so the window keeps a core to itself."""
+    return setting if setting > 0 else max(1, (os.cpu_count() or 2) - 1)
+
+
+def default_inspector(settings: Settings) -> Inspector:
+    """The inspector the settings describe (the bundled model when no folder is set).
+
+    Runs in the model worker; it also sets torch's CPU thread count (oversubscribed cores
+    stall the UI thread and, on a busy machine, slow inference many times over).
+    """
+    import torch
+
+    torch.set_num_threads(cpu_threads(settings.cpu_threads))
+    return Inspector(settings.model_dir or bundled_model_dir(), settings.adapter_dir or None,
+                     device=settings.device, max_new_tokens=settings.max_new_tokens)
+
+
+def inspect_chunk(inspector: Inspector, items: Sequence[tuple[str, str]], ctx: TaskContext) -> list[InspectionOutcome]:
+    """Worker side: read each image (errors per image), then inspect the readable ones in one call."""
+    outcomes: list[InspectionOutcome] = []
+    ready: list[tuple[str, str, Any, str]] = []
+    for path, name in items:
+        try:
+            loaded = load_image(path)
+            ready.append((path, name, loaded.image, file_sha256(path)))
+        except ImageLoadError as err:
+            outcomes.append(InspectionOutcome(path, None, err.reason))
+        except OSError as err:
+            outcomes.append(InspectionOutcome(path, None, err.strerror or str(err)))
+    if not ready:
+        return outcomes
+    try:
+        findings = inspector.inspect_batch([r[2] for r in ready], [r[1] for r in ready], [r[0] for r in ready])
+        outcomes += [InspectionOutcome(r[0], f, "", r[3]) for r, f in zip(ready, findings)]
+    except Exception as err:  # out of memory, a bad image tensor…: retry one by one to find the culprit
+        if len(ready) == 1:
+            log.exception("inspection failed for %s", ready[0][0])
+            return outcomes + [InspectionOutcome(ready[0][0], None, f"inspection failed: {err}")]
+        for r in ready:
+            ctx.check()
+            try:
+                outcomes.append(InspectionOutcome(r[0], inspector.inspect(r[2], r[1], r[0]), "", r[3]))
+            except Exception as one_err:
+                log.exception("inspection failed for %s", r[0])
+                outcomes.append(InspectionOutcome(r[0], None, f"inspection failed: {one_err}"))
+    return outcomes
+
+
+def record_outcomes(store_path: Path, outcomes: list[InspectionOutcome], names: dict[str, str]
+                    ) -> list[InspectionOutcome]:
+    """Worker side: write the findings to the store on the worker's own connection (the UI thread never waits
+    on the disk for them); a store that can't be written leaves the outcome unrecorded, with the reason."""
+    done = []
+    try:
+        store = ReviewStore.open(store_path, durable=False)  # an inspection can be redone; a review can't
+    except StoreError as err:
+        return [replace(o, store_error=str(err)) for o in outcomes]
+    with store:
+        for o in outcomes:
+            if o.finding is None:
+                done.append(o)
+                continue
+            try:
+                image = store.add_image(o.path, names.get(o.path), sha256=o.sha256)
+                insp = store.record_inspection(image.id, o.finding)
+                done.append(replace(o, image_id=image.id, inspection_id=insp.id))
+            except StoreError as err:
+                done.append(replace(o, store_error=str(err)))
+    return done
+
+
+class InspectionService(QObject):
+    """Loads the model and inspects queued paths, a chunk at a time, never on the UI thread."""
+
+    stateChanged = Signal()
+    outcome = Signal(object)  # InspectionOutcome
+    dropped = Signal(list)  # paths taken off the queue without a result (cancel, no model)
+    progress = Signal(int, int)  # done, total of the current batch
+    batchFinished = Signal()
+
+    def __init__(self, runner: TaskRunner, settings: Settings, object_name_for: Callable[[str], str],
+                 factory: InspectorFactory | None = None, store_path: Path | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._runner = runner
+        self._store_path = store_path
+        self._settings = settings
+        self._object_name_for = object_name_for
+        self._factory = factory or default_inspector
+        self._inspector: Inspector | None = None
+        self.state = ModelState.NOT_LOADED
+        self.state_text = ""
+        self._pending: deque[str] = deque()
+        self._queued: set[str] = set()
+        self._running = False
+        self._paused = False
+        self._done = 0
+        self._total = 0
+        self._load_generation = 0
+
+    # --- model ------------------------------------------------------------------------
+    @property
+    def inspector(self) -> Inspector | None:
+        return self._inspector if self.state is ModelState.READY else None
+
+    def configure(self, settings: Settings) -> None:
+        """Use new settings; a changed model, adapter, device or token limit reloads the model."""
+        reload = any(getattr(settings, k) != getattr(self._settings, k) for k in MODEL_KEYS)
+        self._settings = settings
+        if reload and self.state is not ModelState.NOT_LOADED:
+            self._inspector = None
+            self._set_state(ModelState.NOT_LOADED, "")
+            if self._pending or self.state is ModelState.LOADING:
+                self.load()
+
+    def load(self) -> None:
+        """Load the model in the background (no-op while loading or loaded)."""
+        if self.state in (ModelState.LOADING, ModelState.READY):
+            return
+        self._load_generation += 1
+        generation = self._load_generation
+        settings, factory = self._settings, self._factory
+        self._set_state(ModelState.LOADING, "loading…")
+        self._runner.submit(lambda ctx: factory(settings).load(),
+                            lambda result, error: self._loaded(generation, result, error), lane="model")
+
+    def _loaded(self, generation: int, inspector: Inspector | None, error: BaseException | None) -> None:
+        if generation != self._load_generation:
+            return  # settings changed while loading: a newer load is on its way
+        if error is not None:
+            self._inspector = None
+            message = str(error) if isinstance(error, (ModelFolderError, OSError)) else f"{type(error).__name__}: {error}"
+            if not isinstance(error, (ModelFolderError, OSError)):
+                log.error("model load failed", exc_info=error)
+            self._set_state(ModelState.FAILED, message)
+            self._drop_all()
+            return
+        self._inspector = inspector
+        secs = f" in {inspector.load_seconds:.1f} s" if inspector.load_seconds is not None else ""
+        self._set_state(ModelState.READY, f"ready on {inspector.device}{secs}")
+        self._next_chunk()
+
+    def _set_state(self, state: ModelState, text: str) -> None:
+        self.state, self.state_text = state, text
+        self.stateChanged.emit()
+
+    @property
+    def model_version(self) -> str:
+        return self._inspector.model_version if self._inspector is not None else ""
+
+    # --- queue ------------------------------------------------------------------------
+    def enqueue(self, paths: Sequence[str], front: bool = False) -> list[str]:
+        """Queue paths for inspection (front: next in line); returns those newly queued."""
+        new = [p for p in paths if p not in self._queued]
+        if not self.busy:
+            self._done = self._total = 0
+        if front:
+            for p in paths:  # an image asked for now goes first, even if it was already waiting
+                if p in self._queued and p in self._pending:
+                    self._pending.remove(p)
+                    self._pending.appendleft(p)
+            self._pending.extendleft(reversed(new))
+        else:
+            self._pending.extend(new)
+        self._queued.update(new)
+        self._total += len(new)
+        if new:
+            self.progress.emit(self._done, self._total)
+        if self.state is ModelState.READY:
+            self._next_chunk()
+        elif self._pending:
+            self.load()
+        return new
+
+    def _next_chunk(self) -> None:
+        if self._running or self._paused or not self._pending or self._inspector is None:
+            if not self._running and not self._pending and self._total:
+                self._finish_batch()
+            return
+        size = max(1, self._settings.batch_size)
+        chunk = [self._pending.popleft() for _ in range(min(size, len(self._pending)))]
+        items = [(p, self._object_name_for(p)) for p in chunk]
+        inspector, store_path = self._inspector, self._store_path
+
+        def work(ctx: TaskContext) -> list[InspectionOutcome]:
+            outcomes = inspect_chunk(inspector, items, ctx)
+            return record_outcomes(store_path, outcomes, dict(items)) if store_path is not None else outcomes
+
+        self._running = True
+        self._runner.submit(work, self._chunk_done, lane="model")
+
+    def _chunk_done(self, outcomes: list[InspectionOutcome] | None, error: BaseException | None) -> None:
+        self._running = False
+        if error is not None and outcomes is None:
+            raise error  # inspect_chunk catches what an image can cause; anything else is a bug
+        for out in outcomes or []:
+            self._queued.discard(out.path)
+            self._done += 1
+            self.outcome.emit(out)
+        self.progress.emit(self._done, self._total)
+        self._next_chunk()
+
+    def pause(self) -> None:
+        """Start no new chunk until `resume`."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """Go on with the waiting images."""
+        self._paused = False
+        self._next_chunk()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def busy(self) -> bool:
+        """True while images wait or a chunk runs."""
+        return self._running or bool(self._pending)
+
+    def cancel(self) -> None:
+        """Forget the images still waiting (the chunk under way finishes and is kept)."""
+        self._paused = False
+        self._drop_all()
+
+    def _drop_all(self) -> None:
+        dropped = list(self._pending)
+        self._pending.clear()
+        self._queued.difference_update(dropped)
+        self._total -= len(dropped)
+        if dropped:
+            self.dropped.emit(dropped)
+        if not self._running:
+            self._finish_batch()
+
+    def _finish_batch(self) -> None:
+        self._total = self._done = 0
+        self.batchFinished.emit()

@@ -1,0 +1,489 @@
+"""The inspector's main window: queue on the left, the image in the middle, finding and review on the right."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QEvent, QObject, QTimer, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent
+from PySide6.QtWidgets import (QLabel, QMainWindow, QProgressBar, QScrollArea, QSplitter, QToolButton, QVBoxLayout,
+                               QWidget)
+
+from lriad_desktop.core.finding import Verdict
+from lriad_desktop.core.images import ImageLoadError
+from lriad_desktop.core.review import ImageStatus, effective_defects
+from lriad_desktop.core.settings import Settings
+from lriad_desktop.ui import window_io
+from lriad_desktop.ui.actions import build_actions, build_menus, build_toolbar
+from lriad_desktop.ui.controller import AppController
+from lriad_desktop.ui.finding_panel import FindingPanel
+from lriad_desktop.ui.image_view import ImageView
+from lriad_desktop.ui.imaging import DisplayImage, decode_display_image
+from lriad_desktop.ui.inspection import ModelState
+from lriad_desktop.ui.queue_model import QueueEntry
+from lriad_desktop.ui.queue_view import QueueView
+from lriad_desktop.ui.review_panel import ReviewPanel
+
+CACHE_IMAGES = 4
+CACHE_MAX_PIXELS = 30_000_000  # bigger images are decoded again rather than kept
+
+
+class MainWindow(QMainWindow):
+    """The main window. All state lives in the controller; this class lays out and routes commands."""
+
+    currentShown = Signal(str, bool)  # path, whether a finding is drawn
+
+    def __init__(self, controller: AppController, load_model: bool = True) -> None:
+        super().__init__()
+        self.controller = controller
+        self.setWindowTitle("LR-IAD Desktop")
+        self.setAcceptDrops(True)
+        self.resize(1440, 900)
+        self._row: int | None = None
+        self._cache: OrderedDict[str, DisplayImage] = OrderedDict()
+        self._loading_path: str | None = None
+        self._build()
+        self.actions_ = build_actions(self)
+        self.menus_ = build_menus(self, self.actions_)
+        self.toolbar = build_toolbar(self, self.actions_)
+        self._build_status_bar()
+        self._connect()
+        for child in self.findChildren(QWidget):  # files dropped on any part of the window are queued
+            child.installEventFilter(self)
+        self.apply_settings(controller.settings)
+        self._update_model_state()
+        self._update_counts()
+        self._show_current()
+        if load_model:
+            QTimer.singleShot(0, controller.inspection.load)
+
+    # --- layout -----------------------------------------------------------------------
+    def _build(self) -> None:
+        self.queue_view = QueueView()
+        self.queue_view.setModel(self.controller.queue)
+        self.queue_header = QLabel("QUEUE")
+        self.queue_header.setObjectName("queueHeader")
+        left = QWidget()
+        lay = QVBoxLayout(left)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.queue_header)
+        lay.addWidget(self.queue_view, 1)
+        self.view = ImageView()
+        self.finding_panel = FindingPanel()
+        self.review_panel = ReviewPanel()
+        side = QWidget()
+        side.setObjectName("sidePanel")
+        side_lay = QVBoxLayout(side)
+        side_lay.setContentsMargins(14, 12, 14, 12)
+        side_lay.setSpacing(10)
+        self.notice_label = QLabel()
+        self.notice_label.setObjectName("notice")
+        self.notice_label.setWordWrap(True)
+        self.notice_label.hide()
+        side_lay.addWidget(self.finding_panel, 1)
+        side_lay.addWidget(self.review_panel)
+        side_lay.addWidget(self.notice_label)
+        scroll = QScrollArea()
+        scroll.setObjectName("sideScroll")
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(340)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(scroll)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([270, 800, 370])
+        self.setCentralWidget(self.splitter)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.model_label = QLabel()
+        self.model_label.setObjectName("modelState")
+        self.counts_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(200)
+        self.progress.setTextVisible(True)
+        self.pause_button = QToolButton()
+        self.pause_button.setDefaultAction(self.actions_["pause"])
+        self.cancel_button = QToolButton()
+        self.cancel_button.setDefaultAction(self.actions_["cancel"])
+        for w in (self.progress, self.pause_button, self.cancel_button):
+            w.setVisible(False)
+        bar.addPermanentWidget(self.counts_label)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.pause_button)
+        bar.addPermanentWidget(self.cancel_button)
+        bar.addPermanentWidget(self.model_label)
+
+    def _connect(self) -> None:
+        c, a = self.controller, self.actions_
+        handlers = {
+            "open_files": lambda: window_io.open_files(self), "open_folder": lambda: window_io.open_folder(self),
+            "paste": lambda: window_io.paste(self), "camera": lambda: window_io.open_camera(self),
+            "settings": lambda: window_io.open_settings(self), "quit": self.close,
+            "clear_queue": self.clear_queue, "inspect": self.inspect_current, "inspect_all": self.inspect_all,
+            "cancel": c.inspection.cancel, "accept": self.accept_and_next, "toggle_verdict": self.toggle_verdict,
+            "delete_box": self.delete_box, "edit_label": self.review_panel.focus_label,
+            "edit_note": self.review_panel.focus_note, "undo": lambda: self._after_undo(c.undo()),
+            "redo": lambda: self._after_undo(c.redo()), "next": lambda: self.go(1), "previous": lambda: self.go(-1),
+            "next_unreviewed": lambda: self.go_to_next(lambda e: e.review is None and not e.error, "unreviewed"),
+            "next_flagged": lambda: self.go_to_next(lambda e: e.status is ImageStatus.FLAGGED, "flagged"),
+            "zoom_in": lambda: self.view.zoom_by(1.25), "zoom_out": lambda: self.view.zoom_by(0.8),
+            "zoom_fit": self.view.fit, "zoom_100": self.view.actual_size,
+            "shortcuts": lambda: window_io.show_shortcuts(self), "about": lambda: window_io.show_about(self),
+        }
+        for name, fn in handlers.items():
+            a[name].triggered.connect(lambda _=False, f=fn: f())
+        for key in ("csv", "json", "coco", "yolo", "vlm-r1"):
+            a[f"export_{key}"].triggered.connect(lambda _=False, k=key: window_io.export(self, k))
+        a["pause"].toggled.connect(self._pause_toggled)
+        a["draw_box"].toggled.connect(self._draw_toggled)
+        a["toggle_overlay"].toggled.connect(self.view.set_overlay_visible)
+        a["toggle_labels"].toggled.connect(self._labels_toggled)
+        a["auto_inspect"].toggled.connect(self._auto_toggled)
+        self.menus_["recent"].aboutToShow.connect(lambda: window_io.fill_recent(self))
+        self.queue_view.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.set_current(cur.row()))
+        c.queue.rowsInserted.connect(self._rows_inserted)
+        c.queue.countsChanged.connect(self._update_counts)
+        c.entryChanged.connect(self._entry_changed)
+        c.notice.connect(self.show_notice)
+        c.settingsChanged.connect(self.apply_settings)
+        c.historyChanged.connect(self._update_undo)
+        c.inspection.stateChanged.connect(self._update_model_state)
+        c.inspection.progress.connect(self._progress)
+        c.inspection.batchFinished.connect(self._batch_finished)
+        v, rp = self.view, self.review_panel
+        v.boxDrawn.connect(self._box_drawn)
+        v.boxEdited.connect(lambda i, box: self._with_row(lambda r: c.set_box(r, i, box)))
+        v.selectionChanged.connect(lambda i: rp.select_defect(i) if i >= 0 else None)
+        v.drawModeChanged.connect(a["draw_box"].setChecked)
+        rp.acceptClicked.connect(self.accept_and_next)
+        rp.verdictClicked.connect(lambda verdict: self._with_row(lambda r: c.set_verdict(r, verdict)))
+        rp.drawClicked.connect(lambda: a["draw_box"].setChecked(True))
+        rp.deleteClicked.connect(self.delete_box)
+        rp.defectSelected.connect(v.select_defect)
+        rp.labelChosen.connect(self._label_chosen)
+        rp.noteEdited.connect(lambda note: self._with_row(lambda r: c.set_note(r, note)))
+        rp.objectNameEdited.connect(self._object_name_edited)
+        self._update_undo()
+
+    # --- settings -----------------------------------------------------------------------
+    def apply_settings(self, settings: Settings) -> None:
+        """Reflect settings in the view and the checkable actions."""
+        a = self.actions_
+        self.view.set_box_style(settings.box_line_width, settings.box_color, settings.flag_color, settings.show_labels)
+        for name, value in (("toggle_labels", settings.show_labels), ("auto_inspect", settings.auto_inspect),
+                            ("toggle_overlay", self.view.overlay_visible)):
+            a[name].blockSignals(True)
+            a[name].setChecked(value)
+            a[name].blockSignals(False)
+        self._update_model_state()
+
+    def _labels_toggled(self, on: bool) -> None:
+        self.view.set_labels_visible(on)
+        if on != self.controller.settings.show_labels:
+            self.controller.update_settings(self.controller.settings.with_changes(show_labels=on))
+
+    def _auto_toggled(self, on: bool) -> None:
+        if on != self.controller.settings.auto_inspect:
+            self.controller.update_settings(self.controller.settings.with_changes(auto_inspect=on))
+
+    # --- current image ------------------------------------------------------------------
+    @property
+    def current_row(self) -> int | None:
+        return self._row
+
+    def current_entry(self) -> QueueEntry | None:
+        """The current queue entry, or None."""
+        return self.controller.queue.entry(self._row) if self._row is not None else None
+
+    def set_current(self, row: int) -> None:
+        """Make `row` the current image (selects it in the queue, shows it)."""
+        q = self.controller.queue
+        if not 0 <= row < q.rowCount():
+            return
+        if row != self._row:
+            self.view.set_draw_mode(False)
+        self._row = row
+        idx = q.index(row)
+        if self.queue_view.currentIndex() != idx:
+            self.queue_view.setCurrentIndex(idx)
+        self.queue_view.scrollTo(idx)
+        self._show_current()
+
+    def _show_current(self) -> None:
+        entry = self.current_entry()
+        self._update_panels()
+        if entry is None:
+            self.view.set_image(None)
+            return
+        shown = self.view.image
+        if shown is not None and shown.path == entry.path:
+            self._refresh_overlay()
+            return
+        cached = self._cache.get(entry.path)
+        if cached is not None:
+            self._cache.move_to_end(entry.path)
+            self._display(cached)
+            return
+        self._loading_path = entry.path
+        path = entry.path
+        self.controller.runner.submit(lambda ctx: decode_display_image(path),
+                                      lambda img, err: self._decoded(path, img, err), lane="io")
+
+    def _decoded(self, path: str, image: DisplayImage | None, error: BaseException | None) -> None:
+        if image is not None and image.size[0] * image.size[1] <= CACHE_MAX_PIXELS:
+            self._cache[path] = image
+            while len(self._cache) > CACHE_IMAGES:
+                self._cache.popitem(last=False)
+        entry = self.current_entry()
+        if entry is None or entry.path != path:
+            return  # the inspector moved on
+        if error is not None:
+            if not isinstance(error, ImageLoadError):
+                raise error
+            self.view.set_image(None, f"Can't show {entry.name}\n{error.reason}")
+            self.currentShown.emit(path, False)
+            return
+        self._display(image)
+
+    def _display(self, image: DisplayImage) -> None:
+        self.view.set_image(image)
+        self._refresh_overlay()
+
+    def _refresh_overlay(self) -> None:
+        entry = self.current_entry()
+        if entry is None or self.view.image is None or self.view.image.path != entry.path:
+            return
+        review = entry.review.review if entry.review else None
+        defects = effective_defects(entry.finding, review)
+        flagged = review is not None and review.is_flag
+        ghosts = entry.finding.defects if flagged and entry.finding is not None else ()
+        self.view.set_defects(defects, ghosts, flagged)
+        self.currentShown.emit(entry.path, entry.finding is not None)
+
+    def _update_panels(self) -> None:
+        entry = self.current_entry()
+        self.finding_panel.show_entry(entry)
+        c = self.controller
+        if entry is None:
+            self.review_panel.show_entry(None, (), None, "", "folder", ())
+            return
+        review = entry.review.review if entry.review else None
+        verdict = review.verdict if review else (entry.finding.verdict if entry.finding else None)
+        scope = c.object_name_scope(entry.path)
+        kind = "image" if scope == entry.path else "folder"
+        self.review_panel.show_entry(entry, effective_defects(entry.finding, review), verdict,
+                                     c.object_name_for(entry.path), kind, c.known_labels())
+
+    def _entry_changed(self, row: int) -> None:
+        if row == self._row:
+            self._update_panels()
+            self._refresh_overlay()
+
+    def _rows_inserted(self, _parent: object, first: int, _last: int) -> None:
+        if self._row is None:
+            self.set_current(first)
+
+    # --- navigation -----------------------------------------------------------------------
+    def go(self, step: int) -> None:
+        """Move `step` images forward (or back) in the queue."""
+        n = self.controller.queue.rowCount()
+        if n == 0:
+            return
+        row = 0 if self._row is None else self._row + step
+        if not 0 <= row < n:
+            self.show_notice("Last image" if step > 0 else "First image")
+            return
+        self.set_current(row)
+
+    def go_to_next(self, predicate: Callable[[QueueEntry], bool], what: str) -> None:
+        """Go to the next image (wrapping around) that matches `predicate`."""
+        row = self.controller.queue.find(self._row if self._row is not None else -1, 1, predicate)
+        if row is None:
+            self.show_notice(f"No {what} image left")
+        else:
+            self.set_current(row)
+
+    # --- inspection -----------------------------------------------------------------------
+    def inspect_current(self) -> None:
+        """Inspect the current image before anything else waiting."""
+        if self._row is not None:
+            self.controller.inspect_rows([self._row], front=True)
+            self._update_panels()
+
+    def inspect_all(self) -> None:
+        """Inspect every image not inspected yet."""
+        if self.controller.inspect_all() == 0:
+            self.show_notice("Every image is inspected already")
+
+    def _pause_toggled(self, paused: bool) -> None:
+        insp = self.controller.inspection
+        insp.pause() if paused else insp.resume()
+        self.actions_["pause"].setText("&Resume" if paused else "&Pause")
+
+    def _progress(self, done: int, total: int) -> None:
+        busy = total > 0
+        for w in (self.progress, self.pause_button, self.cancel_button):
+            w.setVisible(busy)
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"Inspecting {done} / {total}")
+
+    def _batch_finished(self) -> None:
+        self._progress(0, 0)
+        self.actions_["pause"].setChecked(False)
+
+    def _update_model_state(self) -> None:
+        insp = self.controller.inspection
+        s = self.controller.settings
+        name = Path(s.model_dir).name if s.model_dir else "lriad-tiny (bundled)"
+        if s.adapter_dir:
+            name += f" + {Path(s.adapter_dir).name}"
+        if insp.state is ModelState.READY:
+            name = insp.model_version
+        state = {ModelState.NOT_LOADED: "none", ModelState.LOADING: "loading", ModelState.READY: "ready",
+                 ModelState.FAILED: "failed"}[insp.state]
+        text = insp.state_text or "not loaded"
+        self.model_label.setText(f"Model: {name} · {text}" if insp.state is not ModelState.FAILED
+                                 else f"Model: {name} · can't load")
+        self.model_label.setToolTip(insp.state_text)
+        self.model_label.setProperty("state", state)
+        self.model_label.style().unpolish(self.model_label)
+        self.model_label.style().polish(self.model_label)
+        if insp.state is ModelState.FAILED:
+            self.show_notice(f"The model can't be loaded: {insp.state_text}. Choose a model folder in Settings "
+                             "(Ctrl+,).", sticky=True)
+
+    def _update_counts(self) -> None:
+        counts = self.controller.queue.counts()
+        n = self.controller.queue.rowCount()
+        inspected = n - counts[ImageStatus.NOT_INSPECTED] - counts[ImageStatus.ERROR]
+        bits = [f"{n} images", f"{inspected} inspected", f"{counts[ImageStatus.DEFECT]} defect",
+                f"{counts[ImageStatus.FLAGGED]} flagged", f"{counts[ImageStatus.REVIEWED]} accepted"]
+        if counts[ImageStatus.ERROR]:
+            n_err = counts[ImageStatus.ERROR]
+            bits.append(f"{n_err} error" + ("s" if n_err > 1 else ""))
+        self.counts_label.setText(" · ".join(bits))
+        self.queue_header.setText(f"QUEUE · {n}")
+
+    # --- review -------------------------------------------------------------------------
+    def _with_row(self, fn: Callable[[int], object]) -> bool:
+        if self._row is None:
+            self.show_notice("Open an image first")
+            return False
+        return bool(fn(self._row))
+
+    def accept_and_next(self) -> None:
+        """Accept the model's finding for this image (written at once) and move to the next image."""
+        if self._with_row(self.controller.accept) and self._row is not None:
+            if self._row + 1 < self.controller.queue.rowCount():
+                self.set_current(self._row + 1)
+            else:
+                self.show_notice("Accepted · that was the last image")
+
+    def toggle_verdict(self) -> None:
+        """Flag the verdict; a new "defective" verdict starts drawing its box."""
+        if self._with_row(self.controller.toggle_verdict):
+            entry = self.current_entry()
+            review = entry.review.review if entry and entry.review else None
+            if review is not None and review.verdict is Verdict.ANOMALOUS and not any(d.box for d in review.defects):
+                self.actions_["draw_box"].setChecked(True)
+                self.show_notice("Defective: drag over the defect to draw its box (Esc: no box)")
+
+    def _draw_toggled(self, on: bool) -> None:
+        if on and self.view.image is None:
+            self.actions_["draw_box"].setChecked(False)
+            return
+        self.view.set_draw_mode(on)
+        if on:
+            self.view.setFocus()
+
+    def _box_drawn(self, box: object) -> None:
+        label = self.review_panel.label_box.currentText().strip() or "defect"
+        self._with_row(lambda r: self.controller.add_box(r, box, label))
+
+    def delete_box(self) -> None:
+        """Delete the selected box (a flag)."""
+        index = self.view.selected_index()
+        if index < 0:
+            index = self.review_panel.defects.currentRow()
+        if index < 0:
+            self.show_notice("Select a box to delete")
+            return
+        self._with_row(lambda r: self.controller.delete_defect(r, index))
+
+    def _label_chosen(self, label: str) -> None:
+        index = self.view.selected_index()
+        if index < 0:
+            index = max(self.review_panel.defects.currentRow(), 0)
+        self._with_row(lambda r: self.controller.set_label(r, index, label))
+        self.view.setFocus()
+
+    def _object_name_edited(self, scope_kind: str, name: str) -> None:
+        entry = self.current_entry()
+        if entry is None:
+            return
+        scope = entry.path if scope_kind == "image" else str(Path(entry.path).parent)
+        self.controller.set_object_name(scope, name)
+        self.show_notice(f"Object name for {Path(scope).name}: “{name or Path(entry.path).parent.name}”")
+
+    def _after_undo(self, row: int | None) -> None:
+        if row is not None and row != self._row:
+            self.set_current(row)
+
+    def _update_undo(self) -> None:
+        h = self.controller.history
+        self.actions_["undo"].setEnabled(h.can_undo)
+        self.actions_["redo"].setEnabled(h.can_redo)
+        self.actions_["undo"].setText(f"&Undo {h.undo_text}" if h.can_undo else "&Undo")
+        self.actions_["redo"].setText(f"&Redo {h.redo_text}" if h.can_redo else "&Redo")
+
+    # --- queue, notices, drops, closing ----------------------------------------------------
+    def clear_queue(self) -> None:
+        """Empty the queue and stop inspecting (reviews stay saved)."""
+        self.controller.inspection.cancel()
+        self.controller.queue.clear()
+        self._row = None
+        self._show_current()
+
+    def show_notice(self, text: str, sticky: bool = False) -> None:
+        """A message for the inspector: in the status bar and, if sticky, above the review panel."""
+        self.statusBar().showMessage(text, 0 if sticky else 6000)
+        self.notice_label.setText(text)
+        self.notice_label.setVisible(sticky)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape and self.view.draw_mode:
+            self.actions_["draw_box"].setChecked(False)
+            return
+        super().keyPressEvent(event)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if window_io.dropped_paths(event.mimeData()) or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if window_io.add_from_mime(self, event.mimeData()):
+            event.acceptProposedAction()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Drops of files, folders or images on any child (a text field included) go to the queue."""
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
+            mime = event.mimeData()
+            if window_io.dropped_paths(mime) or mime.hasImage():
+                if kind == QEvent.Type.Drop:
+                    window_io.add_from_mime(self, mime)
+                event.acceptProposedAction()
+                return True
+        return super().eventFilter(watched, event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.hide()  # gone at once, even while a model call finishes below (every review is already saved)
+        self.controller.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,211 @@
+"""The image queue: one row per image with its finding, review and status; thumbnails made on demand."""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QImage
+
+from lriad_desktop.core.finding import Finding
+from lriad_desktop.core.review import ImageStatus, image_status
+from lriad_desktop.core.store import ReviewRecord
+from lriad_desktop.ui.imaging import make_thumbnail
+from lriad_desktop.ui.tasks import TaskRunner
+
+THUMB_SIZE = 64
+
+
+@dataclass
+class QueueEntry:
+    """One queued image as the UI holds it (mutable: it changes as the image is inspected and reviewed)."""
+
+    path: str
+    image_id: int | None = None
+    finding: Finding | None = None
+    inspection_id: int | None = None
+    review: ReviewRecord | None = None
+    error: str = ""
+    busy: bool = False  # waiting for or under inspection
+
+    @property
+    def status(self) -> ImageStatus:
+        return image_status(self.finding, self.review, self.error)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+class ThumbnailLoader(QObject):
+    """Small previews made in the background, newest request first, kept in an LRU cache."""
+
+    ready = Signal(str)
+
+    def __init__(self, runner: TaskRunner, size: int = THUMB_SIZE, in_flight: int = 2, keep: int = 3000) -> None:
+        super().__init__()
+        self._runner, self._size, self._limit, self._keep = runner, size, in_flight, keep
+        self._cache: OrderedDict[str, QImage | None] = OrderedDict()
+        self._wanted: OrderedDict[str, None] = OrderedDict()
+        self._running = 0
+
+    def get(self, path: str) -> QImage | None:
+        """The thumbnail if made (a null QImage when the file can't be read); else None and it is requested."""
+        if path in self._cache:
+            self._cache.move_to_end(path)
+            return self._cache[path] or QImage()
+        self._wanted[path] = None
+        self._wanted.move_to_end(path)
+        self._pump()
+        return None
+
+    def _pump(self) -> None:
+        while self._running < self._limit and self._wanted:
+            path, _ = self._wanted.popitem(last=True)  # the most recently painted rows first
+            self._running += 1
+            self._runner.submit(lambda ctx, p=path: make_thumbnail(p, self._size),
+                                lambda img, err, p=path: self._done(p, img, err), lane="io")
+
+    def _done(self, path: str, image: QImage | None, error: BaseException | None) -> None:
+        self._running -= 1
+        self._cache[path] = image if error is None else None
+        while len(self._cache) > self._keep:
+            self._cache.popitem(last=False)
+        self.ready.emit(path)
+        self._pump()
+
+    def forget(self, path: str) -> None:
+        """Drop a cached thumbnail (the file changed)."""
+        self._cache.pop(path, None)
+
+
+class QueueModel(QAbstractListModel):
+    """Rows of `QueueEntry`; keeps counts per status for the status bar."""
+
+    EntryRole = Qt.ItemDataRole.UserRole + 1
+    StatusRole = Qt.ItemDataRole.UserRole + 2
+    countsChanged = Signal()
+
+    def __init__(self, thumbnails: ThumbnailLoader | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._entries: list[QueueEntry] = []
+        self._rows: dict[str, int] = {}
+        self._counts: Counter[ImageStatus] = Counter()
+        self.thumbnails = thumbnails
+        if thumbnails is not None:
+            thumbnails.ready.connect(self._thumbnail_ready)
+
+    # --- Qt model ---------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._entries)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._entries):
+            return None
+        entry = self._entries[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return entry.name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{entry.path}\n{entry.status.value}" + (f": {entry.error}" if entry.error else "")
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.thumbnails.get(entry.path) if self.thumbnails is not None else None
+        if role == self.EntryRole:
+            return entry
+        if role == self.StatusRole:
+            return entry.status
+        return None
+
+    def _thumbnail_ready(self, path: str) -> None:
+        row = self._rows.get(path)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+    # --- queue --------------------------------------------------------------------------
+    def add_entries(self, entries: Iterable[QueueEntry]) -> list[int]:
+        """Append entries whose path is not queued yet; returns their rows."""
+        new = []
+        for e in entries:
+            if e.path not in self._rows:
+                self._rows[e.path] = -1
+                new.append(e)
+        if not new:
+            return []
+        first = len(self._entries)
+        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+        for i, e in enumerate(new):
+            self._entries.append(e)
+            self._rows[e.path] = first + i
+            self._counts[e.status] += 1
+        self.endInsertRows()
+        self.countsChanged.emit()
+        return list(range(first, first + len(new)))
+
+    def clear(self) -> None:
+        """Empty the queue (reviews stay in the store)."""
+        self.beginResetModel()
+        self._entries.clear()
+        self._rows.clear()
+        self._counts.clear()
+        self.endResetModel()
+        self.countsChanged.emit()
+
+    def entry(self, row: int) -> QueueEntry:
+        """The entry at `row`."""
+        return self._entries[row]
+
+    def entries(self) -> list[QueueEntry]:
+        """All entries, in queue order."""
+        return list(self._entries)
+
+    def row_of(self, path: str) -> int | None:
+        """The row of an image path, or None."""
+        row = self._rows.get(path)
+        return row if row is not None and row >= 0 else None
+
+    def update(self, row: int, **changes: Any) -> QueueEntry:
+        """Change fields of one entry and tell the views (and the counts)."""
+        entry = self._entries[row]
+        before = entry.status
+        for key, value in changes.items():
+            setattr(entry, key, value)
+        after = entry.status
+        if after is not before:
+            self._counts[before] -= 1
+            self._counts[after] += 1
+        idx = self.index(row)
+        self.dataChanged.emit(idx, idx)
+        if after is not before:
+            self.countsChanged.emit()
+        return entry
+
+    def set_busy(self, rows: Iterable[int], busy: bool) -> None:
+        """Mark many rows as waiting for inspection (or not) with one update of the views."""
+        rows = list(rows)
+        if not rows:
+            return
+        for row in rows:
+            self._entries[row].busy = busy
+        self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)))
+
+    def counts(self) -> Counter[ImageStatus]:
+        """How many entries have each status."""
+        return Counter({k: v for k, v in self._counts.items() if v})
+
+    def find(self, start: int, step: int, predicate: Callable[[QueueEntry], bool], wrap: bool = True) -> int | None:
+        """The next row after `start` (in direction `step`) whose entry matches, or None."""
+        n = len(self._entries)
+        if n == 0:
+            return None
+        row = start
+        for _ in range(n if wrap else max(0, (n - 1 - start) if step > 0 else start)):
+            row += step
+            if not wrap and not 0 <= row < n:
+                return None
+            row %= n
+            if predicate(self._entries[row]):
+                return row
+        return None

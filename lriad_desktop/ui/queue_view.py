@@ -1,0 +1,112 @@
+"""The queue list: thumbnail, file name, folder and a coloured status chip per image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPainterPath
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+
+from lriad_desktop.core.review import ImageStatus
+from lriad_desktop.ui.queue_model import THUMB_SIZE, QueueEntry, QueueModel
+from lriad_desktop.ui.theme import colour
+
+ROW_HEIGHT = THUMB_SIZE + 12
+
+# status → (chip text, theme colour token)
+STATUS_STYLE: dict[ImageStatus, tuple[str, str]] = {
+    ImageStatus.NOT_INSPECTED: ("not inspected", "muted"),
+    ImageStatus.NORMAL: ("normal", "ok"),
+    ImageStatus.DEFECT: ("defect", "danger"),
+    ImageStatus.UNPARSED: ("unparsed", "warn"),
+    ImageStatus.ERROR: ("error", "danger"),
+    ImageStatus.FLAGGED: ("flagged", "accent"),
+    ImageStatus.REVIEWED: ("reviewed", "ok"),
+}
+
+
+class QueueDelegate(QStyledItemDelegate):
+    """Paints one queue row."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return QSize(240, ROW_HEIGHT)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        entry: QueueEntry | None = index.data(QueueModel.EntryRole)
+        if entry is None:
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        r = option.rect
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if selected:
+            painter.fillRect(r, colour("accent_soft"))
+            painter.fillRect(QRect(r.left(), r.top(), 3, r.height()), colour("accent"))
+        elif option.state & QStyle.StateFlag.State_MouseOver:
+            painter.fillRect(r, colour("hover"))
+        thumb_rect = QRect(r.left() + 8, r.top() + 6, THUMB_SIZE, THUMB_SIZE)
+        painter.fillRect(thumb_rect, colour("canvas"))
+        thumb: QImage | None = index.data(Qt.ItemDataRole.DecorationRole)
+        if isinstance(thumb, QImage) and not thumb.isNull():
+            scaled = thumb.size().scaled(thumb_rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, scaled.width(), scaled.height())
+            target.moveCenter(thumb_rect.center())
+            painter.drawImage(target, thumb)
+        elif isinstance(thumb, QImage):  # made and failed: the file can't be read
+            painter.setPen(colour("muted"))
+            painter.drawText(thumb_rect, Qt.AlignmentFlag.AlignCenter, "✕")
+        text_left = thumb_rect.right() + 10
+        width = r.right() - text_left - 8
+        font = QFont(option.font)
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(colour("text"))
+        fm = QFontMetrics(font)
+        painter.drawText(QRect(text_left, r.top() + 8, width, fm.height()), Qt.AlignmentFlag.AlignLeft,
+                         fm.elidedText(entry.name, Qt.TextElideMode.ElideMiddle, width))
+        painter.setFont(option.font)
+        painter.setPen(colour("muted"))
+        fm = QFontMetrics(option.font)
+        folder = Path(entry.path).parent.name
+        painter.drawText(QRect(text_left, r.top() + 10 + fm.height(), width, fm.height()), Qt.AlignmentFlag.AlignLeft,
+                         fm.elidedText(folder, Qt.TextElideMode.ElideMiddle, width))
+        self._chip(painter, entry, text_left, r.bottom() - 6 - fm.height() - 2, option.font)
+        painter.restore()
+
+    def _chip(self, painter: QPainter, entry: QueueEntry, left: int, top: int, font: QFont) -> None:
+        text, token = STATUS_STYLE[entry.status]
+        if entry.busy:
+            text, token = "inspecting…" if entry.finding is None else text + " · re-inspecting", "warn"
+        small = QFont(font)
+        small.setPointSizeF(max(7.0, font.pointSizeF() - 1.0))
+        small.setBold(True)
+        fm = QFontMetrics(small)
+        rect = QRectF(left, top, fm.horizontalAdvance(text) + 14, fm.height() + 2)
+        c = colour(token)
+        bg = QColor(c)
+        bg.setAlpha(40)
+        path = QPainterPath()
+        path.addRoundedRect(rect, rect.height() / 2, rect.height() / 2)
+        painter.fillPath(path, bg)
+        painter.setPen(c)
+        painter.setFont(small)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
+class QueueView(QListView):
+    """The image queue: fast for 10,000 rows (uniform rows, batched layout, thumbnails on demand)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("queue")
+        self.setItemDelegate(QueueDelegate(self))
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(200)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys belong to the review loop, not the list
+        self.setMinimumWidth(220)

@@ -1,0 +1,206 @@
+"""The inspector's side: accept, or flag the verdict, the defect types and boxes; a note; the object name."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
+
+from lriad_desktop.core.finding import Defect, Verdict
+from lriad_desktop.core.store import ReviewKind
+from lriad_desktop.ui.finding_panel import _restyle, section_title
+from lriad_desktop.ui.queue_model import QueueEntry
+from lriad_desktop.ui.theme import icon
+
+
+def _when(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%d %b %H:%M")
+    except ValueError:
+        return iso
+
+
+class ReviewPanel(QWidget):
+    """Review controls for the current image; emits what the inspector asks for."""
+
+    acceptClicked = Signal()
+    verdictClicked = Signal(object)  # Verdict
+    drawClicked = Signal()
+    deleteClicked = Signal()
+    defectSelected = Signal(int)
+    labelChosen = Signal(str)
+    noteEdited = Signal(str)
+    objectNameEdited = Signal(str, str)  # scope ("folder" | "image"), name
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        self.state = QLabel("Not reviewed")
+        self.state.setObjectName("reviewState")
+        self.accept_button = QPushButton(icon("accept"), "  Accept  (Space)")
+        self.accept_button.setObjectName("primary")
+        self.accept_button.setToolTip("The model is right: save and go to the next image")
+        self.normal_button = QPushButton("Normal")
+        self.normal_button.setObjectName("verdictNormal")
+        self.defect_button = QPushButton("Defective")
+        self.defect_button.setObjectName("verdictDefect")
+        for b, v in ((self.normal_button, Verdict.NORMAL), (self.defect_button, Verdict.ANOMALOUS)):
+            b.setCheckable(True)
+            b.setToolTip("Flag the verdict (V toggles)")
+            b.clicked.connect(lambda _=False, verdict=v: self.verdictClicked.emit(verdict))
+        verdicts = QHBoxLayout()
+        verdicts.addWidget(self.normal_button)
+        verdicts.addWidget(self.defect_button)
+        self.defects = QListWidget()
+        self.defects.setObjectName("defects")
+        self.defects.setMaximumHeight(78)
+        self.defects.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.defects.currentRowChanged.connect(self.defectSelected.emit)
+        self.draw_button = QPushButton(icon("draw-box"), " Draw box (B)")
+        self.delete_button = QPushButton(icon("delete"), " Delete (Del)")
+        self.draw_button.clicked.connect(self.drawClicked.emit)
+        self.delete_button.clicked.connect(self.deleteClicked.emit)
+        box_row = QHBoxLayout()
+        box_row.addWidget(self.draw_button)
+        box_row.addWidget(self.delete_button)
+        self.label_box = QComboBox()
+        self.label_box.setEditable(True)
+        self.label_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.label_box.lineEdit().setPlaceholderText("defect type — pick or type, Enter")
+        self.label_box.lineEdit().returnPressed.connect(self._label_entered)
+        self.label_box.activated.connect(lambda _i: self._label_entered())
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("optional note for this image, Enter")
+        self.note.editingFinished.connect(self._note_finished)
+        self.object_name = QLineEdit()
+        self.object_name.setPlaceholderText("e.g. metal nut")
+        self.object_scope = QComboBox()
+        self.object_scope.addItem("for this folder", "folder")
+        self.object_scope.addItem("for this image", "image")
+        self.object_name.editingFinished.connect(self._object_finished)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(8)
+        grid.addWidget(QLabel("Label"), 0, 0)
+        grid.addWidget(self.label_box, 0, 1)
+        grid.addWidget(QLabel("Note"), 1, 0)
+        grid.addWidget(self.note, 1, 1)
+        obj = QHBoxLayout()
+        obj.addWidget(self.object_name, 1)
+        obj.addWidget(self.object_scope)
+        layout.addWidget(section_title("Review"))
+        layout.addWidget(self.state)
+        layout.addWidget(self.accept_button)
+        layout.addLayout(verdicts)
+        layout.addWidget(section_title("Defects"))
+        layout.addWidget(self.defects)
+        layout.addLayout(box_row)
+        layout.addLayout(grid)
+        layout.addWidget(section_title("Object (prompt)"))
+        layout.addLayout(obj)
+        self.accept_button.clicked.connect(self.acceptClicked.emit)
+        self._note_shown = ""
+        self._object_shown = ""
+        self._defects: list[Defect] = []
+
+    def show_entry(self, entry: QueueEntry | None, defects: Sequence[Defect], verdict: Verdict | None,
+                   object_name: str, object_scope: str, labels: Sequence[str]) -> None:
+        """Show the review state of `entry` with the defects and verdict in force."""
+        enabled = entry is not None and not entry.error
+        for w in (self.normal_button, self.defect_button, self.draw_button, self.label_box, self.note,
+                  self.defects, self.delete_button):
+            w.setEnabled(enabled)
+        self.accept_button.setEnabled(enabled and entry.finding is not None
+                                      and entry.finding.verdict is not Verdict.UNPARSED)
+        self.object_name.setEnabled(entry is not None)
+        review = entry.review if entry is not None else None
+        if review is None:
+            self.state.setText("Not reviewed yet")
+            self.state.setProperty("kind", "")
+        elif review.review.kind is ReviewKind.ACCEPT:
+            self.state.setText(f"✓ Accepted by {review.reviewer} · {_when(review.created_at)}")
+            self.state.setProperty("kind", "accept")
+        else:
+            self.state.setText(f"⚑ Flagged by {review.reviewer} · {_when(review.created_at)}")
+            self.state.setProperty("kind", "flag")
+        _restyle(self.state)
+        self.normal_button.setChecked(verdict is Verdict.NORMAL)
+        self.defect_button.setChecked(verdict is Verdict.ANOMALOUS)
+        current = self.defects.currentRow()
+        self.defects.blockSignals(True)
+        self.defects.clear()
+        for i, d in enumerate(defects):
+            where = "no box" if d.box is None else "[{:.0f}, {:.0f}, {:.0f}, {:.0f}]".format(*d.box.as_list())
+            item = QListWidgetItem(f"{i + 1}.  {d.label}    {where}")
+            self.defects.addItem(item)
+        if defects:
+            self.defects.setCurrentRow(min(max(current, 0), len(defects) - 1))
+        self.defects.blockSignals(False)
+        self._defects = list(defects)
+        self.set_labels(labels)
+        self._sync_label()
+        note = review.review.note if review is not None else ""
+        if not self.note.hasFocus():
+            self.note.setText(note)
+        self._note_shown = note
+        if not self.object_name.hasFocus():
+            self.object_name.setText(object_name)
+            self.object_scope.setCurrentIndex(1 if object_scope == "image" else 0)
+        self._object_shown = object_name
+
+    def refresh_icons(self) -> None:
+        """Redraw the button icons in the colours of the theme in force."""
+        for button, name in ((self.accept_button, "accept"), (self.draw_button, "draw-box"),
+                             (self.delete_button, "delete")):
+            button.setIcon(icon(name))
+
+    def set_labels(self, labels: Sequence[str]) -> None:
+        """The defect types offered in the label picker."""
+        text = self.label_box.currentText()
+        self.label_box.blockSignals(True)
+        self.label_box.clear()
+        self.label_box.addItems(list(labels))
+        self.label_box.setEditText(text)
+        self.label_box.blockSignals(False)
+
+    def select_defect(self, index: int) -> None:
+        """Select the defect at `index` in the list."""
+        self.defects.blockSignals(True)
+        self.defects.setCurrentRow(index)
+        self.defects.blockSignals(False)
+        self._sync_label()
+
+    def _sync_label(self) -> None:
+        row = self.defects.currentRow()
+        if 0 <= row < len(self._defects):
+            self.label_box.setEditText(self._defects[row].label)
+
+    def focus_label(self) -> None:
+        """Put the cursor in the label picker."""
+        self.label_box.setFocus()
+        self.label_box.lineEdit().selectAll()
+
+    def focus_note(self) -> None:
+        """Put the cursor in the note."""
+        self.note.setFocus()
+        self.note.selectAll()
+
+    def _label_entered(self) -> None:
+        text = self.label_box.currentText().strip()
+        if text:
+            self.labelChosen.emit(text)
+
+    def _note_finished(self) -> None:
+        if self.note.text().strip() != self._note_shown:
+            self._note_shown = self.note.text().strip()
+            self.noteEdited.emit(self._note_shown)
+
+    def _object_finished(self) -> None:
+        name = self.object_name.text().strip()
+        if name != self._object_shown:
+            self._object_shown = name
+            self.objectNameEdited.emit(self.object_scope.currentData(), name)

@@ -1,0 +1,100 @@
+"""Exports of the reviewed set, from a real store: CSV, JSON, COCO, YOLO, VLM-R1 JSONL."""
+
+import csv
+import json
+
+import pytest
+from PIL import Image
+
+from lriad_desktop.core import review as rv
+from lriad_desktop.core.export import EXPORTERS, export_reviewed, reviewed_set
+from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.parsing import parse_completion
+from lriad_desktop.core.prompting import user_prompt
+from lriad_desktop.core.store import Review, ReviewKind, ReviewStore
+
+
+@pytest.fixture
+def store(tmp_path):
+    """Three images: one accepted defect, one flag that redraws the box with a note, one flagged as normal."""
+    folder = tmp_path / "metal_nut"
+    folder.mkdir()
+    s = ReviewStore.open(tmp_path / "r.sqlite3")
+    made = []
+    for name, colour in (("a.png", (10, 10, 10)), ("b.png", (60, 60, 60)), ("c.png", (120, 120, 120))):
+        Image.new("RGB", (200, 100), colour).save(folder / name)
+        made.append(s.add_image(folder / name, "metal_nut"))
+    a, b, c = made
+    fa = Finding(Verdict.ANOMALOUS, (Defect("scratch", Box(10, 20, 50, 60)),), ("s1",), "raw", "m1",
+                 image_size=(200, 100))
+    ia = s.record_inspection(a.id, fa)
+    s.save_review(a.id, rv.acceptance(fa, ia.id))
+    fb = Finding(Verdict.NORMAL, (), ("s1",), "raw", "m1", image_size=(200, 100))
+    ib = s.record_inspection(b.id, fb)
+    s.save_review(b.id, Review(ReviewKind.FLAG, Verdict.ANOMALOUS,
+                               (Defect("crack", Box(100, 0, 200, 50)), Defect("dent", None)), "hairline", ib.id))
+    s.save_review(c.id, Review(ReviewKind.FLAG, Verdict.NORMAL))  # reviewed without an inspection
+    s.add_image(_unreviewed(folder))
+    yield s
+    s.close()
+
+
+def _unreviewed(folder):
+    Image.new("RGB", (10, 10)).save(folder / "d.png")
+    return folder / "d.png"
+
+
+def test_reviewed_set_is_only_reviewed_images(store):
+    assert [s.image.path.rsplit("/", 1)[1] for s in reviewed_set(store)] == ["a.png", "b.png", "c.png"]
+
+
+def test_csv_and_json(store, tmp_path):
+    res = export_reviewed(store, "csv", tmp_path / "out" / "r.csv")
+    rows = list(csv.DictReader(open(res.path, encoding="utf-8")))
+    assert [r["review"] for r in rows] == ["accept", "flag", "flag"]
+    assert rows[1]["model_verdict"] == "normal" and rows[1]["verdict"] == "anomalous"
+    assert json.loads(rows[1]["defects"])[0] == {"label": "crack", "box": [100, 0, 200, 50]}
+    assert rows[1]["note"] == "hairline" and rows[0]["object_name"] == "metal_nut"
+    assert res.images == 3 and res.boxes == 2
+    doc = json.loads(export_reviewed(store, "json", tmp_path / "r.json").path.read_text())
+    assert doc["box_frame"] == "original_pixels" and len(doc["images"]) == 3
+    assert doc["images"][0]["finding"]["reasoning"] == ["s1"] and doc["images"][2]["finding"] is None
+
+
+def test_coco(store, tmp_path):
+    res = export_reviewed(store, "coco", tmp_path / "coco.json")
+    doc = json.loads(res.path.read_text())
+    assert [c["name"] for c in doc["categories"]] == ["crack", "scratch"]
+    assert len(doc["images"]) == 3 and all(i["width"] == 200 and i["height"] == 100 for i in doc["images"])
+    by_cat = {c["id"]: c["name"] for c in doc["categories"]}
+    anns = {by_cat[a["category_id"]]: a["bbox"] for a in doc["annotations"]}
+    assert anns == {"scratch": [10, 20, 40, 40], "crack": [100, 0, 100, 50]}
+
+
+def test_yolo(store, tmp_path):
+    res = export_reviewed(store, "yolo", tmp_path / "yolo")
+    out = res.path
+    assert (out / "classes.txt").read_text().split() == ["crack", "scratch"]
+    labels = sorted((out / "labels").glob("*.txt"))
+    assert len(labels) == 3 and len(list((out / "images").glob("*.png"))) == 3
+    texts = {p.name.split("_", 1)[1]: p.read_text().split() for p in labels}
+    assert texts["a.txt"] == ["1", "0.150000", "0.400000", "0.200000", "0.400000"]
+    assert texts["b.txt"] == ["0", "0.750000", "0.250000", "0.500000", "0.500000"]
+    assert texts["c.txt"] == []  # a normal image is a negative example
+    assert "names:" in (out / "data.yaml").read_text()
+
+
+def test_vlm_r1_jsonl(store, tmp_path):
+    res = export_reviewed(store, "vlm-r1", tmp_path / "train.jsonl")
+    lines = [json.loads(line) for line in res.path.read_text().splitlines()]
+    assert len(lines) == 3
+    b = lines[1]
+    assert b["problem"] == user_prompt("metal_nut") and b["conversations"][0]["value"].startswith("<image>")
+    assert b["conversations"][1]["value"] == b["solution"] and b["box_frame"] == "original_pixels"
+    parsed = parse_completion(b["solution"])  # the solution is in the app's own answer grammar
+    assert parsed.ok and parsed.anomaly and parsed.defects[0].box == (100, 0, 200, 50)
+    assert b["labels_without_box"] == ["dent"] and b["note"] == "hairline"
+    assert parse_completion(lines[2]["solution"]).anomaly is False
+    with pytest.raises(ValueError):
+        export_reviewed(store, "xml", tmp_path / "x")
+    assert set(EXPORTERS) == {"csv", "json", "coco", "yolo", "vlm-r1"}
