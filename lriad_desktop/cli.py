@@ -37,6 +37,22 @@ def _build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--limit", type=int, default=None, help="evaluate at most N images (spread evenly)")
     model_options(p_eval)
 
+    p_train = sub.add_parser("train", help="improve the model: GRPO on the flagged images of a review store")
+    p_train.add_argument("--db", type=Path, default=None, help="review store (default: the app's)")
+    p_train.add_argument("--base", type=Path, default=None, help="base model folder (default: the bundled model)")
+    p_train.add_argument("--adapter-from", type=Path, default=None, help="continue from this LoRA adapter")
+    p_train.add_argument("--out", type=Path, required=True, help="new adapter folder (must not exist)")
+    p_train.add_argument("--events", choices=["jsonl"], default="jsonl", help="progress format on stdout")
+    p_train.add_argument("--recipe", type=Path, default=None, help="recipe JSON file (preset + overrides)")
+    p_train.add_argument("--recipe-json", default=None, help="recipe as a JSON string (preset + overrides)")
+    p_train.add_argument("--preset", choices=["cpu_tiny", "gpu_large"], default=None,
+                         help="recipe preset (default: gpu_large on a CUDA machine, else cpu_tiny)")
+    p_train.add_argument("--steps", type=int, default=None, help="GRPO steps (overrides the recipe)")
+    p_train.add_argument("--synthetic-per-good", type=int, default=0,
+                         help="also paint N synthetic defects on each good replay image")
+    p_train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                         help="device for the before/after evaluation")
+
     p_gui = sub.add_parser("gui", help="open the desktop app (the default without a command)")
     p_gui.add_argument("paths", nargs="*", type=Path, help="images or folders to open")
     p_gui.add_argument("--model", type=Path, default=None, help="model folder (default: from the settings)")
@@ -162,6 +178,45 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run_gui(args.paths, model=args.model, adapter=args.adapter, device=args.device, screenshot=args.screenshot)
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """`lriad train`: one JSON event per line on stdout; exit 0 done, 2 bad input, 3 cancelled, 1 failed."""
+    from lriad_desktop.core.paths import bundled_model_dir, user_data_dir
+
+    try:
+        from training.grpo import GRPORecipe
+        from training.improve import improve
+    except ImportError as err:
+        print(json.dumps({"event": "error", "message": f"training is not available in this build: {err}"}), flush=True)
+        return 2
+    overrides: dict = {}
+    if args.recipe is not None:
+        overrides = json.loads(args.recipe.read_text(encoding="utf-8"))
+    if args.recipe_json:
+        overrides.update(json.loads(args.recipe_json))
+    preset = args.preset or overrides.pop("preset", None)
+    if preset is None:
+        import torch
+
+        preset = "gpu_large" if torch.cuda.is_available() else "cpu_tiny"
+    overrides.pop("preset", None)
+    if args.steps is not None:
+        overrides["max_steps"] = args.steps
+    try:
+        recipe = GRPORecipe.from_dict({"preset": preset, **overrides})
+    except (TypeError, ValueError) as err:
+        print(json.dumps({"event": "error", "message": f"bad recipe: {err}"}), flush=True)
+        return 2
+    db = args.db or user_data_dir() / "reviews.sqlite3"
+    if not Path(db).is_file():
+        print(json.dumps({"event": "error", "message": f"No review store at {db}: review some images first"}),
+              flush=True)
+        return 2
+    base = args.base or bundled_model_dir()
+    device = "cuda" if args.device == "auto" and not recipe.use_cpu else ("cpu" if args.device == "auto" else args.device)
+    return improve(Path(db), Path(base), args.out, args.adapter_from, recipe, device=device,
+                   synthetic_per_good=args.synthetic_per_good, seed=recipe.seed)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `lriad` and `python -m lriad_desktop` (the GUI when no command is given)."""
     parser = _build_parser()
@@ -171,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_gui(args)
     if args.command == "gui":
         return cmd_gui(args)
+    if args.command == "train":
+        return cmd_train(args)
     from lriad_desktop.core.datasets import DatasetError
     from lriad_desktop.core.engine import ModelFolderError
 

@@ -71,8 +71,15 @@ class GRPORecipe:
     @classmethod
     def from_json(cls, path: str | Path) -> "GRPORecipe":
         """A recipe file: `{"preset": "cpu_tiny" | "gpu_large", ...overrides}`."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GRPORecipe":
+        """A recipe from `{"preset": ..., **overrides}` (unknown keys are an error)."""
+        data = dict(data)
         preset = data.pop("preset", "cpu_tiny")
+        if preset not in ("cpu_tiny", "gpu_large"):
+            raise ValueError(f"unknown recipe preset {preset!r} (cpu_tiny or gpu_large)")
         for key in ("rewards", "reward_weights", "lora_targets"):
             if key in data and data[key] is not None:
                 data[key] = tuple(data[key])

@@ -1,0 +1,128 @@
+""""Improve model" end to end on a real SQLite store and a real tiny model: data from flags,
+before/after evaluation, an inactive model version; cancel and kill leave the active model alone.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from lriad_desktop.core.finding import Box, Defect, Verdict
+from lriad_desktop.core.store import Review, ReviewKind, ReviewStore
+from training.flags import NothingToLearn, collect, repeat_to, training_rows
+from training.grpo import GRPORecipe
+from training.improve import improve
+from training.synthetic import generate_sample
+
+RECIPE = GRPORecipe.cpu_tiny(max_steps=2, batch_size=4, max_completion_length=10)
+
+
+def make_store(tmp_path, n_flag=3, n_accept=5):
+    """A store with flagged (disagreed) and accepted images written as an inspector would."""
+    folder = tmp_path / "line3"
+    folder.mkdir()
+    store = ReviewStore.open(tmp_path / "reviews.sqlite3")
+    for i in range(n_flag + n_accept):
+        s = generate_sample(np.random.default_rng([11, i]), defect="scratch" if i < n_flag else False, size=(96, 80))
+        path = folder / f"{i:03d}.png"
+        s.image.save(path)
+        img = store.add_image(path, "metal washer")
+        if i < n_flag:
+            d = s.defects[0]
+            review = Review(ReviewKind.FLAG, Verdict.ANOMALOUS, (Defect("scratch", Box(*map(float, d.box))),),
+                            note="model missed it")
+        else:
+            review = Review(ReviewKind.ACCEPT, Verdict.NORMAL)
+        store.save_review(img.id, review)
+    return store
+
+
+def test_collect_splits_flags_replay_and_holdout(tmp_path, tiny_model_dir):
+    from lriad_desktop.core.coordinates import read_model_geometry
+
+    store = make_store(tmp_path, n_flag=4, n_accept=10)
+    data = collect(store, replay_ratio=0.5, holdout_fraction=0.2)
+    assert len(data.flagged) == 4 and len(data.replay) == 2 and len(data.holdout) == 2
+    assert not {i.image.id for i in data.replay} & {i.image.id for i in data.holdout}
+    rows, skipped = training_rows(data, read_model_geometry(tiny_model_dir), synthetic_per_good=1)
+    assert len(rows) == 4 + 2 + 2 and not skipped
+    flagged = rows[0]
+    assert flagged["anomalous"] and flagged["defect_labels"] == ["scratch"] and flagged["defect_class"] == "scratch"
+    assert len(repeat_to(rows[:3], 7)) == 7
+    empty = ReviewStore.open(tmp_path / "empty.sqlite3")
+    with pytest.raises(NothingToLearn, match="No flagged images"):
+        collect(empty)
+
+
+def test_improve_registers_an_inactive_version_with_before_after(tmp_path, tiny_model_dir):
+    store = make_store(tmp_path)
+    base_version = store.add_model_version("lriad-tiny", str(tiny_model_dir))
+    store.activate_model_version(base_version.id)
+    db = store.path
+    store.close()
+    events = []
+    out = tmp_path / "adapters" / "v2"
+    assert improve(db, tiny_model_dir, out, recipe=RECIPE, emit=events.append) == 0
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "data" and "setup" in kinds and kinds.count("step") == 2 and kinds[-1] == "done"
+    before = next(e for e in events if e["event"] == "eval" and e["when"] == "before")
+    assert before["flagged"]["all"]["n"] == 3 and "scratch" in before["flagged"]
+    store = ReviewStore.open(db)
+    versions = store.model_versions()
+    assert [v.name for v in versions] == ["lriad-tiny", "v2"]
+    assert store.active_model_version().id == base_version.id  # never activated behind the inspector's back
+    assert versions[1].parent_id == base_version.id and versions[1].adapter_path == str(out)
+    assert set(versions[1].metrics) >= {"before", "after", "steps"}
+    assert [r.status for r in store.training_runs()] == ["done"]
+    # the same output folder is refused: adapter versions are never overwritten
+    errors = []
+    assert improve(db, tiny_model_dir, out, recipe=RECIPE, emit=errors.append) == 2
+    assert errors[-1]["event"] == "error" and "already exists" in errors[-1]["message"]
+
+
+def _train_cmd(db, base, out, steps=40):
+    recipe = {"preset": "cpu_tiny", "max_steps": steps, "batch_size": 4, "max_completion_length": 10}
+    return [sys.executable, "-m", "lriad_desktop", "train", "--db", str(db), "--base", str(base), "--out", str(out),
+            "--events", "jsonl", "--recipe-json", json.dumps(recipe)]
+
+
+def _wait_for_step(proc, timeout=240):
+    deadline = time.time() + timeout
+    lines = []
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if '"event": "step"' in line:
+            return lines
+    raise AssertionError("no step event: " + "".join(lines) + proc.stderr.read())
+
+
+def test_cancel_stops_cleanly_and_kill_leaves_nothing(tmp_path, tiny_model_dir):
+    store = make_store(tmp_path)
+    db = store.path
+    store.close()
+    out = tmp_path / "adapters" / "cancelled"
+    proc = subprocess.Popen(_train_cmd(db, tiny_model_dir, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    _wait_for_step(proc)
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 3 and '"event": "cancelled"' in rest
+    assert not out.exists()
+    killed = tmp_path / "adapters" / "killed"
+    proc = subprocess.Popen(_train_cmd(db, tiny_model_dir, killed), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    _wait_for_step(proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert not killed.exists()
+    store = ReviewStore.open(db)
+    assert [v.name for v in store.model_versions()] == []
+    assert {r.status for r in store.training_runs()} <= {"cancelled", "running"}
