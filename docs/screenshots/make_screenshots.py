@@ -197,6 +197,27 @@ def main() -> int:
     wait(lambda: cam.last_frame is not None and cam.last_frame.index > 20)
     shot(cam, "camera-dialog.png")
     cam.close()
+
+    # "Improve model": a real `lriad train` run on the flags above, followed in the training panel
+    import json
+
+    from lriad_desktop.core.training_events import RECIPE_ENV
+    from lriad_desktop.ui.versions_dialog import show_versions
+
+    os.environ.setdefault(RECIPE_ENV, json.dumps({"preset": "cpu_tiny", "max_steps": 12, "batch_size": 4,
+                                                  "max_completion_length": 32}))
+    window.actions_["improve"].trigger()
+    panel = window.training_panel
+    panel.resize(1000, 800)
+    wait(lambda: controller.training.progress.step >= 6, 900_000)
+    shot(panel, "improve-training.png")
+    wait(lambda: not controller.training.running, 900_000)
+    shot(panel, "improve-finished.png")
+    panel.activate()
+    show_versions(window)
+    shot(window.versions_dialog, "versions-dialog.png")
+    window.versions_dialog.close()
+    panel.close()
     window.close()
     QTimer.singleShot(0, app.quit)
     store.close()

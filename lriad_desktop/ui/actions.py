@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
+from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar, QToolButton
 
 from lriad_desktop.ui.theme import icon
 
@@ -58,6 +59,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("toggle_overlay", "Show &Boxes", "overlay", ("H",), "Show or hide the boxes over the image",
                checkable=True),
     ActionSpec("toggle_labels", "Show Label &Chips", "labels", ("Shift+H",), "", checkable=True),
+    ActionSpec("improve", "Improve &Model…", "improve", (),
+               "Fine-tune the model on the flagged images (GRPO, in the background)"),
+    ActionSpec("versions", "Model &Versions…", "versions", (), "Activate or roll back a model version"),
     ActionSpec("export_csv", "CSV (findings + reviews)…", "export"),
     ActionSpec("export_json", "JSON (findings, reasoning, reviews)…", "export"),
     ActionSpec("export_coco", "COCO Boxes…", "export"),
@@ -75,12 +79,14 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
                  "redo")),
     ("&Go", ("next", "previous", "next_unreviewed", "next_flagged")),
     ("&View", ("zoom_in", "zoom_out", "zoom_fit", "zoom_100", "-", "toggle_overlay", "toggle_labels")),
+    ("&Model", ("improve", "versions")),
     ("&Help", ("shortcuts", "about")),
 )
 
 TOOLBAR: tuple[str, ...] = ("open_files", "open_folder", "camera", "-", "inspect", "inspect_all", "-", "accept",
                             "toggle_verdict", "draw_box", "delete_box", "-", "undo", "redo", "-", "previous", "next",
-                            "next_unreviewed", "-", "zoom_fit", "zoom_100", "toggle_overlay", "-", "settings")
+                            "next_unreviewed", "-", "zoom_fit", "zoom_100", "toggle_overlay", "-", "improve",
+                            "settings")
 
 
 def build_actions(window: QMainWindow) -> dict[str, QAction]:
@@ -132,6 +138,9 @@ def build_toolbar(window: QMainWindow, actions: dict[str, QAction]) -> QToolBar:
             bar.addSeparator()
         else:
             bar.addAction(actions[name])
+    button = bar.widgetForAction(actions["improve"])
+    if isinstance(button, QToolButton):  # "Improve model (16)": the count is the point, so it shows
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
     window.addToolBar(bar)
     return bar
 

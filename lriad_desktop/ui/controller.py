@@ -7,6 +7,7 @@ the UI thread, at the moment of the action.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -18,10 +19,13 @@ from lriad_desktop.core.finding import Box, Defect, Verdict
 from lriad_desktop.core.images import is_image_file, iter_image_files
 from lriad_desktop.core.review import ImageStatus, ReviewHistory
 from lriad_desktop.core.settings import Settings, SettingsError, save_settings
-from lriad_desktop.core.store import ReviewStore, StoreError, object_name_in
+from lriad_desktop.core.paths import bundled_model_dir
+from lriad_desktop.core.store import ModelVersion, ReviewStore, StoreError, object_name_in
+from lriad_desktop.core.training_events import adapters_dir, find_version, is_available, resolve_base
 from lriad_desktop.ui.inspection import InspectionOutcome, InspectionService, InspectorFactory
 from lriad_desktop.ui.queue_model import QueueEntry, QueueModel, ThumbnailLoader
 from lriad_desktop.ui.tasks import TaskContext, TaskRunner
+from lriad_desktop.ui.training_process import TrainingService
 
 log = logging.getLogger(__name__)
 SCAN_CHUNK = 256
@@ -55,6 +59,7 @@ class AppController(QObject):
     notice = Signal(str)  # a message for the inspector
     settingsChanged = Signal(object)  # Settings
     historyChanged = Signal()
+    versionsChanged = Signal()  # a model version was activated or discarded
 
     def __init__(self, store: ReviewStore, settings: Settings, runner: TaskRunner | None = None,
                  inspector_factory: InspectorFactory | None = None, persist_settings: bool = True,
@@ -74,6 +79,7 @@ class AppController(QObject):
                                             store.path, self)
         self.inspection.outcome.connect(self._on_outcome)
         self.inspection.dropped.connect(self._on_dropped)
+        self.training = TrainingService(self)
 
     # --- getting images in ------------------------------------------------------------
     def add_paths(self, paths: Sequence[str | Path]) -> None:
@@ -306,6 +312,65 @@ class AppController(QObject):
         labels = self.store.known_labels()
         return labels + [c for c in common if c not in labels]
 
+    # --- model versions ("Improve model") ------------------------------------------------
+    def flag_count(self) -> int:
+        """Images whose current review is a flag (what "Improve model" learns from)."""
+        try:
+            return self.store.counts().flagged
+        except StoreError:
+            return 0
+
+    def model_in_use(self) -> ModelVersion | None:
+        """The registered version the settings' model and adapter are, if any."""
+        s = self.settings
+        base = Path(s.model_dir) if s.model_dir else bundled_model_dir()
+        return find_version(self.store.model_versions(), base, Path(s.adapter_dir) if s.adapter_dir else None)
+
+    def activate_version(self, version_id: int) -> bool:
+        """Make a version the active one: the very next inspection uses its base + adapter (reloaded in
+        the background, no restart)."""
+        version = next((v for v in self.store.model_versions() if v.id == version_id), None)
+        if version is None or not is_available(version):
+            self.notice.emit("That model version can't be used: its adapter or base folder is gone")
+            return False
+        base = resolve_base(version.base_path)
+        try:
+            settings = self.settings.with_changes(model_dir="" if base == bundled_model_dir() else str(base),
+                                                  adapter_dir=version.adapter_path or "")
+            self.store.activate_model_version(version.id)
+        except (StoreError, SettingsError) as err:
+            self.notice.emit(str(err))
+            return False
+        self.update_settings(settings)
+        self.versionsChanged.emit()
+        self.notice.emit(f"Model version {version.name} is active: the next inspection uses it")
+        return True
+
+    def discard_version(self, version_id: int) -> bool:
+        """Delete a version's adapter folder (in the background); the version stays listed, unusable.
+        Only adapters the app trained (under the data folder) are deleted; the active version never is."""
+        version = next((v for v in self.store.model_versions() if v.id == version_id), None)
+        if version is None or version.active or not version.adapter_path:
+            self.notice.emit("The active model version can't be discarded" if version is not None and version.active
+                             else "Nothing to discard")
+            return False
+        folder = Path(version.adapter_path)
+        if folder.resolve().parent != adapters_dir().resolve():
+            self.notice.emit(f"{folder} was not trained by this app: it is left where it is")
+            return False
+
+        def done(_: object, error: BaseException | None) -> None:
+            if isinstance(error, OSError):
+                self.notice.emit(f"Can't delete {folder}: {error.strerror or error}")
+            elif error is not None:
+                raise error
+            else:
+                self.notice.emit(f"Discarded {version.name}")
+            self.versionsChanged.emit()
+
+        self.runner.submit(lambda ctx: shutil.rmtree(folder) if folder.exists() else None, done, lane="io")
+        return True
+
     # --- settings and shutdown ----------------------------------------------------------
     def update_settings(self, settings: Settings) -> None:
         """Use and save new settings (not saved in a one-off run such as the screenshot mode)."""
@@ -319,6 +384,8 @@ class AppController(QObject):
         self.settingsChanged.emit(settings)
 
     def shutdown(self) -> None:
-        """Stop background work (waits for a running model call) — the store is already up to date."""
+        """Stop background work (waits for a running model call and a training process to end) — the store
+        is already up to date."""
+        self.training.stop()
         self.inspection.cancel()
         self.runner.shutdown(wait=True)

@@ -159,13 +159,19 @@ class InspectionService(QObject):
         return self._inspector if self.state is ModelState.READY else None
 
     def configure(self, settings: Settings) -> None:
-        """Use new settings; a changed model, adapter, device or token limit reloads the model."""
+        """Use new settings; a changed model, adapter, device or token limit reloads the model.
+
+        A model in use (loaded or loading) is swapped at once in the background: the very next
+        chunk waits for the new one; a load still under way for the old settings is dropped.
+        """
         reload = any(getattr(settings, k) != getattr(self._settings, k) for k in MODEL_KEYS)
         self._settings = settings
         if reload and self.state is not ModelState.NOT_LOADED:
+            in_use = self.state in (ModelState.READY, ModelState.LOADING)
             self._inspector = None
+            self._load_generation += 1
             self._set_state(ModelState.NOT_LOADED, "")
-            if self._pending or self.state is ModelState.LOADING:
+            if in_use or self._pending:
                 self.load()
 
     def load(self) -> None:

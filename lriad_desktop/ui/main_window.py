@@ -15,7 +15,7 @@ from lriad_desktop.core.finding import Verdict
 from lriad_desktop.core.images import ImageLoadError
 from lriad_desktop.core.review import ImageStatus, effective_defects
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.ui import window_io
+from lriad_desktop.ui import improve_panel, versions_dialog, window_io
 from lriad_desktop.ui.actions import build_actions, build_menus, build_toolbar
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.finding_panel import FindingPanel
@@ -135,6 +135,8 @@ class MainWindow(QMainWindow):
             "zoom_in": lambda: self.view.zoom_by(1.25), "zoom_out": lambda: self.view.zoom_by(0.8),
             "zoom_fit": self.view.fit, "zoom_100": self.view.actual_size,
             "shortcuts": lambda: window_io.show_shortcuts(self), "about": lambda: window_io.show_about(self),
+            "improve": lambda: improve_panel.improve_model(self),
+            "versions": lambda: versions_dialog.show_versions(self),
         }
         for name, fn in handlers.items():
             a[name].triggered.connect(lambda _=False, f=fn: f())
@@ -153,6 +155,9 @@ class MainWindow(QMainWindow):
         c.notice.connect(self.show_notice)
         c.settingsChanged.connect(self.apply_settings)
         c.historyChanged.connect(self._update_undo)
+        for signal in (c.historyChanged, c.training.started, c.training.eventReceived, c.training.finished):
+            signal.connect(lambda *_: improve_panel.update_improve_action(self))
+        c.versionsChanged.connect(self._update_model_state)
         c.inspection.stateChanged.connect(self._update_model_state)
         c.inspection.progress.connect(self._progress)
         c.inspection.batchFinished.connect(self._batch_finished)
@@ -170,6 +175,7 @@ class MainWindow(QMainWindow):
         rp.noteEdited.connect(lambda note: self._with_row(lambda r: c.set_note(r, note)))
         rp.objectNameEdited.connect(self._object_name_edited)
         self._update_undo()
+        improve_panel.update_improve_action(self)
 
     # --- settings -----------------------------------------------------------------------
     def apply_settings(self, settings: Settings) -> None:
@@ -346,12 +352,15 @@ class MainWindow(QMainWindow):
             name += f" + {Path(s.adapter_dir).name}"
         if insp.state is ModelState.READY:
             name = insp.model_version
+        version = self.controller.model_in_use()
+        if version is not None and version.active:  # a registered version: show its name ("lriad-tiny-v3")
+            name = version.name
         state = {ModelState.NOT_LOADED: "none", ModelState.LOADING: "loading", ModelState.READY: "ready",
                  ModelState.FAILED: "failed"}[insp.state]
         text = insp.state_text or "not loaded"
         self.model_label.setText(f"Model: {name} · {text}" if insp.state is not ModelState.FAILED
                                  else f"Model: {name} · can't load")
-        self.model_label.setToolTip(insp.state_text)
+        self.model_label.setToolTip(f"{insp.model_version or name} · {insp.state_text}")
         self.model_label.setProperty("state", state)
         self.model_label.style().unpolish(self.model_label)
         self.model_label.style().polish(self.model_label)
@@ -484,6 +493,13 @@ class MainWindow(QMainWindow):
         return super().eventFilter(watched, event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not improve_panel.may_close(self):  # a training run is under way and the inspector keeps it
+            event.ignore()
+            return
+        for name in ("training_panel", "versions_dialog"):
+            dialog = getattr(self, name, None)
+            if dialog is not None:
+                dialog.close()
         self.hide()  # gone at once, even while a model call finishes below (every review is already saved)
         self.controller.shutdown()
         super().closeEvent(event)

@@ -1,0 +1,343 @@
+""""Improve model": the action that starts a run, and the panel that follows it — progress, reward and
+KL curves, per-class success, the event log, Cancel — then the before/after table with Activate
+and Discard.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
+                               QPlainTextEdit, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from lriad_desktop.core.store import StoreError
+from lriad_desktop.core.training_events import COMPARED, compare, format_duration
+from lriad_desktop.ui.charts import LineChart
+from lriad_desktop.ui.controller import AppController
+from lriad_desktop.ui.theme import colour
+from lriad_desktop.ui.training_process import plan_improvement
+
+if TYPE_CHECKING:
+    from lriad_desktop.ui.main_window import MainWindow
+
+LOG_LINES = 2000
+
+
+def _table(headers: list[str]) -> QTableWidget:
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+    table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    table.setAlternatingRowColors(True)
+    return table
+
+
+def _item(text: str, align_right: bool = False, tone: str = "") -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    if align_right:
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    if tone:
+        item.setForeground(colour(tone))
+    return item
+
+
+def _section(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("sectionTitle")
+    return label
+
+
+class ImprovePanel(QDialog):
+    """Follows the controller's training service; one per window, reused run after run."""
+
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setWindowTitle("Improve model")
+        self.resize(980, 780)
+        self._decided = False  # Activate or Discard was pressed for the finished run
+        self._build()
+        service = controller.training
+        service.started.connect(self.reset)
+        service.eventReceived.connect(self._event)
+        service.finished.connect(self._finished)
+        controller.versionsChanged.connect(self._update_buttons)
+        self.reset()
+
+    def _build(self) -> None:
+        self.title = QLabel()
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.subtitle = QLabel()
+        self.subtitle.setObjectName("meta")
+        self.subtitle.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(False)
+        self.status = QLabel()
+        self.error = QLabel()
+        self.error.setObjectName("fieldError")
+        self.error.setWordWrap(True)
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.reward_chart = LineChart("Reward", "accent")
+        self.kl_chart = LineChart("KL to the starting model", "warn")
+        self.results = _table(["Images", "Class", "n"] + [f"{title}  (before → after)" for _, title in COMPARED])
+        for column in range(3):
+            self.results.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.results_note = QLabel()
+        self.results_note.setObjectName("meta")
+        self.results_note.setWordWrap(True)
+        self.classes = _table(["Class", "Seen", "Success", "Weight", "Rarity"])
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(LOG_LINES)
+        self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.activate_button = QPushButton("Activate")
+        self.activate_button.setObjectName("primary")
+        self.activate_button.setToolTip("Use the new version from the next inspection on")
+        self.discard_button = QPushButton("Discard")
+        self.discard_button.setToolTip("Delete the new adapter; the model in use stays as it is")
+        self.cancel_button = QPushButton("Cancel training")
+        self.close_button = QPushButton("Close")
+        self.activate_button.clicked.connect(self.activate)
+        self.discard_button.clicked.connect(self.discard)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button.clicked.connect(self.close)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(18, 14, 18, 14)
+        lay.setSpacing(8)
+        lay.addWidget(self.title)
+        lay.addWidget(self.subtitle)
+        row = QHBoxLayout()
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.status)
+        lay.addLayout(row)
+        lay.addWidget(self.error)
+        self.results_box = QWidget()
+        rl = QVBoxLayout(self.results_box)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(_section("BEFORE → AFTER"))
+        rl.addWidget(self.results)
+        rl.addWidget(self.results_note)
+        lay.addWidget(self.results_box)
+        charts = QHBoxLayout()
+        charts.addWidget(self.reward_chart)
+        charts.addWidget(self.kl_chart)
+        lay.addLayout(charts, 2)
+        bottom = QHBoxLayout()
+        left, right = QVBoxLayout(), QVBoxLayout()
+        left.addWidget(_section("SUCCESS PER DEFECT CLASS"))
+        left.addWidget(self.classes)
+        right.addWidget(_section("LOG"))
+        right.addWidget(self.log)
+        bottom.addLayout(left, 2)
+        bottom.addLayout(right, 3)
+        lay.addLayout(bottom, 2)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.activate_button)
+        buttons.addWidget(self.discard_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.close_button)
+        lay.addLayout(buttons)
+
+    # --- following the run ---------------------------------------------------------------------
+    def reset(self) -> None:
+        """Show the run that is starting (or nothing yet)."""
+        plan = self.controller.training.plan
+        self._decided = False
+        if plan is None:
+            self.title.setText("Improve model")
+            self.subtitle.setText("")
+        else:
+            start = f"continuing from {plan.parent_name}" if plan.adapter_from else "starting from the base model"
+            self.title.setText(f"Improving {plan.base.name} on {plan.flagged} flagged image"
+                               + ("s" if plan.flagged != 1 else ""))
+            self.subtitle.setText(f"{start} · new adapter {plan.out_dir.name} · the model in use doesn't change "
+                                  "until you activate the result")
+        self.log.clear()
+        self.error.hide()
+        self.results_box.hide()
+        self.results.setRowCount(0)
+        self.classes.setRowCount(0)
+        self._refresh()
+
+    def _log(self, line: str) -> None:
+        self.log.appendPlainText(line)
+        bar = self.log.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def _event(self, event: dict[str, Any], line: str) -> None:
+        self._log(line)
+        kind = event.get("event")
+        if kind == "step":
+            self._fill_classes()
+        self._refresh()
+
+    def _finished(self, outcome: str) -> None:
+        p = self.controller.training.progress
+        if outcome == "failed":
+            self._log(f"Failed: {p.error}")
+        elif outcome == "cancelled" and not self.log.toPlainText().rstrip().endswith("unchanged"):
+            self._log("Cancelled: the active model is unchanged")
+        if outcome == "done":
+            self._fill_results()
+        self._fill_classes()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        service = self.controller.training
+        p = service.progress
+        running = service.running
+        if p.phase == "training" and p.max_steps:
+            self.progress.setRange(0, p.max_steps)
+            self.progress.setValue(p.step)
+        elif p.finished:
+            self.progress.setRange(0, max(p.max_steps, 1))
+            self.progress.setValue(p.max_steps if p.phase == "done" else p.step)
+        else:
+            self.progress.setRange(0, max(p.max_steps, 1))
+            self.progress.setValue(p.step)
+        status = "Cancelling…" if service.cancelling else p.status_text()
+        if p.phase == "done" and p.minutes is not None:
+            status = f"Finished in {format_duration(p.minutes * 60)}"
+        self.status.setText(status)
+        if p.phase == "failed" and p.error:
+            self.error.setText(p.error)
+            self.error.show()
+        self.reward_chart.set_values(p.rewards, p.max_steps)
+        self.kl_chart.set_values(p.kls, p.max_steps)
+        self.cancel_button.setVisible(running)
+        self.cancel_button.setEnabled(running and not service.cancelling)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        p = self.controller.training.progress
+        pending = p.phase == "done" and p.version_id is not None and not self.controller.training.running
+        self.activate_button.setVisible(pending)
+        self.discard_button.setVisible(pending)
+        self.activate_button.setEnabled(pending and not self._decided)
+        self.discard_button.setEnabled(pending and not self._decided)
+
+    def _fill_classes(self) -> None:
+        classes = self.controller.training.progress.classes
+        self.classes.setRowCount(len(classes))
+        for r, (name, stats) in enumerate(sorted(classes.items())):
+            success = stats.get("success")
+            tone = "" if success is None else ("ok" if success >= 0.5 else "danger" if success < 0.2 else "warn")
+            cells = [_item(name), _item(f"{stats.get('seen', 0):.0f}", True),
+                     _item("–" if success is None else f"{success * 100:.0f}%", True, tone),
+                     _item(f"{stats.get('weight', 0):.2f}", True), _item(f"{stats.get('rarity', 0):.2f}", True)]
+            for c, cell in enumerate(cells):
+                self.classes.setItem(r, c, cell)
+
+    def _fill_results(self) -> None:
+        p = self.controller.training.progress
+        rows = compare(p.before, p.after)
+        self.results.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            self.results.setItem(r, 0, _item(row.split))
+            self.results.setItem(r, 1, _item("all classes" if row.defect_class == "all" else row.defect_class))
+            self.results.setItem(r, 2, _item(str(row.n), True))
+            for c, change in enumerate(row.changes, start=3):
+                delta = change.delta
+                tone = "" if delta is None or abs(delta) < 0.005 else ("ok" if delta > 0 else "danger")
+                self.results.setItem(r, c, _item(change.text(), True, tone))
+        if not p.after.get("holdout"):
+            note = "No held-out images: accept more of the model's findings to measure regressions. "
+        else:
+            note = "Held out: accepted images the run never trained on (a drop there means a regression). "
+        self.results_note.setText(note + "Activate makes the very next inspection use the new version; "
+                                         "the previous one stays one click away in Model Versions.")
+        header = self.results.horizontalHeader().height()
+        self.results.setFixedHeight(header + sum(self.results.rowHeight(r) for r in range(len(rows))) + 4)
+        self.results_box.show()
+        self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
+
+    # --- buttons -----------------------------------------------------------------------------
+    def activate(self) -> None:
+        """Make the finished run's version the active model."""
+        version_id = self.controller.training.progress.version_id
+        if version_id is not None and self.controller.activate_version(version_id):
+            self._decided = True
+            self.status.setText("Activated: the next inspection uses the new version")
+        self._update_buttons()
+
+    def discard(self) -> None:
+        """Delete the finished run's adapter (after asking)."""
+        p = self.controller.training.progress
+        if p.version_id is None:
+            return
+        name = Path(p.adapter).name
+        answer = QMessageBox.question(self, "Discard the new version",
+                                      f"Delete the adapter {name}? The model in use stays as it is.",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        if self.controller.discard_version(p.version_id):
+            self._decided = True
+            self.status.setText(f"Discarded {name}")
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        """Stop the run after its current step; the active model is untouched."""
+        self.controller.training.cancel()
+        self._log("Cancel requested: stopping after the current step…")
+        self._refresh()
+
+
+# --- the window's side -------------------------------------------------------------------------
+def improve_model(window: "MainWindow") -> None:
+    """The "Improve model" action: start a run on the flagged images (or show the one under way)."""
+    c = window.controller
+    panel = getattr(window, "training_panel", None)
+    if panel is None:
+        panel = window.training_panel = ImprovePanel(c, window)
+    if not c.training.running:
+        if c.flag_count() == 0:
+            window.show_notice("Nothing to learn from yet: flag the images the model got wrong first")
+            return
+        try:
+            plan = plan_improvement(c.store, c.settings)
+        except (StoreError, ValueError) as err:  # a bad LRIAD_TRAIN_RECIPE is a ValueError
+            window.show_notice(f"Can't start training: {err}")
+            return
+        c.training.start(plan)
+    panel.show()
+    panel.raise_()
+    panel.activateWindow()
+
+
+def update_improve_action(window: "MainWindow") -> None:
+    """'Improve Model (16)' while there are flags; the step while a run is under way."""
+    c = window.controller
+    action = window.actions_["improve"]
+    p = c.training.progress
+    if c.training.running:
+        text = f"Training {p.step}/{p.max_steps}…" if p.phase == "training" and p.max_steps else "Training…"
+        action.setText(text)
+        action.setEnabled(True)
+        return
+    n = c.flag_count()
+    action.setText(f"Improve Model ({n})" if n else "Improve Model")
+    action.setEnabled(n > 0)
+
+
+def may_close(window: "MainWindow") -> bool:
+    """Closing the window while training asks first; yes stops the run (the app waits for it to end)."""
+    if not window.controller.training.running:
+        return True
+    answer = QMessageBox.question(window, "Training in progress",
+                                  "A training run is under way. Stop it and quit? The model in use stays as it is.",
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes

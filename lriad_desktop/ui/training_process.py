@@ -1,0 +1,210 @@
+"""Running "Improve model": `lriad train` as a separate process through QProcess (never in the app's
+own process, never on a thread), its JSON events, Cancel, and a clean stop when the app quits.
+
+A crash, a kill or an out-of-memory in training can't take the window down, and the active
+model is untouched until the inspector activates a finished, evaluated run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+
+from lriad_desktop.core.paths import bundled_model_dir
+from lriad_desktop.core.settings import Settings
+from lriad_desktop.core.store import ReviewStore
+from lriad_desktop.core.training_events import (EXIT_CANCELLED, TrainingProgress, adapters_dir, next_adapter_dir,
+                                                parse_event, recipe_from_env, sync_active_version, train_command)
+
+log = logging.getLogger(__name__)
+KILL_AFTER_MS = 10_000  # Cancel sends SIGTERM (stop after this step); a run still alive this much later is killed
+STDERR_LINES = 40
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """One run to start: the command line and what it works on."""
+
+    command: tuple[str, ...]
+    out_dir: Path
+    base: Path
+    adapter_from: Path | None
+    parent_version_id: int
+    parent_name: str
+    flagged: int
+
+
+def plan_improvement(store: ReviewStore, settings: Settings, recipe: dict[str, Any] | None = None) -> TrainingPlan:
+    """The run "Improve model" starts now: base = the settings' model, continuing from the active
+    adapter, into the next free `adapters/<base>-vN` (the model in use is registered as a version first)."""
+    base = Path(settings.model_dir) if settings.model_dir else bundled_model_dir()
+    adapter = Path(settings.adapter_dir) if settings.adapter_dir else None
+    parent = sync_active_version(store, base, adapter)
+    versions = store.model_versions()
+    taken = [v.name for v in versions] + [Path(v.adapter_path).name for v in versions if v.adapter_path]
+    out = next_adapter_dir(adapters_dir(), base.name, taken)
+    recipe = recipe if recipe is not None else recipe_from_env()
+    command = train_command(store.path, base, out, adapter, recipe, settings.device)
+    return TrainingPlan(tuple(command), out, base, adapter, parent.id, parent.name, store.counts().flagged)
+
+
+class TrainingService(QObject):
+    """Starts one `lriad train` process at a time and turns its stdout into events."""
+
+    started = Signal()
+    eventReceived = Signal(dict, str)  # the event, a line for the log
+    finished = Signal(str)  # "done", "cancelled" or "failed"
+
+    def __init__(self, parent: QObject | None = None, kill_after_ms: int = KILL_AFTER_MS) -> None:
+        super().__init__(parent)
+        self.kill_after_ms = kill_after_ms
+        self.plan: TrainingPlan | None = None
+        self.progress = TrainingProgress()
+        self.exit_code: int | None = None
+        self._process: QProcess | None = None
+        self._buffer = b""
+        self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
+        self._cancel_requested = False
+        self._kill_timer = QTimer(self)
+        self._kill_timer.setSingleShot(True)
+        self._kill_timer.timeout.connect(self._kill)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
+    @property
+    def pid(self) -> int | None:
+        return int(self._process.processId()) if self._process is not None else None
+
+    @property
+    def cancelling(self) -> bool:
+        return self.running and self._cancel_requested
+
+    def start(self, plan: TrainingPlan) -> None:
+        """Start the run (one at a time)."""
+        if self.running:
+            raise RuntimeError("a training run is already under way")
+        self.plan = plan
+        self.progress = TrainingProgress()
+        self.exit_code = None
+        self._buffer = b""
+        self._stderr.clear()
+        self._cancel_requested = False
+        proc = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("PYTHONUNBUFFERED", "1")
+        env.insert("PYTHONIOENCODING", "utf-8")
+        proc.setProcessEnvironment(env)
+        proc.setProgram(plan.command[0])
+        proc.setArguments(list(plan.command[1:]))
+        proc.readyReadStandardOutput.connect(self._read_stdout)
+        proc.readyReadStandardError.connect(self._read_stderr)
+        proc.finished.connect(self._finished)
+        proc.errorOccurred.connect(self._error)
+        self._process = proc
+        log.info("starting training: %s", " ".join(plan.command))
+        proc.start()
+        self.started.emit()
+
+    def cancel(self) -> None:
+        """Ask the run to stop after its current step (SIGTERM); kill it if it is still alive 10 s later."""
+        if self._process is None or self._cancel_requested:
+            return
+        self._cancel_requested = True
+        self._process.terminate()
+        self._kill_timer.start(self.kill_after_ms)
+
+    def stop(self) -> None:
+        """Cancel and wait until the process is gone (the app is quitting: leave no orphan, no zombie)."""
+        proc = self._process
+        if proc is None:
+            return
+        self.cancel()
+        if not proc.waitForFinished(self.kill_after_ms + 1000):
+            proc.kill()
+            proc.waitForFinished(5000)
+
+    # --- the process ---------------------------------------------------------------------------
+    def _read_stdout(self) -> None:
+        if self._process is None:
+            return
+        self._buffer += bytes(self._process.readAllStandardOutput().data())
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for raw in lines:
+            self._line(raw.decode("utf-8", errors="replace"))
+
+    def _line(self, text: str) -> None:
+        if not text.strip():
+            return
+        event = parse_event(text)
+        if event is None:  # a library printed to stdout: keep it for the log, nothing else
+            self.eventReceived.emit({"event": "output", "text": text}, text)
+            return
+        line = self.progress.apply(event)
+        self.eventReceived.emit(event, line)
+
+    def _read_stderr(self) -> None:
+        if self._process is None:
+            return
+        text = bytes(self._process.readAllStandardError().data()).decode("utf-8", errors="replace")
+        for line in text.splitlines():
+            if line.strip():
+                self._stderr.append(line.rstrip())
+
+    def _finished(self, exit_code: int, status: QProcess.ExitStatus) -> None:
+        self._read_stdout()
+        self._read_stderr()
+        if self._buffer:
+            self._line(self._buffer.decode("utf-8", errors="replace"))
+            self._buffer = b""
+        self._kill_timer.stop()
+        crashed = status == QProcess.ExitStatus.CrashExit
+        self.exit_code = None if crashed else exit_code
+        p = self.progress
+        if p.phase == "done" and exit_code == 0 and not crashed:
+            outcome = "done"
+        elif self._cancel_requested or (not crashed and exit_code == EXIT_CANCELLED):
+            p.phase, outcome = "cancelled", "cancelled"
+        else:
+            if not p.error:
+                how = "was stopped" if crashed else f"ended with exit code {exit_code}"
+                last = self._last_stderr_line()
+                p.error = f"The training process {how}" + (f": {last}" if last else "")
+            p.phase, outcome = "failed", "failed"
+        self._end(outcome)
+
+    def _error(self, error: QProcess.ProcessError) -> None:
+        if error != QProcess.ProcessError.FailedToStart or self._process is None:
+            return  # a crash also ends in `finished`
+        self.progress.phase = "failed"
+        self.progress.error = f"Can't start the training process ({self._process.program()}): " \
+                              f"{self._process.errorString()}"
+        self._end("failed")
+
+    def _end(self, outcome: str) -> None:
+        proc, self._process = self._process, None
+        if proc is not None:
+            proc.deleteLater()
+        self.finished.emit(outcome)
+
+    def _kill(self) -> None:
+        if self._process is not None:
+            log.warning("training did not stop within %d s of Cancel: killing it", self.kill_after_ms // 1000)
+            self._process.kill()
+
+    def _last_stderr_line(self) -> str:
+        for line in reversed(self._stderr):
+            if not line.startswith((" ", "\t")) and "Warning" not in line:
+                return line.strip()
+        return ""
+
+    @property
+    def stderr_tail(self) -> list[str]:
+        """The last lines the run wrote on stderr (for a failure's details)."""
+        return list(self._stderr)

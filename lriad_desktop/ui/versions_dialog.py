@@ -1,0 +1,179 @@
+"""Model versions: every base model and adapter the store knows, which one is active, Activate and
+Roll back (to the active version's parent) in one click each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from lriad_desktop.core.paths import bundled_model_dir
+from lriad_desktop.core.store import ModelVersion, StoreError
+from lriad_desktop.core.training_events import (is_available, key_metrics, resolve_base, rollback_target,
+                                                sync_active_version)
+from lriad_desktop.ui.controller import AppController
+from lriad_desktop.ui.theme import colour
+
+if TYPE_CHECKING:
+    from lriad_desktop.ui.main_window import MainWindow
+
+COLUMNS = ("", "Version", "Base model", "Adapter", "Parent", "Data rev.", "Created", "Flagged / held-out F1")
+
+
+def local_time(iso: str) -> str:
+    """'2025-05-01 14:03' in local time from a stored UTC ISO time."""
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+class VersionsDialog(QDialog):
+    """The version list with Activate and Roll back; follows activations made anywhere."""
+
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.versions: list[ModelVersion] = []
+        self.setWindowTitle("Model versions")
+        self.resize(1100, 360)
+        intro = QLabel("The active version inspects every new image. Activate any version whose adapter still "
+                       "exists; Roll Back goes to the version the active one was trained from.")
+        intro.setObjectName("meta")
+        intro.setWordWrap(True)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.itemDoubleClicked.connect(lambda _item: self.activate_selected())
+        self.details = QLabel()
+        self.details.setObjectName("meta")
+        self.details.setWordWrap(True)
+        self.activate_button = QPushButton("Activate")
+        self.activate_button.setObjectName("primary")
+        self.rollback_button = QPushButton("Roll Back")
+        close = QPushButton("Close")
+        self.activate_button.clicked.connect(self.activate_selected)
+        self.rollback_button.clicked.connect(self.roll_back)
+        close.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.activate_button)
+        buttons.addWidget(self.rollback_button)
+        buttons.addStretch(1)
+        buttons.addWidget(close)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(16, 14, 16, 14)
+        lay.addWidget(intro)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.details)
+        lay.addLayout(buttons)
+        controller.versionsChanged.connect(self.refresh)
+        controller.training.finished.connect(lambda _outcome: self.refresh())
+
+    def refresh(self) -> None:
+        """Read the versions again (newest first), keeping the selection."""
+        selected = self.selected_version()
+        try:
+            self.versions = list(reversed(self.controller.store.model_versions()))
+        except StoreError as err:
+            self.details.setText(str(err))
+            return
+        names = {v.id: v.name for v in self.versions}
+        self.table.setRowCount(len(self.versions))
+        bold = QFont(self.table.font())
+        bold.setBold(True)
+        for r, v in enumerate(self.versions):
+            usable = is_available(v)
+            base = resolve_base(v.base_path)
+            base_text = f"{base.name} (bundled)" if base == bundled_model_dir() else base.name
+            if v.adapter_path is None:
+                adapter = "— (base model)"
+            else:
+                adapter = Path(v.adapter_path).name + ("" if usable else "  (deleted)")
+            cells = ["● active" if v.active else "", v.name, base_text, adapter,
+                     names.get(v.parent_id, "") if v.parent_id is not None else "",
+                     "" if v.data_revision is None else str(v.data_revision), local_time(v.created_at),
+                     key_metrics(v)]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, v.id)
+                item.setToolTip(f"base {v.base_path}\nadapter {v.adapter_path or '(none)'}")
+                if v.active:
+                    item.setFont(bold)
+                    if c == 0:
+                        item.setForeground(colour("ok"))
+                elif not usable:
+                    item.setForeground(colour("muted"))
+                self.table.setItem(r, c, item)
+        row = next((r for r, v in enumerate(self.versions) if selected and v.id == selected.id),
+                   next((r for r, v in enumerate(self.versions) if v.active), 0))
+        if self.versions:
+            self.table.selectRow(row)
+        self._update_buttons()
+
+    def selected_version(self) -> ModelVersion | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        return self.versions[rows[0].row()] if rows and rows[0].row() < len(self.versions) else None
+
+    def _active(self) -> ModelVersion | None:
+        return next((v for v in self.versions if v.active), None)
+
+    def _update_buttons(self) -> None:
+        v = self.selected_version()
+        self.activate_button.setEnabled(v is not None and not v.active and is_available(v))
+        target = rollback_target(list(reversed(self.versions)), self._active())
+        self.rollback_button.setEnabled(target is not None)
+        self.rollback_button.setToolTip(f"Activate {target.name}, the version before the active one"
+                                        if target else "No earlier version to go back to")
+        if v is None:
+            self.details.setText("")
+            return
+        bits = [f"{v.name}: base {v.base_path}", f"adapter {v.adapter_path}" if v.adapter_path else "no adapter"]
+        if v.adapter_path and not is_available(v):
+            bits.append("its adapter was deleted, so it can't be activated")
+        metrics = key_metrics(v)
+        if metrics:
+            bits.append(metrics)
+        self.details.setText(" · ".join(bits))
+
+    def activate_selected(self) -> None:
+        """Activate the selected version."""
+        v = self.selected_version()
+        if v is not None and not v.active:
+            self.controller.activate_version(v.id)
+
+    def roll_back(self) -> None:
+        """Activate the active version's parent (or the newest usable version before it)."""
+        target = rollback_target(list(reversed(self.versions)), self._active())
+        if target is not None and self.controller.activate_version(target.id):
+            self.controller.notice.emit(f"Rolled back to {target.name}")
+
+
+def show_versions(window: "MainWindow") -> None:
+    """The "Model Versions" action: the model in use is registered first (so it is always listed)."""
+    c = window.controller
+    s = c.settings
+    try:
+        sync_active_version(c.store, Path(s.model_dir) if s.model_dir else bundled_model_dir(),
+                            Path(s.adapter_dir) if s.adapter_dir else None)
+    except StoreError as err:
+        window.show_notice(str(err))
+        return
+    dialog = getattr(window, "versions_dialog", None)
+    if dialog is None:
+        dialog = window.versions_dialog = VersionsDialog(c, window)
+    dialog.refresh()
+    dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()
