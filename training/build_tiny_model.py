@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sft-steps", type=int, default=SFTConfig.steps)
     p.add_argument("--batch-size", type=int, default=SFTConfig.batch_size)
     p.add_argument("--eval-every", type=int, default=SFTConfig.eval_every)
-    p.add_argument("--grpo-steps", type=int, default=0)
+    p.add_argument("--grpo-steps", type=int, default=30)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])

@@ -39,9 +39,10 @@ from training.targets import box_occupancy, completion_for
 class SFTConfig:
     """The supervised stage's recipe (data, not constants in code)."""
 
-    steps: int = 4000
+    steps: int = 1800
     batch_size: int = 16
     learning_rate: float = 1.5e-3
+    vision_learning_rate: float = 3e-4  # the pre-trained tower moves slower than the fresh text side
     warmup_steps: int = 100
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
@@ -225,8 +226,13 @@ def train_sft(model, processor, geometry: ModelGeometry, cfg: SFTConfig, work_di
     torch.set_num_threads(cfg.threads)
     work_dir.mkdir(parents=True, exist_ok=True)
     heads = heads or make_heads(model, geometry)
-    params = list(model.parameters()) + list(heads.parameters())
-    optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+    vision_params = list(model.model.visual.parameters())
+    vision_ids = {id(p) for p in vision_params}
+    other = [p for p in model.parameters() if id(p) not in vision_ids] + list(heads.parameters())
+    params = vision_params + other
+    optim = torch.optim.AdamW([{"params": other, "scale": 1.0},
+                               {"params": vision_params, "scale": cfg.vision_learning_rate / cfg.learning_rate}],
+                              lr=cfg.learning_rate, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     ckpt_path = work_dir / "sft_checkpoint.pt"
     step = 0
     if ckpt_path.is_file():
@@ -248,7 +254,7 @@ def train_sft(model, processor, geometry: ModelGeometry, cfg: SFTConfig, work_di
         samples = [next(stream) for _ in range(cfg.batch_size)]
         batch = encode_batch(processor, samples, geometry, rng)
         for g in optim.param_groups:
-            g["lr"] = _lr_at(step, cfg)
+            g["lr"] = _lr_at(step, cfg) * g["scale"]
         losses = compute_losses(model, heads, batch, cfg, number_ids)
         optim.zero_grad(set_to_none=True)
         losses["loss"].backward()

@@ -218,3 +218,21 @@ def defects_from_folder_of_good_images(
         label = label_list[int(rng.integers(len(label_list)))]
         image, mask, defects = _paint_defects(image, rng, label, None)
         yield Sample(image, mask, "user", object_name, USER_SURFACE, defects)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m training.synthetic OUT --per-kind N --seed S`: write an MVTec-layout test set."""
+    import argparse
+
+    p = argparse.ArgumentParser(description="Write a synthetic inspection set in the MVTec-AD layout.")
+    p.add_argument("out", type=Path)
+    p.add_argument("--per-kind", type=int, default=4, help="images per kind and label (and good)")
+    p.add_argument("--seed", type=int, required=True, help="use a seed that no training run used")
+    args = p.parse_args(argv)
+    root = write_mvtec_layout(args.out, args.per_kind, args.seed)
+    print(f"wrote {sum(1 for _ in root.rglob('*.png'))} files under {root}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
