@@ -1,7 +1,7 @@
 """"Improve model" on the CPU: does GRPO on a few flagged images fix a defect type the model
 handles badly, without losing the others? Plus the ablation uniform vs dynamic rare-defect reward.
 
-    python benchmarks/bench_improve.py [--model DIR] [--target hole] [--flags 16] [--steps 40]
+    python benchmarks/bench_improve.py [--model DIR] [--target hole] [--flags 16] [--steps 150]
     python benchmarks/bench_improve.py --ablation [--common scratch --rare hole --ratio 20:2]
 
 Prints accuracy and mean IoU on the flagged type and on the other types before and after,
@@ -87,15 +87,16 @@ def main() -> int:
     p.add_argument("--model", type=Path, default=bundled_model_dir())
     p.add_argument("--target", default="hole", choices=DEFECT_LABELS)
     p.add_argument("--flags", type=int, default=16)
-    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--steps", type=int, default=GRPORecipe.max_steps)
     p.add_argument("--test", type=int, default=24, help="test images per group")
+    p.add_argument("--lr", type=float, default=GRPORecipe.learning_rate, help="GRPO learning rate (LoRA)")
     p.add_argument("--ablation", action="store_true")
     p.add_argument("--common", default="scratch")
     p.add_argument("--rare", default="hole")
     p.add_argument("--ratio", default="20:2")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-improve-"))
-    recipe = GRPORecipe.cpu_tiny(max_steps=args.steps)
+    recipe = GRPORecipe.cpu_tiny(max_steps=args.steps, learning_rate=args.lr)
     try:
         if not args.ablation:
             flagged = samples(101, args.flags, args.target)
@@ -120,7 +121,7 @@ def main() -> int:
             result = {"rare": args.rare, "ratio": args.ratio, "rare_before": before}
             for name, dynamic in (("uniform", False), ("dynamic", True)):
                 run = run_improve(args.model, db, work / f"adapter-{name}", GRPORecipe.cpu_tiny(
-                    max_steps=args.steps, rare_defect=dynamic))
+                    max_steps=args.steps, learning_rate=args.lr, rare_defect=dynamic))
                 after = measure(args.model, work / f"adapter-{name}", test_rare)
                 result[name] = {"rare_after": after, "accuracy_gain": round(after["accuracy"] - before["accuracy"], 3),
                                 **run}

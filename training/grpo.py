@@ -38,8 +38,8 @@ class GRPORecipe:
     rare_gamma: float = 2.0
     num_generations: int = 4
     batch_size: int = 8  # completions per step; a multiple of num_generations
-    max_steps: int = 40
-    learning_rate: float = 5e-4
+    max_steps: int = 150  # ~3 min on 2 CPU cores with the bundled model (benchmarks/bench_improve.py)
+    learning_rate: float = 2e-3
     beta: float = 0.02  # KL weight against the starting model
     temperature: float = 1.0
     max_completion_length: int = 96
