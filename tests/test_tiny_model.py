@@ -3,14 +3,13 @@
 import json
 
 import numpy as np
-import pytest
 import torch
 
 from lriad_desktop.core.coordinates import CoordinateFrame, ModelGeometry, read_model_geometry
 from lriad_desktop.core.parsing import parse_completion
 from training.synthetic import generate_sample
 from training.targets import box_occupancy, completion_for, grpo_row_from_sample, model_frame_defects
-from training.tiny_model import GRAMMAR_TOKENS, QWEN_SPECIAL_TOKENS, TinyModelSpec, build_tokenizer
+from training.tiny_model import GRAMMAR_TOKENS, QWEN_SPECIAL_TOKENS, build_tokenizer
 
 GEO = ModelGeometry(CoordinateFrame.MODEL_PIXELS, 14, 2, 56 * 56, 112 * 112)
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import errno
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
 from lriad_desktop.core.coordinates import read_model_geometry
-from lriad_desktop.core.evaluation import Scores, score_by_category
+from lriad_desktop.core.evaluation import score_by_category
 from lriad_desktop.core.finding import Finding, Verdict
 from lriad_desktop.core.images import ImageLoadError, load_image
 from lriad_desktop.core.store import ReviewStore
@@ -51,8 +51,6 @@ def evaluate_reviewed(base: Path, adapter: Path | None, items: Sequence[Reviewed
 
 
 def _by_class(item: ReviewedImage):
-    from dataclasses import replace
-
     return replace(item.as_labelled(), category=item.defect_class)
 
 
@@ -129,12 +127,3 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         return 1
     finally:
         store.close()
-
-
-def scores_line(s: dict) -> str:
-    """A short human line for a scores dict (accuracy, F1, IoU)."""
-    iou = "-" if s.get("mean_iou") is None else f"{s['mean_iou']:.2f}"
-    return f"acc {s['accuracy'] * 100:.0f}%  F1 {s['f1']:.2f}  IoU {iou}  n {s['n']}"
-
-
-__all__ = ["improve", "evaluate_reviewed", "Cancelled", "Scores"]

@@ -10,7 +10,6 @@ Completions may be strings or trl's conversational form `[{"role": "assistant", 
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any, Callable, Iterable, Sequence
 
@@ -229,7 +228,3 @@ def reward_functions(names: Sequence[str]) -> list[RewardFunc]:
     if unknown:
         raise KeyError(f"unknown reward(s) {unknown}; known: {sorted(REWARDS)}")
     return [REWARDS[n] for n in names]
-
-
-def mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else math.nan

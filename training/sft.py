@@ -32,7 +32,7 @@ from lriad_desktop.core.datasets import LabelledImage
 from lriad_desktop.core.finding import Box
 from lriad_desktop.core.prompting import build_messages
 from training.synthetic import DEFECT_LABELS, Sample, generate_sample
-from training.targets import box_occupancy, completion_for
+from training.targets import completion_for, token_targets
 
 
 @dataclass
@@ -111,17 +111,12 @@ def encode_batch(processor, samples: Sequence[Sample], geometry: ModelGeometry, 
         weights[b, start:end + 1] = 1.0  # coordinate tokens are weighted up in compute_losses
     merge = geometry.merge_size
     occ_rows, lab_rows, pos_rows = [], [], []
-    label_index = {lab: i + 1 for i, lab in enumerate(DEFECT_LABELS)}
     for s, thw in zip(samples, inputs["image_grid_thw"].tolist()):
         _, gh, gw = thw
-        occ = box_occupancy(s, geometry)
-        occ = occ[:gh, :gw]
-        mh, mw = gh // merge, gw // merge
-        blocks = occ.reshape(mh, merge, mw, merge).transpose(0, 2, 1, 3).reshape(mh * mw, merge * merge)
-        occ_rows.append(torch.from_numpy(np.ascontiguousarray(blocks)))
-        lab = label_index[s.defects[0].label] if s.defects else 0
-        lab_rows.append(torch.from_numpy((blocks.max(axis=1) > 0.25).astype(np.int64) * lab))
-        rr, cc = np.meshgrid(np.arange(mh), np.arange(mw), indexing="ij")
+        blocks, token_labels = token_targets(s, (gh, gw), geometry, DEFECT_LABELS)
+        occ_rows.append(torch.from_numpy(blocks))
+        lab_rows.append(torch.from_numpy(token_labels))
+        rr, cc = np.meshgrid(np.arange(gh // merge), np.arange(gw // merge), indexing="ij")
         pos_rows.append(torch.from_numpy(np.stack([rr.ravel(), cc.ravel()], axis=1).astype(np.float32)))
     return Batch(dict(inputs), labels, weights, torch.cat(occ_rows), torch.cat(lab_rows), torch.cat(pos_rows))
 
@@ -207,7 +202,7 @@ def _lr_at(step: int, cfg: SFTConfig) -> float:
     return cfg.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def _atomic_save(obj: dict, path: Path) -> None:
+def atomic_save(obj: dict, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -268,7 +263,7 @@ def train_sft(model, processor, geometry: ModelGeometry, cfg: SFTConfig, work_di
             log({"event": "step", "step": step, "max_steps": cfg.steps, "lr": _lr_at(step, cfg),
                  **{k: round(v, 4) for k, v in running.items()}, "elapsed_s": round(elapsed, 1)})
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            _atomic_save({"model": model.state_dict(), "heads": heads.state_dict(), "optim": optim.state_dict(),
+            atomic_save({"model": model.state_dict(), "heads": heads.state_dict(), "optim": optim.state_dict(),
                           "step": step, "config": asdict(cfg)}, ckpt_path)
         if step % cfg.eval_every == 0 or step == cfg.steps:
             ev = evaluate_samples(model, processor, geometry, heldout, max_new_tokens=cfg.max_new_tokens)

@@ -190,7 +190,7 @@ def _hole(roi: np.ndarray, site: _Site, rng: np.random.Generator, ctx: _Context)
     target = np.where((inside > 0.5)[..., None], dark, bright)
     alpha = np.maximum(inside, ring * 0.85)
     shape = "oval" if b < 0.8 * a else "round"
-    what = str(rng.choice([f"a dark {shape} hole", f"a small dark pit with a bright rim",
+    what = str(rng.choice([f"a dark {shape} hole", "a small dark pit with a bright rim",
                            f"a dark {shape} opening with a lighter rim"]))
     return alpha, target, what
 

@@ -45,6 +45,19 @@ def box_occupancy(sample: Sample, geometry: ModelGeometry) -> np.ndarray:
     return occ.astype(np.float32)
 
 
+def token_targets(sample: Sample, grid_hw: tuple[int, int], geometry: ModelGeometry,
+                  labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per merged image token (raster order): box occupancy of its merge×merge patches, and
+    the defect-type index under it (0 = none, else 1 + index in `labels`)."""
+    gh, gw = grid_hw
+    merge = geometry.merge_size
+    occ = box_occupancy(sample, geometry)[:gh, :gw]
+    mh, mw = gh // merge, gw // merge
+    blocks = occ.reshape(mh, merge, mw, merge).transpose(0, 2, 1, 3).reshape(mh * mw, merge * merge)
+    label = labels.index(sample.defects[0].label) + 1 if sample.defects else 0
+    return np.ascontiguousarray(blocks), (blocks.max(axis=1) > 0.25).astype(np.int64) * label
+
+
 def grpo_row(image, object_name: str, defects: list[tuple[str, tuple[float, float, float, float]]],
              geometry: ModelGeometry, anomalous: bool | None = None) -> dict:
     """One GRPO dataset row: prompt + image + truth columns (boxes given in original pixels).

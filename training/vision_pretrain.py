@@ -8,7 +8,6 @@ than a full SFT step; the language model then starts from image tokens that alre
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from lriad_desktop.core.coordinates import ModelGeometry
-from training.sft import AuxiliaryHeads
+from training.sft import AuxiliaryHeads, atomic_save
 from training.synthetic import DEFECT_LABELS, Sample, generate_sample
-from training.targets import box_occupancy
+from training.targets import token_targets
 
 
 # Kinds seen from a fraction of the run on: a few easy surfaces first, then everything (a
@@ -77,18 +76,13 @@ def sample_at(seed: int, i: int, lo: int, hi: int, kinds: tuple[str, ...] | None
 def vision_targets(processor, samples: list[Sample], geometry: ModelGeometry):
     """Pixel values, grids, per-token occupancy (merge² per token), token labels, image labels."""
     out = processor.image_processor(images=[s.image for s in samples], return_tensors="pt")
-    merge = geometry.merge_size
-    label_index = {lab: i + 1 for i, lab in enumerate(DEFECT_LABELS)}
     occ_rows, lab_rows, owners = [], [], []
     for k, (s, thw) in enumerate(zip(samples, out["image_grid_thw"].tolist())):
         _, gh, gw = thw
-        occ = box_occupancy(s, geometry)[:gh, :gw]
-        mh, mw = gh // merge, gw // merge
-        blocks = occ.reshape(mh, merge, mw, merge).transpose(0, 2, 1, 3).reshape(mh * mw, merge * merge)
-        occ_rows.append(torch.from_numpy(np.ascontiguousarray(blocks)))
-        lab = label_index[s.defects[0].label] if s.defects else 0
-        lab_rows.append(torch.from_numpy((blocks.max(axis=1) > 0.25).astype(np.int64) * lab))
-        owners.append(torch.full((mh * mw,), k, dtype=torch.long))
+        blocks, token_labels = token_targets(s, (gh, gw), geometry, DEFECT_LABELS)
+        occ_rows.append(torch.from_numpy(blocks))
+        lab_rows.append(torch.from_numpy(token_labels))
+        owners.append(torch.full((len(blocks),), k, dtype=torch.long))
     image_labels = torch.tensor([float(s.anomalous) for s in samples])
     return out["pixel_values"], out["image_grid_thw"], torch.cat(occ_rows), torch.cat(lab_rows), torch.cat(owners), image_labels
 
@@ -146,10 +140,8 @@ def pretrain_vision(model, processor, geometry: ModelGeometry, heads: AuxiliaryH
             log({"event": "step", "stage": "vision", "step": step, "max_steps": cfg.steps,
                  **{k: round(v, 4) for k, v in running.items()}, "elapsed_s": round(time.perf_counter() - t0, 1)})
         if step % 100 == 0 or step == cfg.steps:
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"visual": visual.state_dict(), "heads": heads.state_dict(), "optim": optim.state_dict(),
-                        "step": step}, tmp)
-            os.replace(tmp, ckpt)
+            atomic_save({"visual": visual.state_dict(), "heads": heads.state_dict(), "optim": optim.state_dict(),
+                         "step": step}, ckpt)
         if step % cfg.eval_every == 0 or step == cfg.steps:
             record = {"event": "eval", "stage": "vision", "step": step,
                       **evaluate_vision(visual, heads, processor, geometry, heldout)}
