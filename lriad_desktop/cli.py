@@ -212,7 +212,9 @@ def cmd_train(args: argparse.Namespace) -> int:
               flush=True)
         return 2
     base = args.base or bundled_model_dir()
-    device = "cuda" if args.device == "auto" and not recipe.use_cpu else ("cpu" if args.device == "auto" else args.device)
+    device = args.device
+    if device == "auto":  # evaluate where the recipe trains
+        device = "cpu" if recipe.use_cpu else "cuda"
     return improve(Path(db), Path(base), args.out, args.adapter_from, recipe, device=device,
                    synthetic_per_good=args.synthetic_per_good, seed=recipe.seed)
 
