@@ -2,7 +2,7 @@
 
 import sys
 
-from lriad_desktop.cli import main
+from lriad_desktop.launcher import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,6 +17,9 @@ def _build_parser() -> argparse.ArgumentParser:
         description="LR-IAD Desktop: inspect images of parts with a local reasoning vision-language model.",
     )
     parser.add_argument("--version", action="version", version=f"lriad {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="load the bundled model, inspect a sample, round-trip the review store, run one "
+                             "training step; print one line (OK or what failed) and exit 0 or 1")
     sub = parser.add_subparsers(dest="command")
 
     def model_options(p: argparse.ArgumentParser) -> None:
@@ -223,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `lriad` and `python -m lriad_desktop` (the GUI when no command is given)."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from lriad_desktop.selftest import run_self_test
+
+        return run_self_test()
     if args.command is None:
         args = parser.parse_args(["gui"])
         return cmd_gui(args)

@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Sequence
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from lriad_desktop.core.engine import ModelFolderError, validate_adapter_folder, validate_model_folder
+from lriad_desktop.core.paths import resources_dir
 from lriad_desktop.core.settings import Settings, SettingsError, load_settings
 from lriad_desktop.core.store import ReviewStore, StoreError
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.inspection import InspectorFactory, ModelState
 from lriad_desktop.ui.main_window import MainWindow
-from lriad_desktop.ui.theme import apply_theme, icon
+from lriad_desktop.ui.theme import apply_theme
 from lriad_desktop.ui.window_io import refresh_icons
 
 SCREENSHOT_TIMEOUT_S = 600
@@ -145,7 +147,7 @@ def run_gui(paths: Sequence[str | os.PathLike] = (), model: Path | None = None, 
             QMessageBox.critical(None, "LR-IAD Desktop", str(err))
         return 2
     apply_theme(app, settings.theme)
-    app.setWindowIcon(icon("app"))
+    app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "lriad-desktop.svg")))
     controller = AppController(store, settings, inspector_factory=inspector_factory,
                                persist_settings=screenshot is None)
     window = MainWindow(controller)

@@ -1,0 +1,137 @@
+"""`lriad --self-test`: check that this install (a checkout or the frozen app) can do its job.
+
+Loads the bundled model, inspects a bundled sample image, records the finding and an
+inspector's flag in a temporary review store and reads them back, turns the flag into
+training data and runs one GRPO step on it. Prints one line, OK or the step that failed
+and why, and returns 0 or 1. The user's own store, settings and models are never touched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Callable, TextIO
+
+SAMPLE_IMAGE = "metal_hole.jpg"
+SAMPLE_OBJECT = "metal plate"
+
+
+class SelfTestFailure(Exception):
+    """A check that ran but gave the wrong answer."""
+
+
+def _check_model(ctx: dict) -> str:
+    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.paths import bundled_model_dir
+
+    inspector = Inspector(ctx.get("model") or bundled_model_dir(), device=ctx.get("device", "auto"),
+                          max_new_tokens=160).load()
+    ctx["inspector"] = inspector
+    return f"model {inspector.model_version} on {inspector.device} in {inspector.load_seconds:.1f} s"
+
+
+def _check_inspect(ctx: dict) -> str:
+    from lriad_desktop.core.finding import Verdict
+    from lriad_desktop.core.images import load_image
+    from lriad_desktop.core.paths import sample_images_dir
+
+    path = sample_images_dir() / SAMPLE_IMAGE
+    loaded = load_image(path)
+    finding = ctx["inspector"].inspect(loaded.image, SAMPLE_OBJECT, str(path))
+    if finding.verdict is Verdict.UNPARSED:
+        raise SelfTestFailure(f"the model's answer on {path.name} could not be read: {finding.parse_error}")
+    ctx["image_path"], ctx["finding"] = path, finding
+    labels = list(dict.fromkeys(finding.labels))
+    what = finding.verdict.value + (f" ({', '.join(labels)})" if labels else "")
+    return f"{path.name}: {what}"
+
+
+def _check_store(ctx: dict) -> str:
+    from lriad_desktop.core.finding import Box, Defect, Verdict
+    from lriad_desktop.core.review import Review, ReviewKind
+    from lriad_desktop.core.store import ReviewStore
+
+    db = ctx["tmp"] / "reviews.sqlite3"
+    finding = ctx["finding"]
+    w, h = finding.image_size
+    flag = Review(ReviewKind.FLAG, Verdict.ANOMALOUS, (Defect("hole", Box(0.4 * w, 0.4 * h, 0.6 * w, 0.6 * h)),),
+                  "self-test", None)
+    with ReviewStore.open(db) as store:
+        image = store.add_image(ctx["image_path"], SAMPLE_OBJECT)
+        inspection = store.record_inspection(image.id, finding)
+        store.save_review(image.id, Review(flag.kind, flag.verdict, flag.defects, flag.note, inspection.id))
+    with ReviewStore.open(db) as store:
+        back, stored = store.current_review(image.id), store.latest_finding(image.id)
+        same_finding = stored is not None and (stored.verdict, stored.labels, stored.raw_text) == (
+            finding.verdict, finding.labels, finding.raw_text)
+        if back is None or back.review.defects != flag.defects or not same_finding:
+            raise SelfTestFailure(f"the review store at {db} did not give back what was written")
+    ctx["db"] = db
+    return "store round trip"
+
+
+def _check_training(ctx: dict) -> str:
+    from lriad_desktop.core.store import ReviewStore
+    from training.flags import collect, repeat_to, training_rows
+    from training.grpo import GRPORecipe, run_grpo
+
+    inspector = ctx["inspector"]
+    with ReviewStore.open(ctx["db"]) as store:
+        data = collect(store)
+    rows, skipped = training_rows(data, inspector.geometry)
+    if not rows:
+        raise SelfTestFailure(f"no training rows from the flag ({'; '.join(skipped)})")
+    recipe = GRPORecipe.cpu_tiny(max_steps=1, batch_size=4, num_generations=4, max_completion_length=32,
+                                 use_cpu=inspector.device == "cpu")
+    events: list[dict] = []
+    start = time.perf_counter()
+    out = ctx["tmp"] / "adapter"
+    run_grpo(inspector.info.path, repeat_to(rows, 4), recipe, out, emit=events.append)
+    if not (out / "adapter_model.safetensors").is_file() or not any(e["event"] == "step" for e in events):
+        raise SelfTestFailure("the GRPO step wrote no adapter")
+    return f"1 GRPO step in {time.perf_counter() - start:.1f} s"
+
+
+CHECKS: tuple[tuple[str, Callable[[dict], str]], ...] = (
+    ("loading the model", _check_model),
+    ("inspecting a sample image", _check_inspect),
+    ("the review store", _check_store),
+    ("training", _check_training),
+)
+
+
+def run_self_test(model: Path | None = None, device: str = "auto", out: TextIO | None = None,
+                  checks=CHECKS) -> int:
+    """Run the checks in order; print one line; 0 when all passed, 1 at the first failure."""
+    out = out or sys.stdout
+    start = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="lriad-self-test-"))
+    ctx: dict = {"tmp": tmp, "model": model, "device": device}
+    done: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # library deprecation notices are not the answer
+            for what, check in checks:
+                try:
+                    done.append(check(ctx))
+                except Exception as err:  # the point is to report any failure in one line
+                    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                    _log_traceback()
+                    print(f"lriad self-test FAILED while {what}: {reason}", file=out, flush=True)
+                    return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"lriad self-test OK in {time.perf_counter() - start:.1f} s: {'; '.join(done)}", file=out, flush=True)
+    return 0
+
+
+def _log_traceback() -> None:
+    """The full traceback goes to the log (stderr or the app's log file), never to the one-line result."""
+    err = sys.stderr
+    if err is not None:
+        traceback.print_exc(file=err)
