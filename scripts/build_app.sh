@@ -40,6 +40,18 @@ if [ "$rc" != 2 ] || ! grep -q '"event": "error"' "$check/train.jsonl"; then
 fi
 echo "build_app: frozen train dispatch OK"
 
+# ... and a real two-step run on a store with two flags: events, before/after, a new adapter.
+"$PY" packaging/flagged_store.py "$check/reviews.sqlite3" > /dev/null
+start=$(date +%s)
+"$app" train --db "$check/reviews.sqlite3" --out "$check/adapters/v1" --steps 2 \
+    --recipe-json '{"batch_size": 4, "max_completion_length": 32}' > "$check/train.jsonl"
+if [ ! -f "$check/adapters/v1/adapter_model.safetensors" ] || ! grep -q '"event": "done"' "$check/train.jsonl"; then
+    echo "build_app: the frozen app's training run wrote no adapter:" >&2
+    tail -5 "$check/train.jsonl" >&2
+    exit 1
+fi
+echo "build_app: frozen 'Improve model' run (2 GRPO steps + before/after) OK in $(( $(date +%s) - start )) s"
+
 "$app" gui --screenshot "$check/frozen-window.png" resources/samples
 [ -s "$check/frozen-window.png" ] || { echo "build_app: no screenshot from the frozen app" >&2; exit 1; }
 mkdir -p dist && cp "$check/frozen-window.png" dist/frozen-window.png
