@@ -28,7 +28,7 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
         p.add_argument("--batch-size", type=int, default=8, help="images per generate call (default 8)")
         p.add_argument("--max-new-tokens", type=int, default=256)
-        p.add_argument("--object", default=None, help="object name for the prompt (default: from the folder)")
+        p.add_argument("--object", default=None, help="object name for the prompt (default: guessed from the path, e.g. bottle/test/crack/0.png -> bottle)")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
 
     p_inspect = sub.add_parser("inspect", help="inspect image files or folders")
@@ -92,6 +92,7 @@ def _describe(finding) -> str:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from lriad_desktop.core.images import ImageLoadError, iter_image_files, load_image
+    from lriad_desktop.core.prompting import guess_object_name
 
     inspector = _make_inspector(args)
     failures = 0
@@ -101,7 +102,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     def flush() -> None:
         if not pending:
             return
-        names = [args.object or path.parent.name for path, _ in pending]
+        names = [args.object or guess_object_name(path) for path, _ in pending]
         findings = inspector.inspect_batch([img.image for _, img in pending], names, [str(p) for p, _ in pending])
         for finding in findings:
             if args.json:

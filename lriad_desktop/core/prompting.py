@@ -8,6 +8,9 @@ Grammar, one for every model:
 from __future__ import annotations
 
 import json
+import os
+import re
+from pathlib import PurePath
 from typing import Any, Sequence
 
 SYSTEM_PROMPT = (
@@ -23,6 +26,46 @@ def object_phrase(object_name: str | None) -> str:
     """t = f(object): the readable name of the inspected object ("metal_nut" -> "metal nut")."""
     name = (object_name or "").strip().replace("_", " ").replace("-", " ")
     return " ".join(name.split()) or DEFAULT_OBJECT
+
+
+# Folder names that say how images are sorted or where they were put, not what they show.
+SORTING_NAMES = frozenset({
+    "test", "train", "training", "val", "validation", "ground_truth", "good", "ok", "ng", "bad", "normal",
+    "anomaly", "anomalies", "defect", "defects", "defective", "reject", "rejects", "images", "image", "imgs",
+    "img", "data", "samples", "sample", "captures", "capture", "photos", "pictures", "downloads", "desktop",
+    "documents", "raw", "input", "inbox", "new", "todo", "done", "reviewed", "tmp", "temp", "dcim", "camera",
+    "lriad-desktop", "lriad_desktop", "share", "local", "home", "users", "mnt", "media", "var", "opt", "volumes",
+})
+# MVTec-AD and its relatives keep the object one level above the split folder.
+SPLIT_NAMES = frozenset({"test", "train", "validation", "ground_truth"})
+
+
+def _meaningful(name: str) -> bool:
+    plain = name.replace("-", "").replace("_", "")
+    return len(name) >= 2 and not name.startswith(".") and name.lower() not in SORTING_NAMES and not plain.isdigit()
+
+
+def guess_object_name(path: str | os.PathLike) -> str:
+    """The object an image most likely shows, from where it lies, for the prompt's t = f(object).
+
+    `bottle/test/broken_large/000.png` -> bottle; `line3/scan_17.png` -> line3;
+    `samples/washer_scratch.jpg` -> washer; `candle/Data/Images/Anomaly/000.JPG` -> candle.
+    The inspector can always set the name for an image or a folder instead.
+    """
+    p = PurePath(os.fspath(path))
+    parents = [q.name for q in list(p.parents)[:4] if q.name]
+    for i, name in enumerate(parents[:3]):
+        if name.lower() in SPLIT_NAMES and i + 1 < len(parents) and _meaningful(parents[i + 1]):
+            return parents[i + 1]
+    if parents and _meaningful(parents[0]):
+        return parents[0]
+    lead = re.match(r"[A-Za-z]+", p.stem)
+    if lead and len(lead.group()) >= 3 and _meaningful(lead.group()):
+        return lead.group().lower()
+    for name in parents[1:]:
+        if _meaningful(name):
+            return name
+    return DEFAULT_OBJECT
 
 
 def user_prompt(object_name: str | None) -> str:

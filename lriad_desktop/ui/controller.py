@@ -20,6 +20,7 @@ from lriad_desktop.core.images import is_image_file, iter_image_files
 from lriad_desktop.core.review import ImageStatus, ReviewHistory
 from lriad_desktop.core.settings import Settings, SettingsError, save_settings
 from lriad_desktop.core.paths import bundled_model_dir
+from lriad_desktop.core.prompting import guess_object_name
 from lriad_desktop.core.store import ModelVersion, ReviewStore, StoreError, object_name_in
 from lriad_desktop.core.training_events import adapters_dir, find_version, is_available, resolve_base
 from lriad_desktop.ui.inspection import InspectionOutcome, InspectionService, InspectorFactory
@@ -137,8 +138,8 @@ class AppController(QObject):
 
     # --- object names (t = f(object)) --------------------------------------------------
     def object_name_for(self, path: str) -> str:
-        """The object name for an image: remembered for it or its folder, else the folder's name."""
-        return object_name_in(self._object_names, path) or Path(path).parent.name
+        """The object name for an image: remembered for it or its folder, else guessed from its path."""
+        return object_name_in(self._object_names, path) or guess_object_name(path)
 
     def object_name_scope(self, path: str) -> str | None:
         """The image or folder whose remembered name applies to `path` (None: none remembered)."""

@@ -439,7 +439,7 @@ class MainWindow(QMainWindow):
             return
         scope = entry.path if scope_kind == "image" else str(Path(entry.path).parent)
         self.controller.set_object_name(scope, name)
-        self.show_notice(f"Object name for {Path(scope).name}: “{name or Path(entry.path).parent.name}”")
+        self.show_notice(f"Object name for {Path(scope).name}: “{name or self.controller.object_name_for(entry.path)}”")
 
     def _after_undo(self, row: int | None) -> None:
         if row is not None and row != self._row:

@@ -1,0 +1,24 @@
+"""The prompt's object name, t = f(object), when the inspector hasn't set one."""
+
+import pytest
+
+from lriad_desktop.core.prompting import DEFAULT_OBJECT, guess_object_name, user_prompt
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/data/mvtec_ad/bottle/test/broken_large/000.png", "bottle"),  # MVTec: above the split folder
+    ("/data/mvtec_ad/metal_nut/train/good/001.png", "metal_nut"),
+    ("/data/visa/candle/Data/Images/Anomaly/000.JPG", "candle"),  # VisA: sorting folders skipped
+    ("/srv/line3/scan_17.png", "line3"),  # a folder per product: its name
+    ("/app/resources/samples/washer_scratch.jpg", "washer"),  # a generic folder: the file name's lead word
+    ("/home/ann/Pictures/part123.jpg", "part"),
+    ("/home/ann/.local/share/lriad-desktop/captures/2026-11-29_101010.png", DEFAULT_OBJECT),
+    ("/x/good/IMG_0001.png", DEFAULT_OBJECT),
+    ("003.png", DEFAULT_OBJECT),
+])
+def test_object_name_is_guessed_from_where_the_image_lies(path, expected):
+    assert guess_object_name(path) == expected
+
+
+def test_guessed_name_reads_naturally_in_the_prompt():
+    assert "image of a metal nut." in user_prompt(guess_object_name("/d/metal_nut/test/scratch/1.png"))
