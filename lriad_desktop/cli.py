@@ -28,7 +28,9 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
         p.add_argument("--batch-size", type=int, default=8, help="images per generate call (default 8)")
         p.add_argument("--max-new-tokens", type=int, default=256)
-        p.add_argument("--object", default=None, help="object name for the prompt (default: guessed from the path, e.g. bottle/test/crack/0.png -> bottle)")
+        p.add_argument("--object", default=None,
+                       help="object name for the prompt (default: guessed from the path, "
+                            "e.g. bottle/test/crack/0.png -> bottle)")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
 
     p_inspect = sub.add_parser("inspect", help="inspect image files or folders")
