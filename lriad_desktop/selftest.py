@@ -59,17 +59,16 @@ def _check_store(ctx: dict) -> str:
     db = ctx["tmp"] / "reviews.sqlite3"
     finding = ctx["finding"]
     w, h = finding.image_size
-    flag = Review(ReviewKind.FLAG, Verdict.ANOMALOUS, (Defect("hole", Box(0.4 * w, 0.4 * h, 0.6 * w, 0.6 * h)),),
-                  "self-test", None)
+    defects = (Defect("hole", Box(0.4 * w, 0.4 * h, 0.6 * w, 0.6 * h)),)
     with ReviewStore.open(db) as store:
         image = store.add_image(ctx["image_path"], SAMPLE_OBJECT)
         inspection = store.record_inspection(image.id, finding)
-        store.save_review(image.id, Review(flag.kind, flag.verdict, flag.defects, flag.note, inspection.id))
+        store.save_review(image.id, Review(ReviewKind.FLAG, Verdict.ANOMALOUS, defects, "self-test", inspection.id))
     with ReviewStore.open(db) as store:
         back, stored = store.current_review(image.id), store.latest_finding(image.id)
         same_finding = stored is not None and (stored.verdict, stored.labels, stored.raw_text) == (
             finding.verdict, finding.labels, finding.raw_text)
-        if back is None or back.review.defects != flag.defects or not same_finding:
+        if back is None or back.review.defects != defects or not same_finding:
             raise SelfTestFailure(f"the review store at {db} did not give back what was written")
     ctx["db"] = db
     return "store round trip"
