@@ -55,6 +55,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--steps", type=int, default=None, help="GRPO steps (overrides the recipe)")
     p_train.add_argument("--synthetic-per-good", type=int, default=0,
                          help="also paint N synthetic defects on each good replay image")
+    p_train.add_argument("--stop-with-parent", action="store_true",
+                         help="cancel the run when stdin closes (the app that started it has gone)")
     p_train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                          help="device for the before/after evaluation")
 
@@ -222,7 +224,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if device == "auto":  # evaluate where the recipe trains
         device = "cpu" if recipe.use_cpu else "cuda"
     return improve(Path(db), Path(base), args.out, args.adapter_from, recipe, device=device,
-                   synthetic_per_good=args.synthetic_per_good, seed=recipe.seed)
+                   synthetic_per_good=args.synthetic_per_good, seed=recipe.seed,
+                   stop_with_parent=args.stop_with_parent)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

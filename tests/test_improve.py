@@ -126,3 +126,44 @@ def test_cancel_stops_cleanly_and_kill_leaves_nothing(tmp_path, tiny_model_dir):
     store = ReviewStore.open(db)
     assert [v.name for v in store.model_versions()] == []
     assert {r.status for r in store.training_runs()} <= {"cancelled", "running"}
+
+
+def _exited(pid: int) -> bool:
+    """True once `pid` is gone or a zombie (a reparented child may never be reaped in a container)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as fh:
+            return any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to watch the orphaned run")
+def test_a_run_cancels_itself_when_the_app_that_started_it_is_killed(tmp_path, tiny_model_dir):
+    store = make_store(tmp_path)
+    db = store.path
+    store.close()
+    out = tmp_path / "adapters" / "orphan"
+    cmd = _train_cmd(db, tiny_model_dir, out) + ["--stop-with-parent"]
+    # A stand-in for the app: like QProcess it gives the run pipes for stdin and stdout, relays the
+    # run's events, and is then SIGKILLed, so the run's stdin reaches end of file and its stdout breaks.
+    app = ("import subprocess, sys\n"
+           f"child = subprocess.Popen({cmd!r}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)\n"
+           "print('pid', child.pid, flush=True)\n"
+           "for line in child.stdout:\n"
+           "    print(line, end='', flush=True)\n")
+    proc = subprocess.Popen([sys.executable, "-c", app], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child_pid = int(proc.stdout.readline().split()[1])
+    _wait_for_step(proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    deadline = time.time() + 120
+    while not _exited(child_pid) and time.time() < deadline:
+        time.sleep(0.2)
+    alive = not _exited(child_pid)
+    if alive:
+        os.kill(child_pid, signal.SIGKILL)
+    assert not alive, "the run kept training after the app was killed"
+    assert not out.exists()
+    store = ReviewStore.open(db)
+    assert [r.status for r in store.training_runs()] == ["cancelled"]
+    assert store.model_versions() == []

@@ -273,6 +273,8 @@ def test_train_command_relaunches_a_frozen_app(monkeypatch):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     frozen = train_command(Path("db"), Path("base"), Path("out"))
     assert frozen[:2] == [sys.executable, "train"] and "--adapter-from" not in frozen and "--recipe-json" not in frozen
+    # The app's runs cancel themselves if the app dies (test_improve kills a stand-in app).
+    assert "--stop-with-parent" in cmd and "--stop-with-parent" in frozen
 
 
 def test_progress_folds_the_event_protocol():

@@ -11,7 +11,9 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,8 +25,17 @@ Emit = Callable[[dict], None]
 
 
 def print_event(event: dict) -> None:
-    """Write one JSON event per line on stdout (the `--events jsonl` protocol)."""
-    print(json.dumps(event), flush=True)
+    """Write one JSON event per line on stdout (the `--events jsonl` protocol).
+
+    If the reader is gone (the app was killed), the event is dropped rather than failing the run.
+    """
+    try:
+        print(json.dumps(event), flush=True)
+    except (BrokenPipeError, ValueError):  # ValueError: stdout already closed
+        try:
+            sys.stdout = open(os.devnull, "w", encoding="utf-8")  # so the interpreter's exit flush is quiet
+        except OSError:
+            pass
 
 
 @dataclass(frozen=True)
@@ -96,10 +107,11 @@ def lora_target_pattern(recipe: GRPORecipe) -> str:
 
 
 class _Cancel:
-    """Set by SIGTERM/SIGINT: training stops cleanly after the current step."""
+    """Set by SIGTERM/SIGINT (or the app going away): training stops cleanly after the current step."""
 
     def __init__(self) -> None:
         self.requested = False
+        self.reason = ""
 
     def install(self) -> None:
         def handler(signum, _frame):
@@ -109,6 +121,26 @@ class _Cancel:
                 signal.signal(sig, handler)
             except ValueError:  # not the main thread (tests): cancel via `requested`
                 pass
+
+    def watch_stdin(self, stream=None) -> threading.Thread:
+        """Cancel when stdin reaches end of file. The app starts `lriad train` with a pipe as stdin
+        and never writes to it, so end of file means the app is gone (quit, crashed or killed, on any
+        OS): the run then stops like a Cancel instead of training on unwatched."""
+        stream = stream if stream is not None else sys.stdin
+
+        def watch() -> None:
+            try:
+                source = getattr(stream, "buffer", stream)
+                while source.read(4096):
+                    pass
+            except (OSError, ValueError):
+                pass
+            self.reason = "the app that started this run has gone"
+            self.requested = True
+
+        thread = threading.Thread(target=watch, name="stop-with-parent", daemon=True)
+        thread.start()
+        return thread
 
 
 def _events_callback(emit: Emit, cancel: _Cancel, rare: RareDefectEmphasis | None):

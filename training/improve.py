@@ -56,15 +56,18 @@ def _by_class(item: ReviewedImage):
 
 def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
             recipe: GRPORecipe | None = None, emit: Emit = print_event, device: str = "cpu",
-            synthetic_per_good: int = 0, seed: int = 0) -> int:
+            synthetic_per_good: int = 0, seed: int = 0, stop_with_parent: bool = False) -> int:
     """Run one "Improve model" job end to end; returns a process exit status.
 
     The active model version is never changed here: the result is registered inactive, and
     the app (or `lriad versions activate`) activates it after the inspector sees the figures.
+    With `stop_with_parent`, end of file on stdin (the app is gone) cancels the run like SIGTERM.
     """
     recipe = recipe or GRPORecipe.cpu_tiny()
     cancel = _Cancel()
     cancel.install()
+    if stop_with_parent:
+        cancel.watch_stdin()
     out = Path(out)
     if out.exists():
         emit({"event": "error", "message": f"{out} already exists; choose a new adapter folder"})

@@ -62,7 +62,8 @@ def train_command(db: Path, base: Path, out: Path, adapter_from: Path | None = N
         head = [sys.executable, "train"]
     else:
         head = [sys.executable, "-m", "lriad_desktop", "train"]
-    args = ["--db", str(db), "--base", str(base), "--out", str(out), "--events", "jsonl"]
+    # --stop-with-parent: the run cancels itself if the app dies (its stdin pipe from the app closes).
+    args = ["--db", str(db), "--base", str(base), "--out", str(out), "--events", "jsonl", "--stop-with-parent"]
     if adapter_from is not None:
         args += ["--adapter-from", str(adapter_from)]
     if recipe:
