@@ -54,6 +54,11 @@ def _by_class(item: ReviewedImage):
     return replace(item.as_labelled(), category=item.defect_class)
 
 
+def _why(cancel: _Cancel) -> dict:
+    """What stopped a cancelled run, for the store (nothing to add for a plain Cancel)."""
+    return {"reason": cancel.reason} if cancel.reason else {}
+
+
 def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
             recipe: GRPORecipe | None = None, emit: Emit = print_event, device: str = "cpu",
             synthetic_per_good: int = 0, seed: int = 0, stop_with_parent: bool = False) -> int:
@@ -92,7 +97,7 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         n_rows = recipe.max_steps * recipe.batch_size // recipe.num_generations
         summary = run_grpo(base, repeat_to(rows, n_rows), recipe, out, adapter_from, emit, cancel)
         if summary.get("cancelled"):
-            store.finish_training_run(run.id, "cancelled", metrics={"before": before})
+            store.finish_training_run(run.id, "cancelled", metrics={"before": before, **_why(cancel)})
             return 3
         after = {"flagged": evaluate_reviewed(base, out, data.flagged, device, max_tokens, cancel),
                  "holdout": evaluate_reviewed(base, out, data.holdout, device, max_tokens, cancel)}
@@ -110,7 +115,7 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         return 2
     except Cancelled:
         if run is not None:
-            store.finish_training_run(run.id, "cancelled")
+            store.finish_training_run(run.id, "cancelled", metrics=_why(cancel))
         emit({"event": "cancelled"})
         return 3
     except OSError as err:
