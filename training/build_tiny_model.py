@@ -137,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=SFTConfig.batch_size)
     p.add_argument("--eval-every", type=int, default=SFTConfig.eval_every)
     p.add_argument("--grpo-steps", type=int, default=30)
+    p.add_argument("--eval-samples", type=int, default=None,
+                   help="held-out samples per evaluation (default: 64 for SFT and GRPO, 128 for the vision stage)")
+    p.add_argument("--max-new-tokens", type=int, default=SFTConfig.max_new_tokens,
+                   help="answer length when evaluating and in GRPO")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
@@ -149,10 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     n_params = sum(p.numel() for p in model.parameters())
     print(json.dumps({"event": "setup", "parameters": n_params, "vocab": len(processor.tokenizer)}), flush=True)
     cfg = replace(SFTConfig(), steps=args.sft_steps, batch_size=args.batch_size, eval_every=args.eval_every,
-                  threads=args.threads, data_seed=SFT_SEED)
+                  threads=args.threads, data_seed=SFT_SEED, max_new_tokens=args.max_new_tokens)
+    if args.eval_samples is not None:
+        cfg = replace(cfg, eval_samples=args.eval_samples)
     heads = make_heads(model, geometry)
     if args.vision_steps > 0 and not (args.work / "sft_checkpoint.pt").is_file():
         vcfg = replace(VisionPretrainConfig(), steps=args.vision_steps, threads=args.threads)
+        if args.eval_samples is not None:
+            vcfg = replace(vcfg, eval_samples=args.eval_samples)
         pretrain_vision(model, processor, geometry, heads, vcfg, args.work)
         state = torch.load(args.work / "vision_checkpoint.pt", weights_only=False)
         model.model.visual.load_state_dict(state["visual"])
