@@ -168,3 +168,16 @@ def test_a_run_cancels_itself_when_the_app_that_started_it_is_killed(tmp_path, t
     (run,) = store.training_runs()
     assert run.status == "cancelled" and "app" in run.metrics["reason"]
     assert store.model_versions() == []
+
+
+def test_stdin_watch_cancels_at_end_of_file_and_needs_a_stdin(monkeypatch):
+    import io
+
+    from training.grpo import _Cancel
+
+    cancel = _Cancel()
+    cancel.watch_stdin(io.BytesIO(b"stray input is read and ignored")).join(timeout=10)
+    assert cancel.requested and cancel.reason
+    monkeypatch.setattr(sys, "stdin", None)  # a windowed build without stdin: nothing to watch
+    quiet = _Cancel()
+    assert quiet.watch_stdin() is None and not quiet.requested

@@ -122,11 +122,14 @@ class _Cancel:
             except ValueError:  # not the main thread (tests): cancel via `requested`
                 pass
 
-    def watch_stdin(self, stream=None) -> threading.Thread:
+    def watch_stdin(self, stream=None) -> threading.Thread | None:
         """Cancel when stdin reaches end of file. The app starts `lriad train` with a pipe as stdin
         and never writes to it, so end of file means the app is gone (quit, crashed or killed, on any
-        OS): the run then stops like a Cancel instead of training on unwatched."""
+        OS): the run then stops like a Cancel instead of training on unwatched. A process without
+        stdin (a windowed build may have none) has nothing to watch."""
         stream = stream if stream is not None else sys.stdin
+        if stream is None:
+            return None
 
         def watch() -> None:
             try:
