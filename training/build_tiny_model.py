@@ -152,15 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     geometry = read_model_geometry(base)
     n_params = sum(p.numel() for p in model.parameters())
     print(json.dumps({"event": "setup", "parameters": n_params, "vocab": len(processor.tokenizer)}), flush=True)
+    eval_size = {} if args.eval_samples is None else {"eval_samples": args.eval_samples}
     cfg = replace(SFTConfig(), steps=args.sft_steps, batch_size=args.batch_size, eval_every=args.eval_every,
-                  threads=args.threads, data_seed=SFT_SEED, max_new_tokens=args.max_new_tokens)
-    if args.eval_samples is not None:
-        cfg = replace(cfg, eval_samples=args.eval_samples)
+                  threads=args.threads, data_seed=SFT_SEED, max_new_tokens=args.max_new_tokens, **eval_size)
     heads = make_heads(model, geometry)
     if args.vision_steps > 0 and not (args.work / "sft_checkpoint.pt").is_file():
-        vcfg = replace(VisionPretrainConfig(), steps=args.vision_steps, threads=args.threads)
-        if args.eval_samples is not None:
-            vcfg = replace(vcfg, eval_samples=args.eval_samples)
+        vcfg = replace(VisionPretrainConfig(), steps=args.vision_steps, threads=args.threads, **eval_size)
         pretrain_vision(model, processor, geometry, heads, vcfg, args.work)
         state = torch.load(args.work / "vision_checkpoint.pt", weights_only=False)
         model.model.visual.load_state_dict(state["visual"])
