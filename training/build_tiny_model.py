@@ -30,6 +30,12 @@ BUNDLED_SPEC = TinyModelSpec(
     rope_theta=10.0, vision_hidden=192, vision_depth=4, vision_heads=4, vision_intermediate=512,
     vocab_size=3072, min_pixels=112 * 112, max_pixels=224 * 224, number_tokens=512, phrase_merges=True,
 )
+# A candidate for a GPU rebuild (shared/notes and the model card: the 4-block tower is what
+# limits parts, box and label). Not the shipped model; `--spec deeper-tower` selects it.
+SPECS = {
+    "bundled": BUNDLED_SPEC,
+    "deeper-tower": replace(BUNDLED_SPEC, vision_depth=8, vision_hidden=256, vision_intermediate=640),
+}
 TOKENIZER_SEED = 5
 SFT_SEED = 1
 GRPO_SEED = 2
@@ -88,29 +94,54 @@ def save_model(model, processor, out: Path, dtype: str = "bfloat16") -> None:
     tmp.rename(out)
 
 
+def _spec_from(name: str) -> TinyModelSpec:
+    """A named spec, or a JSON file of `TinyModelSpec` fields over the bundled one."""
+    if name in SPECS:
+        return SPECS[name]
+    path = Path(name)
+    if not path.is_file():
+        raise SystemExit(f"--spec {name!r}: not one of {', '.join(SPECS)} and not a JSON file")
+    return replace(BUNDLED_SPEC, **json.loads(path.read_text(encoding="utf-8")))
+
+
+def _claim_work_dir(work: Path, spec: TinyModelSpec) -> None:
+    """Record the spec a work folder trains; resuming it with another spec is an error, not a silent mix."""
+    work.mkdir(parents=True, exist_ok=True)
+    recorded = work / "spec.json"
+    wanted = asdict(spec)
+    if recorded.is_file() and (work / "init" / "config.json").is_file():
+        if json.loads(recorded.read_text(encoding="utf-8")) != json.loads(json.dumps(wanted)):
+            raise SystemExit(f"{work} holds a run of another model spec ({recorded}); "
+                             "use another --work folder or the spec it was started with")
+    recorded.write_text(json.dumps(wanted, indent=2))
+
+
 def grpo_stage(work: Path, processor, geometry, cfg, steps: int) -> Path:
     """GRPO (LoRA, merged afterwards) on fresh synthetic samples; keep it only if held-out scores hold."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText
 
+    from training.device import resolve_device
     from training.grpo import GRPORecipe, run_grpo
     from training.sft import evaluate_samples, heldout_set
     from training.targets import grpo_row_from_sample
 
     torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
     sft_dir, adapter_dir, merged_dir = work / "sft-model", work / "grpo-adapter", work / "grpo-model"
     if not adapter_dir.is_dir():
         rows = [grpo_row_from_sample(generate_sample(np.random.default_rng([GRPO_SEED, i])), geometry)
                 for i in range(steps * 2)]
         recipe = GRPORecipe.cpu_tiny(max_steps=steps, batch_size=8, num_generations=4, learning_rate=2e-4,
-                                     max_completion_length=cfg.max_new_tokens, seed=GRPO_SEED)
+                                     max_completion_length=cfg.max_new_tokens, seed=GRPO_SEED,
+                                     use_cpu=device.type == "cpu")
         run_grpo(sft_dir, rows, recipe, adapter_dir)
     base = AutoModelForImageTextToText.from_pretrained(sft_dir, dtype="float32")
-    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload().to(device)
     heldout = heldout_set(cfg.eval_seed, cfg.eval_samples)
-    before = evaluate_samples(AutoModelForImageTextToText.from_pretrained(sft_dir, dtype="float32"), processor,
-                              geometry, heldout, max_new_tokens=cfg.max_new_tokens)
+    before = evaluate_samples(AutoModelForImageTextToText.from_pretrained(sft_dir, dtype="float32").to(device),
+                              processor, geometry, heldout, max_new_tokens=cfg.max_new_tokens)
     after = evaluate_samples(merged, processor, geometry, heldout, max_new_tokens=cfg.max_new_tokens)
     keep = after["verdict"] + after["label"] + after["iou"] >= before["verdict"] + before["label"] + before["iou"]
     record = {"event": "eval", "stage": "grpo", "before": before, "after": after, "kept": keep}
@@ -141,25 +172,38 @@ def main(argv: list[str] | None = None) -> int:
                    help="held-out samples per evaluation (default: 64 for SFT and GRPO, 128 for the vision stage)")
     p.add_argument("--max-new-tokens", type=int, default=SFTConfig.max_new_tokens,
                    help="answer length when evaluating and in GRPO")
+    p.add_argument("--spec", default="bundled",
+                   help=f"model size: {' or '.join(SPECS)}, or a JSON file of TinyModelSpec fields (default bundled)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"],
+                   help="where to train (cuda: bf16 autocast, fp32 weights); default cpu")
+    p.add_argument("--workers", type=int, default=0, help="processes drawing training batches (0: inline)")
+    p.add_argument("--vision-batch-size", type=int, default=VisionPretrainConfig.batch_size)
+    p.add_argument("--vision-minutes", type=float, default=None,
+                   help="stop the vision stage early after this long (checkpointed and evaluated)")
+    p.add_argument("--sft-minutes", type=float, default=None, help="likewise for the supervised stage")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     args = p.parse_args(argv)
-    args.work.mkdir(parents=True, exist_ok=True)
-    (args.work / "spec.json").write_text(json.dumps(asdict(BUNDLED_SPEC), indent=2))
+    spec = _spec_from(args.spec)
+    _claim_work_dir(args.work, spec)
     t0 = time.time()
-    model, processor, base = _load_or_init(args.work, BUNDLED_SPEC, args.seed)
+    model, processor, base = _load_or_init(args.work, spec, args.seed)
     geometry = read_model_geometry(base)
     n_params = sum(p.numel() for p in model.parameters())
     print(json.dumps({"event": "setup", "parameters": n_params, "vocab": len(processor.tokenizer)}), flush=True)
     eval_size = {} if args.eval_samples is None else {"eval_samples": args.eval_samples}
+    where = {"threads": args.threads, "device": args.device, "workers": args.workers}
     cfg = replace(SFTConfig(), steps=args.sft_steps, batch_size=args.batch_size, eval_every=args.eval_every,
-                  threads=args.threads, data_seed=SFT_SEED, max_new_tokens=args.max_new_tokens, **eval_size)
+                  data_seed=SFT_SEED, max_new_tokens=args.max_new_tokens, **eval_size, **where,
+                  time_budget_s=None if args.sft_minutes is None else args.sft_minutes * 60)
     heads = make_heads(model, geometry)
     if args.vision_steps > 0 and not (args.work / "sft_checkpoint.pt").is_file():
-        vcfg = replace(VisionPretrainConfig(), steps=args.vision_steps, threads=args.threads, **eval_size)
+        vcfg = replace(VisionPretrainConfig(), steps=args.vision_steps, batch_size=args.vision_batch_size,
+                       **eval_size, **where,
+                       time_budget_s=None if args.vision_minutes is None else args.vision_minutes * 60)
         pretrain_vision(model, processor, geometry, heads, vcfg, args.work)
-        state = torch.load(args.work / "vision_checkpoint.pt", weights_only=False)
+        state = torch.load(args.work / "vision_checkpoint.pt", weights_only=False, map_location="cpu")
         model.model.visual.load_state_dict(state["visual"])
         heads.load_state_dict(state["heads"])
     train_sft(model, processor, geometry, cfg, args.work, heads=heads)

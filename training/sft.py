@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from lriad_desktop.core.evaluation import score
 from lriad_desktop.core.datasets import LabelledImage
 from lriad_desktop.core.finding import Box
 from lriad_desktop.core.prompting import build_messages
+from training.device import autocast, resolve_device, step_batches, to_device
 from training.synthetic import DEFECT_LABELS, Sample, generate_sample
 from training.targets import completion_for, token_targets
 
@@ -58,6 +59,9 @@ class SFTConfig:
     data_seed: int = 1
     max_new_tokens: int = 96
     threads: int = 2
+    device: str = "cpu"  # "cpu", "cuda" or "auto" (training.device)
+    workers: int = 0  # processes drawing batches (0: inline, as on 2-core machines)
+    time_budget_s: float | None = None  # stop early (checkpointed and evaluated) after this long
     extra: dict = field(default_factory=dict)
 
 
@@ -79,6 +83,10 @@ class Batch:
     occupancy: torch.Tensor  # (n_image_tokens, merge*merge)
     token_label: torch.Tensor  # (n_image_tokens,)
     position: torch.Tensor  # (n_image_tokens, 2) row, col of each merged token
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(*(to_device(getattr(self, f), device) for f in
+                       ("inputs", "labels", "weights", "occupancy", "token_label", "position")))
 
 
 def _assistant_prefix_len(tokenizer) -> int:
@@ -141,24 +149,30 @@ def compute_losses(model, heads: AuxiliaryHeads, batch: Batch, cfg: SFTConfig,
     mask = batch.inputs["input_ids"] == image_id
     vis = out.hidden_states[0][mask]
     occ_logits = heads.occupancy(vis)
-    pos_weight = torch.tensor(cfg.aux_defect_pos_weight)
-    aux_occ = F.binary_cross_entropy_with_logits(occ_logits, batch.occupancy, pos_weight=pos_weight)
-    aux_lab = F.cross_entropy(heads.label(vis), batch.token_label)
+    pos_weight = torch.tensor(cfg.aux_defect_pos_weight, device=occ_logits.device)
+    aux_occ = F.binary_cross_entropy_with_logits(occ_logits.float(), batch.occupancy, pos_weight=pos_weight)
+    aux_lab = F.cross_entropy(heads.label(vis).float(), batch.token_label)
     txt = out.hidden_states[cfg.aux_position_layer][mask]
-    aux_pos = F.smooth_l1_loss(heads.position(txt), batch.position)
+    aux_pos = F.smooth_l1_loss(heads.position(txt).float(), batch.position)
     total = lm + cfg.aux_defect_weight * (aux_occ + aux_lab) + cfg.aux_position_weight * aux_pos
     return {"loss": total, "lm": lm, "aux_occupancy": aux_occ, "aux_label": aux_lab, "aux_position": aux_pos}
 
 
-def sample_stream(seed: int, start: int = 0, lo: int = 160, hi: int = 320) -> Iterator[Sample]:
-    """An endless, reproducible stream of synthetic samples (sample i depends only on seed and i),
-    rendered near the model's input size (larger renders would only be downscaled)."""
-    from training.vision_pretrain import sample_at
+class _SFTBatches:
+    """Batch `step` of the supervised stage: samples `step * batch_size ...` of the seeded stream, rendered
+    near the model's input size, and wording drawn from a generator seeded by the step (so the batch
+    depends on the step alone, whichever process draws it and whether the run was resumed)."""
 
-    i = start
-    while True:
-        yield sample_at(seed, i, lo, hi)
-        i += 1
+    def __init__(self, processor, geometry: ModelGeometry, cfg: SFTConfig, lo: int = 160, hi: int = 320) -> None:
+        self.processor, self.geometry, self.cfg, self.lo, self.hi = processor, geometry, cfg, lo, hi
+
+    def __call__(self, step: int) -> Batch:
+        from training.vision_pretrain import sample_at
+
+        cfg = self.cfg
+        samples = [sample_at(cfg.data_seed, step * cfg.batch_size + j, self.lo, self.hi)
+                   for j in range(cfg.batch_size)]
+        return encode_batch(self.processor, samples, self.geometry, np.random.default_rng([cfg.data_seed, 7, step]))
 
 
 def heldout_set(seed: int, n: int) -> list[Sample]:
@@ -170,6 +184,7 @@ def evaluate_samples(model, processor, geometry: ModelGeometry, samples: Sequenc
                      max_new_tokens: int = 96) -> dict[str, float]:
     """Greedy-decode `samples` and score verdict, label and IoU like `lriad evaluate` does."""
     model.eval()
+    device = next(model.parameters()).device
     pairs = []
     tok = processor.tokenizer
     tok.padding_side = "left"
@@ -178,8 +193,8 @@ def evaluate_samples(model, processor, geometry: ModelGeometry, samples: Sequenc
         chunk = samples[i:i + batch_size]
         texts = [processor.apply_chat_template(build_messages(s.object_name), add_generation_prompt=True,
                                                tokenize=False) for s in chunk]
-        inputs = processor(text=texts, images=[s.image for s in chunk], padding=True, return_tensors="pt")
-        with torch.inference_mode():
+        inputs = processor(text=texts, images=[s.image for s in chunk], padding=True, return_tensors="pt").to(device)
+        with torch.inference_mode(), autocast(device):
             out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
         completions = processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
         for s, text in zip(chunk, completions):
@@ -219,8 +234,10 @@ def train_sft(model, processor, geometry: ModelGeometry, cfg: SFTConfig, work_di
               log: Callable[[dict], None] = lambda event: print(json.dumps(event), flush=True)) -> dict:
     """Run (or resume) the supervised stage; checkpoints and `metrics.jsonl` go to `work_dir`."""
     torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
     work_dir.mkdir(parents=True, exist_ok=True)
-    heads = heads or make_heads(model, geometry)
+    heads = (heads or make_heads(model, geometry)).to(device)
+    model.to(device)
     vision_params = list(model.model.visual.parameters())
     vision_ids = {id(p) for p in vision_params}
     other = [p for p in model.parameters() if id(p) not in vision_ids] + list(heads.parameters())
@@ -231,45 +248,56 @@ def train_sft(model, processor, geometry: ModelGeometry, cfg: SFTConfig, work_di
     ckpt_path = work_dir / "sft_checkpoint.pt"
     step = 0
     if ckpt_path.is_file():
-        state = torch.load(ckpt_path, weights_only=False)
+        state = torch.load(ckpt_path, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         heads.load_state_dict(state["heads"])
         optim.load_state_dict(state["optim"])
         step = state["step"]
         log({"event": "resumed", "step": step})
-    number_ids = torch.tensor(sorted(_number_token_ids(processor.tokenizer)))
+    number_ids = torch.tensor(sorted(_number_token_ids(processor.tokenizer)), device=device)
     heldout = heldout_set(cfg.eval_seed, cfg.eval_samples)
     metrics_path = work_dir / "metrics.jsonl"
-    rng = np.random.default_rng([cfg.data_seed, 7, step])
-    stream = sample_stream(cfg.data_seed, start=step * cfg.batch_size)
     model.train()
     t_start = time.perf_counter()
     running: dict[str, float] = {}
-    while step < cfg.steps:
-        samples = [next(stream) for _ in range(cfg.batch_size)]
-        batch = encode_batch(processor, samples, geometry, rng)
+
+    def checkpoint() -> None:
+        atomic_save({"model": model.state_dict(), "heads": heads.state_dict(), "optim": optim.state_dict(),
+                     "step": step, "config": asdict(cfg)}, ckpt_path)
+
+    def evaluate() -> None:
+        ev = evaluate_samples(model, processor, geometry, heldout, max_new_tokens=cfg.max_new_tokens)
+        record = {"event": "eval", "stage": "sft", "step": step, "samples_seen": step * cfg.batch_size,
+                  **{k: round(v, 4) for k, v in ev.items()}, **{k: round(v, 4) for k, v in running.items()}}
+        with open(metrics_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        log(record)
+
+    for batch in step_batches(_SFTBatches(processor, geometry, cfg), step, cfg.steps, cfg.workers):
         for g in optim.param_groups:
             g["lr"] = _lr_at(step, cfg) * g["scale"]
-        losses = compute_losses(model, heads, batch, cfg, number_ids)
+        with autocast(device):
+            losses = compute_losses(model, heads, batch.to(device), cfg, number_ids)
         optim.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         optim.step()
         step += 1
         for k, v in losses.items():
-            running[k] = 0.9 * running.get(k, float(v)) + 0.1 * float(v)
+            v = float(v.detach())
+            running[k] = 0.9 * running.get(k, v) + 0.1 * v
+        elapsed = time.perf_counter() - t_start
         if step % 10 == 0:
-            elapsed = time.perf_counter() - t_start
             log({"event": "step", "step": step, "max_steps": cfg.steps, "lr": _lr_at(step, cfg),
                  **{k: round(v, 4) for k, v in running.items()}, "elapsed_s": round(elapsed, 1)})
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            atomic_save({"model": model.state_dict(), "heads": heads.state_dict(), "optim": optim.state_dict(),
-                          "step": step, "config": asdict(cfg)}, ckpt_path)
+            checkpoint()
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            ev = evaluate_samples(model, processor, geometry, heldout, max_new_tokens=cfg.max_new_tokens)
-            record = {"event": "eval", "stage": "sft", "step": step, "samples_seen": step * cfg.batch_size,
-                      **{k: round(v, 4) for k, v in ev.items()}, **{k: round(v, 4) for k, v in running.items()}}
-            with open(metrics_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
-            log(record)
+            evaluate()
+        if cfg.time_budget_s is not None and elapsed > cfg.time_budget_s and step < cfg.steps:
+            log({"event": "time_budget", "stage": "sft", "step": step, "elapsed_s": round(elapsed, 1)})
+            checkpoint()
+            if step % cfg.eval_every:
+                evaluate()
+            break
     return running

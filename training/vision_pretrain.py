@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from lriad_desktop.core.coordinates import ModelGeometry
+from training.device import autocast, resolve_device, step_batches, to_device
 from training.sft import AuxiliaryHeads, atomic_save
 from training.synthetic import DEFECT_LABELS, Sample, generate_sample
 from training.targets import token_targets
@@ -57,6 +58,9 @@ class VisionPretrainConfig:
     min_side: int = 160
     max_side: int = 320
     threads: int = 2
+    device: str = "cpu"  # "cpu", "cuda" or "auto" (training.device)
+    workers: int = 0  # processes drawing batches (0: inline, as on 2-core machines)
+    time_budget_s: float | None = None  # stop early (checkpointed and evaluated) after this long
 
 
 def training_size(rng: np.random.Generator, lo: int, hi: int) -> tuple[int, int]:
@@ -90,21 +94,49 @@ def vision_targets(processor, samples: list[Sample], geometry: ModelGeometry):
 def _image_logits(token_logits: torch.Tensor, owners: torch.Tensor, n: int) -> torch.Tensor:
     """Image-level defect logit: the maximum over the image's token logits."""
     per_token = token_logits.max(dim=1).values
-    out = torch.full((n,), -1e4, dtype=per_token.dtype)
+    out = torch.full((n,), -1e4, dtype=per_token.dtype, device=per_token.device)
     return out.scatter_reduce(0, owners, per_token, reduce="amax")
+
+
+class _VisionBatches:
+    """Batch `step` of the vision stage (a pure function of the step: picklable for workers)."""
+
+    def __init__(self, processor, geometry: ModelGeometry, cfg: VisionPretrainConfig) -> None:
+        self.processor, self.geometry, self.cfg = processor, geometry, cfg
+
+    def __call__(self, step: int):
+        cfg = self.cfg
+        kinds = kinds_at(step / cfg.steps)
+        samples = [sample_at(cfg.data_seed, step * cfg.batch_size + j, cfg.min_side, cfg.max_side, kinds)
+                   for j in range(cfg.batch_size)]
+        return vision_targets(self.processor, samples, self.geometry)
+
+
+def _vision_losses(visual, heads: AuxiliaryHeads, batch, cfg: VisionPretrainConfig) -> dict[str, torch.Tensor]:
+    pix, grid, occ, lab, owners, img_lab = batch
+    feats = visual(pix, grid_thw=grid).pooler_output
+    occ_logits = heads.occupancy(feats)
+    pos_weight = torch.tensor(cfg.pos_weight, device=occ_logits.device)
+    loss_occ = F.binary_cross_entropy_with_logits(occ_logits.float(), occ, pos_weight=pos_weight)
+    loss_lab = F.cross_entropy(heads.label(feats).float(), lab)
+    loss_img = F.binary_cross_entropy_with_logits(_image_logits(occ_logits.float(), owners, len(img_lab)), img_lab)
+    return {"occupancy": loss_occ, "label": loss_lab, "image": loss_img,
+            "loss": loss_occ + loss_lab + cfg.image_loss_weight * loss_img}
 
 
 def pretrain_vision(model, processor, geometry: ModelGeometry, heads: AuxiliaryHeads, cfg: VisionPretrainConfig,
                     work_dir: Path, log: Callable[[dict], None] = lambda e: print(json.dumps(e), flush=True)) -> None:
     """Train `model.model.visual` + `heads` on the dense task; resumable via `work_dir`."""
     torch.set_num_threads(cfg.threads)
-    visual = model.model.visual
+    device = resolve_device(cfg.device)
+    visual = model.model.visual.to(device)
+    heads.to(device)
     params = list(visual.parameters()) + list(heads.occupancy.parameters()) + list(heads.label.parameters())
     optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     ckpt = work_dir / "vision_checkpoint.pt"
     step = 0
     if ckpt.is_file():
-        state = torch.load(ckpt, weights_only=False)
+        state = torch.load(ckpt, weights_only=False, map_location=device)
         visual.load_state_dict(state["visual"])
         heads.load_state_dict(state["heads"])
         optim.load_state_dict(state["optim"])
@@ -114,40 +146,47 @@ def pretrain_vision(model, processor, geometry: ModelGeometry, heads: AuxiliaryH
     visual.train()
     t0 = time.perf_counter()
     running: dict[str, float] = {}
-    while step < cfg.steps:
-        kinds = kinds_at(step / cfg.steps)
-        samples = [sample_at(cfg.data_seed, step * cfg.batch_size + j, cfg.min_side, cfg.max_side, kinds)
-                   for j in range(cfg.batch_size)]
-        pix, grid, occ, lab, owners, img_lab = vision_targets(processor, samples, geometry)
+
+    def checkpoint() -> None:
+        atomic_save({"visual": visual.state_dict(), "heads": heads.state_dict(), "optim": optim.state_dict(),
+                     "step": step}, ckpt)
+
+    def evaluate() -> None:
+        record = {"event": "eval", "stage": "vision", "step": step,
+                  **evaluate_vision(visual, heads, processor, geometry, heldout)}
+        with open(work_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        log(record)
+
+    for batch in step_batches(_VisionBatches(processor, geometry, cfg), step, cfg.steps, cfg.workers):
         lr = cfg.learning_rate * min(1.0, (step + 1) / cfg.warmup_steps)
         lr *= 0.5 * (1 + np.cos(np.pi * min(1.0, step / cfg.steps))) * 0.95 + 0.05
         for g in optim.param_groups:
             g["lr"] = lr
-        feats = visual(pix, grid_thw=grid).pooler_output
-        occ_logits = heads.occupancy(feats)
-        loss_occ = F.binary_cross_entropy_with_logits(occ_logits, occ, pos_weight=torch.tensor(cfg.pos_weight))
-        loss_lab = F.cross_entropy(heads.label(feats), lab)
-        loss_img = F.binary_cross_entropy_with_logits(_image_logits(occ_logits, owners, len(samples)), img_lab)
-        loss = loss_occ + loss_lab + cfg.image_loss_weight * loss_img
+        with autocast(device):
+            losses = _vision_losses(visual, heads, to_device(batch, device), cfg)
         optim.zero_grad(set_to_none=True)
-        loss.backward()
+        losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optim.step()
         step += 1
-        for k, v in {"occupancy": loss_occ, "label": loss_lab, "image": loss_img}.items():
-            running[k] = 0.9 * running.get(k, float(v.detach())) + 0.1 * float(v.detach())
+        for k in ("occupancy", "label", "image"):
+            v = float(losses[k].detach())
+            running[k] = 0.9 * running.get(k, v) + 0.1 * v
+        elapsed = time.perf_counter() - t0
         if step % 10 == 0:
             log({"event": "step", "stage": "vision", "step": step, "max_steps": cfg.steps,
-                 **{k: round(v, 4) for k, v in running.items()}, "elapsed_s": round(time.perf_counter() - t0, 1)})
+                 **{k: round(v, 4) for k, v in running.items()}, "elapsed_s": round(elapsed, 1)})
         if step % 100 == 0 or step == cfg.steps:
-            atomic_save({"visual": visual.state_dict(), "heads": heads.state_dict(), "optim": optim.state_dict(),
-                         "step": step}, ckpt)
+            checkpoint()
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            record = {"event": "eval", "stage": "vision", "step": step,
-                      **evaluate_vision(visual, heads, processor, geometry, heldout)}
-            with open(work_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
-            log(record)
+            evaluate()
+        if cfg.time_budget_s is not None and elapsed > cfg.time_budget_s and step < cfg.steps:
+            log({"event": "time_budget", "stage": "vision", "step": step, "elapsed_s": round(elapsed, 1)})
+            checkpoint()
+            if step % cfg.eval_every:
+                evaluate()
+            break
 
 
 @torch.no_grad()
@@ -157,8 +196,11 @@ def evaluate_vision(visual, heads: AuxiliaryHeads, processor, geometry: ModelGeo
     correct, tp, fp, fn, lab_ok, lab_n = 0, 0, 0, 0, 0, 0
     for i in range(0, len(samples), 32):
         chunk = samples[i:i + 32]
-        pix, grid, occ, lab, owners, img_lab = vision_targets(processor, chunk, geometry)
-        feats = visual(pix, grid_thw=grid).pooler_output
+        device = next(visual.parameters()).device
+        pix, grid, occ, lab, owners, img_lab = to_device(vision_targets(processor, chunk, geometry), device)
+        with autocast(device):
+            feats = visual(pix, grid_thw=grid).pooler_output
+        feats = feats.float()
         logits = heads.occupancy(feats)
         img_pred = _image_logits(logits, owners, len(chunk)) > 0
         correct += int((img_pred == img_lab.bool()).sum())

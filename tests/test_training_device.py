@@ -1,0 +1,87 @@
+"""Running the recipe elsewhere than inline on the CPU: batches drawn by worker processes, a GPU asked
+for where there is none, a stage stopped by its time budget, another model size."""
+
+import json
+
+import pytest
+import torch
+
+from lriad_desktop.core.coordinates import read_model_geometry
+from lriad_desktop.core.engine import validate_model_folder
+from training.build_tiny_model import main
+from training.device import resolve_device, step_batches
+from training.sft import SFTConfig, _SFTBatches
+from training.vision_pretrain import VisionPretrainConfig, _VisionBatches
+
+
+def _flat(obj):
+    """Every tensor in a batch, in a fixed order."""
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, dict):
+        return [t for k in sorted(obj) for t in _flat(obj[k])]
+    if isinstance(obj, (list, tuple)):
+        return [t for v in obj for t in _flat(v)]
+    return [t for f in ("inputs", "labels", "weights", "occupancy", "token_label", "position")
+            for t in _flat(getattr(obj, f))]
+
+
+def _same(a, b):
+    fa, fb = _flat(a), _flat(b)
+    return len(fa) == len(fb) and all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(fa, fb))
+
+
+@pytest.mark.parametrize("stage", ["vision", "sft"])
+def test_a_batch_depends_on_its_step_alone(tiny_model_dir, stage):
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    geometry = read_model_geometry(tiny_model_dir)
+    if stage == "vision":
+        make = _VisionBatches(processor, geometry, VisionPretrainConfig(steps=10, batch_size=3))
+    else:
+        make = _SFTBatches(processor, geometry, SFTConfig(steps=10, batch_size=3))
+    inline = list(step_batches(make, 3, 6, workers=0))
+    drawn = list(step_batches(make, 3, 6, workers=2))  # two processes, batches still in step order
+    assert len(inline) == len(drawn) == 3
+    assert all(_same(a, b) for a, b in zip(inline, drawn))
+    assert _same(make(4), inline[1])  # a resumed run sees what an uninterrupted one saw
+    assert not _same(inline[0], inline[1])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_a_gpu_where_there_is_none_says_so():
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        resolve_device("cuda")
+
+
+def _events(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_time_budgets_stop_each_stage_with_a_checkpoint_and_an_evaluation(tmp_path, capsys):
+    """The rebuild a GPU lease runs: each stage capped in minutes, batches drawn by a worker, a model
+    size from a JSON file. Stopped stages still leave a checkpoint, an evaluation and a loadable model."""
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"vision_depth": 2, "vision_hidden": 64, "vision_intermediate": 128,
+                                "text_layers": 2, "text_hidden": 128, "text_intermediate": 256}))
+    out, work = tmp_path / "model", tmp_path / "work"
+    args = ["--out", str(out), "--work", str(work), "--spec", str(spec), "--vision-steps", "40",
+            "--sft-steps", "40", "--grpo-steps", "0", "--batch-size", "2", "--vision-batch-size", "2",
+            "--eval-every", "20", "--eval-samples", "2", "--max-new-tokens", "8", "--workers", "1",
+            "--vision-minutes", "0", "--sft-minutes", "0"]
+    assert main(args) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [(e["stage"], e["step"]) for e in printed if e["event"] == "time_budget"] == [("vision", 1), ("sft", 1)]
+    assert [(e["stage"], e["step"]) for e in _events(work / "metrics.jsonl")] == [("vision", 1), ("sft", 1)]
+    assert torch.load(work / "vision_checkpoint.pt", weights_only=False)["step"] == 1
+    assert torch.load(work / "sft_checkpoint.pt", weights_only=False)["step"] == 1
+    config = json.loads((out / "config.json").read_text())
+    assert config["vision_config"]["depth"] == 2 and config["text_config"]["num_hidden_layers"] == 2
+    validate_model_folder(out)
+
+    # The same work folder with another model size is refused rather than mixed.
+    with pytest.raises(SystemExit, match="another model spec"):
+        main([*args[:4], "--spec", "deeper-tower", *args[6:]])
+

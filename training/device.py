@@ -1,0 +1,69 @@
+"""Where the recipe's training runs: the CPU (the default, and what the tests use) or one GPU.
+
+The recipe keeps fp32 master weights everywhere; on CUDA the forward and backward passes run
+under bf16 autocast. Data is drawn on the CPU, optionally in `DataLoader` worker processes:
+every batch is a pure function of its step number, so the data are the same with or without
+workers and a resumed run sees what an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable
+
+import torch
+
+
+def resolve_device(name: str = "cpu") -> torch.device:
+    """`auto` picks CUDA when a GPU is visible; `cuda` without one is an error, not a silent CPU run."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA GPU "
+                           f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})")
+    return device
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; nothing on the CPU (the CPU recipe stays fp32, as it was tuned)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_device(obj: Any, device: torch.device) -> Any:
+    """Tensors in `obj` (nested dicts, lists, tuples) moved to `device`; everything else as is."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, dict):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(v, device) for v in obj)
+    return obj
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """Batches `start`, `start + 1`, ... `stop - 1` of a stream whose batch depends only on its step."""
+
+    def __init__(self, make: Callable[[int], Any], start: int, stop: int) -> None:
+        self.make, self.start, self.stop = make, start, stop
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __getitem__(self, k: int) -> Any:
+        return self.make(self.start + k)
+
+
+def _as_is(batch: Any) -> Any:
+    return batch
+
+
+def step_batches(make: Callable[[int], Any], start: int, stop: int, workers: int = 0):
+    """Iterate `make(step)` for step in [start, stop), in order, drawn by `workers` processes (0: inline)."""
+    if workers <= 0:
+        return (make(step) for step in range(start, stop))
+    return iter(torch.utils.data.DataLoader(
+        StepBatches(make, start, stop), batch_size=None, shuffle=False, num_workers=workers,
+        prefetch_factor=4, collate_fn=_as_is, persistent_workers=False))
