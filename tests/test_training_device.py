@@ -85,3 +85,39 @@ def test_time_budgets_stop_each_stage_with_a_checkpoint_and_an_evaluation(tmp_pa
     with pytest.raises(SystemExit, match="another model spec"):
         main([*args[:4], "--spec", "deeper-tower", *args[6:]])
 
+
+def test_the_gpu_rebuild_script_rehearses_on_the_cpu(tmp_path):
+    """scripts/device_rebuild.sh is what a GPU lease runs, once, with no chance to debug it there:
+    probe, sized run, test-set evaluation, and a model folder split into files the tool returns."""
+    import os
+    import re
+    import subprocess
+    import sys
+    import tarfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"vision_depth": 1, "vision_hidden": 32, "vision_intermediate": 64, "vision_heads": 2,
+                                "text_layers": 1, "text_hidden": 64, "text_intermediate": 128}))
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "OUT": str(out), "SCRATCH": str(tmp_path / "scratch"), "DEVICE": "cpu", "SPEC": str(spec),
+           "VISION_MIN": "0.02", "SFT_MIN": "0.02", "BATCH": "2", "WORKERS": "1", "LIMIT": "2",
+           "PYTHON": sys.executable}
+    run = subprocess.run(["bash", str(root / "scripts" / "device_rebuild.sh")], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    names = sorted(p.name for p in out.iterdir())
+    assert {"build.log", "metrics.jsonl", "evaluation.txt", "model.tar.part-aa"} <= set(names)
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+", n) and (out / n).stat().st_size < 16 * 2**20 for n in names)
+    log = (out / "build.log").read_text()
+    assert re.search(r"probe: [\d.]+ s/step vision, [\d.]+ s/step sft", log)
+    assert "2/2 images" in (out / "evaluation.txt").read_text()
+    stages = {e["stage"] for e in _events(out / "metrics.jsonl")}
+    assert stages == {"vision", "sft"}
+    parts = b"".join((out / n).read_bytes() for n in names if n.startswith("model.tar.part-"))
+    (tmp_path / "model.tar").write_bytes(parts)
+    with tarfile.open(tmp_path / "model.tar") as tar:
+        tar.extractall(tmp_path / "back", filter="data")
+    validate_model_folder(tmp_path / "back" / "lriad-tiny")
