@@ -11,7 +11,7 @@
 # Settings (environment): SPEC (a --spec of training.build_tiny_model; default deeper-tower),
 # VISION_MIN and SFT_MIN (minutes of training per stage; default 3 and 3.5), BATCH (default 64),
 # WORKERS (batch-drawing processes; default 12), DEVICE (default cuda; cpu rehearses the script
-# here), LIMIT (evaluate at most this many test images; default all 352).
+# here), LIMIT (evaluate at most this many test images; default all 352), WHEELS (default .whl).
 # What comes back under $OUT: model.tar.part-* (the model folder, split to fit the tool's 16 MiB
 # per file; `cat model.tar.part-* | tar -x`), metrics.jsonl, build.log, evaluation.txt.
 # No GRPO there: trl and datasets are not on that machine, and GRPO never earned its place in the
@@ -45,8 +45,9 @@ DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
 S=${SCRATCH:-/tmp/lriad-rebuild}  # emptied first
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-if compgen -G ".whl/*.whl" > /dev/null; then
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+WHEELS=${WHEELS:-.whl}  # what --fetch-wheels brought, for that machine's Python 3.12
+if compgen -G "$WHEELS/*.whl" > /dev/null; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl
     export PYTHONPATH=/tmp/site:$PWD
 else
     export PYTHONPATH=$PWD

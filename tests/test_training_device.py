@@ -104,6 +104,7 @@ def test_the_gpu_rebuild_script_rehearses_on_the_cpu(tmp_path):
     out.mkdir()
     env = {**os.environ, "OUT": str(out), "SCRATCH": str(tmp_path / "scratch"), "DEVICE": "cpu", "SPEC": str(spec),
            "VISION_MIN": "0.02", "SFT_MIN": "0.02", "BATCH": "2", "WORKERS": "1", "LIMIT": "2",
+           "WHEELS": str(tmp_path / "no-wheels"),  # .whl/ holds Python 3.12 wheels for the GPU machine
            "PYTHON": sys.executable}
     run = subprocess.run(["bash", str(root / "scripts" / "device_rebuild.sh")], cwd=root, env=env,
                          capture_output=True, text=True, timeout=600)

@@ -56,6 +56,19 @@ class StepBatches(torch.utils.data.Dataset):
         return self.make(self.start + k)
 
 
+def stop_for_time_budget(stage: str, step: int, cfg, elapsed: float, log: Callable[[dict], None],
+                         checkpoint: Callable[[], None], evaluate: Callable[[], None]) -> bool:
+    """True once a stage has run past `cfg.time_budget_s` before its last step; it is then checkpointed
+    and evaluated (unless this step already was), so a capped run still leaves a usable model."""
+    if cfg.time_budget_s is None or elapsed <= cfg.time_budget_s or step >= cfg.steps:
+        return False
+    log({"event": "time_budget", "stage": stage, "step": step, "elapsed_s": round(elapsed, 1)})
+    checkpoint()
+    if step % cfg.eval_every:
+        evaluate()
+    return True
+
+
 def _as_is(batch: Any) -> Any:
     return batch
 

@@ -31,7 +31,7 @@ from lriad_desktop.core.evaluation import score
 from lriad_desktop.core.datasets import LabelledImage
 from lriad_desktop.core.finding import Box
 from lriad_desktop.core.prompting import build_messages
-from training.device import autocast, resolve_device, step_batches, to_device
+from training.device import autocast, resolve_device, step_batches, stop_for_time_budget, to_device
 from training.synthetic import DEFECT_LABELS, Sample, generate_sample
 from training.targets import completion_for, token_targets
 
@@ -294,10 +294,6 @@ def train_sft(model, processor, geometry: ModelGeometry, cfg: SFTConfig, work_di
             checkpoint()
         if step % cfg.eval_every == 0 or step == cfg.steps:
             evaluate()
-        if cfg.time_budget_s is not None and elapsed > cfg.time_budget_s and step < cfg.steps:
-            log({"event": "time_budget", "stage": "sft", "step": step, "elapsed_s": round(elapsed, 1)})
-            checkpoint()
-            if step % cfg.eval_every:
-                evaluate()
+        if stop_for_time_budget("sft", step, cfg, elapsed, log, checkpoint, evaluate):
             break
     return running

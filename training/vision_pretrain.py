@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from lriad_desktop.core.coordinates import ModelGeometry
-from training.device import autocast, resolve_device, step_batches, to_device
+from training.device import autocast, resolve_device, step_batches, stop_for_time_budget, to_device
 from training.sft import AuxiliaryHeads, atomic_save
 from training.synthetic import DEFECT_LABELS, Sample, generate_sample
 from training.targets import token_targets
@@ -181,11 +181,7 @@ def pretrain_vision(model, processor, geometry: ModelGeometry, heads: AuxiliaryH
             checkpoint()
         if step % cfg.eval_every == 0 or step == cfg.steps:
             evaluate()
-        if cfg.time_budget_s is not None and elapsed > cfg.time_budget_s and step < cfg.steps:
-            log({"event": "time_budget", "stage": "vision", "step": step, "elapsed_s": round(elapsed, 1)})
-            checkpoint()
-            if step % cfg.eval_every:
-                evaluate()
+        if stop_for_time_budget("vision", step, cfg, elapsed, log, checkpoint, evaluate):
             break
 
 
