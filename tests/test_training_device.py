@@ -81,7 +81,10 @@ def test_time_budgets_stop_each_stage_with_a_checkpoint_and_an_evaluation(tmp_pa
     assert config["vision_config"]["depth"] == 2 and config["text_config"]["num_hidden_layers"] == 2
     validate_model_folder(out)
 
-    # The same work folder with another model size is refused rather than mixed.
+    # A misspelt size field, and the same work folder with another model size, are refused.
+    spec.write_text(json.dumps({"vision_depht": 2}))
+    with pytest.raises(SystemExit, match="vision_depht are not TinyModelSpec fields"):
+        main(args)
     with pytest.raises(SystemExit, match="another model spec"):
         main([*args[:4], "--spec", "deeper-tower", *args[6:]])
 

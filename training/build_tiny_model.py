@@ -101,7 +101,11 @@ def _spec_from(name: str) -> TinyModelSpec:
     path = Path(name)
     if not path.is_file():
         raise SystemExit(f"--spec {name!r}: not one of {', '.join(SPECS)} and not a JSON file")
-    return replace(BUNDLED_SPEC, **json.loads(path.read_text(encoding="utf-8")))
+    fields = json.loads(path.read_text(encoding="utf-8"))
+    unknown = sorted(set(fields) - set(asdict(BUNDLED_SPEC)))
+    if unknown:
+        raise SystemExit(f"--spec {name}: {', '.join(unknown)} are not TinyModelSpec fields")
+    return replace(BUNDLED_SPEC, **fields)
 
 
 def _claim_work_dir(work: Path, spec: TinyModelSpec) -> None:
