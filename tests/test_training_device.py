@@ -1,6 +1,7 @@
 """Running the recipe elsewhere than inline on the CPU: batches drawn by worker processes, a GPU asked
 for where there is none, a stage stopped by its time budget, another model size."""
 
+import dataclasses
 import json
 
 import pytest
@@ -22,8 +23,7 @@ def _flat(obj):
         return [t for k in sorted(obj) for t in _flat(obj[k])]
     if isinstance(obj, (list, tuple)):
         return [t for v in obj for t in _flat(v)]
-    return [t for f in ("inputs", "labels", "weights", "occupancy", "token_label", "position")
-            for t in _flat(getattr(obj, f))]
+    return [t for f in dataclasses.fields(obj) for t in _flat(getattr(obj, f.name))]
 
 
 def _same(a, b):

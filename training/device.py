@@ -15,14 +15,15 @@ import torch
 
 
 def resolve_device(name: str = "cpu") -> torch.device:
-    """`auto` picks CUDA when a GPU is visible; `cuda` without one is an error, not a silent CPU run."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    """The app's own choice (`pick_device`: `auto` takes a GPU when there is one), except that an
+    explicit `cuda` without one is an error rather than a quiet CPU run of a GPU-sized recipe."""
+    from lriad_desktop.core.engine import pick_device
+
+    picked, _dtype = pick_device(name)
+    if name == "cuda" and picked != "cuda":
         raise RuntimeError("--device cuda was asked for, but torch sees no CUDA GPU "
                            f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})")
-    return device
+    return torch.device(picked)
 
 
 def autocast(device: torch.device):

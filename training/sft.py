@@ -16,7 +16,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -85,8 +85,7 @@ class Batch:
     position: torch.Tensor  # (n_image_tokens, 2) row, col of each merged token
 
     def to(self, device: torch.device) -> "Batch":
-        return Batch(*(to_device(getattr(self, f), device) for f in
-                       ("inputs", "labels", "weights", "occupancy", "token_label", "position")))
+        return Batch(*(to_device(getattr(self, f.name), device) for f in fields(self)))
 
 
 def _assistant_prefix_len(tokenizer) -> int:
