@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from lriad_desktop import __version__
 
@@ -32,6 +32,26 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="object name for the prompt (default: guessed from the path, "
                             "e.g. bottle/test/crack/0.png -> bottle)")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+        server_options(p)
+
+    def server_options(p: argparse.ArgumentParser) -> None:
+        g = p.add_argument_group("model server", "inspect through an OpenAI-compatible model server instead "
+                                 "(vLLM, SGLang, Ollama, LM Studio, transformers serve); the API key, if one is "
+                                 "needed, comes from LRIAD_SERVER_API_KEY; --model then names a local copy of the "
+                                 "served model, for its exact resize and box frame")
+        g.add_argument("--server", default=None, metavar="URL", help="e.g. http://gpu-server:8000/v1")
+        g.add_argument("--server-model", default="", metavar="NAME",
+                       help="served model or LoRA adapter name (default: the server's only model)")
+        g.add_argument("--in-flight", type=int, default=4, help="requests in flight (default 4)")
+        g.add_argument("--server-timeout", type=float, default=60.0, metavar="S",
+                       help="longest wait for one answer (default 60 s)")
+        g.add_argument("--server-family", default="qwen2_5_vl",
+                       choices=["qwen2_5_vl", "qwen2_vl", "qwen3_vl", "qwen3_vl_moe"],
+                       help="without a local copy: the served model's family (default qwen2_5_vl)")
+        g.add_argument("--server-frame", default="auto", choices=["auto", "model_pixels", "norm1000"],
+                       help="without a local copy: the box frame it answers in (default: the family's)")
+        g.add_argument("--server-max-pixels", type=int, default=0, metavar="N",
+                       help="without a local copy: the pixel budget images are resized to (default: the family's)")
 
     p_inspect = sub.add_parser("inspect", help="inspect image files or folders")
     p_inspect.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
@@ -70,18 +90,23 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _make_inspector(args: argparse.Namespace):
+def _make_backend(args: argparse.Namespace):
+    """The local model (the bundled one by default), or the model server `--server` names."""
+    if args.server:
+        import os
+
+        from lriad_desktop.core.server import API_KEY_ENV, ServerBackend, ServerConfig
+
+        return ServerBackend(ServerConfig(
+            url=args.server, model=args.server_model, api_key=os.environ.get(API_KEY_ENV, ""),
+            in_flight=args.in_flight, timeout_s=args.server_timeout, max_new_tokens=args.max_new_tokens,
+            processor_dir=str(args.model) if args.model else "", family=args.server_family,
+            frame=args.server_frame, max_pixels=args.server_max_pixels))
     from lriad_desktop.core.engine import Inspector
     from lriad_desktop.core.paths import bundled_model_dir
 
     model = args.model or bundled_model_dir()
     return Inspector(model, args.adapter, device=args.device, max_new_tokens=args.max_new_tokens)
-
-
-def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
-    size = max(1, size)
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
 
 
 def _describe(finding) -> str:
@@ -95,40 +120,27 @@ def _describe(finding) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from lriad_desktop.core.images import ImageLoadError, iter_image_files, load_image
+    from lriad_desktop.core.images import iter_image_files
+    from lriad_desktop.core.pipeline import InspectionRequest, inspect_requests
     from lriad_desktop.core.prompting import guess_object_name
 
-    inspector = _make_inspector(args)
-    failures = 0
-    count = 0
-    pending: list[tuple[Path, object]] = []
-
-    def flush() -> None:
-        if not pending:
-            return
-        names = [args.object or guess_object_name(path) for path, _ in pending]
-        findings = inspector.inspect_batch([img.image for _, img in pending], names, [str(p) for p, _ in pending])
-        for finding in findings:
-            if args.json:
-                print(finding.to_json(), flush=True)
-            else:
-                print(f"{finding.image_path}\t{finding.verdict.value}\t{_describe(finding)}\t"
-                      f"{finding.timings.get('total_ms', 0):.0f} ms", flush=True)
-        pending.clear()
-
-    for path in iter_image_files(args.paths):
+    backend = _make_backend(args)
+    failures = count = 0
+    requests = (InspectionRequest(str(path), args.object or guess_object_name(path))
+                for path in iter_image_files(args.paths))
+    for result in inspect_requests(backend, requests, args.batch_size):
         count += 1
-        try:
-            pending.append((path, load_image(path)))
-        except ImageLoadError as err:
+        finding = result.finding
+        if finding is None:
             failures += 1
             if args.json:
-                print(json.dumps({"image_path": str(path), "error": err.reason}), flush=True)
-            print(f"error: {err}", file=sys.stderr, flush=True)
-            continue
-        if len(pending) >= args.batch_size:
-            flush()
-    flush()
+                print(json.dumps({"image_path": result.request.path, "error": result.error}), flush=True)
+            print(f"error: {result.request.path}: {result.error}", file=sys.stderr, flush=True)
+        elif args.json:
+            print(finding.to_json(), flush=True)
+        else:
+            print(f"{finding.image_path}\t{finding.verdict.value}\t{_describe(finding)}\t"
+                  f"{finding.timings.get('total_ms', 0):.0f} ms", flush=True)
     if count == 0:
         print("error: no image files found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return 1
@@ -146,27 +158,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from lriad_desktop.core.datasets import read_dataset
     from lriad_desktop.core.evaluation import format_table, score_by_category
     from lriad_desktop.core.finding import Finding, Verdict
-    from lriad_desktop.core.images import ImageLoadError, load_image
+    from lriad_desktop.core.pipeline import InspectionRequest, inspect_requests
 
     items = _spread(read_dataset(args.dataset), args.limit)
     if not items:
         print(f"error: no test images in {args.dataset}", file=sys.stderr)
         return 1
-    inspector = _make_inspector(args)
+    backend = _make_backend(args)
+    requests = [InspectionRequest(str(item.path), args.object or item.category, tag=item) for item in items]
+
+    def progress(done: int, total: int | None) -> None:
+        print(f"\r{done}/{total} images", end="", file=sys.stderr, flush=True)
+
     pairs = []
-    for chunk in _chunks(items, args.batch_size):
-        loaded, kept = [], []
-        for item in chunk:
-            try:
-                loaded.append(load_image(item.path).image)
-                kept.append(item)
-            except ImageLoadError as err:
-                print(f"error: {err}", file=sys.stderr)
-                pairs.append((item, Finding(Verdict.UNPARSED, image_path=str(item.path), parse_error=err.reason)))
-        names = [args.object or item.category for item in kept]
-        findings = inspector.inspect_batch(loaded, names, [str(i.path) for i in kept]) if kept else []
-        pairs += list(zip(kept, findings))
-        print(f"\r{len(pairs)}/{len(items)} images", end="", file=sys.stderr, flush=True)
+    for result in inspect_requests(backend, requests, args.batch_size, on_progress=progress):
+        finding = result.finding
+        if finding is None:
+            print(f"\nerror: {result.request.path}: {result.error}", file=sys.stderr)
+            finding = Finding(Verdict.UNPARSED, image_path=result.request.path, parse_error=result.error)
+        pairs.append((result.request.tag, finding))
     print(file=sys.stderr)
     scores = score_by_category(pairs)
     if args.json:
@@ -245,11 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_train(args)
     from lriad_desktop.core.datasets import DatasetError
     from lriad_desktop.core.engine import ModelFolderError
+    from lriad_desktop.core.pipeline import BackendUnavailable
 
     handlers = {"inspect": cmd_inspect, "evaluate": cmd_evaluate}
     try:
         return handlers[args.command](args)
-    except (ModelFolderError, DatasetError) as err:
+    except (ModelFolderError, DatasetError, BackendUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -39,3 +39,79 @@ def inspector(tiny_model_dir):
     from lriad_desktop.core.engine import Inspector
 
     return Inspector(tiny_model_dir, device="cpu", max_new_tokens=12).load()
+
+
+class ModelServer:
+    """A real `transformers serve` process on 127.0.0.1 serving one model folder (fp32 on the CPU, as the
+    in-process engine runs there)."""
+
+    def __init__(self, model_dir: Path, log_path: Path) -> None:
+        import socket
+        import subprocess
+        import sys
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.model_dir = model_dir
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.log_path = log_path
+        code = "import sys; from transformers.cli.transformers import main; sys.argv[0] = 'transformers'; sys.exit(main())"
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        self._log = open(log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code, "serve", str(model_dir), "--device", "cpu", "--dtype", "float32",
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def wait_ready(self, timeout: float = 180.0) -> str:
+        """'' once /health answers; else why the server did not come up."""
+        import time
+
+        import httpx2
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return f"transformers serve exited with {self.process.returncode}: " + self.log_tail()
+            try:
+                if httpx2.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 200:
+                    return ""
+            except httpx2.HTTPError:
+                pass
+            time.sleep(0.5)
+        return f"transformers serve did not answer /health within {timeout:.0f} s: " + self.log_tail()
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-600:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self._log.close()
+
+
+def start_model_server(model_dir: Path, log_path: Path) -> ModelServer:
+    """Start `transformers serve` on `model_dir`, or skip the test with the reason it can't run."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as err:
+        pytest.skip(f"transformers serve needs the serving extra (pip install 'transformers[serving]'): {err}")
+    server = ModelServer(model_dir, log_path)
+    problem = server.wait_ready()
+    if problem:
+        server.stop()
+        pytest.skip(f"the model server could not start: {problem}")
+    return server
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory):
+    """The bundled model served over the OpenAI API by a real `transformers serve` (one for the session)."""
+    from lriad_desktop.core.paths import bundled_model_dir
+
+    server = start_model_server(bundled_model_dir(), tmp_path_factory.mktemp("serve") / "serve.log")
+    yield server
+    server.stop()

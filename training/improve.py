@@ -14,7 +14,7 @@ from typing import Sequence
 from lriad_desktop.core.coordinates import read_model_geometry
 from lriad_desktop.core.evaluation import score_by_category
 from lriad_desktop.core.finding import Finding, Verdict
-from lriad_desktop.core.images import ImageLoadError, load_image
+from lriad_desktop.core.pipeline import InspectionBackend, InspectionRequest, inspect_requests
 from lriad_desktop.core.store import ReviewStore
 from training.flags import NothingToLearn, ReviewedImage, collect, repeat_to, training_rows
 from training.grpo import Emit, GRPORecipe, _Cancel, print_event, run_grpo
@@ -24,30 +24,38 @@ class Cancelled(Exception):
     """The run was asked to stop (SIGTERM / Cancel)."""
 
 
-def evaluate_reviewed(base: Path, adapter: Path | None, items: Sequence[ReviewedImage], device: str = "cpu",
-                      max_new_tokens: int = 128, cancel: _Cancel | None = None,
+def evaluate_reviewed(backend: InspectionBackend, items: Sequence[ReviewedImage], cancel: _Cancel | None = None,
                       batch_size: int = 8) -> dict[str, dict]:
-    """Inspect `items` with base (+ adapter) and score them per defect class and overall."""
-    from lriad_desktop.core.engine import Inspector
+    """Inspect `items` with a backend through the inspection pipeline; score them per defect class and overall.
 
+    The backend stays loaded, so one model serves several sets; an image that can't be read or inspected
+    counts as unparsed.
+    """
     if not items:
         return {}
-    inspector = Inspector(base, adapter, device=device, max_new_tokens=max_new_tokens)
-    pairs = []
-    for i in range(0, len(items), batch_size):
+
+    def checkpoint() -> None:
         if cancel is not None and cancel.requested:
             raise Cancelled()
-        chunk = items[i:i + batch_size]
-        images, kept = [], []
-        for item in chunk:
-            try:
-                images.append(load_image(item.image.path).image)
-                kept.append(item)
-            except ImageLoadError as err:
-                pairs.append((_by_class(item), Finding(Verdict.UNPARSED, parse_error=err.reason)))
-        findings = inspector.inspect_batch(images, [k.image.object_name or None for k in kept]) if kept else []
-        pairs += [(_by_class(item), f) for item, f in zip(kept, findings)]
+
+    requests = [InspectionRequest(str(item.image.path), item.image.object_name or None, tag=item) for item in items]
+    pairs = []
+    for result in inspect_requests(backend, requests, batch_size, checkpoint=checkpoint):
+        finding = result.finding or Finding(Verdict.UNPARSED, parse_error=result.error)
+        pairs.append((_by_class(result.request.tag), finding))
     return {name: s.as_dict() for name, s in score_by_category(pairs).items()}
+
+
+def evaluate_sets(base: Path, adapter: Path | None, sets: dict[str, Sequence[ReviewedImage]], device: str = "cpu",
+                  max_new_tokens: int = 128, cancel: _Cancel | None = None) -> dict[str, dict]:
+    """Evaluate base (+ adapter) on each named set with one loaded model, released afterwards."""
+    from lriad_desktop.core.engine import Inspector
+
+    inspector = Inspector(base, adapter, device=device, max_new_tokens=max_new_tokens)
+    try:
+        return {name: evaluate_reviewed(inspector, items, cancel) for name, items in sets.items()}
+    finally:
+        inspector.close()
 
 
 def _by_class(item: ReviewedImage):
@@ -91,16 +99,15 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         parent = store.active_model_version()
         run = store.add_training_run(parent.id if parent else None, data.data_revision, asdict(recipe))
         max_tokens = recipe.max_completion_length
-        before = {"flagged": evaluate_reviewed(base, adapter_from, data.flagged, device, max_tokens, cancel),
-                  "holdout": evaluate_reviewed(base, adapter_from, data.holdout, device, max_tokens, cancel)}
+        sets = {"flagged": data.flagged, "holdout": data.holdout}
+        before = evaluate_sets(base, adapter_from, sets, device, max_tokens, cancel)
         emit({"event": "eval", "when": "before", **before})
         n_rows = recipe.max_steps * recipe.batch_size // recipe.num_generations
         summary = run_grpo(base, repeat_to(rows, n_rows), recipe, out, adapter_from, emit, cancel)
         if summary.get("cancelled"):
             store.finish_training_run(run.id, "cancelled", metrics={"before": before, **_why(cancel)})
             return 3
-        after = {"flagged": evaluate_reviewed(base, out, data.flagged, device, max_tokens, cancel),
-                 "holdout": evaluate_reviewed(base, out, data.holdout, device, max_tokens, cancel)}
+        after = evaluate_sets(base, out, sets, device, max_tokens, cancel)
         emit({"event": "eval", "when": "after", **after})
         metrics = {"before": before, "after": after, "steps": summary["steps"], "classes": summary["classes"],
                    "minutes": round((time.perf_counter() - t0) / 60, 2), **data.summary()}

@@ -147,6 +147,15 @@ class Inspector:
     def loaded(self) -> bool:
         return self._model is not None
 
+    @property
+    def min_batch(self) -> int:
+        """One image keeps a local model busy (a batch is one `generate` call of any size)."""
+        return 1
+
+    def close(self) -> None:
+        """Drop the weights (memory back before a training run loads its own); a later inspection reloads."""
+        self._model = self._processor = None
+
     def load(self) -> "Inspector":
         """Load weights and processor (idempotent)."""
         if self._model is not None:

@@ -77,11 +77,22 @@ class Defect:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token's log-probability and its most likely alternatives, as a server reports them."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class Finding:
     """The result of inspecting one image.
 
     `defects` boxes are in original-image pixels; `reasoning` holds the model's steps.
-    A finding with verdict `unparsed` keeps the raw text and has no defects.
+    A finding with verdict `unparsed` keeps the raw text and has no defects. `logprobs` holds the
+    answer's token log-probabilities where the backend reports them (a model server asked for
+    `logprobs`); they travel with the finding in memory only and are not part of `to_dict`.
     """
 
     verdict: Verdict
@@ -94,6 +105,7 @@ class Finding:
     object_name: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     parse_error: str = ""
+    logprobs: tuple[TokenLogprob, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def anomalous(self) -> bool:

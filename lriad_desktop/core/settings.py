@@ -29,9 +29,9 @@ class SettingsError(Exception):
 
 def _opt(label: str, doc: str = "", *, kind: str = "", choices: tuple[str, ...] = (),
          minimum: float | None = None, maximum: float | None = None, group: str = "General",
-         hidden: bool = False, special: str = "") -> dict[str, Any]:
+         hidden: bool = False, special: str = "", choice_labels: tuple[str, ...] = ()) -> dict[str, Any]:
     return {"label": label, "doc": doc, "kind": kind, "choices": choices, "minimum": minimum, "maximum": maximum,
-            "group": group, "hidden": hidden, "special": special}
+            "group": group, "hidden": hidden, "special": special, "choice_labels": choice_labels}
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,37 @@ class Settings:
     cpu_threads: int = field(default=0, metadata=_opt(
         "CPU threads", "Threads for inference on the CPU; 0 = all cores but one (kept for the window)",
         minimum=0, maximum=256, group="Model", special="auto (all cores but one)"))
+    inference: str = field(default="local", metadata=_opt(
+        "Run the model", "On this computer (the model folder above) or on a model server (below)",
+        choices=("local", "server"), choice_labels=("On this computer", "On a model server"), group="Model"))
+    server_url: str = field(default="", metadata=_opt(
+        "Server URL", "The server's OpenAI-compatible address, e.g. http://gpu-server:8000/v1", group="Model server"))
+    server_model: str = field(default="", metadata=_opt(
+        "Served model", "The model (or LoRA adapter) name on the server; empty = the server's only model",
+        group="Model server"))
+    server_api_key: str = field(default="", metadata=_opt(
+        "API key", "Sent as a bearer token, never shown or logged; empty = LRIAD_SERVER_API_KEY, or none",
+        kind="secret", group="Model server"))
+    server_in_flight: int = field(default=4, metadata=_opt(
+        "Requests in flight", "Images sent at once, so the server can batch them", minimum=1, maximum=64,
+        group="Model server"))
+    server_timeout_s: int = field(default=60, metadata=_opt(
+        "Timeout (s)", "Longest wait for one answer", minimum=5, maximum=600, group="Model server"))
+    server_processor_dir: str = field(default="", metadata=_opt(
+        "Local copy of the model", "The served model's folder (or its processor settings and lriad.json): the "
+        "exact resize and box frame. Empty = the served folder if this computer sees it, else the family below",
+        kind="processor_folder", group="Model server"))
+    server_family: str = field(default="qwen2_5_vl", metadata=_opt(
+        "Model family", "Without a local copy: the served model's family (its patch size and box frame)",
+        choices=("qwen2_5_vl", "qwen2_vl", "qwen3_vl", "qwen3_vl_moe"),
+        choice_labels=("Qwen2.5-VL", "Qwen2-VL", "Qwen3-VL", "Qwen3-VL MoE"), group="Model server"))
+    server_frame: str = field(default="auto", metadata=_opt(
+        "Box frame", "Without a local copy: the frame the served model answers in",
+        choices=("auto", "model_pixels", "norm1000"),
+        choice_labels=("The family's", "Pixels of the resized image", "0-1000 grid"), group="Model server"))
+    server_max_pixels: int = field(default=0, metadata=_opt(
+        "Pixel budget", "Without a local copy: the most pixels an image is resized to (the server's own budget "
+        "or less)", minimum=0, maximum=16_777_216, group="Model server", special="the family's (1,003,520)"))
     auto_inspect: bool = field(default=False, metadata=_opt(
         "Inspect images as they arrive", "Inspect every image added to the queue", group="Inspection"))
     recursive_folders: bool = field(default=True, metadata=_opt(
