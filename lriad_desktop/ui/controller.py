@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -344,8 +345,32 @@ class AppController(QObject):
             return False
         self.update_settings(settings)
         self.versionsChanged.emit()
-        self.notice.emit(f"Model version {version.name} is active: the next inspection uses it")
+        if settings.inference == "server" and version.adapter_path:
+            self._activate_on_server(version)
+        else:
+            self.notice.emit(f"Model version {version.name} is active: the next inspection uses it")
         return True
+
+    def _activate_on_server(self, version: ModelVersion) -> None:
+        """Inspecting on a server: have it serve the version's adapter under its LoRA name (in the background),
+        then send requests to that name; a server that can't load adapters gets the command to run."""
+        from lriad_desktop.core.server import ServerConfig
+        from lriad_desktop.core.server_adapters import activate_adapter_on_server, lora_name
+
+        config, name, path = ServerConfig.from_settings(self.settings), lora_name(version.name), version.adapter_path
+
+        def done(result, error: BaseException | None) -> None:  # noqa: ANN001 - AdapterOnServer
+            if error is not None:
+                raise error
+            if result.ok:
+                self.update_settings(replace(self.settings, server_model=result.name))
+                self.notice.emit(f"{result.message}: model version {version.name} is active on the server")
+            else:
+                log.info("adapter %s not served: %s", result.name, " | ".join(result.commands))
+                self.notice.emit(result.message)
+
+        self.notice.emit(f"Asking the model server to serve {name}…")
+        self.runner.submit(lambda ctx: activate_adapter_on_server(config, name, path or ""), done, lane="io")
 
     def discard_version(self, version_id: int) -> bool:
         """Delete a version's adapter folder (in the background); the version stays listed, unusable.

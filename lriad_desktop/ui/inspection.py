@@ -1,8 +1,9 @@
 """Inspecting in the background: the model loads and runs on the task runner's "model" lane.
 
-The service keeps a queue of image paths and sends them to the model in chunks of
-`batch_size`, one task per chunk, so pause and cancel take effect between chunks and each
-chunk's findings reach the queue as soon as they exist. An image that can't be read or
+The service keeps a queue of image paths and sends them to the backend (the local model, or a
+model server when the settings say so) in chunks of `batch_size`, one task per chunk, through
+the one inspection pipeline (`core.pipeline`), so pause and cancel take effect between chunks and
+each chunk's findings reach the queue as soon as they exist. An image that can't be read or
 inspected comes back as an error for that image; the batch goes on.
 """
 
@@ -14,22 +15,27 @@ from collections import deque
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from PySide6.QtCore import QObject, Signal
 
 from lriad_desktop.core.engine import Inspector, ModelFolderError
 from lriad_desktop.core.finding import Finding
-from lriad_desktop.core.images import ImageLoadError, load_image
 from lriad_desktop.core.paths import bundled_model_dir
+from lriad_desktop.core.pipeline import BackendUnavailable, InspectionBackend, InspectionRequest, InspectionResult
+from lriad_desktop.core.pipeline import inspect_chunk as inspect_requests_chunk
 from lriad_desktop.core.settings import Settings
 from lriad_desktop.core.store import ReviewStore, StoreError, file_sha256
 from lriad_desktop.ui.tasks import TaskContext, TaskRunner
 
 log = logging.getLogger(__name__)
 
-InspectorFactory = Callable[[Settings], Inspector]
-MODEL_KEYS = ("model_dir", "adapter_dir", "device", "max_new_tokens", "cpu_threads")
+InspectorFactory = Callable[[Settings], InspectionBackend]
+MODEL_KEYS = ("model_dir", "adapter_dir", "device", "max_new_tokens", "cpu_threads", "inference", "server_url",
+              "server_model", "server_api_key", "server_in_flight", "server_timeout_s", "server_processor_dir",
+              "server_family", "server_frame", "server_max_pixels")
+# What a user can cause when a model is loaded or a server reached: shown as the message alone.
+LOAD_ERRORS = (ModelFolderError, BackendUnavailable, OSError)
 
 
 class ModelState(str, Enum):
@@ -57,12 +63,17 @@ def cpu_threads(setting: int) -> int:
     return setting if setting > 0 else max(1, (os.cpu_count() or 2) - 1)
 
 
-def default_inspector(settings: Settings) -> Inspector:
-    """The inspector the settings describe (the bundled model when no folder is set).
+def default_inspector(settings: Settings) -> InspectionBackend:
+    """The backend the settings describe: a model server, or the local model folder (the bundled model when no
+    folder is set).
 
-    Runs in the model worker; it also sets torch's CPU thread count (oversubscribed cores
+    Runs in the model worker; for the local model it also sets torch's CPU thread count (oversubscribed cores
     stall the UI thread and, on a busy machine, slow inference many times over).
     """
+    if settings.inference == "server":
+        from lriad_desktop.core.server import ServerBackend, ServerConfig
+
+        return ServerBackend(ServerConfig.from_settings(settings))
     import torch
 
     torch.set_num_threads(cpu_threads(settings.cpu_threads))
@@ -70,35 +81,23 @@ def default_inspector(settings: Settings) -> Inspector:
                      device=settings.device, max_new_tokens=settings.max_new_tokens)
 
 
-def inspect_chunk(inspector: Inspector, items: Sequence[tuple[str, str]], ctx: TaskContext) -> list[InspectionOutcome]:
-    """Worker side: read each image (errors per image), then inspect the readable ones in one call."""
-    outcomes: list[InspectionOutcome] = []
-    ready: list[tuple[str, str, Any, str]] = []
-    for path, name in items:
-        try:
-            loaded = load_image(path)
-            ready.append((path, name, loaded.image, file_sha256(path)))
-        except ImageLoadError as err:
-            outcomes.append(InspectionOutcome(path, None, err.reason))
-        except OSError as err:
-            outcomes.append(InspectionOutcome(path, None, err.strerror or str(err)))
-    if not ready:
-        return outcomes
+def _outcome(result: InspectionResult) -> InspectionOutcome:
+    path = result.request.path
+    if result.finding is None:
+        return InspectionOutcome(path, None, result.error)
     try:
-        findings = inspector.inspect_batch([r[2] for r in ready], [r[1] for r in ready], [r[0] for r in ready])
-        outcomes += [InspectionOutcome(r[0], f, "", r[3]) for r, f in zip(ready, findings)]
-    except Exception as err:  # out of memory, a bad image tensor…: retry one by one to find the culprit
-        if len(ready) == 1:
-            log.exception("inspection failed for %s", ready[0][0])
-            return outcomes + [InspectionOutcome(ready[0][0], None, f"inspection failed: {err}")]
-        for r in ready:
-            ctx.check()
-            try:
-                outcomes.append(InspectionOutcome(r[0], inspector.inspect(r[2], r[1], r[0]), "", r[3]))
-            except Exception as one_err:
-                log.exception("inspection failed for %s", r[0])
-                outcomes.append(InspectionOutcome(r[0], None, f"inspection failed: {one_err}"))
-    return outcomes
+        sha256 = file_sha256(path)
+    except OSError:  # gone since it was read: the finding stands, the store keys it by path
+        sha256 = None
+    return InspectionOutcome(path, result.finding, "", sha256)
+
+
+def inspect_chunk(backend: InspectionBackend, items: Sequence[tuple[str, str]], ctx: TaskContext
+                  ) -> list[InspectionOutcome]:
+    """Worker side: one chunk through the pipeline (unreadable images and failed inspections are errors per
+    image; a failing batch is retried one image at a time, checking for cancel between them)."""
+    requests = [InspectionRequest(path, name) for path, name in items]
+    return [_outcome(r) for r in inspect_requests_chunk(backend, requests, checkpoint=ctx.check)]
 
 
 def record_outcomes(store_path: Path, outcomes: list[InspectionOutcome], names: dict[str, str]
@@ -142,7 +141,7 @@ class InspectionService(QObject):
         self._settings = settings
         self._object_name_for = object_name_for
         self._factory = factory or default_inspector
-        self._inspector: Inspector | None = None
+        self._inspector: InspectionBackend | None = None
         self.state = ModelState.NOT_LOADED
         self.state_text = ""
         self._pending: deque[str] = deque()
@@ -155,7 +154,7 @@ class InspectionService(QObject):
 
     # --- model ------------------------------------------------------------------------
     @property
-    def inspector(self) -> Inspector | None:
+    def inspector(self) -> InspectionBackend | None:
         return self._inspector if self.state is ModelState.READY else None
 
     def configure(self, settings: Settings) -> None:
@@ -168,6 +167,7 @@ class InspectionService(QObject):
         self._settings = settings
         if reload and self.state is not ModelState.NOT_LOADED:
             in_use = self.state in (ModelState.READY, ModelState.LOADING)
+            self._release(self._inspector)
             self._inspector = None
             self._load_generation += 1
             self._set_state(ModelState.NOT_LOADED, "")
@@ -185,13 +185,19 @@ class InspectionService(QObject):
         self._runner.submit(lambda ctx: factory(settings).load(),
                             lambda result, error: self._loaded(generation, result, error), lane="model")
 
-    def _loaded(self, generation: int, inspector: Inspector | None, error: BaseException | None) -> None:
+    def _release(self, backend: InspectionBackend | None) -> None:
+        """Close a backend no longer used, on the model lane (after a chunk still running on it)."""
+        if backend is not None:
+            self._runner.submit(lambda ctx: backend.close(), lambda _r, _e: None, lane="model")
+
+    def _loaded(self, generation: int, inspector: InspectionBackend | None, error: BaseException | None) -> None:
         if generation != self._load_generation:
+            self._release(inspector)
             return  # settings changed while loading: a newer load is on its way
         if error is not None:
             self._inspector = None
-            message = str(error) if isinstance(error, (ModelFolderError, OSError)) else f"{type(error).__name__}: {error}"
-            if not isinstance(error, (ModelFolderError, OSError)):
+            message = str(error) if isinstance(error, LOAD_ERRORS) else f"{type(error).__name__}: {error}"
+            if not isinstance(error, LOAD_ERRORS):
                 log.error("model load failed", exc_info=error)
             self._set_state(ModelState.FAILED, message)
             self._drop_all()

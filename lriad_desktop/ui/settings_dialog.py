@@ -1,7 +1,8 @@
 """The settings dialog, built from the declarations in `core.settings` (one editor per declared field).
 
 The model picker checks a folder with `core.engine.validate_model_folder` before it can be
-used: a folder that is not a model says why and keeps OK disabled.
+used: a folder that is not a model says why and keeps OK disabled. With "On a model server" chosen,
+*Test connection* reaches the server in the background (the task runner) and says what it found.
 """
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from __future__ import annotations
 from dataclasses import Field, fields
 from typing import Any
 
+from PySide6.QtCore import QObject
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
                                QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
 from lriad_desktop.core.engine import ModelFolderError, validate_adapter_folder, validate_model_folder
+from lriad_desktop.core.model_input import has_processor_settings
 from lriad_desktop.core.paths import bundled_model_dir
 from lriad_desktop.core.settings import Settings, SettingsError, setting_fields
+from lriad_desktop.ui.tasks import TaskRunner
 
 
 def describe_model_folder(path: str) -> tuple[bool, str]:
@@ -41,6 +45,18 @@ def describe_adapter_folder(path: str) -> tuple[bool, str]:
     return True, "✓ PEFT LoRA adapter"
 
 
+def describe_processor_folder(path: str) -> tuple[bool, str]:
+    """(usable, message) for a local copy of a served model ('' = none: the served folder or the family)."""
+    if not path:
+        return True, "None: the served model's folder if this computer sees it, else the family below"
+    if not has_processor_settings(path):
+        return False, f"{path} has no image processor settings (preprocessor_config.json)"
+    return True, "✓ processor settings: images are resized exactly as the model's own processor does"
+
+
+PLACEHOLDERS = {describe_model_folder: "(bundled lriad-tiny)", describe_processor_folder: "(none)"}
+
+
 class PathField(QWidget):
     """A folder path with Browse… and a line saying whether the folder can be used."""
 
@@ -48,7 +64,7 @@ class PathField(QWidget):
         super().__init__(parent)
         self._check, self._title = check, title
         self.edit = QLineEdit(value)
-        self.edit.setPlaceholderText("(bundled lriad-tiny)" if check is describe_model_folder else "(none)")
+        self.edit.setPlaceholderText(PLACEHOLDERS.get(check, "(none)"))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.status = QLabel()
@@ -110,10 +126,11 @@ class ColorField(QPushButton):
 class SettingsDialog(QDialog):
     """Edit every declared setting; `result_settings()` after OK."""
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None, runner: TaskRunner | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._settings = settings
+        self._runner = runner
         self.editors: dict[str, Any] = {}
         layout = QVBoxLayout(self)
         groups: dict[str, QFormLayout] = {}
@@ -130,6 +147,8 @@ class SettingsDialog(QDialog):
             editor.setToolTip(meta.get("doc", ""))
             self.editors[f.name] = editor
             form.addRow(meta["label"], editor)
+        self.server_box = groups["Model server"].parentWidget()
+        self._add_test_connection(groups["Model server"])
         self.error = QLabel()
         self.error.setObjectName("fieldError")
         self.error.setWordWrap(True)
@@ -138,8 +157,9 @@ class SettingsDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
-        for name in ("model_dir", "adapter_dir"):
+        for name in ("model_dir", "adapter_dir", "server_processor_dir"):
             self.editors[name].edit.textChanged.connect(self._revalidate)
+        self.editors["inference"].currentIndexChanged.connect(self._revalidate)
         self._revalidate()
         self.resize(620, self.sizeHint().height())
 
@@ -149,12 +169,21 @@ class SettingsDialog(QDialog):
             return PathField(value, describe_model_folder, "Choose a model folder")
         if meta.get("kind") == "adapter_folder":
             return PathField(value, describe_adapter_folder, "Choose a LoRA adapter folder")
+        if meta.get("kind") == "processor_folder":
+            return PathField(value, describe_processor_folder, "Choose the served model's folder")
         if meta.get("kind") == "color":
             return ColorField(value)
+        if meta.get("kind") == "secret":
+            secret = QLineEdit(str(value))
+            secret.setEchoMode(QLineEdit.EchoMode.Password)
+            secret.setPlaceholderText("(none, or from LRIAD_SERVER_API_KEY)")
+            return secret
         if meta.get("choices"):
             combo = QComboBox()
-            combo.addItems(list(meta["choices"]))
-            combo.setCurrentText(value)
+            labels = meta.get("choice_labels") or meta["choices"]
+            for choice, label in zip(meta["choices"], labels):
+                combo.addItem(label, choice)
+            combo.setCurrentIndex(max(0, combo.findData(value)))
             return combo
         if isinstance(value, bool):
             box = QCheckBox()
@@ -174,17 +203,76 @@ class SettingsDialog(QDialog):
             return dspin
         return QLineEdit(str(value))
 
+    def _add_test_connection(self, form: QFormLayout) -> None:
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self.test_connection)
+        self.test_status = QLabel()
+        self.test_status.setWordWrap(True)
+        self.test_status.setObjectName("meta")
+        row = QHBoxLayout()
+        row.addWidget(self.test_button)
+        row.addWidget(self.test_status, 1)
+        form.addRow("", row)
+
+    @property
+    def on_server(self) -> bool:
+        return self.editors["inference"].currentData() == "server"
+
+    def test_connection(self) -> None:
+        """Reach the server with the values as edited, in the background; the answer shows beside the button."""
+        from lriad_desktop.core.pipeline import BackendUnavailable
+        from lriad_desktop.core.server import ServerConfig, check_server
+
+        try:
+            config = ServerConfig.from_settings(self.result_settings())
+        except SettingsError as err:
+            self._tested(None, err)
+            return
+        if self._runner is None:
+            self._runner = TaskRunner(self)
+        self.test_button.setEnabled(False)
+        self._set_test_status("Connecting…", "meta")
+
+        def work(_ctx: Any) -> Any:
+            try:
+                return check_server(config)
+            except BackendUnavailable as err:  # an unusable URL: said before anything is sent
+                return err
+
+        self._runner.submit(work, self._tested, lane="io")
+
+    def _tested(self, result: Any, error: BaseException | None) -> None:
+        if not _alive(self):
+            return
+        self.test_button.setEnabled(True)
+        if error is None and not isinstance(result, Exception):
+            self._set_test_status(result.message, "fieldOk" if result.ok else "fieldError")
+        else:
+            self._set_test_status(str(error or result), "fieldError")
+
+    def _set_test_status(self, text: str, name: str) -> None:
+        self.test_status.setText(text)
+        self.test_status.setObjectName(name)
+        self.test_status.style().unpolish(self.test_status)
+        self.test_status.style().polish(self.test_status)
+
     def _revalidate(self) -> None:
-        ok = all(self.editors[n].ok for n in ("model_dir", "adapter_dir"))
+        server = self.on_server
+        self.server_box.setEnabled(server)
+        needed = ("server_processor_dir",) if server else ("model_dir", "adapter_dir")
+        ok = all(self.editors[n].ok for n in needed)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
-        self.error.setText("" if ok else "Choose a usable model folder (or leave it empty for the bundled model).")
+        self.error.setText("" if ok else "Choose a folder with the served model's processor settings, or leave it "
+                           "empty." if server else "Choose a usable model folder (or leave it empty for the "
+                           "bundled model).")
 
     def _value(self, name: str) -> Any:
         w = self.editors[name]
         if isinstance(w, (PathField, ColorField)):
             return w.value()
         if isinstance(w, QComboBox):
-            return w.currentText()
+            data = w.currentData()
+            return data if data is not None else w.currentText()
         if isinstance(w, QCheckBox):
             return w.isChecked()
         if isinstance(w, (QSpinBox, QDoubleSpinBox)):
@@ -203,3 +291,12 @@ class SettingsDialog(QDialog):
             self.error.setText(str(err))
             return
         super().accept()
+
+
+def _alive(obj: QObject) -> bool:
+    """False once Qt has deleted the widget under the Python object (a dialog closed while a task ran)."""
+    try:
+        obj.objectName()
+    except RuntimeError:
+        return False
+    return True

@@ -122,7 +122,7 @@ def open_settings(window: "MainWindow") -> None:
     """Show the settings dialog and apply what was accepted."""
     from lriad_desktop.ui.settings_dialog import SettingsDialog
 
-    dialog = SettingsDialog(window.controller.settings, window)
+    dialog = SettingsDialog(window.controller.settings, window, runner=window.controller.runner)
     if dialog.exec() == QDialog.DialogCode.Accepted:
         apply_settings(window, dialog.result_settings())
 
