@@ -59,7 +59,18 @@ def test_collect_splits_flags_replay_and_holdout(tmp_path, tiny_model_dir):
         collect(empty)
 
 
-def test_improve_registers_an_inactive_version_with_before_after(tmp_path, tiny_model_dir):
+def test_improve_registers_an_inactive_version_with_before_after(tmp_path, tiny_model_dir, monkeypatch):
+    from lriad_desktop.core.engine import Inspector
+
+    loads = []  # (adapter) for each time the evaluation really loads weights
+    real_load = Inspector.load
+
+    def counting_load(self):
+        if not self.loaded:
+            loads.append(self.adapter_dir)
+        return real_load(self)
+
+    monkeypatch.setattr(Inspector, "load", counting_load)
     store = make_store(tmp_path)
     base_version = store.add_model_version("lriad-tiny", str(tiny_model_dir))
     store.activate_model_version(base_version.id)
@@ -72,6 +83,8 @@ def test_improve_registers_an_inactive_version_with_before_after(tmp_path, tiny_
     assert kinds[0] == "data" and "setup" in kinds and kinds.count("step") == 2 and kinds[-1] == "done"
     before = next(e for e in events if e["event"] == "eval" and e["when"] == "before")
     assert before["flagged"]["all"]["n"] == 3 and "scratch" in before["flagged"]
+    assert before["holdout"]["all"]["n"] >= 1
+    assert loads == [None, out]  # one load per adapter: before (base) and after, each for flagged + held-out
     store = ReviewStore.open(db)
     versions = store.model_versions()
     assert [v.name for v in versions] == ["lriad-tiny", "v2"]
