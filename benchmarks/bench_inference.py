@@ -1,7 +1,8 @@
 """Inference speed of the engine: load time, ms/image at batch 1, images/s batched, peak RSS,
-and how long `import lriad_desktop` takes (with proof that it does not import torch).
+and how long `import lriad_desktop` takes (with proof that it does not import torch). With `--server URL`,
+also images/s through that model server (OpenAI API) with 1, 4 and 8 requests in flight, in the same run.
 
-    python benchmarks/bench_inference.py [--model DIR] [--n 20] [--batch-size 16] [--threads 2]
+    python benchmarks/bench_inference.py [--model DIR] [--n 20] [--batch-size 16] [--threads 2] [--server URL]
 """
 
 from __future__ import annotations
@@ -28,6 +29,28 @@ def import_time() -> tuple[float, list[str]]:
     return float(seconds), [m for m in heavy.strip().split(",") if m]
 
 
+def server_figures(args: argparse.Namespace, images: list, max_new_tokens: int) -> dict:
+    """images/s through the server with 1, 4 and 8 requests in flight (one warm-up request first)."""
+    from lriad_desktop.core.server import ServerBackend, ServerConfig
+
+    n = args.server_images
+    batch = (images * (n // len(images) + 1))[:n]
+    figures: dict = {}
+    for in_flight in (1, 4, 8):
+        backend = ServerBackend(ServerConfig(args.server, model=args.server_model, in_flight=in_flight,
+                                             max_new_tokens=max_new_tokens, timeout_s=300)).load()
+        backend.inspect_batch(batch[:1], ["part"])  # warm-up (and the image processor's first load)
+        t = time.perf_counter()
+        answers = backend.inspect_batch(batch, ["part"] * len(batch))
+        figures[f"server_images_per_s_in_flight{in_flight}"] = round(len(batch) / (time.perf_counter() - t), 2)
+        errors = [a for a in answers if not hasattr(a, "verdict")]
+        if errors:
+            figures[f"server_errors_in_flight{in_flight}"] = f"{len(errors)}: {errors[0].message}"
+        backend.close()
+    figures["server"] = f"{args.server} ({backend.model_name})"
+    return figures
+
+
 def main() -> int:
     import numpy as np
     import torch
@@ -42,6 +65,9 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--batches", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--server", default=None, metavar="URL", help="also time this model server (e.g. http://127.0.0.1:8000/v1)")
+    p.add_argument("--server-model", default="", help="served model name (default: the server's only model)")
+    p.add_argument("--server-images", type=int, default=16, help="images per in-flight setting")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -75,6 +101,8 @@ def main() -> int:
         f"images_per_s_batch{args.batch_size}": round(ips, 1), "peak_rss_mb": round(rss_mb),
         "import_lriad_desktop_ms": round(imp_s * 1000, 1), "heavy_modules_on_import": heavy,
     }
+    if args.server:
+        result.update(server_figures(args, images, inspector.max_new_tokens))
     if args.json:
         print(json.dumps(result))
     else:
