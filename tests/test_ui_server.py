@@ -82,3 +82,21 @@ def test_a_server_that_is_down_is_one_message_in_the_window(qtbot, make_window, 
     assert not c.inspection.busy
     window_io.apply_settings(window, Settings())  # back to this computer: nothing sticks
     window.close()
+
+
+def test_activate_on_a_server_that_cannot_load_adapters_names_the_command(qtbot, make_window, tmp_path,
+                                                                          model_server):
+    adapter = tmp_path / "adapters" / "line3-v2"
+    adapter.mkdir(parents=True)
+    window = make_window(Settings(inference="server", server_url=model_server.url), factory=default_inspector,
+                         load_model=False)
+    c = window.controller
+    version = c.store.add_model_version("line3-v2", str(model_server.model_dir), str(adapter))
+    notices = []
+    c.notice.connect(notices.append)
+    assert c.activate_version(version.id)
+    qtbot.waitUntil(lambda: any("restart it with the adapter" in n for n in notices), timeout=20000)
+    said = next(n for n in notices if "restart it" in n)
+    assert f"--enable-lora --lora-modules line3-v2={adapter}" in said
+    assert c.settings.adapter_dir == str(adapter) and c.settings.server_model == ""  # requests stay on the base
+    window.close()
