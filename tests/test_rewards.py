@@ -1,6 +1,10 @@
 """Every reward on hand-written completions."""
 
+import math
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from training.rewards import (REWARDS, RareDefectEmphasis, class_counts, completion_text, consistency_reward,
                               format_reward, label_reward, localisation_reward, matched_iou, reward_functions,
@@ -77,3 +81,31 @@ def test_registry():
     assert [f.__name__ for f in reward_functions(["format", "verdict"])] == ["format", "verdict"]
     with pytest.raises(KeyError, match="unknown reward"):
         reward_functions(["nope"])
+
+
+_PIECES = st.sampled_from([
+    "<think>", "</think>", "<answer>", "</answer>", "Step 1: upper left scratch.", "{", "}", "[", "]", ",",
+    '"anomaly": true', '"anomaly": false', '"defects": [', '{"label": "scratch", "bbox_2d": [', "10, 10, 40, 30",
+    "5, 5, 5, 5", "-Infinity, NaN, Infinity, 1", "9" * 400, "1" * 5000, "[" * 1500, '{"a": ' * 1200, "]}", "\x00",
+])
+_TEXT = st.lists(st.one_of(_PIECES, st.text(max_size=10)), max_size=30).map("".join)
+_COMPLETION = st.one_of(
+    _TEXT,
+    _TEXT.map(lambda t: [{"role": "assistant", "content": t}]),
+    _TEXT.map(lambda t: [{"role": "assistant", "content": [{"type": "text", "text": t}, {"type": "image"}]}]),
+    st.sampled_from([None, 3, [], [None], [{"role": "assistant"}], [{"content": None}], [{"content": [5, {"text": 7}]}]]),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_COMPLETION, min_size=1, max_size=4), st.booleans())
+def test_property_no_reward_raises_on_any_completion(completions, anomalous):
+    """Whatever a policy writes, every reward returns one finite number per completion."""
+    n = len(completions)
+    columns = dict(anomalous=[anomalous] * n, defect_labels=[["scratch"] if anomalous else []] * n,
+                   boxes=[[[10, 10, 40, 30]] if anomalous else []] * n, frame_size=[[112, 112]] * n,
+                   defect_class=["scratch" if anomalous else "good"] * n)
+    rare = RareDefectEmphasis({"scratch": 3, "good": 9})
+    for fn in [*REWARDS.values(), rare]:
+        got = fn(completions, **columns)
+        assert len(got) == n and all(isinstance(v, float) and math.isfinite(v) and v >= 0 for v in got), fn.__name__

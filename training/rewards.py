@@ -40,14 +40,14 @@ def reward(name: str) -> Callable[[RewardFunc], RewardFunc]:
 
 
 def completion_text(completion: Any) -> str:
-    """The text of a completion given as a string or as trl's list of messages."""
+    """The text of a completion given as a string or as trl's list of messages ("" for anything else)."""
     if isinstance(completion, str):
         return completion
-    if isinstance(completion, list) and completion:
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
         content = completion[-1].get("content", "")
         if isinstance(content, list):
-            return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-        return str(content)
+            return "".join(part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str))
+        return content if isinstance(content, str) else ""
     return ""
 
 
