@@ -60,3 +60,22 @@ def test_evaluate_mvtec_layout(tmp_path, tiny_model_dir):
 def test_help_lists_the_subcommands():
     res = run_cli("--help")
     assert res.returncode == 0 and all(c in res.stdout for c in ("inspect", "evaluate", "gui"))
+
+
+def test_a_line_scan_image_costs_only_itself(tmp_path, tiny_model_dir):
+    """A 4000x10 strip beside a good image: one line for the strip, a finding for the good one."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (4000, 10)).save(folder / "linescan.png")
+    Image.new("RGB", (120, 90), (80, 80, 80)).save(folder / "part.png")
+    Image.new("RGB", (12, 12)).save(folder / "speck.png")
+    res = run_cli("inspect", folder, "--model", tiny_model_dir, "--max-new-tokens", "8", "--batch-size", "8")
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr
+    errors = res.stderr.strip().splitlines()
+    assert len(errors) == 2, res.stderr
+    assert errors[0].startswith(f"error: {folder / 'linescan.png'}: image is 4000x10 pixels") and "200:1" in errors[0]
+    assert errors[1].startswith(f"error: {folder / 'speck.png'}: image is 12x12 pixels")
+    rows = res.stdout.strip().splitlines()
+    assert len(rows) == 1 and rows[0].startswith(str(folder / "part.png") + "\t")
+

@@ -1,13 +1,17 @@
 """Image loading: every odd format becomes RGB; every bad file becomes one typed, clear error."""
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.images import (ImageNotFound, ImageTooLarge, NotAnImage, TruncatedImage, iter_image_files,
-                                       load_image)
+from lriad_desktop.core.coordinates import ModelGeometry
+from lriad_desktop.core.images import (MAX_IMAGE_PIXELS, ImageLoadError, ImageNotFound, ImageTooLarge, NotAnImage,
+                                       TruncatedImage, UnsupportedShape, check_model_shape, iter_image_files,
+                                       load_for_model, load_image)
 
 
 def _png(path, im):
@@ -76,3 +80,95 @@ def test_unicode_paths_and_folder_walk(tmp_path):
     assert [p.name for p in found] == ["b.png", "a.JPG"]
     assert load_image(found[0]).size == (10, 10)
     assert [p.name for p in iter_image_files([folder], recursive=False)] == ["b.png"]
+
+
+def _declared_png(path, width, height):
+    """A PNG whose header declares `width` x `height` but holds one pixel's data (cheap to test limits with)."""
+    buf = io.BytesIO()
+    Image.new("1", (1, 1)).save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    ihdr = bytearray(data[16:29])
+    ihdr[0:8] = struct.pack(">II", width, height)
+    data[16:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + bytes(ihdr)) & 0xFFFFFFFF)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_the_pixel_limit_is_the_apps_not_pillows(tmp_path):
+    """MAX_IMAGE_PIXELS (200 MP) is the limit: an image between Pillow's 89.5 MP and it is not refused for its
+    size, and above it every size gets the same message."""
+    assert MAX_IMAGE_PIXELS == 200_000_000
+    # 100 MP and 180 MP: past Pillow's own warning (89.5 MP) and error (179 MP) limits, within the app's
+    for side in (10_000, 13_500):
+        with pytest.raises(TruncatedImage):  # read as far as its data goes: the size was accepted
+            load_image(_declared_png(tmp_path / f"{side}.png", side, side))
+    for width, height, mp in ((15_000, 15_000, 225), (30_000, 30_000, 900), (2**31 - 1, 2**31 - 1, None)):
+        with pytest.raises(ImageTooLarge, match="the limit is 200 MP") as err:
+            load_image(_declared_png(tmp_path / f"{width}.png", width, height))
+        if mp is not None:
+            assert f"{mp} MP" in err.value.reason
+    # a lower limit for one call still works
+    with pytest.raises(ImageTooLarge, match=r"700x700 \(0.5 MP\); the limit is 0.4 MP"):
+        load_image(_declared_png(tmp_path / "small.png", 700, 700), max_pixels=400_000)
+
+
+def test_empty_file_says_so(tmp_path):
+    (tmp_path / "zero.png").write_bytes(b"")
+    with pytest.raises(NotAnImage, match="empty"):
+        load_image(tmp_path / "zero.png")
+
+
+def test_more_odd_modes_and_animations(tmp_path):
+    frames = [Image.new("P", (40, 30), i) for i in (5, 9, 12)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    Image.new("RGBA", (40, 30), (0, 0, 0, 0)).save(tmp_path / "anim.webp", save_all=True,
+                                                    append_images=[Image.new("RGBA", (40, 30), (255, 0, 0, 255))])
+    Image.new("RGB", (40, 30)).save(tmp_path / "pages.tif", save_all=True, append_images=[Image.new("RGB", (400, 300))])
+    Image.new("LA", (40, 30), (10, 0)).save(tmp_path / "la.png")
+    Image.new("P", (40, 30), 0).save(tmp_path / "ptrans.png", transparency=0)
+    Image.new("I;16", (40, 30), 3000).save(tmp_path / "i16.tif")
+    Image.new("F", (40, 30), 3.5).save(tmp_path / "float.tif")
+    Image.new("I", (40, 30), 70_000).save(tmp_path / "i32.tif")
+    Image.new("CMYK", (40, 30)).save(tmp_path / "cmyk.tif")
+    for name in ("anim.gif", "anim.webp", "pages.tif", "la.png", "ptrans.png", "i16.tif", "float.tif", "i32.tif",
+                 "cmyk.tif"):
+        loaded = load_image(tmp_path / name)
+        assert loaded.image.mode == "RGB" and loaded.size == (40, 30), name  # the first frame or page
+    assert load_image(tmp_path / "la.png").image.getpixel((0, 0)) == (255, 255, 255)  # transparent: on white
+    assert load_image(tmp_path / "ptrans.png").image.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_shapes_the_model_cannot_take_are_refused_with_one_line(tmp_path):
+    geometry = ModelGeometry(patch_size=14, merge_size=2)
+    for size in ((4000, 10), (10, 4000), (4000, 19), (5001, 25)):
+        with pytest.raises(UnsupportedShape, match="200:1") as err:
+            check_model_shape(size, geometry, "in/linescan.png")
+        assert str(err.value).startswith("in/linescan.png: image is ") and "\n" not in str(err.value)
+    for size in ((27, 27), (8, 8), (1, 1), (27, 500)):
+        with pytest.raises(UnsupportedShape, match="at least 28 pixels"):
+            check_model_shape(size, geometry)
+    for size in ((28, 28), (4000, 28), (5600, 28), (8000, 6000)):
+        check_model_shape(size, geometry)  # these the processor takes
+    Image.new("RGB", (4000, 10)).save(tmp_path / "linescan.png")
+    with pytest.raises(UnsupportedShape):
+        load_for_model(tmp_path / "linescan.png", geometry)
+    assert issubclass(UnsupportedShape, ImageLoadError)  # every caller's per-image error handling applies
+    Image.new("RGB", (64, 48)).save(tmp_path / "ok.png")
+    assert load_for_model(tmp_path / "ok.png", geometry).size == (64, 48)
+
+
+def test_shape_check_agrees_with_the_image_processor():
+    """Every shape the check lets through, the Qwen-VL processor resizes; every one it refuses (all at least one
+    token wide here, so for their aspect), the processor refuses too."""
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    geometry = ModelGeometry()
+    for w, h in ((28, 5600), (5600, 28), (28, 5601), (5601, 28), (30, 6001), (29, 5800), (28, 28), (100, 7000)):
+        try:
+            check_model_shape((w, h), geometry)
+        except UnsupportedShape:
+            with pytest.raises(ValueError):
+                smart_resize(h, w, geometry.factor, geometry.min_pixels, geometry.max_pixels)
+        else:
+            smart_resize(h, w, geometry.factor, geometry.min_pixels, geometry.max_pixels)

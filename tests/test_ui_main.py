@@ -78,18 +78,23 @@ def test_unreadable_files_are_errors_and_the_batch_goes_on(qtbot, make_window, t
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (80, 80, 3), dtype=np.uint8)).save(buf, "PNG")
     (folder / "cut.png").write_bytes(buf.getvalue()[:300])
     (folder / "text.png").write_text("hello")
+    Image.new("RGB", (4000, 10)).save(folder / "linescan.png")  # one line-scan strip: refused, the chunk goes on
     window = make_window(Settings(batch_size=2))
-    add_and_wait(qtbot, window, [folder], 5)
+    add_and_wait(qtbot, window, [folder], 6)
     with qtbot.waitSignal(window.controller.inspection.batchFinished, timeout=120000):
         window.actions_["inspect_all"].trigger()
         assert window.progress.isVisible()
     by_name = {e.name: e for e in window.controller.queue.entries()}
     assert by_name["cut.png"].status is ImageStatus.ERROR and "truncated" in by_name["cut.png"].error
     assert by_name["text.png"].status is ImageStatus.ERROR and "not an image" in by_name["text.png"].error
+    strip = by_name["linescan.png"]
+    assert strip.status is ImageStatus.ERROR and "4000x10" in strip.error and "200:1" in strip.error
     assert all(by_name[f"good{i}.png"].finding is not None for i in range(3))
-    assert "2 errors" in window.counts_label.text() and not window.progress.isVisible()
+    assert "3 errors" in window.counts_label.text() and not window.progress.isVisible()
     window.set_current(window.controller.queue.row_of(by_name["text.png"].path))
-    assert window.finding_panel.badge.text() == "CAN'T READ IMAGE"
+    assert window.finding_panel.badge.text() == "CAN'T INSPECT IMAGE"
+    window.set_current(window.controller.queue.row_of(strip.path))
+    assert window.finding_panel.defect_summary.text() == strip.error
     window.close()
 
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from lriad_desktop.core.coordinates import ModelGeometry, read_model_geometry, to_image_pixels
 from lriad_desktop.core.finding import Defect, Finding, Verdict
+from lriad_desktop.core.images import check_model_shape
 from lriad_desktop.core.parsing import parse_completion
 from lriad_desktop.core.prompting import build_messages
 
@@ -205,6 +206,8 @@ class Inspector:
             return []
         names = list(object_names) if object_names is not None else [None] * n
         paths = list(image_paths) if image_paths is not None else [""] * n
+        for image, path in zip(images, paths):  # the pipeline checks first; this names the image to other callers
+            check_model_shape(image.size, self.geometry, path or None)
         processor, model = self._processor, self._model
         t0 = time.perf_counter()
         texts = [processor.apply_chat_template(build_messages(name), add_generation_prompt=True, tokenize=False)

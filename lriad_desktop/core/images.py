@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,14 +12,21 @@ from typing import Iterable, Iterator
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from lriad_desktop.core.coordinates import ModelGeometry
+
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".pbm"}
 )
 # Refuse images over this many pixels (a decompression bomb or a panorama nobody inspects).
 MAX_IMAGE_PIXELS = 200_000_000
+# The Qwen-VL image processors refuse a longer side over 200 times the shorter one.
+MAX_ASPECT_RATIO = 200
 
 # Never let Pillow silently accept a truncated file.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Pillow refuses an image over twice its limit (and only warns above it): halving it makes the app's
+# limit the one every Pillow open in the process keeps, instead of Pillow's own 89.5 / 179 MP.
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS // 2
 
 
 class ImageLoadError(Exception):
@@ -44,6 +52,10 @@ class TruncatedImage(ImageLoadError):
 
 class ImageTooLarge(ImageLoadError):
     """The image has more pixels than `MAX_IMAGE_PIXELS`."""
+
+
+class UnsupportedShape(ImageLoadError):
+    """The image reads fine but its shape is one the model can't take (a line-scan strip, a tiny crop)."""
 
 
 @dataclass(frozen=True)
@@ -77,18 +89,25 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+def _mp(pixels: int) -> str:
+    return f"{pixels / 1e6:.0f} MP" if pixels >= 10_000_000 else f"{pixels / 1e6:.1f} MP"
+
+
 def load_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> LoadedImage:
     """Open `path` as RGB, applying EXIF orientation; raise an `ImageLoadError` subclass if it can't."""
     p = Path(path)
     if not p.is_file():
         raise ImageNotFound(p, "file not found" if not p.exists() else "not a file")
+    limit = min(max_pixels, MAX_IMAGE_PIXELS)
     try:
+        if p.stat().st_size == 0:
+            raise NotAnImage(p, "the file is empty (0 bytes)")
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size check below is exact
             with Image.open(p) as im:
                 w, h = im.size
-                if w * h > max_pixels:
-                    raise ImageTooLarge(p, f"image is {w}x{h} ({w * h / 1e6:.0f} MP); the limit is {max_pixels / 1e6:.0f} MP")
+                if w * h > limit:
+                    raise ImageTooLarge(p, f"image is {w}x{h} ({_mp(w * h)}); the limit is {_mp(limit)}")
                 source_mode = im.mode
                 im.load()
                 im = ImageOps.exif_transpose(im)
@@ -96,8 +115,10 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> L
                 rgb.load()
     except ImageLoadError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageTooLarge(p, f"image is too large to open safely ({err})") from None
+    except Image.DecompressionBombError as err:
+        pixels = re.search(r"\((\d+) pixels\)", str(err))
+        size = f"has {_mp(int(pixels.group(1)))}" if pixels else "is too large"
+        raise ImageTooLarge(p, f"image {size}; the limit is {_mp(limit)}") from None
     except UnidentifiedImageError:
         raise NotAnImage(p, "not an image (unknown or unsupported format)") from None
     except PermissionError:
@@ -108,6 +129,31 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> L
             raise TruncatedImage(p, "image file is truncated or corrupt") from None
         raise TruncatedImage(p, f"image data can't be decoded ({msg})") from None
     return LoadedImage(image=rgb, path=str(p), source_mode=source_mode)
+
+
+def check_model_shape(size: tuple[int, int], geometry: ModelGeometry, path: str | os.PathLike | None = None) -> None:
+    """Raise `UnsupportedShape` when a model of `geometry` can't inspect an image of `size` (width, height).
+
+    Refused, not padded: a strip 400 times longer than it is high (a single line-scan exposure) or a
+    crop narrower than one image token of the model would reach it mostly as padding or interpolation,
+    and a confident verdict on that is worse for an inspector than being told to stitch or re-crop.
+    """
+    w, h = size
+    if min(w, h) > 0 and max(w, h) > MAX_ASPECT_RATIO * min(w, h):
+        raise UnsupportedShape(path, f"image is {w}x{h} pixels, an aspect ratio of {max(w, h) / min(w, h):.0f}:1; "
+                                     f"the model takes up to {MAX_ASPECT_RATIO}:1 (stitch line-scan strips into "
+                                     f"frames, or crop)")
+    side = geometry.factor  # patch x merge: the pixels of one image token along each axis
+    if min(w, h) < side:
+        raise UnsupportedShape(path, f"image is {w}x{h} pixels; the model needs at least {side} pixels on each "
+                                     f"side (crop less tightly, or inspect the full image)")
+
+
+def load_for_model(path: str | os.PathLike, geometry: ModelGeometry) -> LoadedImage:
+    """`load_image`, then `check_model_shape`: an image the model can take, or an `ImageLoadError`."""
+    loaded = load_image(path)
+    check_model_shape(loaded.size, geometry, path)
+    return loaded
 
 
 def as_rgb(image: Image.Image) -> Image.Image:

@@ -20,9 +20,9 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, Union,
 
 from PIL import Image
 
-from lriad_desktop.core.coordinates import ModelGeometry, model_input_size
+from lriad_desktop.core.coordinates import ModelGeometry
 from lriad_desktop.core.finding import Finding
-from lriad_desktop.core.images import ImageLoadError, load_image
+from lriad_desktop.core.images import ImageLoadError, check_model_shape, load_image
 
 log = logging.getLogger(__name__)
 
@@ -112,14 +112,12 @@ def _read(request: InspectionRequest, geometry: ModelGeometry) -> Image.Image | 
     """The request's RGB image, or why it can't be inspected."""
     try:
         image = request.image if request.image is not None else load_image(request.path).image
+        # shapes the model can't take (a 4000 x 10 line scan) fail here, alone, not in the batch
+        check_model_shape(image.size, geometry)
     except ImageLoadError as err:
         return err.reason
     except OSError as err:
         return err.strerror or str(err)
-    try:  # shapes the model's processor refuses (a 4000 x 10 line scan) fail here, alone, not in the batch
-        model_input_size(image.size, geometry)
-    except ValueError as err:
-        return f"image can't be inspected: {err}"
     return image
 
 

@@ -104,7 +104,7 @@ class FindingPanel(QWidget):
         self.title.setToolTip(entry.path)
         f = entry.finding
         if entry.error:
-            self._badge("CAN'T READ IMAGE", "error")
+            self._badge("CAN'T INSPECT IMAGE", "error")  # unreadable, a shape the model can't take, or a failed run
             self.defect_summary.setText(entry.error)
             self.reasoning.setHtml("")
             self.meta.setText("")
