@@ -160,7 +160,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from lriad_desktop.core.finding import Finding, Verdict
     from lriad_desktop.core.pipeline import InspectionRequest, inspect_requests
 
-    items = _spread(read_dataset(args.dataset), args.limit)
+    items = _spread(read_dataset(args.dataset, note=lambda line: print(f"warning: {line}", file=sys.stderr)),
+                    args.limit)
     if not items:
         print(f"error: no test images in {args.dataset}", file=sys.stderr)
         return 1

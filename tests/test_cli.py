@@ -79,3 +79,34 @@ def test_a_line_scan_image_costs_only_itself(tmp_path, tiny_model_dir):
     rows = res.stdout.strip().splitlines()
     assert len(rows) == 1 and rows[0].startswith(str(folder / "part.png") + "\t")
 
+
+
+def test_evaluate_survives_odd_masks_and_images(tmp_path, tiny_model_dir):
+    root = make_mvtec(tmp_path / "data")
+    cat = root / "washer"
+    Image.new("L", (128, 96)).save(cat / "ground_truth/scratch/001_mask.png")  # twice the image's size
+    (cat / "ground_truth/scratch/000_mask.png").write_bytes(b"not a png")
+    Image.new("RGB", (4000, 10)).save(cat / "test/good/002.png")  # a line-scan strip among the good parts
+    res = run_cli("evaluate", root, "--model", tiny_model_dir, "--max-new-tokens", "8", "--json")
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    warnings = sorted(ln for ln in res.stderr.splitlines() if ln.startswith("warning:"))
+    assert len(warnings) == 2
+    assert "000_mask.png: mask can't be read (not an image); skipped" in warnings[0]
+    assert "001_mask.png: mask is 128x96, its image 64x48: resized to the image" in warnings[1]
+    assert any("002.png: image is 4000x10" in ln for ln in res.stderr.splitlines() if ln.startswith("error:"))
+    scores = json.loads(res.stdout)
+    assert scores["all"]["n"] == 4  # 3 good (the strip counted wrong) + 1 scratch whose mask could be read
+
+
+def test_evaluate_good_only_set_prints_undefined_metrics(tmp_path, tiny_model_dir):
+    (tmp_path / "set" / "good").mkdir(parents=True)
+    for i in range(2):
+        Image.new("RGB", (64, 48), (90, 90, 90)).save(tmp_path / "set" / "good" / f"{i}.png")
+    res = run_cli("evaluate", tmp_path / "set", "--model", tiny_model_dir, "--max-new-tokens", "8", "--json")
+    assert res.returncode == 0, res.stderr
+    scores = json.loads(res.stdout)["all"]
+    assert scores["recall"] is None and scores["f1"] is None
+    res = run_cli("evaluate", tmp_path / "set", "--model", tiny_model_dir, "--max-new-tokens", "8")
+    row = next(ln for ln in res.stdout.splitlines() if ln.startswith("all"))
+    assert row.split()[4:6] == ["—", "—"]

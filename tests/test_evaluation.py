@@ -1,6 +1,7 @@
 """Dataset layouts and metrics, checked on hand-made findings."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -112,3 +113,46 @@ def test_label_normalisation_and_best_iou():
     assert normalise_label("colour") == "color"
     assert best_iou([Box(0, 0, 10, 10)], [None, Box(0, 0, 10, 10)]) == 1.0
     assert best_iou([Box(0, 0, 10, 10)], []) == 0.0
+
+
+def test_mask_of_another_size_is_resized_to_its_image(tmp_path):
+    """A mask at twice the image's size (same region) gives the same boxes as the same-size mask, with a note."""
+    root = make_mvtec(tmp_path / "data")
+    gt = root / "washer" / "ground_truth" / "scratch"
+    same = [i.boxes for i in read_dataset(root, note=lambda line: None) if i.anomalous]
+    _mask(gt / "001_mask.png", [(10, 10, 30, 20), (80, 60, 120, 90)], size=(128, 96))  # 2x the 64x48 image
+    notes = []
+    items = read_dataset(root, note=notes.append)
+    assert [i.boxes for i in items if i.anomalous] == same
+    assert len(notes) == 1 and "001_mask.png: mask is 128x96, its image 64x48: resized to the image" in notes[0]
+    # scored against a finding that hits the region, the resized mask gives the IoU the right one gives
+    finding = _finding(Verdict.ANOMALOUS, ("scratch", Box(5, 5, 15, 10)), ("scratch", Box(40, 30, 60, 45)))
+    item = next(i for i in items if i.path.name == "001.png" and i.anomalous)
+    assert score([(item, finding)]).mean_iou == pytest.approx(1.0)
+
+
+def test_corrupt_mask_skips_that_image_with_a_line(tmp_path):
+    root = make_mvtec(tmp_path / "data")
+    (root / "washer" / "ground_truth" / "scratch" / "000_mask.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    notes = []
+    items = read_dataset(root, note=notes.append)
+    assert len(items) == 3 and not any(i.path.name == "000.png" and i.anomalous for i in items)
+    assert len(notes) == 1 and "000_mask.png: mask can't be read" in notes[0] and "skipped" in notes[0]
+    assert "\n" not in notes[0]
+
+
+def test_undefined_metrics_are_none_and_a_dash(tmp_path):
+    """On a good-only set recall and F1 are undefined (not 0.0); precision is undefined when nothing is called
+    defective."""
+    good = LabelledImage(tmp_path / "g.png", "washer", "good")
+    bad = LabelledImage(tmp_path / "b.png", "washer", "scratch", (Box(0, 0, 10, 10),), True)
+    clean = score([(good, _finding(Verdict.NORMAL)), (good, _finding(Verdict.NORMAL))])
+    assert clean.accuracy == 1.0 and clean.precision is None and clean.recall is None and clean.f1 is None
+    flagged = score([(good, _finding(Verdict.ANOMALOUS, ("scratch", None))), (good, _finding(Verdict.NORMAL))])
+    assert flagged.precision == 0.0 and flagged.recall is None and flagged.f1 is None
+    missed = score([(bad, _finding(Verdict.NORMAL))])
+    assert missed.precision is None and missed.recall == 0.0 and missed.f1 == 0.0  # defects exist, none found
+    table = format_table({"washer": clean, "all": clean})
+    row = table.splitlines()[2].split()
+    assert row[:6] == ["washer", "2", "100.0", "—", "—", "—"]
+    assert json.loads(json.dumps(clean.as_dict()))["recall"] is None

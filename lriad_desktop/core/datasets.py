@@ -1,26 +1,37 @@
 """Reading labelled evaluation sets: MVTec-AD, VisA and a plain `good/` + `<defect>/` layout.
 
 Ground-truth boxes come from masks (one box per connected component); no mask, no box.
+A mask of another size than its image is resized to the image (nearest neighbour) with a
+note; an image whose mask can't be read is left out with a note, and the rest is read.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from lriad_desktop.core.finding import Box
 from lriad_desktop.core.images import is_image_file
+
+log = logging.getLogger(__name__)
+
+Note = Callable[[str], None]  # receives one line about a problem that doesn't stop the reading
 
 GOOD = "good"
 
 
 class DatasetError(Exception):
     """A dataset folder whose layout we don't recognise or can't read."""
+
+
+class MaskError(Exception):
+    """A mask file that can't be read; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +49,28 @@ class LabelledImage:
         return self.defect_type != GOOD
 
 
-def boxes_from_mask(mask_path: Path, min_area: int = 4) -> tuple[Box, ...]:
-    """One box per connected component of a binary mask (pixels > 0)."""
+def boxes_from_mask(mask_path: Path, min_area: int = 4, image_size: tuple[int, int] | None = None,
+                    note: Note | None = None) -> tuple[Box, ...]:
+    """One box per connected component of a binary mask (pixels > 0), in the pixels of its image.
+
+    A mask of another size than `image_size` is resized to it (nearest neighbour, so it stays
+    binary) and `note` is told. Raises `MaskError` when the mask can't be read.
+    """
     import cv2
 
-    with Image.open(mask_path) as im:
-        arr = np.asarray(im.convert("L")) > 0
+    try:
+        with Image.open(mask_path) as im:
+            mask = im.convert("L")
+            if image_size is not None and mask.size != tuple(image_size):
+                (note or log.warning)(f"{mask_path}: mask is {mask.size[0]}x{mask.size[1]}, its image "
+                                      f"{image_size[0]}x{image_size[1]}: resized to the image")
+                mask = mask.resize(tuple(image_size), Image.Resampling.NEAREST)
+            arr = np.asarray(mask) > 0
+    except UnidentifiedImageError:
+        raise MaskError(f"{mask_path}: mask can't be read (not an image)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise MaskError(f"{mask_path}: mask can't be read ({why})") from None
     n, _labels, stats, _ = cv2.connectedComponentsWithStats(arr.astype(np.uint8), connectivity=8)
     boxes = []
     for i in range(1, n):
@@ -57,21 +84,39 @@ def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p)) if folder.is_dir() else []
 
 
-def _mvtec_category(cat_dir: Path) -> Iterator[LabelledImage]:
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """The image's size from its header, or None (an unreadable image is reported when it is loaded)."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _truth(image: Path, mask: Path, note: Note) -> tuple[tuple[Box, ...], bool] | None:
+    """`(boxes, has_mask)` from an image's mask; None (after a note) when the mask can't be read."""
+    if not mask.is_file():
+        return (), False
+    try:
+        return boxes_from_mask(mask, image_size=_image_size(image), note=note), True
+    except MaskError as err:
+        note(f"{err}; skipped {image}")
+        return None
+
+
+def _mvtec_category(cat_dir: Path, note: Note) -> Iterator[LabelledImage]:
     test = cat_dir / "test"
     for type_dir in sorted(p for p in test.iterdir() if p.is_dir()):
         defect_type = type_dir.name
         for img in _images(type_dir):
-            boxes: tuple[Box, ...] = ()
-            has_mask = False
+            truth: tuple[tuple[Box, ...], bool] | None = ((), False)
             if defect_type != GOOD:
-                mask = cat_dir / "ground_truth" / defect_type / f"{img.stem}_mask.png"
-                if mask.is_file():
-                    boxes, has_mask = boxes_from_mask(mask), True
-            yield LabelledImage(img, cat_dir.name, defect_type, boxes, has_mask)
+                truth = _truth(img, cat_dir / "ground_truth" / defect_type / f"{img.stem}_mask.png", note)
+            if truth is not None:
+                yield LabelledImage(img, cat_dir.name, defect_type, *truth)
 
 
-def _visa(root: Path) -> Iterator[LabelledImage]:
+def _visa(root: Path, note: Note) -> Iterator[LabelledImage]:
     split = next(iter(sorted((root / "split_csv").glob("*.csv"))), None)
     if split is None:
         raise DatasetError(f"{root}/split_csv has no CSV file")
@@ -89,14 +134,12 @@ def _visa(root: Path) -> Iterator[LabelledImage]:
         if not normal:
             label = (annos.get(r["image"], {}).get("label") or "anomaly").split(",")[0].strip()
             defect_type = label.replace(" ", "_") or "anomaly"
-        boxes: tuple[Box, ...] = ()
-        has_mask = False
+        truth: tuple[tuple[Box, ...], bool] | None = ((), False)
         if not normal and r.get("mask"):
-            mask = root / r["mask"]
-            if mask.is_file():
-                boxes, has_mask = boxes_from_mask(mask), True
-        yield LabelledImage(image, r.get("object", image.parts[-4] if len(image.parts) > 3 else ""),
-                            defect_type, boxes, has_mask)
+            truth = _truth(image, root / r["mask"], note)
+        if truth is not None:
+            yield LabelledImage(image, r.get("object", image.parts[-4] if len(image.parts) > 3 else ""),
+                                defect_type, *truth)
 
 
 def detect_layout(root: Path) -> str:
@@ -112,17 +155,22 @@ def detect_layout(root: Path) -> str:
     )
 
 
-def read_dataset(root: str | Path) -> list[LabelledImage]:
-    """Every test image of a dataset folder, with its truth."""
+def read_dataset(root: str | Path, note: Note | None = None) -> list[LabelledImage]:
+    """Every test image of a dataset folder, with its truth.
+
+    `note` gets one line per problem that doesn't stop the reading (a resized mask, an image
+    left out for its unreadable mask); by default they go to the log.
+    """
     root = Path(root)
+    note = note or log.warning
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}")
     layout = detect_layout(root)
     if layout == "visa":
-        return list(_visa(root))
+        return list(_visa(root, note))
     if layout == "mvtec":
         cats = [root] if (root / "test").is_dir() else sorted(c for c in root.iterdir() if (c / "test").is_dir())
-        return [item for cat in cats for item in _mvtec_category(cat)]
+        return [item for cat in cats for item in _mvtec_category(cat, note)]
     items = []
     for type_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         items += [LabelledImage(img, root.name, type_dir.name) for img in _images(type_dir)]

@@ -40,13 +40,15 @@ def best_iou(truth: Sequence[Box], predicted: Sequence[Box | None]) -> float:
 
 @dataclass(frozen=True)
 class Scores:
-    """Figures for one category (or all)."""
+    """Figures for one category (or all). A figure the set can't define is None ("—" in the table,
+    null in JSON): recall and F1 on a set with no defective image, precision when nothing was
+    called defective."""
 
     n: int
     accuracy: float
-    precision: float
-    recall: float
-    f1: float
+    precision: float | None
+    recall: float | None
+    f1: float | None
     mean_iou: float | None
     label_accuracy: float | None
     unparsed_rate: float
@@ -83,9 +85,10 @@ def score(pairs: Iterable[tuple[LabelledImage, Finding]]) -> Scores:
         else:
             fp += predicted
             tn += not predicted
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    # 2TP / (2TP + FP + FN): 0 when defects exist and none was found, undefined without any defect
+    f1 = 2 * tp / (2 * tp + fp + fn) if recall is not None else None
     return Scores(
         n=n,
         accuracy=(tp + tn) / n if n else 0.0,
@@ -107,17 +110,21 @@ def score_by_category(pairs: Sequence[tuple[LabelledImage, Finding]]) -> dict[st
     return result
 
 
+UNDEFINED = "—"  # a figure the set can't define
+
+
 def format_table(scores: dict[str, Scores]) -> str:
     """A plain-text table of scores, one row per category."""
     def pct(v: float | None) -> str:
-        return "   -" if v is None else f"{v * 100:5.1f}"
+        return UNDEFINED if v is None else f"{v * 100:5.1f}"
 
     head = f"{'category':<16} {'n':>5} {'acc%':>6} {'prec%':>6} {'rec%':>6} {'F1':>5} {'IoU':>5} {'label%':>6} {'unparsed%':>9} {'ms/img':>7}"
     lines = [head, "-" * len(head)]
     for name, s in scores.items():
-        iou = "    -" if s.mean_iou is None else f"{s.mean_iou:5.2f}"
+        iou = UNDEFINED if s.mean_iou is None else f"{s.mean_iou:5.2f}"
+        f1 = UNDEFINED if s.f1 is None else f"{s.f1:5.2f}"
         lines.append(
-            f"{name:<16} {s.n:>5} {pct(s.accuracy):>6} {pct(s.precision):>6} {pct(s.recall):>6} {s.f1:5.2f} {iou} "
+            f"{name:<16} {s.n:>5} {pct(s.accuracy):>6} {pct(s.precision):>6} {pct(s.recall):>6} {f1:>5} {iou:>5} "
             f"{pct(s.label_accuracy):>6} {pct(s.unparsed_rate):>9} {s.ms_per_image:7.0f}"
         )
     return "\n".join(lines)
