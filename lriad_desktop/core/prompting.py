@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, Sequence
 
 SYSTEM_PROMPT = (
@@ -45,14 +45,23 @@ def _meaningful(name: str) -> bool:
     return len(name) >= 2 and not name.startswith(".") and name.lower() not in SORTING_NAMES and not plain.isdigit()
 
 
+def _absolute(path: str | os.PathLike) -> PurePath:
+    try:
+        return Path(os.fspath(path)).resolve()
+    except (OSError, RuntimeError, ValueError):  # a link loop, a NUL in the name: the plain absolute path
+        return PurePath(os.path.abspath(os.fspath(path)))
+
+
 def guess_object_name(path: str | os.PathLike) -> str:
     """The object an image most likely shows, from where it lies, for the prompt's t = f(object).
 
     `bottle/test/broken_large/000.png` -> bottle; `line3/scan_17.png` -> line3;
     `samples/washer_scratch.jpg` -> washer; `candle/Data/Images/Anomaly/000.JPG` -> candle.
-    The inspector can always set the name for an image or a folder instead.
+    The inspector can always set the name for an image or a folder instead. The path is made
+    absolute and resolved first, so the same file gets the same name however it was typed
+    (`bad/good1.jpg` from its folder's parent, or by its full path, or through a link).
     """
-    p = PurePath(os.fspath(path))
+    p = _absolute(path)
     parents = [q.name for q in list(p.parents)[:4] if q.name]
     for i, name in enumerate(parents[:3]):
         if name.lower() in SPLIT_NAMES and i + 1 < len(parents) and _meaningful(parents[i + 1]):
