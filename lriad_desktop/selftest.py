@@ -120,13 +120,21 @@ def run_self_test(model: Path | None = None, device: str = "auto", out: TextIO |
                     done.append(check(ctx))
                 except Exception as err:  # the point is to report any failure in one line
                     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                    _log_traceback()
+                    if not _users_to_fix(err):
+                        _log_traceback()
                     print(f"lriad self-test FAILED while {what}: {reason}", file=out, flush=True)
                     return 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"lriad self-test OK in {time.perf_counter() - start:.1f} s: {'; '.join(done)}", file=out, flush=True)
     return 0
+
+
+def _users_to_fix(err: BaseException) -> bool:
+    """A damaged or missing model is the user's to fix: its one line says all, no traceback."""
+    from lriad_desktop.core.model_files import ModelFolderError
+
+    return isinstance(err, ModelFolderError)
 
 
 def _log_traceback() -> None:

@@ -80,6 +80,32 @@ def test_a_line_scan_image_costs_only_itself(tmp_path, tiny_model_dir):
     assert len(rows) == 1 and rows[0].startswith(str(folder / "part.png") + "\t")
 
 
+def test_a_truncated_model_or_adapter_is_one_line(tmp_path, tiny_model_dir):
+    import shutil
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    Image.new("RGB", (64, 48)).save(tmp_path / "a.png")
+    adapter = tmp_path / "adapter"
+    base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(adapter)
+    weights = adapter / "adapter_model.safetensors"
+    whole = weights.read_bytes()
+    weights.write_bytes(whole[:len(whole) // 2])
+    res = run_cli("inspect", tmp_path / "a.png", "--model", tiny_model_dir, "--adapter", adapter)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        f"error: {weights} is cut short ({len(whole) // 2:,} of {len(whole):,} bytes): copy it again"]
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    with open(model / "model.safetensors", "r+b") as fh:
+        fh.truncate(600_000)
+    res = run_cli("inspect", tmp_path / "a.png", "--model", model)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {model / 'model.safetensors'} is cut short"), res.stderr
+
 
 def test_evaluate_survives_odd_masks_and_images(tmp_path, tiny_model_dir):
     root = make_mvtec(tmp_path / "data")

@@ -194,3 +194,52 @@ def test_stdin_watch_cancels_at_end_of_file_and_needs_a_stdin(monkeypatch):
     monkeypatch.setattr(sys, "stdin", None)  # a windowed build without stdin: nothing to watch
     quiet = _Cancel()
     assert quiet.watch_stdin() is None and not quiet.requested
+
+
+def _damaged_copy(src, dst, weights_name):
+    import shutil
+
+    shutil.copytree(src, dst)
+    weights = dst / weights_name
+    with open(weights, "r+b") as fh:
+        fh.truncate(weights.stat().st_size // 2)
+    return weights
+
+
+def test_a_damaged_base_or_adapter_is_one_error_line_and_no_run(tmp_path, tiny_model_dir):
+    """`lriad train` on a truncated base model, or continuing from a truncated adapter: one `error` event naming
+    the file, exit 2, no traceback, no training run left `running`."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    from lriad_desktop.core.engine import ModelFolderError
+    from training.grpo import run_grpo
+
+    store = make_store(tmp_path)
+    db = store.path
+    store.close()
+    base = tmp_path / "base"
+    base_weights = _damaged_copy(tiny_model_dir, base, "model.safetensors")
+    proc = subprocess.run(_train_cmd(db, base, tmp_path / "out1", steps=1), capture_output=True, text=True, timeout=300)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 2, proc.stderr
+    assert [e["event"] for e in events] == ["error"] and events[0]["message"].startswith(f"{base_weights} is cut short")
+    assert "Traceback" not in proc.stderr
+    adapter = tmp_path / "good-adapter"
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(adapter)
+    broken = tmp_path / "adapter"
+    adapter_weights = _damaged_copy(adapter, broken, "adapter_model.safetensors")
+    proc = subprocess.run(_train_cmd(db, tiny_model_dir, tmp_path / "out2", steps=1) + ["--adapter-from", str(broken)],
+                          capture_output=True, text=True, timeout=300)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 2 and events[-1]["event"] == "error", proc.stderr
+    assert events[-1]["message"].startswith(f"{adapter_weights} is cut short") and "Traceback" not in proc.stderr
+    with ReviewStore.open(db) as store:
+        assert store.training_runs() == []
+    assert not (tmp_path / "out1").exists() and not (tmp_path / "out2").exists()
+    # the training run itself checks too (the self-test and the recipe call it directly)
+    with pytest.raises(ModelFolderError, match="is cut short"):
+        run_grpo(base, [], RECIPE, tmp_path / "out3", emit=lambda e: None)
+    with pytest.raises(ModelFolderError, match="is cut short"):
+        run_grpo(tiny_model_dir, [], RECIPE, tmp_path / "out4", adapter_from=broken, emit=lambda e: None)

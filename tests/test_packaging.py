@@ -39,14 +39,18 @@ def test_self_test_names_the_failing_step_for_a_missing_model(tmp_path):
     assert line.startswith("lriad self-test FAILED while loading the model:") and "no-such-model" in line
 
 
-def test_self_test_reports_corrupt_weights(tmp_path):
+def test_self_test_reports_corrupt_weights(tmp_path, capsys):
     model = tmp_path / "broken"
     shutil.copytree(bundled_model_dir(), model)
     weights = model / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:4096])
+    with open(weights, "r+b") as fh:
+        fh.truncate(6_000_000)
     out = io.StringIO()
     assert run_self_test(model=model, out=out) == 1
-    assert out.getvalue().startswith("lriad self-test FAILED while loading the model:")
+    assert out.getvalue() == (f"lriad self-test FAILED while loading the model: {weights} is cut short "
+                              f"(6,000,000 of {(bundled_model_dir() / 'model.safetensors').stat().st_size:,} bytes): "
+                              "copy it again\n")
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_self_test_reports_a_later_failure_and_stops():

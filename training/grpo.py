@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from lriad_desktop.core.engine import validate_adapter_folder, validate_model_folder
+from lriad_desktop.core.model_files import model_load_errors
 from training.rewards import RareDefectEmphasis, class_counts, reward_functions
 
 Emit = Callable[[dict], None]
@@ -222,13 +224,18 @@ def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out
         raise ValueError("batch_size must be a multiple of num_generations")
     t0 = time.perf_counter()
     dtype = torch.bfloat16 if recipe.bf16 else torch.float32
-    model = AutoModelForImageTextToText.from_pretrained(base_dir, dtype=dtype, local_files_only=True,
-                                                        use_safetensors=True)
-    processor = AutoProcessor.from_pretrained(base_dir, local_files_only=True)
+    validate_model_folder(base_dir)  # a damaged folder is one ModelFolderError line, as in the app
+    if adapter_from:
+        validate_adapter_folder(adapter_from)
+    with model_load_errors(f"Model in {base_dir}"):
+        model = AutoModelForImageTextToText.from_pretrained(base_dir, dtype=dtype, local_files_only=True,
+                                                            use_safetensors=True)
+        processor = AutoProcessor.from_pretrained(base_dir, local_files_only=True)
     processor.tokenizer.padding_side = "left"
     peft_config = None
     if adapter_from:
-        model = PeftModel.from_pretrained(model, adapter_from, is_trainable=True)
+        with model_load_errors(f"Adapter {adapter_from}"):
+            model = PeftModel.from_pretrained(model, adapter_from, is_trainable=True)
     else:
         peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
                                  target_modules=lora_target_pattern(recipe), task_type="CAUSAL_LM")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from lriad_desktop.core.coordinates import read_model_geometry
+from lriad_desktop.core.engine import ModelFolderError, validate_adapter_folder, validate_model_folder
 from lriad_desktop.core.evaluation import score_by_category
 from lriad_desktop.core.finding import Finding, Verdict
 from lriad_desktop.core.pipeline import InspectionBackend, InspectionRequest, inspect_requests
@@ -89,6 +90,9 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
     run = None
     t0 = time.perf_counter()
     try:
+        validate_model_folder(base)  # a damaged base or adapter: one line before any work
+        if adapter_from is not None:
+            validate_adapter_folder(adapter_from)
         data = collect(store, seed=seed)
         geometry = read_model_geometry(base)
         rows, skipped = training_rows(data, geometry, synthetic_per_good, seed)
@@ -118,6 +122,11 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         emit({"event": "done", "version_id": version.id, "adapter": str(out), "minutes": metrics["minutes"]})
         return 0
     except NothingToLearn as err:
+        emit({"event": "error", "message": str(err)})
+        return 2
+    except ModelFolderError as err:
+        if run is not None:
+            store.finish_training_run(run.id, "failed", metrics={"error": str(err)})
         emit({"event": "error", "message": str(err)})
         return 2
     except Cancelled:

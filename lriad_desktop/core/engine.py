@@ -19,15 +19,13 @@ from PIL import Image
 from lriad_desktop.core.coordinates import ModelGeometry, read_model_geometry, to_image_pixels
 from lriad_desktop.core.finding import Defect, Finding, Verdict
 from lriad_desktop.core.images import check_model_shape
+from lriad_desktop.core.model_files import (ModelFolderError, check_safetensors, check_weight_files, model_load_errors,
+                                            one_line)
 from lriad_desktop.core.parsing import parse_completion
 from lriad_desktop.core.prompting import build_messages
 
 SUPPORTED_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe")
 DEFAULT_MAX_NEW_TOKENS = 256
-
-
-class ModelFolderError(Exception):
-    """A model or adapter folder that can't be used; the message says why, for the user."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +63,7 @@ def validate_model_folder(folder: str | os.PathLike) -> ModelFolderInfo:
         if any(path.glob("*.bin")) or any(path.glob("*.pt")):
             raise ModelFolderError(f"{path} has only pickle weights (.bin/.pt); only safetensors are loaded")
         raise ModelFolderError(f"{path} has no model weights (*.safetensors)")
+    check_weight_files(path, weights)
     if not any((path / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json", "vocab.json")):
         raise ModelFolderError(f"{path} has no tokenizer files")
     if not any((path / n).is_file() for n in ("preprocessor_config.json", "processor_config.json")):
@@ -77,14 +76,21 @@ def validate_model_folder(folder: str | os.PathLike) -> ModelFolderInfo:
 
 
 def validate_adapter_folder(folder: str | os.PathLike) -> Path:
-    """Check that `folder` is a PEFT adapter saved as safetensors."""
+    """Check that `folder` is a PEFT adapter saved as safetensors, whole and with a readable config."""
     path = Path(folder).expanduser()
     if not path.is_dir():
         raise ModelFolderError(f"Adapter folder not found: {path}")
-    if not (path / "adapter_config.json").is_file():
+    config = path / "adapter_config.json"
+    if not config.is_file():
         raise ModelFolderError(f"{path} has no adapter_config.json: it is not a PEFT adapter folder")
     if not (path / "adapter_model.safetensors").is_file():
         raise ModelFolderError(f"{path} has no adapter_model.safetensors")
+    try:
+        if not isinstance(json.loads(config.read_text(encoding="utf-8")), dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:
+        raise ModelFolderError(f"{config} can't be read: {one_line(err)}") from None
+    check_safetensors(path / "adapter_model.safetensors")
     return path
 
 
@@ -170,21 +176,21 @@ class Inspector:
         hf_logging.disable_progress_bar()
         device, dtype = pick_device(self.device_preference)
         common = dict(local_files_only=True, trust_remote_code=False)
-        try:
+        with model_load_errors(f"Model in {self.info.path}"):
             processor = AutoProcessor.from_pretrained(self.info.path, **common)
+        with model_load_errors(f"The chat template of {self.info.path}"):  # else every image fails, one by one
+            processor.apply_chat_template(build_messages(None), add_generation_prompt=True, tokenize=False)
+        with model_load_errors(f"Model in {self.info.path}"):
             model = AutoModelForImageTextToText.from_pretrained(
                 self.info.path, dtype=dtype, use_safetensors=True, **common
             )
-        except (OSError, ValueError, KeyError) as err:
-            raise ModelFolderError(f"Model in {self.info.path} can't be loaded: {err}") from None
         if self.adapter_dir is not None:
             from peft import PeftModel
 
-            try:
+            with model_load_errors(f"Adapter {self.adapter_dir}"):
                 model = PeftModel.from_pretrained(model, self.adapter_dir, is_trainable=False)
-            except (OSError, ValueError, KeyError, RuntimeError) as err:
-                raise ModelFolderError(f"Adapter {self.adapter_dir} doesn't fit this model: {err}") from None
-        model.to(device)
+        with model_load_errors(f"Model in {self.info.path}"):
+            model.to(device)
         model.eval()
         processor.tokenizer.padding_side = "left"
         self._model, self._processor, self.device = model, processor, device
