@@ -20,6 +20,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--self-test", action="store_true",
                         help="load the bundled model, inspect a sample, round-trip the review store, run one "
                              "training step; print one line (OK or what failed) and exit 0 or 1")
+    parser.add_argument("--model", dest="self_test_model", type=Path, default=None, metavar="DIR",
+                        help="with --self-test: check this model folder instead of the bundled one")
     sub = parser.add_subparsers(dest="command")
 
     def model_options(p: argparse.ArgumentParser) -> None:
@@ -246,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.self_test:
         from lriad_desktop.selftest import run_self_test
 
-        return run_self_test()
+        return run_self_test(model=args.self_test_model)
     if args.command is None:
         args = parser.parse_args(["gui"])
         return cmd_gui(args)

@@ -19,9 +19,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from lriad_desktop.core.coordinates import processor_size, read_model_geometry
 from lriad_desktop.core.engine import validate_adapter_folder, validate_model_folder
+from lriad_desktop.core.families import FAMILIES, ModelFamily, prompt_opens_think, read_model_type, with_opened_think
 from lriad_desktop.core.model_files import model_load_errors
-from training.rewards import RareDefectEmphasis, class_counts, reward_functions
+from training.rewards import RareDefectEmphasis, class_counts, completion_text, reward_functions
 
 Emit = Callable[[dict], None]
 
@@ -99,12 +101,16 @@ class GRPORecipe:
         return getattr(cls, preset)(**data)
 
 
-def lora_target_pattern(recipe: GRPORecipe) -> str:
-    """A peft `target_modules` regex: the language model's layers (and the vision tower's if unfrozen)."""
-    names = "|".join(recipe.lora_targets)
+def lora_target_pattern(recipe: GRPORecipe, extra_targets: Sequence[str] = ()) -> str:
+    """A peft `target_modules` regex: the language model's layers (and the vision tower's if unfrozen).
+
+    `extra_targets` are a family's own module names (the family table's `lora_extra_targets`,
+    e.g. Qwen3.5's linear-attention projections).
+    """
+    names = "|".join(dict.fromkeys(tuple(recipe.lora_targets) + tuple(extra_targets)))
     pattern = rf".*language_model.*\.({names})"
     if not recipe.freeze_vision:
-        pattern = rf"({pattern}|.*visual\.blocks.*\.(qkv|proj|fc1|fc2|gate_proj|up_proj|down_proj))"
+        pattern = rf"({pattern}|.*visual\.blocks.*\.(qkv|proj|fc1|fc2|linear_fc1|linear_fc2|gate_proj|up_proj|down_proj))"
     return pattern
 
 
@@ -203,6 +209,28 @@ def write_adapter_atomically(model, out_dir: Path, metadata: dict) -> Path:
     return out_dir
 
 
+def _family_setup(base_dir: str | Path, processor) -> tuple[ModelFamily | None, dict]:
+    """The base model's family (None outside the table), its chat-template switches, and the pixel budget
+    set on the processor so training sees images at the size the coordinate frame assumes."""
+    processor.image_processor.size = processor_size(read_model_geometry(base_dir))
+    family = FAMILIES.get(read_model_type(base_dir))
+    return family, (family.template_kwargs if family else {})
+
+
+def _opens_think(processor, prompt: list, template_kwargs: dict) -> bool:
+    text = processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False, **template_kwargs)
+    return prompt_opens_think(text)
+
+
+def _after_opened_think(func: Callable) -> Callable:
+    """A reward that sees each completion with the `<think>` its prompt already opened (thinking templates)."""
+    def wrapped(completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        return func([with_opened_think(completion_text(c)) for c in completions], **kwargs)
+
+    wrapped.__name__ = getattr(func, "__name__", type(func).__name__)  # trl logs rewards by this name
+    return wrapped
+
+
 def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out_dir: str | Path,
              adapter_from: str | Path | None = None, emit: Emit = print_event,
              cancel: _Cancel | None = None) -> dict:
@@ -232,18 +260,22 @@ def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out
                                                             use_safetensors=True)
         processor = AutoProcessor.from_pretrained(base_dir, local_files_only=True)
     processor.tokenizer.padding_side = "left"
+    family, template_kwargs = _family_setup(base_dir, processor)
     peft_config = None
     if adapter_from:
         with model_load_errors(f"Adapter {adapter_from}"):
             model = PeftModel.from_pretrained(model, adapter_from, is_trainable=True)
     else:
         peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
-                                 target_modules=lora_target_pattern(recipe), task_type="CAUSAL_LM")
+                                 target_modules=lora_target_pattern(recipe, family.lora_extra_targets if family else ()),
+                                 task_type="CAUSAL_LM")
     funcs = reward_functions(recipe.rewards)
     rare = None
     if recipe.rare_defect:
         rare = RareDefectEmphasis(class_counts(r["defect_class"] for r in rows), recipe.rare_alpha, recipe.rare_gamma)
         funcs = funcs + [rare]
+    if rows and _opens_think(processor, rows[0]["prompt"], template_kwargs):
+        funcs = [_after_opened_think(f) for f in funcs]
     weights = list(recipe.reward_weights) if recipe.reward_weights else None
     work = Path(tempfile.mkdtemp(prefix="lriad-grpo-"))
     args = GRPOConfig(
@@ -254,6 +286,7 @@ def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out
         beta=recipe.beta, temperature=recipe.temperature, max_steps=recipe.max_steps, logging_steps=1,
         save_strategy="no", report_to="none", seed=recipe.seed, scale_rewards=recipe.scale_rewards,
         reward_weights=weights, disable_tqdm=True, dataloader_num_workers=0, log_completions=False,
+        chat_template_kwargs=template_kwargs or None,
     )
     emit({"event": "setup", "base": str(base_dir), "adapter_from": str(adapter_from or ""), "rows": len(rows),
           "max_steps": recipe.max_steps, "recipe": asdict(recipe)})

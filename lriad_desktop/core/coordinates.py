@@ -1,9 +1,10 @@
 """Coordinate frames of model boxes and their mapping to original-image pixels.
 
 Qwen2.5-VL answers in absolute pixels of the *resized* model input (the processor's
-`smart_resize`); Qwen2-VL and Qwen3-VL answer on a 0-1000 grid. A model folder declares
-its frame in `lriad.json` (`{"coordinate_frame": "model_pixels" | "norm1000"}`); without
-it the frame follows `config.json`'s `model_type`.
+`smart_resize`); Qwen2-VL, Qwen3-VL and Qwen3.5 answer on a 0-1000 grid. The frame, the patch
+size and the pixel budget come from the family table (`core.families`, by `config.json`'s
+`model_type`); a folder's `lriad.json` (`{"coordinate_frame": "model_pixels" | "norm1000",
+"max_pixels": N}`) overrides them.
 """
 
 from __future__ import annotations
@@ -11,24 +12,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
+from lriad_desktop.core.families import FAMILIES, SIDECAR, CoordinateFrame, read_sidecar
 from lriad_desktop.core.finding import Box
 
+__all__ = ["CoordinateFrame", "DEFAULT_FRAMES", "SIDECAR", "ModelGeometry", "smart_resize", "model_input_size",
+           "to_image_pixels", "to_model_frame", "read_model_geometry", "processor_size"]
 
-class CoordinateFrame(str, Enum):
-    MODEL_PIXELS = "model_pixels"  # absolute pixels of the resized model input (Qwen2.5-VL)
-    NORM1000 = "norm1000"  # 0..1000 on both axes (Qwen2-VL, Qwen3-VL)
-
-
-DEFAULT_FRAMES: dict[str, CoordinateFrame] = {
-    "qwen2_5_vl": CoordinateFrame.MODEL_PIXELS,
-    "qwen2_vl": CoordinateFrame.NORM1000,
-    "qwen3_vl": CoordinateFrame.NORM1000,
-    "qwen3_vl_moe": CoordinateFrame.NORM1000,
-}
-SIDECAR = "lriad.json"
+DEFAULT_FRAMES: dict[str, CoordinateFrame] = {t: f.frame for t, f in FAMILIES.items()}
 
 
 @dataclass(frozen=True)
@@ -118,25 +110,39 @@ def _processor_settings(folder: Path) -> dict:
 
 
 def read_model_geometry(folder: str | Path) -> ModelGeometry:
-    """The geometry a model folder declares (sidecar `lriad.json`, processor config, model type)."""
+    """The geometry a model folder declares: `lriad.json`, then the family table, then the processor config.
+
+    The pixel budget is the smaller of the processor's own maximum and the family's default
+    (`core.families.VISUAL_TOKEN_BUDGET` tokens), unless `lriad.json` sets `max_pixels`. The
+    engine and training hand this budget to the processor (`processor_size`), so the frame
+    computed here is the size the model really sees.
+    """
     folder = Path(folder)
     cfg_path = folder / "config.json"
     model_type = ""
     if cfg_path.is_file():
         model_type = json.loads(cfg_path.read_text(encoding="utf-8")).get("model_type", "")
-    frame = DEFAULT_FRAMES.get(model_type, CoordinateFrame.NORM1000)
-    sidecar = folder / SIDECAR
-    if sidecar.is_file():
-        declared = json.loads(sidecar.read_text(encoding="utf-8")).get("coordinate_frame")
-        if declared:
-            frame = CoordinateFrame(declared)
+    family = FAMILIES.get(model_type)
+    sidecar = read_sidecar(folder)
+    frame = sidecar.coordinate_frame or (family.frame if family else CoordinateFrame.NORM1000)
     proc = _processor_settings(folder)
     size = proc.get("size") or {}
     default = ModelGeometry()
-    return ModelGeometry(
-        frame=frame,
-        patch_size=int(proc.get("patch_size", 16 if model_type.startswith("qwen3") else default.patch_size)),
-        merge_size=int(proc.get("merge_size", default.merge_size)),
-        min_pixels=int(proc.get("min_pixels") or size.get("shortest_edge") or default.min_pixels),
-        max_pixels=int(proc.get("max_pixels") or size.get("longest_edge") or default.max_pixels),
-    )
+    patch = int(proc.get("patch_size") or (family.patch_size if family else default.patch_size))
+    merge = int(proc.get("merge_size") or (family.merge_size if family else default.merge_size))
+    min_pixels = int(proc.get("min_pixels") or size.get("shortest_edge") or default.min_pixels)
+    max_pixels = int(proc.get("max_pixels") or size.get("longest_edge") or default.max_pixels)
+    if sidecar.max_pixels:
+        max_pixels = sidecar.max_pixels
+    elif family is not None:
+        max_pixels = min(max_pixels, family.default_max_pixels)
+    if sidecar.min_pixels:
+        min_pixels = sidecar.min_pixels
+    min_pixels = min(min_pixels, max_pixels)
+    return ModelGeometry(frame=frame, patch_size=patch, merge_size=merge, min_pixels=min_pixels,
+                         max_pixels=max_pixels)
+
+
+def processor_size(geometry: ModelGeometry) -> dict[str, int]:
+    """The image processor's `size` for this geometry (set it before preprocessing, so both agree)."""
+    return {"shortest_edge": geometry.min_pixels, "longest_edge": geometry.max_pixels}

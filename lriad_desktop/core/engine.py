@@ -16,7 +16,9 @@ from typing import Any, Sequence
 
 from PIL import Image
 
-from lriad_desktop.core.coordinates import ModelGeometry, read_model_geometry, to_image_pixels
+from lriad_desktop.core.coordinates import ModelGeometry, processor_size, read_model_geometry, to_image_pixels
+from lriad_desktop.core.families import (FAMILIES, ModelFamily, prompt_opens_think, read_sidecar,
+                                         unknown_family_message, with_opened_think)
 from lriad_desktop.core.finding import Defect, Finding, Verdict
 from lriad_desktop.core.images import check_model_shape
 from lriad_desktop.core.model_files import (ModelFolderError, check_safetensors, check_weight_files, model_load_errors,
@@ -24,7 +26,7 @@ from lriad_desktop.core.model_files import (ModelFolderError, check_safetensors,
 from lriad_desktop.core.parsing import parse_completion
 from lriad_desktop.core.prompting import build_messages
 
-SUPPORTED_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe")
+SUPPORTED_MODEL_TYPES = tuple(FAMILIES)  # the family table (core.families) is the one list
 DEFAULT_MAX_NEW_TOKENS = 256
 
 
@@ -36,6 +38,7 @@ class ModelFolderInfo:
     model_type: str
     weights: tuple[Path, ...]
     geometry: ModelGeometry
+    family: ModelFamily | None = None  # None: a model type outside the table, tried with lriad.json's frame
 
 
 def validate_model_folder(folder: str | os.PathLike) -> ModelFolderInfo:
@@ -54,10 +57,14 @@ def validate_model_folder(folder: str | os.PathLike) -> ModelFolderInfo:
         model_type = json.loads(cfg.read_text(encoding="utf-8")).get("model_type", "")
     except (OSError, json.JSONDecodeError) as err:
         raise ModelFolderError(f"{cfg} can't be read: {err}") from None
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        raise ModelFolderError(
-            f"{path} holds a '{model_type or 'unknown'}' model; supported: Qwen2-VL, Qwen2.5-VL, Qwen3-VL"
-        )
+    family = FAMILIES.get(model_type)
+    if family is None:
+        try:
+            declared = read_sidecar(path).coordinate_frame
+        except (ValueError, OSError) as err:
+            raise ModelFolderError(f"{path}: bad lriad.json: {err}") from None
+        if declared is None:
+            raise ModelFolderError(unknown_family_message(model_type, str(path)))
     weights = tuple(sorted(path.glob("*.safetensors")))
     if not weights:
         if any(path.glob("*.bin")) or any(path.glob("*.pt")):
@@ -72,7 +79,7 @@ def validate_model_folder(folder: str | os.PathLike) -> ModelFolderInfo:
         geometry = read_model_geometry(path)
     except (ValueError, json.JSONDecodeError) as err:
         raise ModelFolderError(f"{path}: bad lriad.json or processor settings: {err}") from None
-    return ModelFolderInfo(path=path, model_type=model_type, weights=weights, geometry=geometry)
+    return ModelFolderInfo(path=path, model_type=model_type, weights=weights, geometry=geometry, family=family)
 
 
 def validate_adapter_folder(folder: str | os.PathLike) -> Path:
@@ -193,6 +200,7 @@ class Inspector:
             model.to(device)
         model.eval()
         processor.tokenizer.padding_side = "left"
+        processor.image_processor.size = processor_size(self.geometry)  # the pixel budget the frame assumes
         self._model, self._processor, self.device = model, processor, device
         self.load_seconds = time.perf_counter() - start
         return self
@@ -216,8 +224,9 @@ class Inspector:
             check_model_shape(image.size, self.geometry, path or None)
         processor, model = self._processor, self._model
         t0 = time.perf_counter()
-        texts = [processor.apply_chat_template(build_messages(name), add_generation_prompt=True, tokenize=False)
-                 for name in names]
+        template_kwargs = self.info.family.template_kwargs if self.info.family else {}
+        texts = [processor.apply_chat_template(build_messages(name), add_generation_prompt=True, tokenize=False,
+                                               **template_kwargs) for name in names]
         inputs = processor(text=texts, images=list(images), padding=True, return_tensors="pt").to(self.device)
         t1 = time.perf_counter()
         with torch.inference_mode():
@@ -225,6 +234,8 @@ class Inspector:
         t2 = time.perf_counter()
         new_tokens = out[:, inputs["input_ids"].shape[1]:]
         completions = processor.batch_decode(new_tokens, skip_special_tokens=True)
+        if prompt_opens_think(texts[0]):  # a thinking template: the reasoning continues its open <think>
+            completions = [with_opened_think(c) for c in completions]
         pad_id = processor.tokenizer.pad_token_id
         findings = []
         for i, text in enumerate(completions):
