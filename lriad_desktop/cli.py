@@ -82,6 +82,10 @@ def _build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                          help="device for the before/after evaluation")
 
+    from lriad_desktop.models_cli import add_parser as add_models_parser
+
+    add_models_parser(sub)
+
     p_gui = sub.add_parser("gui", help="open the desktop app (the default without a command)")
     p_gui.add_argument("paths", nargs="*", type=Path, help="images or folders to open")
     p_gui.add_argument("--model", type=Path, default=None, help="model folder (default: from the settings)")
@@ -256,6 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_gui(args)
     if args.command == "train":
         return cmd_train(args)
+    if args.command == "models":
+        from lriad_desktop.models_cli import cmd_models
+
+        return cmd_models(args)
     from lriad_desktop.core.datasets import DatasetError
     from lriad_desktop.core.engine import ModelFolderError
     from lriad_desktop.core.pipeline import BackendUnavailable

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-# Nothing at run time may reach a model hub or send telemetry.
+# Nothing at run time may reach a model hub or send telemetry; the one exception is a download the
+# user starts in Model → Models… or with `lriad models download` (core.model_download).
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
@@ -86,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     multiprocessing.freeze_support()  # first: a frozen child process must not start the app again
     prepare_streams()
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        os.environ.setdefault("LRIAD_DOWNLOADS_OFF", "1")  # the user's choice, not ours: no downloads either
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
     configure_logging()

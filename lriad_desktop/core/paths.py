@@ -35,3 +35,8 @@ def user_data_dir() -> Path:
     from platformdirs import user_data_dir as _udd
 
     return Path(_udd(APP_NAME, appauthor=False))
+
+
+def models_dir() -> Path:
+    """The app's own models folder (downloads go here): `<user data>/models`."""
+    return user_data_dir() / "models"

@@ -39,7 +39,7 @@ class Settings:
     """The app's settings (frozen: change with `dataclasses.replace` or `Settings.with_changes`)."""
 
     model_dir: str = field(default="", metadata=_opt(
-        "Model folder", "A Qwen2-VL / Qwen2.5-VL / Qwen3-VL folder; empty = the bundled lriad-tiny",
+        "Model folder", "A Qwen2-VL / Qwen2.5-VL / Qwen3-VL / Qwen3.5 folder; empty = the bundled demo model",
         kind="model_folder", group="Model"))
     adapter_dir: str = field(default="", metadata=_opt(
         "Adapter", "A PEFT LoRA adapter folder on top of the model (optional)", kind="adapter_folder", group="Model"))
@@ -100,6 +100,11 @@ class Settings:
         "Show label chips", "The defect type above each box", group="Appearance"))
     recent_folders: tuple[str, ...] = field(default=(), metadata=_opt("Recent folders", hidden=True))
     recent_sources: tuple[str, ...] = field(default=(), metadata=_opt("Recent camera sources", hidden=True))
+    model_folders: tuple[str, ...] = field(default=(), metadata=_opt(
+        "Added model folders", "Folders the Models dialog lists besides the cache and the app's models folder",
+        hidden=True))
+    demo_notice_shown: bool = field(default=False, metadata=_opt(
+        "Demo-model notice shown", "The first-launch notice about the bundled demo model was answered", hidden=True))
 
     def with_changes(self, **changes: Any) -> "Settings":
         """A copy with `changes`, each checked against its declaration (raises `SettingsError`)."""
