@@ -65,7 +65,10 @@ def test_settings_dialog_validates_the_model_folder_and_applies(qtbot, make_wind
     assert "not a PEFT adapter" in adapter.status.text()
     adapter.edit.setText("")
     model.edit.setText(str(tiny_model_dir))
-    assert ok.isEnabled() and model.status.text().startswith("✓ qwen2_5_vl")
+    assert ok.isEnabled() and model.status.text().startswith("✓ Qwen2.5-VL")
+    model.edit.setText("")  # the bundled model says what it is
+    assert ok.isEnabled() and "demo model — trained on synthetic images only" in model.status.text()
+    model.edit.setText(str(tiny_model_dir))
     dialog.editors["batch_size"].setValue(2)
     dialog.editors["theme"].setCurrentText("dark")
     dialog.editors["box_line_width"].setValue(3.5)

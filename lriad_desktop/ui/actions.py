@@ -59,6 +59,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("toggle_overlay", "Show &Boxes", "overlay", ("H",), "Show or hide the boxes over the image",
                checkable=True),
     ActionSpec("toggle_labels", "Show Label &Chips", "labels", ("Shift+H",), "", checkable=True),
+    ActionSpec("models", "&Models…", "open-folder", (), "Models on this machine, and downloading a real one"),
     ActionSpec("improve", "Improve &Model…", "improve", (),
                "Fine-tune the model on the flagged images (GRPO, in the background)"),
     ActionSpec("versions", "Model &Versions…", "versions", (), "Activate or roll back a model version"),
@@ -79,7 +80,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
                  "redo")),
     ("&Go", ("next", "previous", "next_unreviewed", "next_flagged")),
     ("&View", ("zoom_in", "zoom_out", "zoom_fit", "zoom_100", "-", "toggle_overlay", "toggle_labels")),
-    ("&Model", ("improve", "versions")),
+    ("&Model", ("models", "-", "improve", "versions")),
     ("&Help", ("shortcuts", "about")),
 )
 

@@ -16,8 +16,10 @@ from lriad_desktop.core.paths import resources_dir
 from lriad_desktop.core.settings import Settings, SettingsError, load_settings
 from lriad_desktop.core.store import ReviewStore, StoreError
 from lriad_desktop.ui.controller import AppController
+from lriad_desktop.ui.demo_notice import offer_real_model
 from lriad_desktop.ui.inspection import InspectorFactory, ModelState
 from lriad_desktop.ui.main_window import MainWindow
+from lriad_desktop.ui.models_dialog import show_models
 from lriad_desktop.ui.theme import apply_theme
 from lriad_desktop.ui.window_io import refresh_icons
 
@@ -154,6 +156,8 @@ def run_gui(paths: Sequence[str | os.PathLike] = (), model: Path | None = None, 
     follow_system_theme(app, window)
     run = ScreenshotRun(window, Path(screenshot)) if screenshot is not None else None
     window.show()
+    if run is None:  # a first launch on the bundled model says what it is and offers a real one
+        offer_real_model(window, lambda: show_models(window))
     if paths:
         controller.add_paths([str(p) for p in paths])
     elif run is not None:

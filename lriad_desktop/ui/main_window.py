@@ -15,7 +15,8 @@ from lriad_desktop.core.finding import Verdict
 from lriad_desktop.core.images import ImageLoadError
 from lriad_desktop.core.review import ImageStatus, effective_defects
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.ui import improve_panel, versions_dialog, window_io
+from lriad_desktop.core.models import DEMO_MODEL_NOTE
+from lriad_desktop.ui import improve_panel, models_dialog, versions_dialog, window_io
 from lriad_desktop.ui.actions import build_actions, build_menus, build_toolbar
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.finding_panel import FindingPanel
@@ -137,6 +138,7 @@ class MainWindow(QMainWindow):
             "shortcuts": lambda: window_io.show_shortcuts(self), "about": lambda: window_io.show_about(self),
             "improve": lambda: improve_panel.improve_model(self),
             "versions": lambda: versions_dialog.show_versions(self),
+            "models": lambda: models_dialog.show_models(self),
         }
         for name, fn in handlers.items():
             a[name].triggered.connect(lambda _=False, f=fn: f())
@@ -347,7 +349,7 @@ class MainWindow(QMainWindow):
     def _update_model_state(self) -> None:
         insp = self.controller.inspection
         s = self.controller.settings
-        name = Path(s.model_dir).name if s.model_dir else "lriad-tiny (bundled)"
+        name = Path(s.model_dir).name if s.model_dir else "lriad-tiny"
         if s.adapter_dir:
             name += f" + {Path(s.adapter_dir).name}"
         if insp.state is ModelState.READY:
@@ -355,6 +357,8 @@ class MainWindow(QMainWindow):
         version = self.controller.model_in_use()
         if version is not None and version.active:  # a registered version: show its name ("lriad-tiny-v3")
             name = version.name
+        if not s.model_dir:  # the bundled base model, with or without an adapter
+            name += f" ({DEMO_MODEL_NOTE})"
         state = {ModelState.NOT_LOADED: "none", ModelState.LOADING: "loading", ModelState.READY: "ready",
                  ModelState.FAILED: "failed"}[insp.state]
         text = insp.state_text or "not loaded"
@@ -496,7 +500,7 @@ class MainWindow(QMainWindow):
         if not improve_panel.may_close(self):  # a training run is under way and the inspector keeps it
             event.ignore()
             return
-        for name in ("training_panel", "versions_dialog"):
+        for name in ("training_panel", "versions_dialog", "models_dialog"):
             dialog = getattr(self, name, None)
             if dialog is not None:
                 dialog.close()

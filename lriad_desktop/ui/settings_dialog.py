@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QDialog, QDia
 
 from lriad_desktop.core.engine import ModelFolderError, validate_adapter_folder, validate_model_folder
 from lriad_desktop.core.model_input import has_processor_settings
+from lriad_desktop.core.models import DEMO_MODEL_NOTE
 from lriad_desktop.core.paths import bundled_model_dir
 from lriad_desktop.core.settings import Settings, SettingsError, setting_fields
 from lriad_desktop.ui.tasks import TaskRunner
@@ -31,7 +32,9 @@ def describe_model_folder(path: str) -> tuple[bool, str]:
     except ModelFolderError as err:
         return (not path), str(err) + ("  (the bundled model is missing: choose a folder)" if not path else "")
     frame = info.geometry.frame.value.replace("_", " ")
-    return True, f"✓ {info.model_type} · {len(info.weights)} weight file(s) · boxes in {frame}"
+    family = info.family.name if info.family else info.model_type
+    demo = f" · {DEMO_MODEL_NOTE} (Model → Models… to get a real one)" if not path else ""
+    return True, f"✓ {family} · {len(info.weights)} weight file(s) · boxes in {frame}{demo}"
 
 
 def describe_adapter_folder(path: str) -> tuple[bool, str]:
@@ -54,7 +57,8 @@ def describe_processor_folder(path: str) -> tuple[bool, str]:
     return True, "✓ processor settings: images are resized exactly as the model's own processor does"
 
 
-PLACEHOLDERS = {describe_model_folder: "(bundled lriad-tiny)", describe_processor_folder: "(none)"}
+PLACEHOLDERS = {describe_model_folder: f"(bundled lriad-tiny: {DEMO_MODEL_NOTE})",
+                describe_processor_folder: "(none)"}
 
 
 class PathField(QWidget):
