@@ -110,7 +110,8 @@ def lora_target_pattern(recipe: GRPORecipe, extra_targets: Sequence[str] = ()) -
     names = "|".join(dict.fromkeys(tuple(recipe.lora_targets) + tuple(extra_targets)))
     pattern = rf".*language_model.*\.({names})"
     if not recipe.freeze_vision:
-        pattern = rf"({pattern}|.*visual\.blocks.*\.(qkv|proj|fc1|fc2|linear_fc1|linear_fc2|gate_proj|up_proj|down_proj))"
+        vision = "qkv|proj|fc1|fc2|linear_fc1|linear_fc2|gate_proj|up_proj|down_proj"  # Qwen2/2.5-VL and Qwen3 towers
+        pattern = rf"({pattern}|.*visual\.blocks.*\.({vision}))"
     return pattern
 
 
@@ -267,7 +268,8 @@ def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out
             model = PeftModel.from_pretrained(model, adapter_from, is_trainable=True)
     else:
         peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
-                                 target_modules=lora_target_pattern(recipe, family.lora_extra_targets if family else ()),
+                                 target_modules=lora_target_pattern(recipe, family.lora_extra_targets if family
+                                                                    else ()),
                                  task_type="CAUSAL_LM")
     funcs = reward_functions(recipe.rewards)
     rare = None

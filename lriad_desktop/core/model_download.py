@@ -196,7 +196,8 @@ def plan_download(repo_id: str, target: Path | None = None, revision: str = "mai
 
     repo_id = repo_id.strip().strip("/")
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise DownloadError(f"'{repo_id}' is not a repo id: give it as ORGANISATION/NAME, e.g. Qwen/Qwen3-VL-4B-Instruct")
+        raise DownloadError(f"'{repo_id}' is not a repo id: give it as ORGANISATION/NAME, "
+                            "e.g. Qwen/Qwen3-VL-4B-Instruct")
     hub = _hub_endpoint(endpoint)
     target = Path(target) if target is not None else default_target(repo_id)
     with _hub_online(repo_id):
@@ -204,7 +205,8 @@ def plan_download(repo_id: str, target: Path | None = None, revision: str = "mai
             api = HfApi(endpoint=hub)
             sha = api.model_info(repo_id, revision=revision).sha or revision
             tree = [f for f in api.list_repo_tree(repo_id, revision=sha, recursive=True) if isinstance(f, RepoFile)]
-            config = _fetch_small(repo_id, "config.json", sha, hub) if any(f.path == "config.json" for f in tree) else None
+            has_config = any(f.path == "config.json" for f in tree)
+            config = _fetch_small(repo_id, "config.json", sha, hub) if has_config else None
         except Exception as err:  # the hub's answers and network failures become one message
             mapped = _hub_error(err, repo_id)
             if mapped is None:
@@ -389,7 +391,8 @@ def run_download(plan: DownloadPlan, on_progress: Callable[[DownloadProgress], N
     return target
 
 
-def download_model(repo_id: str, target: Path | None = None, on_progress: Callable[[DownloadProgress], None] | None = None,
+def download_model(repo_id: str, target: Path | None = None,
+                   on_progress: Callable[[DownloadProgress], None] | None = None,
                    cancelled: Callable[[], bool] = lambda: False, endpoint: str | None = None) -> Path:
     """Plan, check the disk, fetch: the folder of a finished download (`plan_download`, `run_download`)."""
     plan = plan_download(repo_id, target, endpoint=endpoint)

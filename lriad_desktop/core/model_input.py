@@ -18,7 +18,7 @@ from typing import Any
 
 from PIL import Image
 
-from lriad_desktop.core.coordinates import ModelGeometry, model_input_size
+from lriad_desktop.core.coordinates import ModelGeometry, model_input_size, processor_size
 
 log = logging.getLogger(__name__)
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
@@ -52,6 +52,7 @@ class ModelInputResizer:
 
                 self._processor = AutoImageProcessor.from_pretrained(
                     self.processor_dir, local_files_only=True, trust_remote_code=False)
+                self._processor.size = processor_size(self.geometry)  # the family's pixel budget, as in-process
             return self._processor
 
     def resize(self, image: Image.Image) -> Image.Image:

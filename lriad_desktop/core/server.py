@@ -27,6 +27,7 @@ from PIL import Image
 from lriad_desktop.core.coordinates import (DEFAULT_FRAMES, SIDECAR, CoordinateFrame, ModelGeometry,
                                             read_model_geometry)
 from lriad_desktop.core.engine import DEFAULT_MAX_NEW_TOKENS, finding_from_completion
+from lriad_desktop.core.families import FAMILIES
 from lriad_desktop.core.finding import TokenLogprob
 from lriad_desktop.core.model_input import ModelInputResizer, has_processor_settings, png_data_uri
 from lriad_desktop.core.pipeline import Answer, BackendUnavailable, ImageError
@@ -88,9 +89,11 @@ def normalise_url(url: str) -> str:
 def declared_geometry(family: str, frame: str = "auto", max_pixels: int = 0) -> ModelGeometry:
     """The geometry a user declares for a served model with no local copy: its family, frame and pixel budget."""
     default = ModelGeometry()
+    known = FAMILIES.get(family)  # the family table: frame, patch and default pixel budget
     chosen = DEFAULT_FRAMES.get(family, CoordinateFrame.NORM1000) if frame in ("", "auto") else CoordinateFrame(frame)
-    return ModelGeometry(frame=chosen, patch_size=16 if family.startswith("qwen3") else 14, merge_size=2,
-                         min_pixels=default.min_pixels, max_pixels=max_pixels or default.max_pixels)
+    return ModelGeometry(frame=chosen, patch_size=known.patch_size if known else default.patch_size,
+                         merge_size=known.merge_size if known else default.merge_size, min_pixels=default.min_pixels,
+                         max_pixels=max_pixels or (known.default_max_pixels if known else default.max_pixels))
 
 
 def openai_messages(messages: Sequence[dict[str, Any]], image_uris: Sequence[str]) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replac
 from pathlib import Path
 from typing import Any, Callable
 
+from lriad_desktop.core.families import FAMILIES
 from lriad_desktop.core.paths import user_data_dir
 
 SETTINGS_FILE = "settings.json"
@@ -74,15 +75,14 @@ class Settings:
         kind="processor_folder", group="Model server"))
     server_family: str = field(default="qwen2_5_vl", metadata=_opt(
         "Model family", "Without a local copy: the served model's family (its patch size and box frame)",
-        choices=("qwen2_5_vl", "qwen2_vl", "qwen3_vl", "qwen3_vl_moe"),
-        choice_labels=("Qwen2.5-VL", "Qwen2-VL", "Qwen3-VL", "Qwen3-VL MoE"), group="Model server"))
+        choices=tuple(FAMILIES), choice_labels=tuple(f.name for f in FAMILIES.values()), group="Model server"))
     server_frame: str = field(default="auto", metadata=_opt(
         "Box frame", "Without a local copy: the frame the served model answers in",
         choices=("auto", "model_pixels", "norm1000"),
         choice_labels=("The family's", "Pixels of the resized image", "0-1000 grid"), group="Model server"))
     server_max_pixels: int = field(default=0, metadata=_opt(
         "Pixel budget", "Without a local copy: the most pixels an image is resized to (the server's own budget "
-        "or less)", minimum=0, maximum=16_777_216, group="Model server", special="the family's (1,003,520)"))
+        "or less)", minimum=0, maximum=16_777_216, group="Model server", special="the family's (1280 image tokens)"))
     auto_inspect: bool = field(default=False, metadata=_opt(
         "Inspect images as they arrive", "Inspect every image added to the queue", group="Inspection"))
     recursive_folders: bool = field(default=True, metadata=_opt(
