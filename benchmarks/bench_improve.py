@@ -29,6 +29,7 @@ from lriad_desktop.core.evaluation import score  # noqa: E402
 from lriad_desktop.core.finding import Box, Defect, Verdict  # noqa: E402
 from lriad_desktop.core.paths import bundled_model_dir  # noqa: E402
 from lriad_desktop.core.store import Review, ReviewKind, ReviewStore  # noqa: E402
+from lriad_desktop.core.train_protocol import Step  # noqa: E402
 from training.grpo import GRPORecipe  # noqa: E402
 from training.improve import improve  # noqa: E402
 from training.synthetic import DEFECT_LABELS, generate_sample  # noqa: E402
@@ -75,11 +76,11 @@ def run_improve(model: Path, db: Path, out: Path, recipe: GRPORecipe) -> dict:
     events = []
     t0 = time.perf_counter()
     code = improve(db, model, out, recipe=recipe, emit=events.append)
-    steps = [e for e in events if e["event"] == "step"]
+    steps = [e for e in events if isinstance(e, Step)]
     if code != 0:
         raise SystemExit(f"improve failed: {events[-1]}")
     return {"minutes": round((time.perf_counter() - t0) / 60, 2),
-            "s_per_step": steps[-1]["s_per_step"] if steps else None, "steps": len(steps)}
+            "s_per_step": steps[-1].s_per_step if steps else None, "steps": len(steps)}
 
 
 def main() -> int:

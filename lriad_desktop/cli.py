@@ -204,15 +204,16 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """`lriad train`: one JSON event per line on stdout; exit 0 done, 2 bad input, 3 cancelled, 1 failed."""
+    """`lriad train`: one protocol event per line on stdout (`core.train_protocol`); exits with its `ExitCode`."""
     from lriad_desktop.core.paths import bundled_model_dir, user_data_dir
+    from lriad_desktop.core.train_protocol import ExitCode, RunFailed, print_event
 
     try:
         from training.grpo import GRPORecipe
         from training.improve import improve
     except ImportError as err:
-        print(json.dumps({"event": "error", "message": f"training is not available in this build: {err}"}), flush=True)
-        return 2
+        print_event(RunFailed(f"training is not available in this build: {err}"))
+        return ExitCode.BAD_INPUT
     overrides: dict = {}
     if args.recipe is not None:
         overrides = json.loads(args.recipe.read_text(encoding="utf-8"))
@@ -229,13 +230,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         recipe = GRPORecipe.from_dict({"preset": preset, **overrides})
     except (TypeError, ValueError) as err:
-        print(json.dumps({"event": "error", "message": f"bad recipe: {err}"}), flush=True)
-        return 2
+        print_event(RunFailed(f"bad recipe: {err}"))
+        return ExitCode.BAD_INPUT
     db = args.db or user_data_dir() / "reviews.sqlite3"
     if not Path(db).is_file():
-        print(json.dumps({"event": "error", "message": f"No review store at {db}: review some images first"}),
-              flush=True)
-        return 2
+        print_event(RunFailed(f"No review store at {db}: review some images first"))
+        return ExitCode.BAD_INPUT
     base = args.base or bundled_model_dir()
     device = args.device
     if device == "auto":  # evaluate where the recipe trains

@@ -79,6 +79,7 @@ def _check_store(ctx: dict) -> str:
 
 def _check_training(ctx: dict) -> str:
     from lriad_desktop.core.store import ReviewStore
+    from lriad_desktop.core.train_protocol import Step, TrainingEvent
     from training.flags import collect, repeat_to, training_rows
     from training.grpo import GRPORecipe, run_grpo
 
@@ -90,11 +91,11 @@ def _check_training(ctx: dict) -> str:
         raise SelfTestFailure(f"no training rows from the flag ({'; '.join(skipped)})")
     recipe = GRPORecipe.cpu_tiny(max_steps=1, batch_size=4, num_generations=4, max_completion_length=32,
                                  use_cpu=inspector.device == "cpu")
-    events: list[dict] = []
+    events: list[TrainingEvent] = []
     start = time.perf_counter()
     out = ctx["tmp"] / "adapter"
     run_grpo(inspector.info.path, repeat_to(rows, 4), recipe, out, emit=events.append)
-    if not (out / "adapter_model.safetensors").is_file() or not any(e["event"] == "step" for e in events):
+    if not (out / "adapter_model.safetensors").is_file() or not any(isinstance(e, Step) for e in events):
         raise SelfTestFailure("the GRPO step wrote no adapter")
     return f"1 GRPO step in {time.perf_counter() - start:.1f} s"
 

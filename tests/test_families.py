@@ -15,6 +15,7 @@ from lriad_desktop.core.coordinates import (CoordinateFrame, model_input_size, r
 from lriad_desktop.core.engine import Inspector, ModelFolderError, validate_model_folder
 from lriad_desktop.core.families import FAMILIES, family_for, prompt_opens_think, with_opened_think
 from lriad_desktop.core.finding import Box, Verdict
+from lriad_desktop.core.train_protocol import TrainingEvent
 from training.tiny_model import FAMILY_TYPES, TinyModelSpec, build_family_model
 
 SPEC = TinyModelSpec(text_hidden=64, text_layers=2, text_heads=2, text_kv_heads=1, text_intermediate=128,
@@ -92,11 +93,11 @@ def test_one_grpo_step_with_a_lora_and_the_adapter_loads(family_dir, tmp_path):
     geo = read_model_geometry(family_dir)
     rows = [grpo_row_from_sample(generate_sample(np.random.default_rng([3, i]), size=(96, 80)), geo)
             for i in range(4)]
-    events: list[dict] = []
+    events: list[TrainingEvent] = []
     out = tmp_path / "adapter-v1"
     run_grpo(family_dir, rows, GRPORecipe.cpu_tiny(max_steps=1, batch_size=4, max_completion_length=8), out,
              emit=events.append)
-    assert [e["event"] for e in events] == ["setup", "step", "saved"]
+    assert [e.kind for e in events] == ["setup", "step", "saved"]
     targets = json.loads((out / "adapter_config.json").read_text())["target_modules"]
     family = FAMILIES[json.loads((family_dir / "config.json").read_text())["model_type"]]
     assert all(name in targets for name in family.lora_extra_targets)

@@ -8,6 +8,7 @@ from PIL import Image
 
 from lriad_desktop.core.coordinates import read_model_geometry
 from lriad_desktop.core.engine import Inspector
+from lriad_desktop.core.train_protocol import Step
 from training.grpo import GRPORecipe, lora_target_pattern, run_grpo, write_adapter_atomically
 from training.synthetic import generate_sample
 from training.targets import grpo_row_from_sample
@@ -23,10 +24,11 @@ def test_grpo_run_writes_an_adapter_the_engine_loads(tmp_path, tiny_model_dir):
     out = tmp_path / "adapters" / "v1"
     recipe = GRPORecipe.cpu_tiny(max_steps=2, batch_size=4, max_completion_length=12)
     summary = run_grpo(tiny_model_dir, _rows(tiny_model_dir), recipe, out, emit=events.append)
-    kinds = [e["event"] for e in events]
+    kinds = [e.kind for e in events]
     assert kinds[0] == "setup" and kinds.count("step") == 2 and kinds[-1] == "saved"
-    step = next(e for e in events if e["event"] == "step")
-    assert {"reward", "kl", "eta_s", "max_steps"} <= set(step) and "rare_defect" in step["rewards"]
+    step = next(e for e in events if isinstance(e, Step))
+    assert step.max_steps == 2 and step.eta_s is not None and step.s_per_step > 0 and "rare_defect" in step.rewards
+    assert set(step.classes) == {r["defect_class"] for r in _rows(tiny_model_dir)}  # the rare-defect figures
     assert summary["steps"] == 2 and (out / "adapter_model.safetensors").is_file()
     assert json.loads((out / "lriad_training.json").read_text())["recipe"]["max_steps"] == 2
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folder left

@@ -14,6 +14,7 @@ import pytest
 
 from lriad_desktop.core.finding import Box, Defect, Verdict
 from lriad_desktop.core.store import Review, ReviewKind, ReviewStore
+from lriad_desktop.core.train_protocol import Evaluated, ExitCode, RunFailed
 from training.flags import NothingToLearn, collect, repeat_to, training_rows
 from training.grpo import GRPORecipe
 from training.improve import improve
@@ -79,11 +80,11 @@ def test_improve_registers_an_inactive_version_with_before_after(tmp_path, tiny_
     events = []
     out = tmp_path / "adapters" / "v2"
     assert improve(db, tiny_model_dir, out, recipe=RECIPE, emit=events.append) == 0
-    kinds = [e["event"] for e in events]
+    kinds = [e.kind for e in events]
     assert kinds[0] == "data" and "setup" in kinds and kinds.count("step") == 2 and kinds[-1] == "done"
-    before = next(e for e in events if e["event"] == "eval" and e["when"] == "before")
-    assert before["flagged"]["all"]["n"] == 3 and "scratch" in before["flagged"]
-    assert before["holdout"]["all"]["n"] >= 1
+    before = next(e for e in events if isinstance(e, Evaluated) and e.when == "before")
+    assert before.flagged["all"]["n"] == 3 and "scratch" in before.flagged
+    assert before.holdout["all"]["n"] >= 1
     assert loads == [None, out]  # one load per adapter: before (base) and after, each for flagged + held-out
     store = ReviewStore.open(db)
     versions = store.model_versions()
@@ -94,8 +95,8 @@ def test_improve_registers_an_inactive_version_with_before_after(tmp_path, tiny_
     assert [r.status for r in store.training_runs()] == ["done"]
     # the same output folder is refused: adapter versions are never overwritten
     errors = []
-    assert improve(db, tiny_model_dir, out, recipe=RECIPE, emit=errors.append) == 2
-    assert errors[-1]["event"] == "error" and "already exists" in errors[-1]["message"]
+    assert improve(db, tiny_model_dir, out, recipe=RECIPE, emit=errors.append) == ExitCode.BAD_INPUT == 2
+    assert isinstance(errors[-1], RunFailed) and "already exists" in errors[-1].message
 
 
 def _train_cmd(db, base, out, steps=40):

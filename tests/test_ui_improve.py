@@ -1,6 +1,7 @@
 """"Improve model" from the window: a real `lriad train` subprocess on a real store with flags and the
 tiny random model; progress, before/after, Activate (hot swap), Discard, Cancel, closing while
-training, the versions dialog and roll back. Plus the Qt-free protocol pieces (`core.training_events`).
+training, the versions dialog and roll back. Plus the Qt-free protocol pieces (`core.train_protocol`,
+`core.training_progress`, `ui.training_text`).
 """
 
 import json
@@ -15,8 +16,12 @@ from lriad_desktop.core.engine import Inspector
 from lriad_desktop.core.finding import Box, Defect, Verdict
 from lriad_desktop.core.settings import Settings
 from lriad_desktop.core.store import Review, ReviewKind, ReviewStore
-from lriad_desktop.core.training_events import (RECIPE_ENV, TrainingProgress, adapters_dir, compare, next_adapter_dir,
-                                                parse_event, rollback_target, sync_active_version, train_command)
+from lriad_desktop.core.train_protocol import (RECIPE_ENV, DataPrepared, Evaluated, ExitCode, Output, RunCancelled,
+                                               RunDone, RunFailed, Step, TrainingSetUp, decode_event, encode_event,
+                                               train_command)
+from lriad_desktop.core.training_events import adapters_dir, next_adapter_dir, rollback_target, sync_active_version
+from lriad_desktop.core.training_progress import TrainingProgress, compare
+from lriad_desktop.ui.training_text import change_text, event_line, status_text
 from lriad_desktop.ui.charts import LineChart
 from lriad_desktop.ui.inspection import ModelState
 from lriad_desktop.ui.training_process import TrainingPlan, plan_improvement
@@ -281,25 +286,49 @@ def test_progress_folds_the_event_protocol():
     p = TrainingProgress()
     scores = {"n": 3, "accuracy": 0.0, "f1": 0.0, "mean_iou": None}
     better = {"n": 3, "accuracy": 2 / 3, "f1": 0.8, "mean_iou": 0.4}
-    lines = [p.apply(e) for e in (
-        {"event": "data", "flagged": 3, "replay": 2, "holdout": 1, "rows": 5, "skipped": []},
-        {"event": "eval", "when": "before", "flagged": {"scratch": scores, "all": scores}, "holdout": {}},
-        {"event": "setup", "rows": 5, "max_steps": 2, "adapter_from": ""},
-        {"event": "step", "step": 1, "max_steps": 2, "reward": 0.5, "kl": 0.01, "eta_s": 90, "s_per_step": 90,
-         "classes": {"scratch": {"success": 0.25, "weight": 0.4, "rarity": 1.0, "seen": 4}}})]
+    events = (DataPrepared(flagged=3, replay=2, holdout=1, rows=5),
+              Evaluated("before", flagged={"scratch": scores, "all": scores}),
+              TrainingSetUp(rows=5, max_steps=2),
+              Step(step=1, max_steps=2, reward=0.5, kl=0.01, eta_s=90, s_per_step=90,
+                   classes={"scratch": {"success": 0.25, "weight": 0.4, "rarity": 1.0, "seen": 4}}))
+    lines = []
+    for e in events:
+        p.apply(e)
+        lines.append(event_line(e))
     assert lines[0].startswith("Data: 3 flagged") and "acc 0%" in lines[1] and "2 steps" in lines[2]
-    assert p.status_text() == "Step 1 / 2 · about 2 min left" and p.rewards == [0.5] and "scratch" in p.classes
-    p.apply({"event": "eval", "when": "after", "flagged": {"scratch": better, "all": better}, "holdout": {}})
-    p.apply({"event": "done", "version_id": 7, "adapter": "/a/lriad-tiny-v1", "minutes": 0.5})
+    assert status_text(p) == "Step 1 / 2 · about 2 min left" and p.rewards == [0.5] and "scratch" in p.classes
+    p.apply(Evaluated("after", flagged={"scratch": better, "all": better}))
+    p.apply(RunDone(version_id=7, adapter="/a/lriad-tiny-v1", minutes=0.5))
     assert p.finished and p.version_id == 7
     rows = compare(p.before, p.after)
     assert [(r.split, r.defect_class) for r in rows] == [("Flagged", "all"), ("Flagged", "scratch")]
     acc, f1, iou = rows[0].changes
-    assert acc.text() == "0% → 67%" and f1.delta == pytest.approx(0.8) and iou.text() == "– → 0.40"
-    assert parse_event('{"event": "step"}') == {"event": "step"}
-    assert parse_event("Some library said hello") is None and parse_event('{"not": "an event"}') is None
+    assert change_text(acc) == "0% → 67%" and f1.delta == pytest.approx(0.8) and change_text(iou) == "– → 0.40"
     failed = TrainingProgress()
-    assert failed.apply({"event": "error", "message": "disk full"}) == "Error: disk full" and failed.phase == "failed"
+    failed.apply(RunFailed("disk full"))
+    assert event_line(RunFailed("disk full")) == "Error: disk full" and failed.phase == "failed"
+
+
+def test_every_event_survives_its_encoding_and_anything_else_is_output():
+    events = [DataPrepared(flagged=3, replay=2, holdout=1, rows=5, data_revision=9, skipped=("a.png: truncated",)),
+              Evaluated("after", flagged={"all": {"n": 1, "f1": 0.5}}), TrainingSetUp("base", "", 5, 2, {"beta": 0.1}),
+              Step(step=1, max_steps=2, reward=0.5, kl=0.01, rewards={"format": 1.0}), RunCancelled(step=4),
+              RunDone(version_id=7, adapter="/a/v1", minutes=0.5), RunFailed("disk full")]
+    for event in events:
+        line = encode_event(event)
+        assert line.startswith(f'{{"event": "{event.kind}"') and decode_event(line + "\n") == event
+    # the wire is plain JSON lines: one object per line, the kind under "event"
+    assert json.loads(encode_event(RunDone(version_id=7)))["event"] == "done"
+    for stray in ("Some library said hello", '{"not": "an event"}', '{"event": "launch"}', "{broken",
+                  '{"event": "step", "step": "one"}', '{"event": "error", "message": null}'):
+        assert decode_event(stray) == Output(stray)
+    assert event_line(Output("loading weights")) == "loading weights"
+    assert event_line(RunDone(version_id=7, adapter="/a/lriad-tiny-v1", minutes=0.5)) == (
+        "Done in 30 s: new version lriad-tiny-v1")
+    assert event_line(RunCancelled(step=4)) == "Cancelled: the active model is unchanged"
+    assert event_line(Step(step=3, max_steps=5, reward=0.25, kl=0.001, s_per_step=2.0)) == (
+        "Step 3/5 · reward 0.250 · KL 0.0010 · 2.0 s/step")
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3] and ExitCode.CANCELLED == 3
 
 
 def test_versions_register_on_first_use_and_roll_back_to_the_parent(tmp_path, tiny_model_dir):

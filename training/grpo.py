@@ -23,24 +23,8 @@ from lriad_desktop.core.coordinates import processor_size, read_model_geometry
 from lriad_desktop.core.engine import validate_adapter_folder, validate_model_folder
 from lriad_desktop.core.families import FAMILIES, ModelFamily, prompt_opens_think, read_model_type, with_opened_think
 from lriad_desktop.core.model_files import model_load_errors
+from lriad_desktop.core.train_protocol import AdapterSaved, Emit, RunCancelled, Step, TrainingSetUp, print_event
 from training.rewards import RareDefectEmphasis, class_counts, completion_text, reward_functions
-
-Emit = Callable[[dict], None]
-
-
-def print_event(event: dict) -> None:
-    """Write one JSON event per line on stdout (the `--events jsonl` protocol).
-
-    If the reader is gone (the app was killed), the event is dropped rather than failing the run.
-    """
-    try:
-        print(json.dumps(event), flush=True)
-    except (BrokenPipeError, ValueError):  # ValueError: stdout already closed
-        try:
-            sys.stdout = open(os.devnull, "w", encoding="utf-8")  # so the interpreter's exit flush is quiet
-        except OSError:
-            pass
-
 
 @dataclass(frozen=True)
 class GRPORecipe:
@@ -169,14 +153,12 @@ def _events_callback(emit: Emit, cancel: _Cancel, rare: RareDefectEmphasis | Non
             elapsed = time.perf_counter() - self.t0
             step = state.global_step
             per_step = elapsed / max(step, 1)
-            event = {"event": "step", "step": step, "max_steps": state.max_steps,
-                     "reward": round(float(logs.get("reward", 0.0)), 4), "kl": round(float(logs.get("kl", 0.0)), 5),
-                     "eta_s": round(per_step * (state.max_steps - step), 1), "s_per_step": round(per_step, 3),
-                     "rewards": {k.split("/")[1]: round(float(v), 4) for k, v in logs.items()
-                                 if k.startswith("rewards/") and k.endswith("/mean")}}
-            if rare is not None:
-                event["classes"] = rare.stats()
-            emit(event)
+            emit(Step(step=step, max_steps=state.max_steps, reward=round(float(logs.get("reward", 0.0)), 4),
+                      kl=round(float(logs.get("kl", 0.0)), 5), eta_s=round(per_step * (state.max_steps - step), 1),
+                      s_per_step=round(per_step, 3),
+                      rewards={k.split("/")[1]: round(float(v), 4) for k, v in logs.items()
+                               if k.startswith("rewards/") and k.endswith("/mean")},
+                      classes=rare.stats() if rare is not None else {}))
 
         def on_step_end(self, args, state, control, **kwargs):
             if cancel.requested:
@@ -290,8 +272,8 @@ def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out
         reward_weights=weights, disable_tqdm=True, dataloader_num_workers=0, log_completions=False,
         chat_template_kwargs=template_kwargs or None,
     )
-    emit({"event": "setup", "base": str(base_dir), "adapter_from": str(adapter_from or ""), "rows": len(rows),
-          "max_steps": recipe.max_steps, "recipe": asdict(recipe)})
+    emit(TrainingSetUp(base=str(base_dir), adapter_from=str(adapter_from or ""), rows=len(rows),
+                       max_steps=recipe.max_steps, recipe=asdict(recipe)))
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=build_dataset(rows),
                           processing_class=processor, peft_config=peft_config)
     for cb in (PrinterCallback, ProgressCallback):
@@ -302,11 +284,12 @@ def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out
         summary = {"steps": trainer.state.global_step, "minutes": round((time.perf_counter() - t0) / 60, 2),
                    "classes": rare.stats() if rare else {}}
         if cancel.requested:
-            emit({"event": "cancelled", "step": trainer.state.global_step})
+            emit(RunCancelled(step=trainer.state.global_step))
             return {**summary, "cancelled": True}
         write_adapter_atomically(trainer.model, Path(out_dir), {"recipe": asdict(recipe), **summary,
                                                                "base": str(base_dir)})
-        emit({"event": "saved", "adapter": str(out_dir), **summary})
+        emit(AdapterSaved(adapter=str(out_dir), steps=summary["steps"], minutes=summary["minutes"],
+                          classes=summary["classes"]))
         return {**summary, "cancelled": False, "adapter": str(out_dir)}
     finally:
         shutil.rmtree(work, ignore_errors=True)

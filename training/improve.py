@@ -17,8 +17,10 @@ from lriad_desktop.core.evaluation import score_by_category
 from lriad_desktop.core.finding import Finding, Verdict
 from lriad_desktop.core.pipeline import InspectionBackend, InspectionRequest, inspect_requests
 from lriad_desktop.core.store import ReviewStore
+from lriad_desktop.core.train_protocol import (DataPrepared, Emit, Evaluated, ExitCode, RunCancelled, RunDone, RunFailed,
+                                               print_event)
 from training.flags import NothingToLearn, ReviewedImage, collect, repeat_to, training_rows
-from training.grpo import Emit, GRPORecipe, _Cancel, print_event, run_grpo
+from training.grpo import GRPORecipe, _Cancel, run_grpo
 
 
 class Cancelled(Exception):
@@ -70,7 +72,7 @@ def _why(cancel: _Cancel) -> dict:
 
 def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
             recipe: GRPORecipe | None = None, emit: Emit = print_event, device: str = "cpu",
-            synthetic_per_good: int = 0, seed: int = 0, stop_with_parent: bool = False) -> int:
+            synthetic_per_good: int = 0, seed: int = 0, stop_with_parent: bool = False) -> ExitCode:
     """Run one "Improve model" job end to end; returns a process exit status.
 
     The active model version is never changed here: the result is registered inactive, and
@@ -84,8 +86,8 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         cancel.watch_stdin()
     out = Path(out)
     if out.exists():
-        emit({"event": "error", "message": f"{out} already exists; choose a new adapter folder"})
-        return 2
+        emit(RunFailed(f"{out} already exists; choose a new adapter folder"))
+        return ExitCode.BAD_INPUT
     store = ReviewStore.open(db)
     run = None
     t0 = time.perf_counter()
@@ -96,58 +98,59 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         data = collect(store, seed=seed)
         geometry = read_model_geometry(base)
         rows, skipped = training_rows(data, geometry, synthetic_per_good, seed)
-        emit({"event": "data", **data.summary(), "rows": len(rows), "skipped": skipped})
+        emit(DataPrepared(flagged=len(data.flagged), replay=len(data.replay), holdout=len(data.holdout),
+                          rows=len(rows), data_revision=data.data_revision, skipped=tuple(skipped)))
         if not rows:
-            emit({"event": "error", "message": "None of the flagged images can be read any more"})
-            return 2
+            emit(RunFailed("None of the flagged images can be read any more"))
+            return ExitCode.BAD_INPUT
         parent = store.active_model_version()
         run = store.add_training_run(parent.id if parent else None, data.data_revision, asdict(recipe))
         max_tokens = recipe.max_completion_length
         sets = {"flagged": data.flagged, "holdout": data.holdout}
         before = evaluate_sets(base, adapter_from, sets, device, max_tokens, cancel)
-        emit({"event": "eval", "when": "before", **before})
+        emit(Evaluated("before", **before))
         n_rows = recipe.max_steps * recipe.batch_size // recipe.num_generations
         summary = run_grpo(base, repeat_to(rows, n_rows), recipe, out, adapter_from, emit, cancel)
         if summary.get("cancelled"):
             store.finish_training_run(run.id, "cancelled", metrics={"before": before, **_why(cancel)})
-            return 3
+            return ExitCode.CANCELLED
         after = evaluate_sets(base, out, sets, device, max_tokens, cancel)
-        emit({"event": "eval", "when": "after", **after})
+        emit(Evaluated("after", **after))
         metrics = {"before": before, "after": after, "steps": summary["steps"], "classes": summary["classes"],
                    "minutes": round((time.perf_counter() - t0) / 60, 2), **data.summary()}
         (out / "lriad_eval.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         version = store.add_model_version(out.name, str(base), str(out), parent.id if parent else None,
                                           data.data_revision, metrics)
         store.finish_training_run(run.id, "done", version.id, metrics)
-        emit({"event": "done", "version_id": version.id, "adapter": str(out), "minutes": metrics["minutes"]})
-        return 0
+        emit(RunDone(version_id=version.id, adapter=str(out), minutes=metrics["minutes"]))
+        return ExitCode.DONE
     except NothingToLearn as err:
-        emit({"event": "error", "message": str(err)})
-        return 2
+        emit(RunFailed(str(err)))
+        return ExitCode.BAD_INPUT
     except ModelFolderError as err:
         if run is not None:
             store.finish_training_run(run.id, "failed", metrics={"error": str(err)})
-        emit({"event": "error", "message": str(err)})
-        return 2
+        emit(RunFailed(str(err)))
+        return ExitCode.BAD_INPUT
     except Cancelled:
         if run is not None:
             store.finish_training_run(run.id, "cancelled", metrics=_why(cancel))
-        emit({"event": "cancelled"})
-        return 3
+        emit(RunCancelled())
+        return ExitCode.CANCELLED
     except OSError as err:
         message = (f"Not enough disk space to finish the training run ({err.filename or out})"
                    if err.errno == errno.ENOSPC else f"{type(err).__name__}: {err}")
         if run is not None:
             store.finish_training_run(run.id, "failed", metrics={"error": message})
-        emit({"event": "error", "message": message})
-        return 1
+        emit(RunFailed(message))
+        return ExitCode.FAILED
     except Exception as err:  # the UI shows this one line; the traceback is on stderr
         import traceback
 
         traceback.print_exc()
         if run is not None:
             store.finish_training_run(run.id, "failed", metrics={"error": str(err)})
-        emit({"event": "error", "message": f"{type(err).__name__}: {err}"})
-        return 1
+        emit(RunFailed(f"{type(err).__name__}: {err}"))
+        return ExitCode.FAILED
     finally:
         store.close()

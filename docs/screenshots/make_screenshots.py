@@ -201,7 +201,7 @@ def main() -> int:
     # "Improve model": a real `lriad train` run on the flags above, followed in the training panel
     import json
 
-    from lriad_desktop.core.training_events import RECIPE_ENV
+    from lriad_desktop.core.train_protocol import RECIPE_ENV
     from lriad_desktop.ui.versions_dialog import show_versions
 
     os.environ.setdefault(RECIPE_ENV, json.dumps({"preset": "cpu_tiny", "max_steps": 12, "batch_size": 4,

@@ -6,7 +6,7 @@ and Discard.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
@@ -14,11 +14,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderV
                                QVBoxLayout, QWidget)
 
 from lriad_desktop.core.store import StoreError
-from lriad_desktop.core.training_events import COMPARED, compare, format_duration
+from lriad_desktop.core.train_protocol import RunCancelled, Step, TrainingEvent
+from lriad_desktop.core.training_progress import COMPARED, compare
 from lriad_desktop.ui.charts import LineChart
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.theme import colour
 from lriad_desktop.ui.training_process import plan_improvement
+from lriad_desktop.ui.training_text import CANCELLED_LINE, change_text, format_duration, status_text
 
 if TYPE_CHECKING:
     from lriad_desktop.ui.main_window import MainWindow
@@ -62,6 +64,7 @@ class ImprovePanel(QDialog):
         self.setWindowTitle("Improve model")
         self.resize(980, 780)
         self._decided = False  # Activate or Discard was pressed for the finished run
+        self._cancel_logged = False  # the run's own RunCancelled event is in the log
         self._build()
         service = controller.training
         service.started.connect(self.reset)
@@ -154,6 +157,7 @@ class ImprovePanel(QDialog):
         """Show the run that is starting (or nothing yet)."""
         plan = self.controller.training.plan
         self._decided = False
+        self._cancel_logged = False
         if plan is None:
             self.title.setText("Improve model")
             self.subtitle.setText("")
@@ -175,10 +179,10 @@ class ImprovePanel(QDialog):
         bar = self.log.verticalScrollBar()
         bar.setValue(bar.maximum())
 
-    def _event(self, event: dict[str, Any], line: str) -> None:
+    def _event(self, event: TrainingEvent, line: str) -> None:
         self._log(line)
-        kind = event.get("event")
-        if kind == "step":
+        self._cancel_logged = self._cancel_logged or isinstance(event, RunCancelled)
+        if isinstance(event, Step):
             self._fill_classes()
         self._refresh()
 
@@ -186,8 +190,8 @@ class ImprovePanel(QDialog):
         p = self.controller.training.progress
         if outcome == "failed":
             self._log(f"Failed: {p.error}")
-        elif outcome == "cancelled" and not self.log.toPlainText().rstrip().endswith("unchanged"):
-            self._log("Cancelled: the active model is unchanged")
+        elif outcome == "cancelled" and not self._cancel_logged:  # killed before it could say so itself
+            self._log(CANCELLED_LINE)
         if outcome == "done":
             self._fill_results()
         self._fill_classes()
@@ -206,7 +210,7 @@ class ImprovePanel(QDialog):
         else:
             self.progress.setRange(0, max(p.max_steps, 1))
             self.progress.setValue(p.step)
-        status = "Cancelling…" if service.cancelling else p.status_text()
+        status = "Cancelling…" if service.cancelling else status_text(p)
         if p.phase == "done" and p.minutes is not None:
             status = f"Finished in {format_duration(p.minutes * 60)}"
         self.status.setText(status)
@@ -250,7 +254,7 @@ class ImprovePanel(QDialog):
             for c, change in enumerate(row.changes, start=3):
                 delta = change.delta
                 tone = "" if delta is None or abs(delta) < 0.005 else ("ok" if delta > 0 else "danger")
-                self.results.setItem(r, c, _item(change.text(), True, tone))
+                self.results.setItem(r, c, _item(change_text(change), True, tone))
         if not p.after.get("holdout"):
             note = "No held-out images: accept more of the model's findings to measure regressions. "
         else:

@@ -18,8 +18,10 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 from lriad_desktop.core.paths import bundled_model_dir
 from lriad_desktop.core.settings import Settings
 from lriad_desktop.core.store import ReviewStore
-from lriad_desktop.core.training_events import (EXIT_CANCELLED, TrainingProgress, adapters_dir, next_adapter_dir,
-                                                parse_event, recipe_from_env, sync_active_version, train_command)
+from lriad_desktop.core.train_protocol import ExitCode, TrainingEvent, decode_event, recipe_from_env, train_command
+from lriad_desktop.core.training_events import adapters_dir, next_adapter_dir, sync_active_version
+from lriad_desktop.core.training_progress import TrainingProgress
+from lriad_desktop.ui.training_text import event_line
 
 log = logging.getLogger(__name__)
 KILL_AFTER_MS = 10_000  # Cancel sends SIGTERM (stop after this step); a run still alive this much later is killed
@@ -57,7 +59,7 @@ class TrainingService(QObject):
     """Starts one `lriad train` process at a time and turns its stdout into events."""
 
     started = Signal()
-    eventReceived = Signal(dict, str)  # the event, a line for the log
+    eventReceived = Signal(object, str)  # the TrainingEvent (an Output for a stray line), a line for the log
     finished = Signal(str)  # "done", "cancelled" or "failed"
 
     def __init__(self, parent: QObject | None = None, kill_after_ms: int = KILL_AFTER_MS) -> None:
@@ -142,12 +144,9 @@ class TrainingService(QObject):
     def _line(self, text: str) -> None:
         if not text.strip():
             return
-        event = parse_event(text)
-        if event is None:  # a library printed to stdout: keep it for the log, nothing else
-            self.eventReceived.emit({"event": "output", "text": text}, text)
-            return
-        line = self.progress.apply(event)
-        self.eventReceived.emit(event, line)
+        event: TrainingEvent = decode_event(text)  # a library's print comes back as an Output: logged, nothing else
+        self.progress.apply(event)
+        self.eventReceived.emit(event, event_line(event))
 
     def _read_stderr(self) -> None:
         if self._process is None:
@@ -167,9 +166,9 @@ class TrainingService(QObject):
         crashed = status == QProcess.ExitStatus.CrashExit
         self.exit_code = None if crashed else exit_code
         p = self.progress
-        if p.phase == "done" and exit_code == 0 and not crashed:
+        if p.phase == "done" and exit_code == ExitCode.DONE and not crashed:
             outcome = "done"
-        elif self._cancel_requested or (not crashed and exit_code == EXIT_CANCELLED):
+        elif self._cancel_requested or (not crashed and exit_code == ExitCode.CANCELLED):
             p.phase, outcome = "cancelled", "cancelled"
         else:
             if not p.error:
