@@ -19,8 +19,8 @@ from lriad_desktop.core.store import Review, ReviewKind, ReviewStore
 from lriad_desktop.core.train_protocol import (RECIPE_ENV, DataPrepared, Evaluated, ExitCode, Output, RunCancelled,
                                                RunDone, RunFailed, Step, TrainingSetUp, decode_event, encode_event,
                                                train_command)
-from lriad_desktop.core.training_events import adapters_dir, next_adapter_dir, rollback_target, sync_active_version
 from lriad_desktop.core.training_progress import TrainingProgress, compare
+from lriad_desktop.core.versions import adapters_dir, next_adapter_dir, rollback_target, sync_active_version
 from lriad_desktop.ui.training_text import change_text, event_line, status_text
 from lriad_desktop.ui.charts import LineChart
 from lriad_desktop.ui.inspection import ModelState
@@ -165,7 +165,7 @@ def test_discard_deletes_the_adapter_and_the_version_is_not_activatable(qtbot, i
     assert "(deleted)" in dialog.table.item(0, 3).text() and not dialog.activate_button.isEnabled()
     assert not c.activate_version(c.store.model_versions()[-1].id)
     # the discarded version's name is never reused
-    assert plan_improvement(c.store, c.settings).out_dir.name == f"{tiny_model_dir.name}-v2"
+    assert plan_improvement(c.store, c.settings, c.register_model_in_use()).out_dir.name == f"{tiny_model_dir.name}-v2"
     dialog.close()
     panel.close()
     window.close()

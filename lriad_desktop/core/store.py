@@ -27,10 +27,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 from lriad_desktop.core.finding import Finding, Verdict
 from lriad_desktop.core.paths import user_data_dir
+from lriad_desktop.core.versions import ModelVersion
 from lriad_desktop.core.review import (Review, ReviewKind, ReviewRecord, current_reviewer, defects_from_json,
                                        defects_to_json)
 
-__all__ = ["ImageRecord", "ImageState", "InspectionRecord", "ModelVersion", "Review", "ReviewKind", "ReviewRecord",
+__all__ = ["ImageRecord", "ImageState", "InspectionRecord", "Review", "ReviewKind", "ReviewRecord",
            "ReviewStore", "StoreCounts", "StoreError", "TrainingRun", "defects_from_json", "defects_to_json"]
 
 STORE_FILE = "reviews.sqlite3"
@@ -79,21 +80,6 @@ class StoreCounts:
     accepted: int
     flagged: int
     reviews: int
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """A model the app can inspect with: a base folder plus an optional LoRA adapter."""
-
-    id: int
-    name: str
-    base_path: str
-    adapter_path: str | None
-    parent_id: int | None
-    data_revision: int | None
-    metrics: dict[str, Any]
-    created_at: str
-    active: bool
 
 
 @dataclass(frozen=True)

@@ -311,7 +311,7 @@ def improve_model(window: "MainWindow") -> None:
             window.show_notice("Nothing to learn from yet: flag the images the model got wrong first")
             return
         try:
-            plan = plan_improvement(c.store, c.settings)
+            plan = plan_improvement(c.store, c.settings, c.register_model_in_use())
         except (StoreError, ValueError) as err:  # a bad LRIAD_TRAIN_RECIPE is a ValueError
             window.show_notice(f"Can't start training: {err}")
             return

@@ -19,7 +19,7 @@ from lriad_desktop.core.paths import bundled_model_dir
 from lriad_desktop.core.settings import Settings
 from lriad_desktop.core.store import ReviewStore
 from lriad_desktop.core.train_protocol import ExitCode, TrainingEvent, decode_event, recipe_from_env, train_command
-from lriad_desktop.core.training_events import adapters_dir, next_adapter_dir, sync_active_version
+from lriad_desktop.core.versions import ModelVersion, adapters_dir, next_adapter_dir
 from lriad_desktop.core.training_progress import TrainingProgress
 from lriad_desktop.ui.training_text import event_line
 
@@ -41,12 +41,13 @@ class TrainingPlan:
     flagged: int
 
 
-def plan_improvement(store: ReviewStore, settings: Settings, recipe: dict[str, Any] | None = None) -> TrainingPlan:
-    """The run "Improve model" starts now: base = the settings' model, continuing from the active
-    adapter, into the next free `adapters/<base>-vN` (the model in use is registered as a version first)."""
+def plan_improvement(store: ReviewStore, settings: Settings, parent: ModelVersion,
+                     recipe: dict[str, Any] | None = None) -> TrainingPlan:
+    """The run "Improve model" starts now: base = the settings' model, continuing from the active adapter
+    (`parent`, the model in use as the controller registered it), into the next free `adapters/<base>-vN`.
+    Reads the store only."""
     base = Path(settings.model_dir) if settings.model_dir else bundled_model_dir()
     adapter = Path(settings.adapter_dir) if settings.adapter_dir else None
-    parent = sync_active_version(store, base, adapter)
     versions = store.model_versions()
     taken = [v.name for v in versions] + [Path(v.adapter_path).name for v in versions if v.adapter_path]
     out = next_adapter_dir(adapters_dir(), base.name, taken)

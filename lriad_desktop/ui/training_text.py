@@ -1,5 +1,6 @@
-"""How a training run reads in the app: log lines for the protocol's events, the status line, metrics
-and durations as people read them. Plain functions of core values (no widgets), tested without Qt."""
+"""How training reads in the app: log lines for the protocol's events, the status line, metrics,
+durations and a version's key figures as people read them. Plain functions of core values (no
+widgets), tested without Qt."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 
 from lriad_desktop.core.train_protocol import (AdapterSaved, DataPrepared, Evaluated, Output, RunCancelled, RunDone,
                                                RunFailed, Step, TrainingEvent, TrainingSetUp)
-from lriad_desktop.core.training_progress import MetricChange, TrainingProgress
+from lriad_desktop.core.training_progress import SPLITS, MetricChange, TrainingProgress
+from lriad_desktop.core.versions import ModelVersion
 
 
 def _pct(v: float | None) -> str:
@@ -84,3 +86,15 @@ def status_text(progress: TrainingProgress) -> str:
     return {"starting": "Starting…", "evaluating": "Evaluating before training…" if not p.rewards
             else "Evaluating the new adapter…", "saving": "Registering the new version…",
             "done": "Finished", "cancelled": "Cancelled", "failed": "Failed"}.get(p.phase, p.phase)
+
+
+def key_metrics(version: ModelVersion) -> str:
+    """'flagged F1 0.20 → 0.65 · held out F1 0.90 → 0.91' from a version's metrics (or '')."""
+    before, after = version.metrics.get("before") or {}, version.metrics.get("after") or {}
+    bits = []
+    for key, title in SPLITS:
+        b = ((before.get(key) or {}).get("all") or {}).get("f1")
+        a = ((after.get(key) or {}).get("all") or {}).get("f1")
+        if a is not None:
+            bits.append(f"{title.lower()} F1 {_num(b)} → {_num(a)}")
+    return " · ".join(bits)

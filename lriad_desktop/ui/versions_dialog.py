@@ -13,11 +13,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderV
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from lriad_desktop.core.paths import bundled_model_dir
-from lriad_desktop.core.store import ModelVersion, StoreError
-from lriad_desktop.core.training_events import (is_available, key_metrics, resolve_base, rollback_target,
-                                                sync_active_version)
+from lriad_desktop.core.store import StoreError
+from lriad_desktop.core.versions import ModelVersion, is_available, resolve_base, rollback_target
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.theme import colour
+from lriad_desktop.ui.training_text import key_metrics
 
 if TYPE_CHECKING:
     from lriad_desktop.ui.main_window import MainWindow
@@ -163,10 +163,8 @@ class VersionsDialog(QDialog):
 def show_versions(window: "MainWindow") -> None:
     """The "Model Versions" action: the model in use is registered first (so it is always listed)."""
     c = window.controller
-    s = c.settings
     try:
-        sync_active_version(c.store, Path(s.model_dir) if s.model_dir else bundled_model_dir(),
-                            Path(s.adapter_dir) if s.adapter_dir else None)
+        c.register_model_in_use()
     except StoreError as err:
         window.show_notice(str(err))
         return

@@ -1,17 +1,34 @@
-"""Choices among model versions, without Qt: where the app keeps the adapters it trains, which registered
-version a model folder is, and what "Roll back" activates.
+"""Model versions without Qt: what a version is, where the app keeps the adapters it trains, which
+registered version a model folder is, and what "Roll back" activates.
+
+The versions themselves are rows of the review store (`ReviewStore.model_versions()` and friends);
+in the app every write to them goes through the controller.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 from lriad_desktop.core.paths import BUNDLED_MODEL_NAME, bundled_model_dir, user_data_dir
-from lriad_desktop.core.store import ModelVersion, ReviewStore
-from lriad_desktop.core.training_progress import SPLITS
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A model the app can inspect with: a base folder plus an optional LoRA adapter."""
+
+    id: int
+    name: str
+    base_path: str
+    adapter_path: str | None
+    parent_id: int | None
+    data_revision: int | None
+    metrics: dict[str, Any]
+    created_at: str
+    active: bool
 
 
 def adapters_dir() -> Path:
@@ -31,7 +48,6 @@ def next_adapter_dir(root: Path, base_name: str, taken: Iterable[str] = ()) -> P
     return root / f"{base_name}-v{n}"
 
 
-# --- model versions -------------------------------------------------------------------------------
 def is_available(version: ModelVersion) -> bool:
     """A version can be activated: its base folder can be found and its adapter (if any) still exists."""
     adapter_ok = version.adapter_path is None or Path(version.adapter_path).is_dir()
@@ -60,7 +76,18 @@ def find_version(versions: Sequence[ModelVersion], base: Path, adapter: Path | N
     return None
 
 
-def sync_active_version(store: ReviewStore, base: Path, adapter: Path | None) -> ModelVersion:
+class VersionRegistry(Protocol):
+    """Where versions are registered (the review store's model-version table)."""
+
+    def model_versions(self) -> list[ModelVersion]: ...
+    def active_model_version(self) -> ModelVersion | None: ...
+    def activate_model_version(self, version_id: int | None) -> None: ...
+    def add_model_version(self, name: str, base_path: str, adapter_path: str | None = None,
+                          parent_id: int | None = None, data_revision: int | None = None,
+                          metrics: dict[str, Any] | None = None) -> ModelVersion: ...
+
+
+def sync_active_version(store: VersionRegistry, base: Path, adapter: Path | None) -> ModelVersion:
     """Make the model the settings point at the store's active version, registering it on first use
     (the bundled or chosen base model becomes a version like any adapter)."""
     version = find_version(store.model_versions(), base, adapter)
@@ -83,19 +110,3 @@ def rollback_target(versions: Sequence[ModelVersion], active: ModelVersion | Non
         return parent
     older = [v for v in versions if v.id < active.id and is_available(v)]
     return older[-1] if older else None
-
-
-def _num(v: float | None) -> str:
-    return "–" if v is None else f"{v:.2f}"
-
-
-def key_metrics(version: ModelVersion) -> str:
-    """'flagged F1 0.20 → 0.65 · held out F1 0.90 → 0.91' from a version's metrics (or '')."""
-    before, after = version.metrics.get("before") or {}, version.metrics.get("after") or {}
-    bits = []
-    for key, title in SPLITS:
-        b = ((before.get(key) or {}).get("all") or {}).get("f1")
-        a = ((after.get(key) or {}).get("all") or {}).get("f1")
-        if a is not None:
-            bits.append(f"{title.lower()} F1 {_num(b)} → {_num(a)}")
-    return " · ".join(bits)
