@@ -28,7 +28,8 @@ from lriad_desktop.core.engine import Inspector  # noqa: E402
 from lriad_desktop.core.evaluation import score  # noqa: E402
 from lriad_desktop.core.finding import Box, Defect, Verdict  # noqa: E402
 from lriad_desktop.core.paths import bundled_model_dir  # noqa: E402
-from lriad_desktop.core.store import Review, ReviewKind, ReviewStore  # noqa: E402
+from lriad_desktop.core.review import Review, ReviewKind  # noqa: E402
+from lriad_desktop.core.store import ReviewStore  # noqa: E402
 from lriad_desktop.core.train_protocol import Step  # noqa: E402
 from training.grpo import GRPORecipe  # noqa: E402
 from training.improve import improve  # noqa: E402

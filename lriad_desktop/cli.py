@@ -205,7 +205,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`lriad train`: one protocol event per line on stdout (`core.train_protocol`); exits with its `ExitCode`."""
-    from lriad_desktop.core.paths import bundled_model_dir, user_data_dir
+    from lriad_desktop.core.paths import bundled_model_dir
+    from lriad_desktop.core.store import default_store_path
     from lriad_desktop.core.train_protocol import ExitCode, RunFailed, print_event
 
     try:
@@ -232,7 +233,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as err:
         print_event(RunFailed(f"bad recipe: {err}"))
         return ExitCode.BAD_INPUT
-    db = args.db or user_data_dir() / "reviews.sqlite3"
+    db = args.db or default_store_path()
     if not Path(db).is_file():
         print_event(RunFailed(f"No review store at {db}: review some images first"))
         return ExitCode.BAD_INPUT

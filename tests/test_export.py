@@ -11,7 +11,8 @@ from lriad_desktop.core.export import EXPORTERS, export_reviewed, reviewed_set
 from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
 from lriad_desktop.core.parsing import parse_completion
 from lriad_desktop.core.prompting import user_prompt
-from lriad_desktop.core.store import Review, ReviewKind, ReviewStore
+from lriad_desktop.core.review import Review, ReviewKind
+from lriad_desktop.core.store import ReviewStore
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from lriad_desktop.core.finding import Box, Defect, Verdict
-from lriad_desktop.core.store import Review, ReviewKind, ReviewStore
+from lriad_desktop.core.review import Review, ReviewKind
+from lriad_desktop.core.store import ReviewStore
 from lriad_desktop.core.train_protocol import Evaluated, ExitCode, RunFailed
 from training.flags import NothingToLearn, collect, repeat_to, training_rows
 from training.grpo import GRPORecipe

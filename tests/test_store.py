@@ -10,10 +10,10 @@ from PIL import Image
 
 from lriad_desktop.core import review as rv
 from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.review import ImageStatus, ReviewHistory, image_status
+from lriad_desktop.core.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migration
+from lriad_desktop.core.review import ImageStatus, Review, ReviewHistory, ReviewKind, image_status
 from lriad_desktop.core.settings import Settings, SettingsError, load_settings, save_settings
-from lriad_desktop.core.store import (MIGRATIONS, SCHEMA_VERSION, Review, ReviewKind, ReviewStore, StoreError,
-                                      apply_migration, object_name_in)
+from lriad_desktop.core.store import ReviewStore, StoreError, object_name_in
 
 
 def _image(path, colour=(90, 90, 90)):

@@ -15,7 +15,8 @@ from PySide6.QtWidgets import QMessageBox
 from lriad_desktop.core.engine import Inspector
 from lriad_desktop.core.finding import Box, Defect, Verdict
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.core.store import Review, ReviewKind, ReviewStore
+from lriad_desktop.core.review import Review, ReviewKind
+from lriad_desktop.core.store import ReviewStore
 from lriad_desktop.core.train_protocol import (RECIPE_ENV, DataPrepared, Evaluated, ExitCode, Output, RunCancelled,
                                                RunDone, RunFailed, Step, TrainingSetUp, decode_event, encode_event,
                                                train_command)

@@ -3,8 +3,7 @@
 from PySide6.QtCore import QPointF, Qt
 
 from lriad_desktop.core.finding import Box, Finding, Verdict
-from lriad_desktop.core.review import ImageStatus
-from lriad_desktop.core.store import ReviewKind
+from lriad_desktop.core.review import ImageStatus, ReviewKind
 from test_ui_helpers import (UI_MARKS, add_and_wait, deliver, hand_finding, make_window,  # noqa: F401
                              no_leaked_windows, part_image, wait_shown)
 

@@ -16,7 +16,8 @@ from lriad_desktop.core.datasets import GOOD, LabelledImage
 from lriad_desktop.core.finding import Box, Verdict
 from lriad_desktop.core.images import ImageLoadError, load_image
 from lriad_desktop.core.prompting import DEFAULT_OBJECT
-from lriad_desktop.core.store import ImageRecord, ReviewRecord, ReviewStore
+from lriad_desktop.core.review import ReviewRecord
+from lriad_desktop.core.store import ImageRecord, ReviewStore
 from training.targets import grpo_row
 
 

@@ -20,7 +20,8 @@ from PIL import Image
 
 from lriad_desktop.core.finding import Defect
 from lriad_desktop.core.prompting import format_answer, user_prompt
-from lriad_desktop.core.store import ImageState, ReviewStore, defects_to_json, now_iso
+from lriad_desktop.core.review import defects_to_json
+from lriad_desktop.core.store import ImageState, ReviewStore, now_iso
 
 BOX_FRAME = "original_pixels"
 

@@ -12,12 +12,9 @@ import getpass
 import json
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
 from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-
-if TYPE_CHECKING:  # the store imports this module for its records
-    from lriad_desktop.core.store import ReviewStore
 
 DEFAULT_DEFECT_LABEL = "defect"
 
@@ -184,13 +181,20 @@ class ReviewEdit:
     row_id: int
 
 
+class ReviewWriter(Protocol):
+    """Where review rows are written (the review store)."""
+
+    def save_review(self, image_id: int, review: Review, reviewer: str | None = None) -> ReviewRecord: ...
+    def delete_review(self, review_id: int) -> None: ...
+
+
 class ReviewHistory:
     """Undo/redo for review edits, each written to the store at once.
 
     `on_change` listeners are called after every apply, undo and redo with the image id.
     """
 
-    def __init__(self, store: "ReviewStore", limit: int = 500) -> None:
+    def __init__(self, store: ReviewWriter, limit: int = 500) -> None:
         self.store = store
         self.limit = limit
         self._undo: list[ReviewEdit] = []

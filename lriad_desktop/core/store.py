@@ -3,7 +3,7 @@
 Reviews are the data "Improve model" learns from, so they are written at once, each in its
 own transaction, to a WAL database with `synchronous=FULL`: neither closing the app nor a
 crash loses a flag. The schema carries `PRAGMA user_version` and upgrades through
-`MIGRATIONS` (one function per version step).
+`core.migrations.MIGRATIONS` (one step per version).
 
 History: every review is a new row; the latest row per image is the current review and the
 older rows are its history. Undoing an edit deletes the row that edit wrote (see
@@ -11,34 +11,40 @@ older rows are its history. Undoing an edit deletes the row that edit wrote (see
 
 A store (its connection) belongs to the thread that opened it; a worker that needs the
 store (an export) opens its own with `ReviewStore.open(store.path)`.
+
+The store is split by responsibility: the connection and its error (`store_db`), the schema
+(`migrations`), model versions and training runs (`store_versions`), and here the images,
+inspections, reviews and object names. This module is the store's public face: `ReviewStore`,
+`StoreError`, the records it returns and its helpers are imported from here. The review values
+themselves (`Review`, `ReviewKind`, `ReviewRecord`) belong to `core.review`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from lriad_desktop.core.finding import Finding, Verdict
+from lriad_desktop.core.migrations import SCHEMA_VERSION, apply_migration
 from lriad_desktop.core.paths import user_data_dir
-from lriad_desktop.core.versions import ModelVersion
 from lriad_desktop.core.review import (Review, ReviewKind, ReviewRecord, current_reviewer, defects_from_json,
                                        defects_to_json)
+from lriad_desktop.core.store_db import StoreError, file_sha256, now_iso
+from lriad_desktop.core.store_versions import TrainingRun, VersionTables
 
-__all__ = ["ImageRecord", "ImageState", "InspectionRecord", "Review", "ReviewKind", "ReviewRecord",
-           "ReviewStore", "StoreCounts", "StoreError", "TrainingRun", "defects_from_json", "defects_to_json"]
+__all__ = ["STORE_FILE", "ImageRecord", "ImageState", "InspectionRecord", "ReviewStore", "StoreCounts", "StoreError",
+           "TrainingRun", "default_store_path", "file_sha256", "now_iso", "object_name_in"]
 
 STORE_FILE = "reviews.sqlite3"
 
 
-class StoreError(Exception):
-    """The review store can't be opened or written; the message says why, for the user."""
+def default_store_path() -> Path:
+    """The app's own review store: `user_data_dir()/reviews.sqlite3`."""
+    return user_data_dir() / STORE_FILE
 
 
 @dataclass(frozen=True)
@@ -82,87 +88,6 @@ class StoreCounts:
     reviews: int
 
 
-@dataclass(frozen=True)
-class TrainingRun:
-    """One "Improve model" run and what it produced."""
-
-    id: int
-    status: str
-    base_version_id: int | None
-    result_version_id: int | None
-    data_revision: int | None
-    config: dict[str, Any]
-    metrics: dict[str, Any]
-    log_path: str
-    started_at: str
-    finished_at: str | None
-
-
-def _script(db: sqlite3.Connection, sql: str) -> None:
-    """Run `;`-separated statements inside the caller's transaction (`executescript` would commit it)."""
-    for statement in sql.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-_V1 = """
-        CREATE TABLE images (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL, path TEXT NOT NULL,
-            object_name TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL, UNIQUE (sha256, path));
-        CREATE INDEX images_by_path ON images (path);
-        CREATE TABLE inspections (id INTEGER PRIMARY KEY,
-            image_id INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
-            model_version TEXT NOT NULL, verdict TEXT NOT NULL, finding_json TEXT NOT NULL,
-            created_at TEXT NOT NULL);
-        CREATE INDEX inspections_by_image ON inspections (image_id, id);
-        CREATE TABLE reviews (id INTEGER PRIMARY KEY,
-            image_id INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
-            inspection_id INTEGER REFERENCES inspections (id) ON DELETE SET NULL,
-            kind TEXT NOT NULL CHECK (kind IN ('accept', 'flag')),
-            verdict TEXT NOT NULL CHECK (verdict IN ('anomalous', 'normal')),
-            defects_json TEXT NOT NULL DEFAULT '[]', note TEXT NOT NULL DEFAULT '',
-            reviewer TEXT NOT NULL, created_at TEXT NOT NULL);
-        CREATE INDEX reviews_by_image ON reviews (image_id, id);
-"""
-_V2 = """
-        CREATE TABLE object_names (scope TEXT PRIMARY KEY, name TEXT NOT NULL, updated_at TEXT NOT NULL);
-"""
-_V3 = """
-        CREATE TABLE model_versions (id INTEGER PRIMARY KEY, name TEXT NOT NULL, base_path TEXT NOT NULL,
-            adapter_path TEXT, parent_id INTEGER REFERENCES model_versions (id), data_revision INTEGER,
-            metrics_json TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL,
-            active INTEGER NOT NULL DEFAULT 0);
-        CREATE UNIQUE INDEX one_active_model ON model_versions (active) WHERE active = 1;
-        CREATE TABLE training_runs (id INTEGER PRIMARY KEY, status TEXT NOT NULL,
-            base_version_id INTEGER REFERENCES model_versions (id),
-            result_version_id INTEGER REFERENCES model_versions (id), data_revision INTEGER,
-            config_json TEXT NOT NULL DEFAULT '{}', metrics_json TEXT NOT NULL DEFAULT '{}',
-            log_path TEXT NOT NULL DEFAULT '', started_at TEXT NOT NULL, finished_at TEXT);
-"""
-# MIGRATIONS[i] upgrades a database from schema version i to i + 1 (SQL or a function); append, never edit.
-MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (_V1, _V2, _V3)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def apply_migration(db: sqlite3.Connection, step: int) -> None:
-    """Run `MIGRATIONS[step]` (version `step` → `step + 1`) inside the caller's transaction."""
-    migration = MIGRATIONS[step]
-    _script(db, migration) if isinstance(migration, str) else migration(db)
-
-
-def now_iso() -> str:
-    """The current UTC time as an ISO 8601 string (milliseconds)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file's content."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _review_row(row: sqlite3.Row) -> ReviewRecord:
     review = Review(ReviewKind(row["kind"]), Verdict(row["verdict"]), defects_from_json(row["defects_json"]),
                     row["note"], row["inspection_id"])
@@ -173,26 +98,11 @@ def _image_row(row: sqlite3.Row) -> ImageRecord:
     return ImageRecord(row["id"], row["sha256"], row["path"], row["object_name"], row["added_at"])
 
 
-def _model_row(row: sqlite3.Row) -> ModelVersion:
-    return ModelVersion(row["id"], row["name"], row["base_path"], row["adapter_path"], row["parent_id"],
-                        row["data_revision"], json.loads(row["metrics_json"]), row["created_at"], bool(row["active"]))
-
-
-def _run_row(row: sqlite3.Row) -> TrainingRun:
-    return TrainingRun(row["id"], row["status"], row["base_version_id"], row["result_version_id"],
-                       row["data_revision"], json.loads(row["config_json"]), json.loads(row["metrics_json"]),
-                       row["log_path"], row["started_at"], row["finished_at"])
-
-
 _LATEST_REVIEW = "SELECT * FROM reviews WHERE image_id = ? ORDER BY id DESC LIMIT 1"
 
 
-class ReviewStore:
+class ReviewStore(VersionTables):
     """The SQLite review store. Open with `ReviewStore.open()`; close when done (or use `with`)."""
-
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        self._db = connection
-        self.path = path
 
     # --- opening -----------------------------------------------------------------------
     @classmethod
@@ -203,7 +113,7 @@ class ReviewStore:
         records inspections (which can be redone) may pass False. Raises `StoreError` with a
         clear message when the folder or file can't be used.
         """
-        target = Path(path) if path is not None else user_data_dir() / STORE_FILE
+        target = Path(path) if path is not None else default_store_path()
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -235,41 +145,6 @@ class ReviewStore:
             with self._transaction() as db:
                 apply_migration(db, step)
                 db.execute(f"PRAGMA user_version = {step + 1}")
-
-    @property
-    def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    @property
-    def journal_mode(self) -> str:
-        return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
-
-    def close(self) -> None:
-        """Close the connection (everything is already committed)."""
-        self._db.close()
-
-    def __enter__(self) -> "ReviewStore":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        try:
-            with self._transaction() as db:
-                return db.execute(sql, params)
-        except sqlite3.OperationalError as err:  # disk full, read-only, locked: tell the user
-            raise StoreError(f"Can't write to the review store {self.path}: {err}") from None
 
     # --- images -------------------------------------------------------------------------
     def add_image(self, path: str | os.PathLike, object_name: str | None = None,
@@ -440,60 +315,6 @@ class ReviewStore:
     def object_name_for(self, path: str | os.PathLike) -> str | None:
         """The name remembered for this image or its nearest folder, or None."""
         return object_name_in(self.object_names(), path)
-
-    # --- model versions and training runs ------------------------------------------------
-    def add_model_version(self, name: str, base_path: str, adapter_path: str | None = None,
-                          parent_id: int | None = None, data_revision: int | None = None,
-                          metrics: dict[str, Any] | None = None) -> ModelVersion:
-        """Register a model version (not active until `activate_model_version`)."""
-        created = now_iso()
-        cur = self._write("INSERT INTO model_versions (name, base_path, adapter_path, parent_id, data_revision, "
-                          "metrics_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                          (name, base_path, adapter_path, parent_id, data_revision, json.dumps(metrics or {}),
-                           created))
-        return ModelVersion(int(cur.lastrowid), name, base_path, adapter_path, parent_id, data_revision,
-                            dict(metrics or {}), created, False)
-
-    def model_versions(self) -> list[ModelVersion]:
-        """Every registered model version, oldest first."""
-        return [_model_row(r) for r in self._db.execute("SELECT * FROM model_versions ORDER BY id")]
-
-    def active_model_version(self) -> ModelVersion | None:
-        """The version in use, or None."""
-        row = self._db.execute("SELECT * FROM model_versions WHERE active = 1").fetchone()
-        return _model_row(row) if row else None
-
-    def activate_model_version(self, version_id: int | None) -> None:
-        """Make one version active (None: none) in one transaction."""
-        try:
-            with self._transaction() as db:
-                db.execute("UPDATE model_versions SET active = 0 WHERE active = 1")
-                if version_id is not None:
-                    if db.execute("UPDATE model_versions SET active = 1 WHERE id = ?", (version_id,)).rowcount != 1:
-                        raise StoreError(f"No model version {version_id}")
-        except sqlite3.OperationalError as err:
-            raise StoreError(f"Can't write to the review store {self.path}: {err}") from None
-
-    def add_training_run(self, base_version_id: int | None, data_revision: int | None,
-                         config: dict[str, Any] | None = None, log_path: str = "",
-                         status: str = "running") -> TrainingRun:
-        """Record the start of a training run."""
-        started = now_iso()
-        cur = self._write("INSERT INTO training_runs (status, base_version_id, data_revision, config_json, log_path, "
-                          "started_at) VALUES (?, ?, ?, ?, ?, ?)",
-                          (status, base_version_id, data_revision, json.dumps(config or {}), log_path, started))
-        return TrainingRun(int(cur.lastrowid), status, base_version_id, None, data_revision, dict(config or {}),
-                           {}, log_path, started, None)
-
-    def finish_training_run(self, run_id: int, status: str, result_version_id: int | None = None,
-                            metrics: dict[str, Any] | None = None) -> None:
-        """Record how a training run ended."""
-        self._write("UPDATE training_runs SET status = ?, result_version_id = ?, metrics_json = ?, finished_at = ? "
-                    "WHERE id = ?", (status, result_version_id, json.dumps(metrics or {}), now_iso(), run_id))
-
-    def training_runs(self) -> list[TrainingRun]:
-        """Every training run, oldest first."""
-        return [_run_row(r) for r in self._db.execute("SELECT * FROM training_runs ORDER BY id")]
 
 
 def object_name_in(names: dict[str, str], path: str | os.PathLike) -> str | None:

@@ -11,8 +11,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistent
 from PySide6.QtGui import QImage
 
 from lriad_desktop.core.finding import Finding
-from lriad_desktop.core.review import ImageStatus, image_status
-from lriad_desktop.core.store import ReviewRecord
+from lriad_desktop.core.review import ImageStatus, ReviewRecord, image_status
 from lriad_desktop.ui.imaging import make_thumbnail
 from lriad_desktop.ui.tasks import TaskRunner
 

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QLin
                                QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
 from lriad_desktop.core.finding import Defect, Verdict
-from lriad_desktop.core.store import ReviewKind
+from lriad_desktop.core.review import ReviewKind
 from lriad_desktop.ui.finding_panel import _restyle, section_title
 from lriad_desktop.ui.queue_model import QueueEntry
 from lriad_desktop.ui.theme import icon
