@@ -7,7 +7,6 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.ui import window_io
 from lriad_desktop.ui.camera_dialog import CameraDialog
 from lriad_desktop.ui.settings_dialog import SettingsDialog
 from lriad_desktop.ui.tasks import TaskRunner
@@ -21,8 +20,8 @@ pytestmark = UI_MARKS
 def test_the_camera_dialog_captures_a_frame_from_a_video_file_into_the_queue(qtbot, make_window, tmp_path):
     video = write_video(tmp_path / "line.avi", frames=8)
     window = make_window(load_model=False)
-    window_io.open_camera(window)
-    dialog = window.camera_dialog
+    window.intake.open_camera()
+    dialog = window.intake.camera_dialog()
     qtbot.waitExposed(dialog)
     with qtbot.waitSignal(dialog.frameShown, timeout=20000):
         assert dialog.start(str(video))
@@ -75,7 +74,7 @@ def test_settings_dialog_validates_the_model_folder_and_applies(qtbot, make_wind
     settings = dialog.result_settings()
     dialog.accept()
     assert (settings.model_dir, settings.batch_size, settings.theme) == (str(tiny_model_dir), 2, "dark")
-    window_io.apply_settings(window, settings)
+    window.settings_action.apply(settings)
     saved = json.loads((window.controller.store.path.parent / "settings.json").read_text())
     assert saved["batch_size"] == 2 and saved["model_dir"] == str(tiny_model_dir) and saved["version"] == 1
     app = QApplication.instance()
@@ -96,7 +95,7 @@ def test_export_from_the_window_runs_in_the_background(qtbot, make_window, tmp_p
     qtbot.waitUntil(lambda: window.current_entry().finding is not None)
     qtbot.keyClick(window, Qt.Key.Key_Space)
     target = tmp_path / "out" / "train.jsonl"
-    window_io.run_export(window, "vlm-r1", str(target))
+    window.exports.run("vlm-r1", str(target))
     qtbot.waitUntil(lambda: window.statusBar().currentMessage().startswith("Exported"))
     assert "1 images, 1 boxes" in window.statusBar().currentMessage()
     assert json.loads(target.read_text())["solution"].startswith("<answer>")

@@ -70,7 +70,7 @@ def improve_window(make_window, tiny_model_dir, tmp_path, monkeypatch, qtbot):
 def _start(qtbot, window):
     action = window.actions_["improve"]
     qtbot.mouseClick(window.toolbar.widgetForAction(action), Qt.MouseButton.LeftButton)
-    panel = window.training_panel
+    panel = window.improving.panel()
     qtbot.waitExposed(panel)
     assert window.controller.training.running
     return panel
@@ -125,10 +125,10 @@ def test_improve_then_activate_hot_swaps_and_the_versions_dialog_rolls_back(qtbo
     finding = _inspect(qtbot, window, part_image(tmp_path / "after.png", seed=40))
     assert finding is not None and finding.model_version.endswith(f"+{adapter.name}")
     qtbot.waitUntil(lambda: c.inspection.state is ModelState.READY)
-    assert adapter.name in window.model_label.text()
+    assert adapter.name in window.inspection_status.model_label.text()
     # the versions dialog: newest first, the active one marked; Roll back activates the parent
     window.actions_["versions"].trigger()
-    dialog = window.versions_dialog
+    dialog = window.versions.dialog()
     qtbot.waitExposed(dialog)
     assert dialog.table.rowCount() == 2
     assert dialog.table.item(0, 0).text() == "● active" and dialog.table.item(0, 1).text() == adapter.name
@@ -161,7 +161,7 @@ def test_discard_deletes_the_adapter_and_the_version_is_not_activatable(qtbot, i
     assert not panel.discard_button.isEnabled() and not panel.activate_button.isEnabled()
     assert c.store.active_model_version().adapter_path is None and c.settings.adapter_dir == ""
     window.actions_["versions"].trigger()
-    dialog = window.versions_dialog
+    dialog = window.versions.dialog()
     dialog.table.selectRow(0)
     assert "(deleted)" in dialog.table.item(0, 3).text() and not dialog.activate_button.isEnabled()
     assert not c.activate_version(c.store.model_versions()[-1].id)
@@ -219,9 +219,7 @@ def _plan(command):
 def test_a_failed_run_shows_one_clear_message(qtbot, make_window, script, message):
     window = make_window(load_model=False)
     c = window.controller
-    from lriad_desktop.ui.improve_panel import ImprovePanel
-
-    panel = window.training_panel = ImprovePanel(c, window)
+    panel = window.improving.panel()
     panel.show()
     with qtbot.waitSignal(c.training.finished, timeout=30000) as finished:
         c.training.start(_plan([sys.executable, "-c", script]))

@@ -45,7 +45,7 @@ def test_dropping_a_folder_fills_the_queue(qtbot, make_window, tmp_path):
     # the first image becomes current and is shown; the status bar counts the queue
     qtbot.waitUntil(lambda: window.view.image is not None)
     assert window.current_row == 0 and window.view.image.size == (320, 240)
-    assert window.counts_label.text().startswith("4 images · 0 inspected")
+    assert window.inspection_status.counts_label.text().startswith("4 images · 0 inspected")
     assert str(folder) in window.controller.settings.recent_folders
     window.close()
 
@@ -54,7 +54,7 @@ def test_a_real_inspection_through_the_task_api(qtbot, make_window, tmp_path):
     img = part_image(tmp_path / "one.png")
     window = make_window()
     qtbot.waitUntil(lambda: window.controller.inspection.state is ModelState.READY)
-    assert "ready on cpu" in window.model_label.text()
+    assert "ready on cpu" in window.inspection_status.model_label.text()
     add_and_wait(qtbot, window, [img], 1)
     with qtbot.waitSignal(window.controller.inspection.batchFinished, timeout=60000):
         qtbot.keyClick(window, Qt.Key.Key_I)
@@ -65,7 +65,7 @@ def test_a_real_inspection_through_the_task_api(qtbot, make_window, tmp_path):
     stored = window.controller.store.latest_finding(entry.image_id)
     assert stored.raw_text == entry.finding.raw_text and stored.model_version == entry.finding.model_version
     assert window.finding_panel.meta.text().startswith("Model ")
-    assert "1 inspected" in window.counts_label.text()
+    assert "1 inspected" in window.inspection_status.counts_label.text()
     window.close()
 
 
@@ -83,14 +83,15 @@ def test_unreadable_files_are_errors_and_the_batch_goes_on(qtbot, make_window, t
     add_and_wait(qtbot, window, [folder], 6)
     with qtbot.waitSignal(window.controller.inspection.batchFinished, timeout=120000):
         window.actions_["inspect_all"].trigger()
-        assert window.progress.isVisible()
+        assert window.inspection_status.progress.isVisible()
     by_name = {e.name: e for e in window.controller.queue.entries()}
     assert by_name["cut.png"].status is ImageStatus.ERROR and "truncated" in by_name["cut.png"].error
     assert by_name["text.png"].status is ImageStatus.ERROR and "not an image" in by_name["text.png"].error
     strip = by_name["linescan.png"]
     assert strip.status is ImageStatus.ERROR and "4000x10" in strip.error and "200:1" in strip.error
     assert all(by_name[f"good{i}.png"].finding is not None for i in range(3))
-    assert "3 errors" in window.counts_label.text() and not window.progress.isVisible()
+    assert "3 errors" in window.inspection_status.counts_label.text()
+    assert not window.inspection_status.progress.isVisible()
     window.set_current(window.controller.queue.row_of(by_name["text.png"].path))
     assert window.finding_panel.badge.text() == "CAN'T INSPECT IMAGE"
     window.set_current(window.controller.queue.row_of(strip.path))
@@ -118,7 +119,7 @@ def test_pause_resume_and_cancel_a_batch(qtbot, make_window, tmp_path):
 
     window.actions_["inspect_all"].trigger()
     first = pause_and_settle()
-    assert insp.paused and window.actions_["pause"].text() == "&Resume" and window.progress.isVisible()
+    assert insp.paused and window.actions_["pause"].text() == "&Resume" and window.inspection_status.progress.isVisible()
     qtbot.keyClick(window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)  # resume
     qtbot.waitUntil(lambda: inspected() > first)
     pause_and_settle()
@@ -126,7 +127,7 @@ def test_pause_resume_and_cancel_a_batch(qtbot, make_window, tmp_path):
         window.actions_["cancel"].trigger()
     entries = window.controller.queue.entries()
     assert not any(e.busy for e in entries) and any(e.finding is None for e in entries)
-    assert not window.progress.isVisible() and not insp.busy
+    assert not window.inspection_status.progress.isVisible() and not insp.busy
     window.close()
 
 

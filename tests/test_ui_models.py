@@ -12,7 +12,7 @@ from lriad_desktop.core.models import DEMO_MODEL_NOTE, Source
 from lriad_desktop.core.paths import models_dir
 from lriad_desktop.core.settings import Settings
 from lriad_desktop.ui.demo_notice import DemoModelNotice, offer_real_model
-from lriad_desktop.ui.models_dialog import ModelsDialog, show_models
+from lriad_desktop.ui.models_dialog import ModelsDialog
 from test_models import REPO, served_model  # noqa: F401
 from test_ui_helpers import UI_MARKS, make_window, no_leaked_windows  # noqa: F401
 
@@ -20,8 +20,8 @@ pytestmark = UI_MARKS
 
 
 def _open(qtbot, window) -> ModelsDialog:
-    show_models(window)
-    dialog = window.models_dialog
+    window.models.show()
+    dialog = window.models.dialog()
     qtbot.waitExposed(dialog)
     qtbot.waitUntil(lambda: bool(dialog.entries) and dialog.machine is not None, timeout=30000)
     return dialog
@@ -33,7 +33,7 @@ def _row_text(dialog: ModelsDialog, row: int) -> list[str]:
 
 def test_the_demo_model_says_what_it_is(qtbot, make_window):
     window = make_window(load_model=False)
-    assert DEMO_MODEL_NOTE in window.model_label.text()
+    assert DEMO_MODEL_NOTE in window.inspection_status.model_label.text()
     dialog = _open(qtbot, window)
     bundled = next(r for r, e in enumerate(dialog.entries) if e.source == Source.BUNDLED)
     cells = _row_text(dialog, bundled)
@@ -52,7 +52,7 @@ def test_use_an_added_folder(qtbot, make_window, tiny_model_dir, monkeypatch):
     dialog.use_button.click()
     assert window.controller.settings.model_dir == str(tiny_model_dir)
     assert _row_text(dialog, row)[0] == "● in use" and not dialog.use_button.isEnabled()
-    qtbot.waitUntil(lambda: DEMO_MODEL_NOTE not in window.model_label.text())
+    qtbot.waitUntil(lambda: DEMO_MODEL_NOTE not in window.inspection_status.model_label.text())
     dialog.remove_button.click()
     assert window.controller.settings.model_folders == ()
     dialog.close()
@@ -105,20 +105,21 @@ def test_offline_download_shows_the_command_to_run_elsewhere(qtbot, make_window,
 def test_first_launch_notice_offers_a_real_model_once(qtbot, make_window):
     window = make_window(load_model=False)
     opened = []
-    notice = offer_real_model(window, lambda: opened.append(True))
+    notice = offer_real_model(window.controller, window, lambda: opened.append(True))
     assert isinstance(notice, DemoModelNotice)
     qtbot.waitExposed(notice)
     notice.get_button.click()
     assert opened == [True] and window.controller.settings.demo_notice_shown
-    assert offer_real_model(window, lambda: opened.append(True)) is None  # never again
+    assert offer_real_model(window.controller, window, lambda: opened.append(True)) is None  # never again
     window.close()
     QApplication.processEvents()
 
 
 def test_first_launch_notice_keep_the_demo(qtbot, make_window, tiny_model_dir):
-    assert offer_real_model(make_window(Settings(model_dir=str(tiny_model_dir)), load_model=False), print) is None
+    other = make_window(Settings(model_dir=str(tiny_model_dir)), load_model=False)
+    assert offer_real_model(other.controller, other, print) is None
     window = make_window(load_model=False)
-    notice = offer_real_model(window, lambda: None)
+    notice = offer_real_model(window.controller, window, lambda: None)
     qtbot.waitExposed(notice)
     notice.keep_button.click()
     assert notice.choice == "keep" and window.controller.settings.demo_notice_shown

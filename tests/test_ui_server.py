@@ -6,7 +6,6 @@ import shutil
 from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
 
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.ui import window_io
 from lriad_desktop.ui.inspection import ModelState, default_inspector
 from lriad_desktop.ui.settings_dialog import SettingsDialog
 from lriad_desktop.ui.tasks import TaskRunner
@@ -80,7 +79,7 @@ def test_a_server_that_is_down_is_one_message_in_the_window(qtbot, make_window, 
     qtbot.waitUntil(lambda: c.inspection.state is ModelState.FAILED, timeout=20000)
     assert c.inspection.state_text == "The model server at http://127.0.0.1:9/v1 can't be reached (connection refused)"
     assert not c.inspection.busy
-    window_io.apply_settings(window, Settings())  # back to this computer: nothing sticks
+    window.settings_action.apply(Settings())  # back to this computer: nothing sticks
     window.close()
 
 

@@ -56,7 +56,6 @@ def main() -> int:
     from lriad_desktop.ui.controller import AppController
     from lriad_desktop.ui.demo_notice import DemoModelNotice
     from lriad_desktop.ui.main_window import MainWindow
-    from lriad_desktop.ui.models_dialog import show_models
     from lriad_desktop.ui.theme import apply_theme
 
     app = create_app()
@@ -83,8 +82,8 @@ def main() -> int:
     shot(notice, "demo-model-notice.png")
     notice.close()
 
-    show_models(window)
-    dialog = window.models_dialog
+    window.models.show()
+    dialog = window.models.dialog()
     wait(lambda: bool(dialog.entries) and dialog.machine is not None)
     shot(dialog, "models-dialog.png")
     with FakeHub({"Qwen/Qwen3-VL-4B-Instruct": FakeRepo(served)}, throttle_s=0.03) as hub:

@@ -172,13 +172,11 @@ def main() -> int:
     shot(window, "flag-editing.png")
 
     apply_theme(app, "dark")
-    from lriad_desktop.ui.window_io import refresh_icons
-
-    refresh_icons(window)
+    window.refresh_icons()
     window.set_current(row[paths[0]])
     shot(window, "main-window-dark.png")
     apply_theme(app, "light")
-    refresh_icons(window)
+    window.refresh_icons()
 
     from lriad_desktop.ui.settings_dialog import SettingsDialog
 
@@ -202,21 +200,20 @@ def main() -> int:
     import json
 
     from lriad_desktop.core.train_protocol import RECIPE_ENV
-    from lriad_desktop.ui.versions_dialog import show_versions
 
     os.environ.setdefault(RECIPE_ENV, json.dumps({"preset": "cpu_tiny", "max_steps": 12, "batch_size": 4,
                                                   "max_completion_length": 32}))
     window.actions_["improve"].trigger()
-    panel = window.training_panel
+    panel = window.improving.panel()
     panel.resize(1000, 800)
     wait(lambda: controller.training.progress.step >= 6, 900_000)
     shot(panel, "improve-training.png")
     wait(lambda: not controller.training.running, 900_000)
     shot(panel, "improve-finished.png")
     panel.activate()
-    show_versions(window)
-    shot(window.versions_dialog, "versions-dialog.png")
-    window.versions_dialog.close()
+    window.versions.show()
+    shot(window.versions.dialog(), "versions-dialog.png")
+    window.versions.dialog().close()
     panel.close()
     window.close()
     QTimer.singleShot(0, app.quit)

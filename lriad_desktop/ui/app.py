@@ -19,9 +19,7 @@ from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.demo_notice import offer_real_model
 from lriad_desktop.ui.inspection import InspectorFactory, ModelState
 from lriad_desktop.ui.main_window import MainWindow
-from lriad_desktop.ui.models_dialog import show_models
 from lriad_desktop.ui.theme import apply_theme
-from lriad_desktop.ui.window_io import refresh_icons
 
 SCREENSHOT_TIMEOUT_S = 600
 
@@ -41,7 +39,7 @@ def follow_system_theme(app: QApplication, window: MainWindow) -> None:
     def changed(*_: object) -> None:
         if window.controller.settings.theme == "system":
             apply_theme(app, "system")
-            refresh_icons(window)
+            window.refresh_icons()
 
     app.styleHints().colorSchemeChanged.connect(changed)
 
@@ -157,7 +155,7 @@ def run_gui(paths: Sequence[str | os.PathLike] = (), model: Path | None = None, 
     run = ScreenshotRun(window, Path(screenshot)) if screenshot is not None else None
     window.show()
     if run is None:  # a first launch on the bundled model says what it is and offers a real one
-        offer_real_model(window, lambda: show_models(window))
+        offer_real_model(controller, window, window.models.show)
     if paths:
         controller.add_paths([str(p) for p in paths])
     elif run is not None:

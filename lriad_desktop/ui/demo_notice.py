@@ -6,15 +6,13 @@ offers *Get a Real Model* (the Models dialog) or *Keep the Demo*.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from lriad_desktop.core.models import DEMO_MODEL_NOTE
 from lriad_desktop.core.settings import Settings
-
-if TYPE_CHECKING:
-    from lriad_desktop.ui.main_window import MainWindow
+from lriad_desktop.ui.controller import AppController
 
 NOTICE_TEXT = (
     "<h3>You are using the bundled demo model</h3>"
@@ -62,12 +60,13 @@ class DemoModelNotice(QDialog):
         self.accept()
 
 
-def offer_real_model(window: "MainWindow", open_models: Callable[[], None]) -> DemoModelNotice | None:
-    """Show the notice (non-blocking) if this launch should; remember the answer, open Models on request."""
-    controller = window.controller
+def offer_real_model(controller: AppController, parent: QWidget,
+                     open_models: Callable[[], None]) -> DemoModelNotice | None:
+    """Show the notice (non-blocking) over `parent` if this launch should; remember the answer, open Models on
+    request."""
     if not should_show(controller.settings):
         return None
-    notice = DemoModelNotice(window)
+    notice = DemoModelNotice(parent)
 
     def answered(_result: int) -> None:
         controller.update_settings(controller.settings.with_changes(demo_notice_shown=True))

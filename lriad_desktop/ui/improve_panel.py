@@ -6,9 +6,10 @@ and Discard.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Callable
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
                                QPlainTextEdit, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
@@ -21,9 +22,6 @@ from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.theme import colour
 from lriad_desktop.ui.training_process import plan_improvement
 from lriad_desktop.ui.training_text import CANCELLED_LINE, change_text, format_duration, status_text
-
-if TYPE_CHECKING:
-    from lriad_desktop.ui.main_window import MainWindow
 
 LOG_LINES = 2000
 
@@ -299,49 +297,68 @@ class ImprovePanel(QDialog):
         self._refresh()
 
 
-# --- the window's side -------------------------------------------------------------------------
-def improve_model(window: "MainWindow") -> None:
-    """The "Improve model" action: start a run on the flagged images (or show the one under way)."""
-    c = window.controller
-    panel = getattr(window, "training_panel", None)
-    if panel is None:
-        panel = window.training_panel = ImprovePanel(c, window)
-    if not c.training.running:
-        if c.flag_count() == 0:
-            window.show_notice("Nothing to learn from yet: flag the images the model got wrong first")
+# --- the action ----------------------------------------------------------------------------------
+class ImproveController:
+    """The "Improve model" action: starts a run on the flagged images (or shows the one under way), keeps
+    the action's text ('Improve Model (16)', 'Training 3/150…') current, and asks before a close stops a run."""
+
+    def __init__(self, controller: AppController, parent: QWidget, notice: Callable[[str], None],
+                 action: QAction) -> None:
+        self.controller, self.parent, self.notice, self.action = controller, parent, notice, action
+        self._panel: ImprovePanel | None = None
+        c = controller
+        for signal in (c.historyChanged, c.training.started, c.training.eventReceived, c.training.finished):
+            signal.connect(lambda *_: self.update_action())
+        self.update_action()
+
+    def panel(self) -> ImprovePanel:
+        """The training panel, made on first use (one per window, reused run after run)."""
+        if self._panel is None:
+            self._panel = ImprovePanel(self.controller, self.parent)
+        return self._panel
+
+    def start(self) -> None:
+        """Start a run on the flagged images, or show the one under way."""
+        c = self.controller
+        panel = self.panel()  # made before the run starts, so it follows the run from its first event
+        if not c.training.running:
+            if c.flag_count() == 0:
+                self.notice("Nothing to learn from yet: flag the images the model got wrong first")
+                return
+            try:
+                plan = plan_improvement(c.store, c.settings, c.register_model_in_use())
+            except (StoreError, ValueError) as err:  # a bad LRIAD_TRAIN_RECIPE is a ValueError
+                self.notice(f"Can't start training: {err}")
+                return
+            c.training.start(plan)
+        panel.show()
+        panel.raise_()
+        panel.activateWindow()
+
+    def update_action(self) -> None:
+        """'Improve Model (16)' while there are flags; the step while a run is under way."""
+        c = self.controller
+        p = c.training.progress
+        if c.training.running:
+            text = f"Training {p.step}/{p.max_steps}…" if p.phase == "training" and p.max_steps else "Training…"
+            self.action.setText(text)
+            self.action.setEnabled(True)
             return
-        try:
-            plan = plan_improvement(c.store, c.settings, c.register_model_in_use())
-        except (StoreError, ValueError) as err:  # a bad LRIAD_TRAIN_RECIPE is a ValueError
-            window.show_notice(f"Can't start training: {err}")
-            return
-        c.training.start(plan)
-    panel.show()
-    panel.raise_()
-    panel.activateWindow()
+        n = c.flag_count()
+        self.action.setText(f"Improve Model ({n})" if n else "Improve Model")
+        self.action.setEnabled(n > 0)
 
+    def may_close(self) -> bool:
+        """Closing while training asks first; yes stops the run (the app waits for it to end)."""
+        if not self.controller.training.running:
+            return True
+        answer = QMessageBox.question(self.parent, "Training in progress",
+                                      "A training run is under way. Stop it and quit? The model in use stays as it "
+                                      "is.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
-def update_improve_action(window: "MainWindow") -> None:
-    """'Improve Model (16)' while there are flags; the step while a run is under way."""
-    c = window.controller
-    action = window.actions_["improve"]
-    p = c.training.progress
-    if c.training.running:
-        text = f"Training {p.step}/{p.max_steps}…" if p.phase == "training" and p.max_steps else "Training…"
-        action.setText(text)
-        action.setEnabled(True)
-        return
-    n = c.flag_count()
-    action.setText(f"Improve Model ({n})" if n else "Improve Model")
-    action.setEnabled(n > 0)
-
-
-def may_close(window: "MainWindow") -> bool:
-    """Closing the window while training asks first; yes stops the run (the app waits for it to end)."""
-    if not window.controller.training.running:
-        return True
-    answer = QMessageBox.question(window, "Training in progress",
-                                  "A training run is under way. Stop it and quit? The model in use stays as it is.",
-                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                  QMessageBox.StandardButton.No)
-    return answer == QMessageBox.StandardButton.Yes
+    def close(self) -> None:
+        """Close the panel (the window is closing)."""
+        if self._panel is not None:
+            self._panel.close()

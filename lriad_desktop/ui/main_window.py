@@ -8,24 +8,27 @@ from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, QTimer, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent
-from PySide6.QtWidgets import (QLabel, QMainWindow, QProgressBar, QScrollArea, QSplitter, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from lriad_desktop.core.finding import Verdict
 from lriad_desktop.core.images import ImageLoadError
 from lriad_desktop.core.review import ImageStatus, effective_defects
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.core.models import DEMO_MODEL_NOTE
-from lriad_desktop.ui import improve_panel, models_dialog, versions_dialog, window_io
-from lriad_desktop.ui.actions import build_actions, build_menus, build_toolbar
+from lriad_desktop.ui.actions import ACTIONS, build_actions, build_menus, build_toolbar
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.finding_panel import FindingPanel
 from lriad_desktop.ui.image_view import ImageView
 from lriad_desktop.ui.imaging import DisplayImage, decode_display_image
-from lriad_desktop.ui.inspection import ModelState
+from lriad_desktop.ui.improve_panel import ImproveController
+from lriad_desktop.ui.models_dialog import ModelsAction
 from lriad_desktop.ui.queue_model import QueueEntry
 from lriad_desktop.ui.queue_view import QueueView
 from lriad_desktop.ui.review_panel import ReviewPanel
+from lriad_desktop.ui.status_bar import InspectionStatus
+from lriad_desktop.ui.theme import icon
+from lriad_desktop.ui.versions_dialog import VersionsAction
+from lriad_desktop.ui.window_io import (ExportAction, FileIntake, SettingsAction, carries_images, show_about,
+                                        show_shortcuts)
 
 CACHE_IMAGES = 4
 CACHE_MAX_PIXELS = 30_000_000  # bigger images are decoded again rather than kept
@@ -49,13 +52,19 @@ class MainWindow(QMainWindow):
         self.actions_ = build_actions(self)
         self.menus_ = build_menus(self, self.actions_)
         self.toolbar = build_toolbar(self, self.actions_)
-        self._build_status_bar()
+        self.inspection_status = InspectionStatus(controller, self.statusBar(), self.actions_,
+                                       lambda text: self.show_notice(text, sticky=True))
+        self.intake = FileIntake(controller, self, self.show_notice)
+        self.exports = ExportAction(controller, self, self.show_notice)
+        self.settings_action = SettingsAction(controller, self, self.refresh_icons)
+        self.improving = ImproveController(controller, self, self.show_notice, self.actions_["improve"])
+        self.versions = VersionsAction(controller, self, self.show_notice)
+        self.models = ModelsAction(controller, self)
         self._connect()
         for child in self.findChildren(QWidget):  # files dropped on any part of the window are queued
             child.installEventFilter(self)
         self.apply_settings(controller.settings)
-        self._update_model_state()
-        self._update_counts()
+        self._update_queue_header()
         self._show_current()
         if load_model:
             QTimer.singleShot(0, controller.inspection.load)
@@ -100,32 +109,12 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([270, 800, 370])
         self.setCentralWidget(self.splitter)
 
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.model_label = QLabel()
-        self.model_label.setObjectName("modelState")
-        self.counts_label = QLabel()
-        self.progress = QProgressBar()
-        self.progress.setFixedWidth(200)
-        self.progress.setTextVisible(True)
-        self.pause_button = QToolButton()
-        self.pause_button.setDefaultAction(self.actions_["pause"])
-        self.cancel_button = QToolButton()
-        self.cancel_button.setDefaultAction(self.actions_["cancel"])
-        for w in (self.progress, self.pause_button, self.cancel_button):
-            w.setVisible(False)
-        bar.addPermanentWidget(self.counts_label)
-        bar.addPermanentWidget(self.progress)
-        bar.addPermanentWidget(self.pause_button)
-        bar.addPermanentWidget(self.cancel_button)
-        bar.addPermanentWidget(self.model_label)
-
     def _connect(self) -> None:
         c, a = self.controller, self.actions_
+        io = self.intake
         handlers = {
-            "open_files": lambda: window_io.open_files(self), "open_folder": lambda: window_io.open_folder(self),
-            "paste": lambda: window_io.paste(self), "camera": lambda: window_io.open_camera(self),
-            "settings": lambda: window_io.open_settings(self), "quit": self.close,
+            "open_files": io.open_files, "open_folder": io.open_folder, "paste": io.paste, "camera": io.open_camera,
+            "settings": self.settings_action.open, "quit": self.close,
             "clear_queue": self.clear_queue, "inspect": self.inspect_current, "inspect_all": self.inspect_all,
             "cancel": c.inspection.cancel, "accept": self.accept_and_next, "toggle_verdict": self.toggle_verdict,
             "delete_box": self.delete_box, "edit_label": self.review_panel.focus_label,
@@ -135,34 +124,25 @@ class MainWindow(QMainWindow):
             "next_flagged": lambda: self.go_to_next(lambda e: e.status is ImageStatus.FLAGGED, "flagged"),
             "zoom_in": lambda: self.view.zoom_by(1.25), "zoom_out": lambda: self.view.zoom_by(0.8),
             "zoom_fit": self.view.fit, "zoom_100": self.view.actual_size,
-            "shortcuts": lambda: window_io.show_shortcuts(self), "about": lambda: window_io.show_about(self),
-            "improve": lambda: improve_panel.improve_model(self),
-            "versions": lambda: versions_dialog.show_versions(self),
-            "models": lambda: models_dialog.show_models(self),
+            "shortcuts": lambda: show_shortcuts(self), "about": lambda: show_about(self, c.store.path),
+            "improve": self.improving.start, "versions": self.versions.show, "models": self.models.show,
         }
         for name, fn in handlers.items():
             a[name].triggered.connect(lambda _=False, f=fn: f())
         for key in ("csv", "json", "coco", "yolo", "vlm-r1"):
-            a[f"export_{key}"].triggered.connect(lambda _=False, k=key: window_io.export(self, k))
-        a["pause"].toggled.connect(self._pause_toggled)
+            a[f"export_{key}"].triggered.connect(lambda _=False, k=key: self.exports.ask(k))
         a["draw_box"].toggled.connect(self._draw_toggled)
         a["toggle_overlay"].toggled.connect(self.view.set_overlay_visible)
         a["toggle_labels"].toggled.connect(self._labels_toggled)
         a["auto_inspect"].toggled.connect(self._auto_toggled)
-        self.menus_["recent"].aboutToShow.connect(lambda: window_io.fill_recent(self))
+        self.menus_["recent"].aboutToShow.connect(lambda: io.fill_recent(self.menus_["recent"]))
         self.queue_view.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.set_current(cur.row()))
         c.queue.rowsInserted.connect(self._rows_inserted)
-        c.queue.countsChanged.connect(self._update_counts)
+        c.queue.countsChanged.connect(self._update_queue_header)
         c.entryChanged.connect(self._entry_changed)
         c.notice.connect(self.show_notice)
         c.settingsChanged.connect(self.apply_settings)
         c.historyChanged.connect(self._update_undo)
-        for signal in (c.historyChanged, c.training.started, c.training.eventReceived, c.training.finished):
-            signal.connect(lambda *_: improve_panel.update_improve_action(self))
-        c.versionsChanged.connect(self._update_model_state)
-        c.inspection.stateChanged.connect(self._update_model_state)
-        c.inspection.progress.connect(self._progress)
-        c.inspection.batchFinished.connect(self._batch_finished)
         v, rp = self.view, self.review_panel
         v.boxDrawn.connect(self._box_drawn)
         v.boxEdited.connect(lambda i, box: self._with_row(lambda r: c.set_box(r, i, box)))
@@ -177,7 +157,6 @@ class MainWindow(QMainWindow):
         rp.noteEdited.connect(lambda note: self._with_row(lambda r: c.set_note(r, note)))
         rp.objectNameEdited.connect(self._object_name_edited)
         self._update_undo()
-        improve_panel.update_improve_action(self)
 
     # --- settings -----------------------------------------------------------------------
     def apply_settings(self, settings: Settings) -> None:
@@ -189,7 +168,7 @@ class MainWindow(QMainWindow):
             a[name].blockSignals(True)
             a[name].setChecked(value)
             a[name].blockSignals(False)
-        self._update_model_state()
+        self.inspection_status.update_model_state()
 
     def _labels_toggled(self, on: bool) -> None:
         self.view.set_labels_visible(on)
@@ -329,60 +308,8 @@ class MainWindow(QMainWindow):
         if self.controller.inspect_all() == 0:
             self.show_notice("Every image is inspected already")
 
-    def _pause_toggled(self, paused: bool) -> None:
-        insp = self.controller.inspection
-        insp.pause() if paused else insp.resume()
-        self.actions_["pause"].setText("&Resume" if paused else "&Pause")
-
-    def _progress(self, done: int, total: int) -> None:
-        busy = total > 0
-        for w in (self.progress, self.pause_button, self.cancel_button):
-            w.setVisible(busy)
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-        self.progress.setFormat(f"Inspecting {done} / {total}")
-
-    def _batch_finished(self) -> None:
-        self._progress(0, 0)
-        self.actions_["pause"].setChecked(False)
-
-    def _update_model_state(self) -> None:
-        insp = self.controller.inspection
-        s = self.controller.settings
-        name = Path(s.model_dir).name if s.model_dir else "lriad-tiny"
-        if s.adapter_dir:
-            name += f" + {Path(s.adapter_dir).name}"
-        if insp.state is ModelState.READY:
-            name = insp.model_version
-        version = self.controller.model_in_use()
-        if version is not None and version.active:  # a registered version: show its name ("lriad-tiny-v3")
-            name = version.name
-        if not s.model_dir:  # the bundled base model, with or without an adapter
-            name += f" ({DEMO_MODEL_NOTE})"
-        state = {ModelState.NOT_LOADED: "none", ModelState.LOADING: "loading", ModelState.READY: "ready",
-                 ModelState.FAILED: "failed"}[insp.state]
-        text = insp.state_text or "not loaded"
-        self.model_label.setText(f"Model: {name} · {text}" if insp.state is not ModelState.FAILED
-                                 else f"Model: {name} · can't load")
-        self.model_label.setToolTip(f"{insp.model_version or name} · {insp.state_text}")
-        self.model_label.setProperty("state", state)
-        self.model_label.style().unpolish(self.model_label)
-        self.model_label.style().polish(self.model_label)
-        if insp.state is ModelState.FAILED:
-            self.show_notice(f"The model can't be loaded: {insp.state_text}. Choose a model folder in Settings "
-                             "(Ctrl+,).", sticky=True)
-
-    def _update_counts(self) -> None:
-        counts = self.controller.queue.counts()
-        n = self.controller.queue.rowCount()
-        inspected = n - counts[ImageStatus.NOT_INSPECTED] - counts[ImageStatus.ERROR]
-        bits = [f"{n} images", f"{inspected} inspected", f"{counts[ImageStatus.DEFECT]} defect",
-                f"{counts[ImageStatus.FLAGGED]} flagged", f"{counts[ImageStatus.REVIEWED]} accepted"]
-        if counts[ImageStatus.ERROR]:
-            n_err = counts[ImageStatus.ERROR]
-            bits.append(f"{n_err} error" + ("s" if n_err > 1 else ""))
-        self.counts_label.setText(" · ".join(bits))
-        self.queue_header.setText(f"QUEUE · {n}")
+    def _update_queue_header(self) -> None:
+        self.queue_header.setText(f"QUEUE · {self.controller.queue.rowCount()}")
 
     # --- review -------------------------------------------------------------------------
     def _with_row(self, fn: Callable[[int], object]) -> bool:
@@ -464,6 +391,16 @@ class MainWindow(QMainWindow):
         self._row = None
         self._show_current()
 
+    def refresh_icons(self) -> None:
+        """Redraw icons after a theme change."""
+        for spec in ACTIONS:
+            if spec.icon:
+                self.actions_[spec.name].setIcon(icon(spec.icon))
+        self.review_panel.refresh_icons()
+        self.view.viewport().update()
+        self.queue_view.viewport().update()
+        self.finding_panel.show_entry(self.current_entry())
+
     def show_notice(self, text: str, sticky: bool = False) -> None:
         """A message for the inspector: in the status bar and, if sticky, above the review panel."""
         self.statusBar().showMessage(text, 0 if sticky else 6000)
@@ -477,11 +414,11 @@ class MainWindow(QMainWindow):
         super().keyPressEvent(event)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if window_io.dropped_paths(event.mimeData()) or event.mimeData().hasImage():
+        if carries_images(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        if window_io.add_from_mime(self, event.mimeData()):
+        if self.intake.add_from_mime(event.mimeData()):
             event.acceptProposedAction()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
@@ -489,21 +426,20 @@ class MainWindow(QMainWindow):
         kind = event.type()
         if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
             mime = event.mimeData()
-            if window_io.dropped_paths(mime) or mime.hasImage():
+            if carries_images(mime):
                 if kind == QEvent.Type.Drop:
-                    window_io.add_from_mime(self, mime)
+                    self.intake.add_from_mime(mime)
                 event.acceptProposedAction()
                 return True
         return super().eventFilter(watched, event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not improve_panel.may_close(self):  # a training run is under way and the inspector keeps it
+        if not self.improving.may_close():  # a training run is under way and the inspector keeps it
             event.ignore()
             return
-        for name in ("training_panel", "versions_dialog", "models_dialog"):
-            dialog = getattr(self, name, None)
-            if dialog is not None:
-                dialog.close()
+        self.improving.close()
+        self.versions.close()
+        self.models.close()
         self.hide()  # gone at once, even while a model call finishes below (every review is already saved)
         self.controller.shutdown()
         super().closeEvent(event)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
@@ -27,9 +27,6 @@ from lriad_desktop.core.settings import SettingsError
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.tasks import TaskCancelled, TaskContext, TaskHandle
 from lriad_desktop.ui.theme import colour
-
-if TYPE_CHECKING:
-    from lriad_desktop.ui.main_window import MainWindow
 
 LANE = "models"  # downloads and smoke inspections: one at a time, apart from inspection's "model" lane
 MODEL_COLUMNS = ("", "Model", "Family", "Parameters", "Size", "Boxes in", "Fits this machine", "Found in")
@@ -365,12 +362,28 @@ class ModelsDialog(QDialog):
         self.refresh()
 
 
-def show_models(window: "MainWindow") -> None:
+class ModelsAction:
     """The "Models…" action: one dialog per window, refreshed each time it opens."""
-    dialog = getattr(window, "models_dialog", None)
-    if dialog is None:
-        dialog = window.models_dialog = ModelsDialog(window.controller, window)
-    dialog.refresh()
-    dialog.show()
-    dialog.raise_()
-    dialog.activateWindow()
+
+    def __init__(self, controller: AppController, parent: QWidget) -> None:
+        self.controller, self.parent = controller, parent
+        self._dialog: ModelsDialog | None = None
+
+    def dialog(self) -> ModelsDialog:
+        """The models dialog, made on first use."""
+        if self._dialog is None:
+            self._dialog = ModelsDialog(self.controller, self.parent)
+        return self._dialog
+
+    def show(self) -> None:
+        """Refresh and show the dialog."""
+        dialog = self.dialog()
+        dialog.refresh()
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+
+    def close(self) -> None:
+        """Close the dialog (the window is closing)."""
+        if self._dialog is not None:
+            self._dialog.close()

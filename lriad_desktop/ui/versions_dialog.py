@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
@@ -18,9 +18,6 @@ from lriad_desktop.core.versions import ModelVersion, is_available, resolve_base
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.theme import colour
 from lriad_desktop.ui.training_text import key_metrics
-
-if TYPE_CHECKING:
-    from lriad_desktop.ui.main_window import MainWindow
 
 COLUMNS = ("", "Version", "Base model", "Adapter", "Parent", "Data rev.", "Created", "Flagged / held-out F1")
 
@@ -160,18 +157,33 @@ class VersionsDialog(QDialog):
             self.controller.notice.emit(f"Rolled back to {target.name}")
 
 
-def show_versions(window: "MainWindow") -> None:
-    """The "Model Versions" action: the model in use is registered first (so it is always listed)."""
-    c = window.controller
-    try:
-        c.register_model_in_use()
-    except StoreError as err:
-        window.show_notice(str(err))
-        return
-    dialog = getattr(window, "versions_dialog", None)
-    if dialog is None:
-        dialog = window.versions_dialog = VersionsDialog(c, window)
-    dialog.refresh()
-    dialog.show()
-    dialog.raise_()
-    dialog.activateWindow()
+class VersionsAction:
+    """Model → Versions: the model in use is registered first (so it is always listed), then the dialog."""
+
+    def __init__(self, controller: AppController, parent: QWidget, notice: Callable[[str], None]) -> None:
+        self.controller, self.parent, self.notice = controller, parent, notice
+        self._dialog: VersionsDialog | None = None
+
+    def dialog(self) -> VersionsDialog:
+        """The versions dialog, made on first use (one per window)."""
+        if self._dialog is None:
+            self._dialog = VersionsDialog(self.controller, self.parent)
+        return self._dialog
+
+    def show(self) -> None:
+        """Register the model in use, then show the list."""
+        try:
+            self.controller.register_model_in_use()
+        except StoreError as err:
+            self.notice(str(err))
+            return
+        dialog = self.dialog()
+        dialog.refresh()
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+
+    def close(self) -> None:
+        """Close the dialog (the window is closing)."""
+        if self._dialog is not None:
+            self._dialog.close()
