@@ -32,6 +32,7 @@ from lriad_desktop.core.datasets import LabelledImage
 from lriad_desktop.core.finding import Box
 from lriad_desktop.core.prompting import build_messages
 from training.device import autocast, resolve_device, step_batches, stop_for_time_budget, to_device
+from training.sample_stream import sample_at
 from training.synthetic import DEFECT_LABELS, Sample, generate_sample
 from training.targets import completion_for, token_targets
 
@@ -166,8 +167,6 @@ class _SFTBatches:
         self.processor, self.geometry, self.cfg, self.lo, self.hi = processor, geometry, cfg, lo, hi
 
     def __call__(self, step: int) -> Batch:
-        from training.vision_pretrain import sample_at
-
         cfg = self.cfg
         samples = [sample_at(cfg.data_seed, step * cfg.batch_size + j, self.lo, self.hi)
                    for j in range(cfg.batch_size)]

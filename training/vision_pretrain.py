@@ -19,8 +19,9 @@ import torch.nn.functional as F
 
 from lriad_desktop.core.coordinates import ModelGeometry
 from training.device import autocast, resolve_device, step_batches, stop_for_time_budget, to_device
+from training.sample_stream import sample_at
 from training.sft import AuxiliaryHeads, atomic_save
-from training.synthetic import DEFECT_LABELS, Sample, generate_sample
+from training.synthetic import DEFECT_LABELS, Sample
 from training.targets import token_targets
 
 
@@ -61,20 +62,6 @@ class VisionPretrainConfig:
     device: str = "cpu"  # "cpu", "cuda" or "auto" (training.device)
     workers: int = 0  # processes drawing batches (0: inline, as on 2-core machines)
     time_budget_s: float | None = None  # stop early (checkpointed and evaluated) after this long
-
-
-def training_size(rng: np.random.Generator, lo: int, hi: int) -> tuple[int, int]:
-    """A random (width, height) near the model's input size, aspect 0.6-1.6."""
-    w = int(rng.integers(lo, hi + 1))
-    h = int(np.clip(w * np.exp(rng.uniform(np.log(0.6), np.log(1.6))), lo * 0.75, hi))
-    return w, h
-
-
-def sample_at(seed: int, i: int, lo: int, hi: int, kinds: tuple[str, ...] | None = None) -> Sample:
-    """Sample i of a seeded stream, rendered at a training size (kinds cycled when given)."""
-    rng = np.random.default_rng([seed, i])
-    kind = kinds[i % len(kinds)] if kinds else None
-    return generate_sample(rng, kind=kind, size=training_size(rng, lo, hi))
 
 
 def vision_targets(processor, samples: list[Sample], geometry: ModelGeometry):
