@@ -1,4 +1,5 @@
-"""Architecture rules: core and training import no Qt; importing the package stays light."""
+"""Architecture rules (pyproject's import-linter contracts): core and training import no Qt, the UI never
+imports training, the UI and training are each in layers, no import circles; importing the package stays light."""
 
 import subprocess
 import sys
