@@ -72,8 +72,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--events", choices=["jsonl"], default="jsonl", help="progress format on stdout")
     p_train.add_argument("--recipe", type=Path, default=None, help="recipe JSON file (preset + overrides)")
     p_train.add_argument("--recipe-json", default=None, help="recipe as a JSON string (preset + overrides)")
-    p_train.add_argument("--preset", choices=["cpu_tiny", "gpu_large"], default=None,
-                         help="recipe preset (default: gpu_large on a CUDA machine, else cpu_tiny)")
+    p_train.add_argument("--preset", default=None,
+                         help="recipe preset, cpu_tiny or gpu_large (default: gpu_large on a CUDA machine, else "
+                              "cpu_tiny)")
     p_train.add_argument("--steps", type=int, default=None, help="GRPO steps (overrides the recipe)")
     p_train.add_argument("--synthetic-per-good", type=int, default=0,
                          help="also paint N synthetic defects on each good replay image")
@@ -205,45 +206,16 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`lriad train`: one protocol event per line on stdout (`core.train_protocol`); exits with its `ExitCode`."""
-    from lriad_desktop.core.paths import bundled_model_dir
-    from lriad_desktop.core.store import default_store_path
     from lriad_desktop.core.train_protocol import ExitCode, RunFailed, print_event
 
     try:
-        from training.grpo import GRPORecipe
-        from training.improve import improve
+        from training.improve import train_from_options
     except ImportError as err:
         print_event(RunFailed(f"training is not available in this build: {err}"))
         return ExitCode.BAD_INPUT
-    overrides: dict = {}
-    if args.recipe is not None:
-        overrides = json.loads(args.recipe.read_text(encoding="utf-8"))
-    if args.recipe_json:
-        overrides.update(json.loads(args.recipe_json))
-    preset = args.preset or overrides.pop("preset", None)
-    if preset is None:
-        import torch
-
-        preset = "gpu_large" if torch.cuda.is_available() else "cpu_tiny"
-    overrides.pop("preset", None)
-    if args.steps is not None:
-        overrides["max_steps"] = args.steps
-    try:
-        recipe = GRPORecipe.from_dict({"preset": preset, **overrides})
-    except (TypeError, ValueError) as err:
-        print_event(RunFailed(f"bad recipe: {err}"))
-        return ExitCode.BAD_INPUT
-    db = args.db or default_store_path()
-    if not Path(db).is_file():
-        print_event(RunFailed(f"No review store at {db}: review some images first"))
-        return ExitCode.BAD_INPUT
-    base = args.base or bundled_model_dir()
-    device = args.device
-    if device == "auto":  # evaluate where the recipe trains
-        device = "cpu" if recipe.use_cpu else "cuda"
-    return improve(Path(db), Path(base), args.out, args.adapter_from, recipe, device=device,
-                   synthetic_per_good=args.synthetic_per_good, seed=recipe.seed,
-                   stop_with_parent=args.stop_with_parent)
+    return train_from_options(args.out, args.db, args.base, args.adapter_from, args.preset, args.recipe,
+                              args.recipe_json, args.steps, args.device, args.synthetic_per_good,
+                              args.stop_with_parent)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,8 @@ from PIL import Image
 from lriad_desktop.core.coordinates import read_model_geometry
 from lriad_desktop.core.engine import Inspector
 from lriad_desktop.core.train_protocol import Step
-from training.grpo import GRPORecipe, lora_target_pattern, run_grpo, write_adapter_atomically
+from training.grpo import (PRESETS, GRPORecipe, default_preset, evaluation_device, lora_target_pattern,
+                           resolve_recipe, run_grpo, write_adapter_atomically)
 from training.synthetic import generate_sample
 from training.targets import grpo_row_from_sample
 
@@ -48,3 +49,26 @@ def test_recipe_presets_and_file(tmp_path):
     assert r.max_steps == 7 and r.rewards == ("format", "verdict") and r.bf16
     assert "language_model" in lora_target_pattern(r) and "visual" not in lora_target_pattern(r)
     assert "visual" in lora_target_pattern(GRPORecipe(freeze_vision=False))
+
+
+def test_one_resolver_turns_train_options_into_a_recipe(tmp_path):
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps({"preset": "gpu_large", "max_steps": 7, "beta": 0.5}))
+    from_file = resolve_recipe(recipe_file=path)
+    assert from_file.bf16 and (from_file.max_steps, from_file.beta) == (7, 0.5)
+    # the JSON string goes on top of the file, --preset over theirs, --steps over max_steps
+    mixed = resolve_recipe("cpu_tiny", path, '{"beta": 0.1, "lora_targets": ["q_proj"]}', steps=3)
+    assert mixed.use_cpu and (mixed.max_steps, mixed.beta, mixed.lora_targets) == (3, 0.1, ("q_proj",))
+    assert mixed == GRPORecipe.cpu_tiny(max_steps=3, beta=0.1, lora_targets=("q_proj",))
+    assert PRESETS["cpu_tiny"] == {} and GRPORecipe.cpu_tiny() == GRPORecipe()
+    # no preset anywhere: the machine decides (a CUDA GPU gets gpu_large)
+    assert resolve_recipe() == GRPORecipe.preset(default_preset())
+    assert evaluation_device(GRPORecipe.gpu_large()) == "cuda" and evaluation_device(GRPORecipe()) == "cpu"
+    assert evaluation_device(GRPORecipe(), "mps") == "mps"
+    for bad, said in (({"preset": "huge"}, "unknown recipe preset 'huge'"), ({"max_stpes": 3}, "max_stpes")):
+        with pytest.raises(ValueError, match=said):
+            resolve_recipe(recipe_json=json.dumps(bad))
+    with pytest.raises(ValueError, match="can't read the recipe"):
+        resolve_recipe(recipe_json="{max_steps: 3")
+    with pytest.raises(ValueError, match="can't read the recipe"):
+        resolve_recipe(recipe_file=tmp_path / "missing.json")

@@ -15,10 +15,10 @@ import pytest
 from lriad_desktop.core.finding import Box, Defect, Verdict
 from lriad_desktop.core.review import Review, ReviewKind
 from lriad_desktop.core.store import ReviewStore
-from lriad_desktop.core.train_protocol import Evaluated, ExitCode, RunFailed
+from lriad_desktop.core.train_protocol import Evaluated, ExitCode, RunFailed, decode_event
 from training.flags import NothingToLearn, collect, repeat_to, training_rows
 from training.grpo import GRPORecipe
-from training.improve import improve
+from training.improve import improve, train_from_options
 from training.synthetic import generate_sample
 
 RECIPE = GRPORecipe.cpu_tiny(max_steps=2, batch_size=4, max_completion_length=10)
@@ -98,6 +98,20 @@ def test_improve_registers_an_inactive_version_with_before_after(tmp_path, tiny_
     errors = []
     assert improve(db, tiny_model_dir, out, recipe=RECIPE, emit=errors.append) == ExitCode.BAD_INPUT == 2
     assert isinstance(errors[-1], RunFailed) and "already exists" in errors[-1].message
+
+
+def test_train_options_that_cannot_run_are_one_event_and_exit_2(tmp_path, tiny_model_dir):
+    events = []
+    missing = tmp_path / "none.sqlite3"
+    assert train_from_options(tmp_path / "out", missing, tiny_model_dir, emit=events.append) == ExitCode.BAD_INPUT
+    assert isinstance(events[-1], RunFailed) and events[-1].message.startswith(f"No review store at {missing}")
+    assert train_from_options(tmp_path / "out", missing, recipe_json='{"lr": 1}', emit=events.append) == 2
+    assert events[-1].message == "bad recipe: unknown recipe field(s) lr"
+    cmd = [sys.executable, "-m", "lriad_desktop", "train", "--out", str(tmp_path / "o"), "--preset", "huge"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and decode_event(proc.stdout.splitlines()[-1]) == RunFailed(
+        "bad recipe: unknown recipe preset 'huge' (cpu_tiny or gpu_large)")
+    assert not (tmp_path / "o").exists()
 
 
 def _train_cmd(db, base, out, steps=40):

@@ -1,8 +1,9 @@
-"""GRPO fine-tuning with trl's `GRPOTrainer` and a peft LoRA adapter, reporting JSON events.
+"""GRPO fine-tuning with trl's `GRPOTrainer` and a peft LoRA adapter, reporting protocol events.
 
-The recipe is data (`GRPORecipe`): presets for a CPU + the tiny bundled model and for a GPU +
-a 3B/7B model. The adapter is written to a temporary folder and renamed into place only when
-complete, so a killed run never leaves a half-written adapter where the app looks.
+The recipe is data (`GRPORecipe`): `PRESETS` for a CPU + the tiny bundled model and for a GPU +
+a 3B/7B model, and one resolver (`resolve_recipe`) from `lriad train`'s options. The adapter is
+written to a temporary folder and renamed into place only when complete, so a killed run never
+leaves a half-written adapter where the app looks.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -55,17 +56,28 @@ class GRPORecipe:
     extra: dict = field(default_factory=dict)
 
     @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "GRPORecipe":
+        """The `PRESETS[name]` recipe with `overrides` on top (unknown names and fields are a ValueError)."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown recipe preset {name!r} ({' or '.join(PRESETS)})")
+        for key in ("rewards", "reward_weights", "lora_targets"):
+            if overrides.get(key) is not None:
+                overrides[key] = tuple(overrides[key])
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown recipe field(s) {', '.join(unknown)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    @classmethod
     def cpu_tiny(cls, **overrides: Any) -> "GRPORecipe":
         """Defaults for a CPU and the bundled tiny model."""
-        return replace(cls(), **overrides)
+        return cls.preset("cpu_tiny", **overrides)
 
     @classmethod
     def gpu_large(cls, **overrides: Any) -> "GRPORecipe":
         """Defaults for one GPU and a Qwen2.5-VL-3B/7B model."""
-        base = cls(num_generations=8, batch_size=16, max_steps=200, learning_rate=1e-5, beta=0.04,
-                   max_completion_length=512, lora_r=64, lora_alpha=128, lora_dropout=0.05,
-                   use_cpu=False, bf16=True, gradient_checkpointing=True)
-        return replace(base, **overrides)
+        return cls.preset("gpu_large", **overrides)
 
     @classmethod
     def from_json(cls, path: str | Path) -> "GRPORecipe":
@@ -76,13 +88,50 @@ class GRPORecipe:
     def from_dict(cls, data: dict) -> "GRPORecipe":
         """A recipe from `{"preset": ..., **overrides}` (unknown keys are an error)."""
         data = dict(data)
-        preset = data.pop("preset", "cpu_tiny")
-        if preset not in ("cpu_tiny", "gpu_large"):
-            raise ValueError(f"unknown recipe preset {preset!r} (cpu_tiny or gpu_large)")
-        for key in ("rewards", "reward_weights", "lora_targets"):
-            if key in data and data[key] is not None:
-                data[key] = tuple(data[key])
-        return getattr(cls, preset)(**data)
+        return cls.preset(data.pop("preset", "cpu_tiny"), **data)
+
+
+# Recipe presets by name: changes from the `GRPORecipe` defaults (which are the CPU preset's).
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu_tiny": {},  # a CPU and the bundled tiny model
+    "gpu_large": dict(num_generations=8, batch_size=16, max_steps=200, learning_rate=1e-5, beta=0.04,
+                      max_completion_length=512, lora_r=64, lora_alpha=128, lora_dropout=0.05,
+                      use_cpu=False, bf16=True, gradient_checkpointing=True),  # one GPU, a 3B/7B model
+}
+
+
+def default_preset() -> str:
+    """`gpu_large` where torch sees a CUDA GPU, else `cpu_tiny`."""
+    import torch
+
+    return "gpu_large" if torch.cuda.is_available() else "cpu_tiny"
+
+
+def resolve_recipe(preset: str | None = None, recipe_file: str | Path | None = None, recipe_json: str | None = None,
+                   steps: int | None = None) -> GRPORecipe:
+    """The recipe of one `lriad train` run, from its options: a recipe file, then a JSON string on top of
+    it (each `{"preset": …, **overrides}`), `preset` over theirs, `steps` over `max_steps`. Without a preset
+    anywhere, the machine decides (`default_preset`). A bad file, JSON or field is a ValueError that says so."""
+    overrides: dict[str, Any] = {}
+    try:
+        if recipe_file is not None:
+            overrides.update(json.loads(Path(recipe_file).read_text(encoding="utf-8")))
+        if recipe_json:
+            overrides.update(json.loads(recipe_json))
+    except (OSError, ValueError, TypeError) as err:  # TypeError: the JSON is not an object
+        raise ValueError(f"can't read the recipe: {err}") from None
+    chosen = preset or overrides.pop("preset", None) or default_preset()
+    overrides.pop("preset", None)
+    if steps is not None:
+        overrides["max_steps"] = steps
+    return GRPORecipe.preset(chosen, **overrides)
+
+
+def evaluation_device(recipe: GRPORecipe, device: str = "auto") -> str:
+    """Where the before/after evaluation runs: `device`, or with "auto" where the recipe trains."""
+    if device == "auto":
+        return "cpu" if recipe.use_cpu else "cuda"
+    return device
 
 
 def lora_target_pattern(recipe: GRPORecipe, extra_targets: Sequence[str] = ()) -> str:

@@ -15,12 +15,13 @@ from lriad_desktop.core.coordinates import read_model_geometry
 from lriad_desktop.core.engine import ModelFolderError, validate_adapter_folder, validate_model_folder
 from lriad_desktop.core.evaluation import score_by_category
 from lriad_desktop.core.finding import Finding, Verdict
+from lriad_desktop.core.paths import bundled_model_dir
 from lriad_desktop.core.pipeline import InspectionBackend, InspectionRequest, inspect_requests
-from lriad_desktop.core.store import ReviewStore
+from lriad_desktop.core.store import ReviewStore, default_store_path
 from lriad_desktop.core.train_protocol import (DataPrepared, Emit, Evaluated, ExitCode, RunCancelled, RunDone, RunFailed,
                                                print_event)
 from training.flags import NothingToLearn, ReviewedImage, collect, repeat_to, training_rows
-from training.grpo import GRPORecipe, _Cancel, run_grpo
+from training.grpo import GRPORecipe, _Cancel, evaluation_device, resolve_recipe, run_grpo
 
 
 class Cancelled(Exception):
@@ -154,3 +155,24 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         return ExitCode.FAILED
     finally:
         store.close()
+
+
+def train_from_options(out: Path, db: Path | None = None, base: Path | None = None, adapter_from: Path | None = None,
+                       preset: str | None = None, recipe_file: Path | None = None, recipe_json: str | None = None,
+                       steps: int | None = None, device: str = "auto", synthetic_per_good: int = 0,
+                       stop_with_parent: bool = False, emit: Emit = print_event) -> ExitCode:
+    """`lriad train` with its options as given: the app's store and the bundled model unless told
+    otherwise, the recipe resolved from the preset and overrides, the evaluation where the recipe trains.
+    A bad recipe or a missing store is one `RunFailed` event and `ExitCode.BAD_INPUT`."""
+    try:
+        recipe = resolve_recipe(preset, recipe_file, recipe_json, steps)
+    except ValueError as err:
+        emit(RunFailed(f"bad recipe: {err}"))
+        return ExitCode.BAD_INPUT
+    db = Path(db) if db is not None else default_store_path()
+    if not db.is_file():
+        emit(RunFailed(f"No review store at {db}: review some images first"))
+        return ExitCode.BAD_INPUT
+    return improve(db, Path(base) if base is not None else bundled_model_dir(), Path(out), adapter_from, recipe,
+                   emit=emit, device=evaluation_device(recipe, device), synthetic_per_good=synthetic_per_good,
+                   seed=recipe.seed, stop_with_parent=stop_with_parent)
