@@ -227,3 +227,20 @@ def test_defects_from_folder_of_good_images(tmp_path: Path):
 
     with pytest.raises(FileNotFoundError):
         list(defects_from_folder_of_good_images(tmp_path / "empty_dir_missing", 1, seed=0))
+
+
+def test_one_vocabulary_of_defect_kinds_drives_synthesis_reasoning_and_rewards():
+    from lriad_desktop.core.defect_kinds import DEFECT_KINDS, NEAR_KINDS, normalise_label
+    from training.reasoning import LABEL_WORDS, label_of_text
+    from training.rewards import label_credit
+    from training.synthetic_defects import RENDERERS
+
+    names = {k.name for k in DEFECT_KINDS}
+    assert tuple(RENDERERS) == DEFECT_LABELS == tuple(k.label for k in DEFECT_KINDS)  # every kind is painted
+    for kind in DEFECT_KINDS:
+        assert normalise_label(kind.label) == kind.name and set(kind.near) <= names
+        assert all(normalise_label(word) == kind.name for word in kind.synonyms)
+        assert LABEL_WORDS[kind.label] == kind.words and label_of_text(f"I see {kind.phrase} here.") == kind.label
+        for other in kind.near:
+            assert label_credit(kind.label, other) == label_credit(other, kind.label) == 0.5
+    assert frozenset({"scratch", "crack"}) in NEAR_KINDS and label_credit("stain", "contamination") == 1.0

@@ -148,3 +148,19 @@ def test_object_name_per_folder_and_per_image_is_remembered(qtbot, make_window, 
     entry = c.queue.entry(0)
     assert entry.finding.object_name == "screw" and c.store.image(entry.image_id).object_name == "screw"
     window.close()
+
+
+def test_the_label_picker_offers_the_known_defect_kinds_after_the_stores_labels(make_window, tmp_path):
+    from lriad_desktop.core.defect_kinds import DEFECT_KINDS
+    from lriad_desktop.core.finding import Box, Defect, Verdict
+    from lriad_desktop.core.review import Review
+    from test_ui_helpers import part_image
+
+    window = make_window(load_model=False)
+    c = window.controller
+    assert c.known_labels() == [k.name for k in DEFECT_KINDS]
+    image = c.store.add_image(part_image(tmp_path / "a.png"), "washer")
+    c.store.save_review(image.id, Review(ReviewKind.FLAG, Verdict.ANOMALOUS, (Defect("burr", Box(1, 1, 9, 9)),
+                                                                               Defect("crack", Box(2, 2, 8, 8)))))
+    assert c.known_labels() == ["burr", "crack"] + [k.name for k in DEFECT_KINDS if k.name != "crack"]
+    window.close()

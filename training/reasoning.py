@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from lriad_desktop.core.defect_kinds import DEFECT_KINDS, KINDS_BY_LABEL
 from training.synthetic import PRODUCT_KINDS, Sample
 
 LOCATION_PHRASES: tuple[str, ...] = (
@@ -22,15 +23,8 @@ LOCATION_PHRASES: tuple[str, ...] = (
     "lower left", "lower centre", "lower right",
 )
 
-# The defect label as words in the reasoning, and with its article for a sentence.
-LABEL_WORDS: dict[str, str] = {
-    "scratch": "scratch", "crack": "crack", "hole": "hole", "contamination": "contamination",
-    "missing_part": "missing part", "deformation": "deformation", "color": "color defect",
-}
-_LABEL_PHRASE: dict[str, str] = {
-    "scratch": "a scratch", "crack": "a crack", "hole": "a hole", "contamination": "contamination",
-    "missing_part": "a missing part", "deformation": "a deformation", "color": "a color defect",
-}
+# The defect label as words in the reasoning (`DefectKind.words`).
+LABEL_WORDS: dict[str, str] = {k.label: k.words for k in DEFECT_KINDS}
 
 _ROWS, _COLS = ("upper", "centre", "lower"), ("left", "centre", "right")
 # Two-word phrases first so "centre" alone only matches when no longer phrase does.
@@ -158,7 +152,7 @@ def reasoning_steps(sample: Sample, rng: np.random.Generator) -> list[str]:
         spec = PRODUCT_KINDS.get(sample.kind)
         rim = bool(spec and spec.is_round)
         first = sample.defects[0]
-        label = _LABEL_PHRASE[first.label]
+        label = KINDS_BY_LABEL[first.label].phrase
         loc = location_words(first.box, w, h, near_rim=rim)
         if len(sample.defects) > 1:
             second = sample.defects[1]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Callable, Iterable, Sequence
 
-from lriad_desktop.core.evaluation import normalise_label
+from lriad_desktop.core.defect_kinds import NEAR_KINDS, normalise_label
 from lriad_desktop.core.finding import Box
 from lriad_desktop.core.parsing import ParsedOutput, parse_completion
 from training.reasoning import label_of_text, location_of_text, location_words
@@ -21,13 +21,6 @@ from training.reasoning import label_of_text, location_of_text, location_words
 RewardFunc = Callable[..., list[float]]
 REWARDS: dict[str, RewardFunc] = {}
 
-# Pairs of defect types an inspector would call "close": half credit instead of none.
-NEAR_LABELS: frozenset[frozenset[str]] = frozenset({
-    frozenset({"scratch", "crack"}),
-    frozenset({"contamination", "color"}),
-    frozenset({"hole", "missing part"}),
-    frozenset({"deformation", "missing part"}),
-})
 
 
 def reward(name: str) -> Callable[[RewardFunc], RewardFunc]:
@@ -80,11 +73,11 @@ def verdict_reward(completions: Sequence[Any], anomalous: Sequence[bool], **_: A
 
 
 def label_credit(predicted: str, truth: str) -> float:
-    """1 for the same (normalised) label, 0.5 for a near one, else 0."""
+    """1 for the same (normalised) label, 0.5 for a near one (`DefectKind.near`), else 0."""
     a, b = normalise_label(predicted), normalise_label(truth)
     if a == b:
         return 1.0
-    return 0.5 if frozenset({a, b}) in NEAR_LABELS else 0.0
+    return 0.5 if frozenset({a, b}) in NEAR_KINDS else 0.0
 
 
 @reward("label")

@@ -14,7 +14,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-from training.synthetic_defects import DEFECT_LABELS, Defect, synthesize_defect
+from lriad_desktop.core.defect_kinds import DEFECT_LABELS
+from training.synthetic_defects import Defect, synthesize_defect
 from training.synthetic_parts import PRODUCT_KINDS, ProductKind
 
 __all__ = [

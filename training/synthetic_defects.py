@@ -14,9 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-DEFECT_LABELS: tuple[str, ...] = (
-    "scratch", "crack", "hole", "contamination", "missing_part", "deformation", "color",
-)
+from lriad_desktop.core.defect_kinds import DEFECT_LABELS
 
 _MIN_BOX_SIDE = 4
 _ALPHA_FLOOR = 0.1  # opacity below this is dropped, so the mask holds only visible change
@@ -52,6 +50,28 @@ class _Context:
     image: np.ndarray  # H x W x 3 uint8, the untouched input
     object_mask: np.ndarray | None  # H x W bool
     roi: tuple[int, int, int, int]  # x0, y0, x1, y1 of the region being painted
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """How one defect kind is painted: the function, and the extent it is drawn at."""
+
+    paint: _Render
+    reach: float  # how far the defect reaches beyond size/2, as a factor
+    size_range: tuple[float, float]  # fraction of the reference side, before log-uniform sampling
+    opaque: bool = False  # material is either there or not: subtle means small, not faint
+
+
+RENDERERS: dict[str, Renderer] = {}  # defect label (`core.defect_kinds`) → its renderer
+
+
+def renders(label: str, reach: float, size_range: tuple[float, float],
+            opaque: bool = False) -> Callable[[_Render], _Render]:
+    """Register the decorated function as the renderer of defect kind `label`."""
+    def register(paint: _Render) -> _Render:
+        RENDERERS[label] = Renderer(paint, reach, size_range, opaque)
+        return paint
+    return register
 
 
 def _tone(rng: np.random.Generator, roi: np.ndarray, p_dark: float = 0.6) -> str:
@@ -107,6 +127,7 @@ def _draw_lines(h: int, w: int, paths: list[np.ndarray], widths: list[int]) -> n
     return canvas.astype(np.float32) / 255.0
 
 
+@renders("scratch", 1.3, (0.12, 0.5))
 def _scratch(roi: np.ndarray, site: _Site, rng: np.random.Generator, ctx: _Context):
     h, w = roi.shape[:2]
     strokes = 1 if rng.random() < 0.75 else int(rng.integers(2, 4))
@@ -139,6 +160,7 @@ def _scratch(roi: np.ndarray, site: _Site, rng: np.random.Generator, ctx: _Conte
     return alpha, target, what
 
 
+@renders("crack", 1.3, (0.12, 0.45))
 def _crack(roi: np.ndarray, site: _Site, rng: np.random.Generator, ctx: _Context):
     h, w = roi.shape[:2]
     heading = rng.uniform(0, 2 * np.pi)
@@ -170,6 +192,7 @@ def _crack(roi: np.ndarray, site: _Site, rng: np.random.Generator, ctx: _Context
     return alpha, target, what
 
 
+@renders("hole", 1.4, (0.04, 0.2))
 def _hole(roi: np.ndarray, site: _Site, rng: np.random.Generator, ctx: _Context):
     h, w = roi.shape[:2]
     ys, xs = np.ogrid[:h, :w]
@@ -201,6 +224,7 @@ _STAINS = {
 }
 
 
+@renders("contamination", 1.3, (0.05, 0.3))
 def _contamination(roi: np.ndarray, site: _Site, rng: np.random.Generator, ctx: _Context):
     h, w = roi.shape[:2]
     alpha = _blob(rng, h, w, site, roughness=rng.uniform(0.4, 0.9))
@@ -250,6 +274,7 @@ def _background_colour(ctx: _Context, rng: np.random.Generator) -> np.ndarray:
     return np.array(_BACKDROPS[int(rng.integers(len(_BACKDROPS)))], np.float32)
 
 
+@renders("missing_part", 1.1, (0.1, 0.35), opaque=True)
 def _missing_part(roi: np.ndarray, site: _Site, rng: np.random.Generator, ctx: _Context):
     h, w = roi.shape[:2]
     k = int(rng.integers(6, 11))
@@ -270,6 +295,7 @@ def _missing_part(roi: np.ndarray, site: _Site, rng: np.random.Generator, ctx: _
     return alpha, target, what
 
 
+@renders("deformation", 1.5, (0.12, 0.35))
 def _deformation(roi: np.ndarray, site: _Site, rng: np.random.Generator, ctx: _Context):
     h, w = roi.shape[:2]
     ys, xs = np.mgrid[:h, :w].astype(np.float32)
@@ -306,6 +332,7 @@ _TINTS = {"reddish": (1.35, 0.8, 0.75), "yellowish": (1.25, 1.15, 0.6), "bluish"
           "greenish": (0.8, 1.25, 0.8)}
 
 
+@renders("color", 1.6, (0.1, 0.35))
 def _color(roi: np.ndarray, site: _Site, rng: np.random.Generator, ctx: _Context):
     h, w = roi.shape[:2]
     mode = rng.random()
@@ -336,26 +363,15 @@ def _color(roi: np.ndarray, site: _Site, rng: np.random.Generator, ctx: _Context
     return alpha, target, what
 
 
-_RENDERERS: dict[str, tuple[_Render, float]] = {
-    # label: (renderer, how far the defect reaches beyond size/2, as a factor)
-    "scratch": (_scratch, 1.3), "crack": (_crack, 1.3), "hole": (_hole, 1.4),
-    "contamination": (_contamination, 1.3), "missing_part": (_missing_part, 1.1),
-    "deformation": (_deformation, 1.5), "color": (_color, 1.6),
-}
-
-_OPAQUE = frozenset({"missing_part"})  # material is either there or not: subtle means small
-
-_SIZE_RANGE = {  # fraction of the reference side, before log-uniform sampling
-    "scratch": (0.12, 0.5), "crack": (0.12, 0.45), "hole": (0.04, 0.2),
-    "contamination": (0.05, 0.3), "missing_part": (0.1, 0.35),
-    "deformation": (0.12, 0.35), "color": (0.1, 0.35),
-}
+_UNPAINTED = [label for label in DEFECT_LABELS if label not in RENDERERS]
+if _UNPAINTED:  # a kind declared in core.defect_kinds needs a renderer here
+    raise RuntimeError(f"no renderer for defect kind(s) {_UNPAINTED}: add one with @renders")
 
 
 def _pick_site(rng: np.random.Generator, label: str, obj: np.ndarray | None,
                h: int, w: int, grow: float) -> tuple[float, float, float]:
     """Centre (x, y) and extent in image pixels, on the object when a mask is given."""
-    lo, hi = _SIZE_RANGE[label]
+    lo, hi = RENDERERS[label].size_range
     if obj is None:
         ref = float(min(h, w))
     else:
@@ -396,7 +412,7 @@ def synthesize_defect(
     """
     if label is None:
         label = DEFECT_LABELS[int(rng.integers(len(DEFECT_LABELS)))]
-    if label not in _RENDERERS:
+    if label not in RENDERERS:
         raise ValueError(f"unknown defect label {label!r}; expected one of {DEFECT_LABELS}")
     arr = np.asarray(image.convert("RGB"), dtype=np.uint8)
     h, w = arr.shape[:2]
@@ -407,9 +423,10 @@ def synthesize_defect(
             raise ValueError(f"object_mask shape {obj.shape} does not match image {(h, w)}")
         if obj.sum() < 16:
             raise ValueError("object_mask covers fewer than 16 pixels")
-    render, reach = _RENDERERS[label]
+    renderer = RENDERERS[label]
+    render, reach = renderer.paint, renderer.reach
     subtle = rng.random() < 0.3
-    opaque = label in _OPAQUE
+    opaque = renderer.opaque
     for attempt in range(12):
         grow = (0.6 if subtle and opaque else 1.0) + 0.25 * attempt
         cx, cy, size = _pick_site(rng, label, obj, h, w, grow=grow)

@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
 from lriad_desktop.core.datasets import LabelledImage
+from lriad_desktop.core.defect_kinds import normalise_label
 from lriad_desktop.core.finding import Box, Finding, Verdict
-
-# Words inspectors and datasets use for the same defect type.
-LABEL_SYNONYMS: dict[str, str] = {
-    "colour": "color",
-    "stain": "contamination",
-    "dirt": "contamination",
-    "spot": "contamination",
-    "missing": "missing part",
-    "missing component": "missing part",
-    "bent": "deformation",
-    "dent": "deformation",
-    "fracture": "crack",
-}
-
-
-def normalise_label(label: str) -> str:
-    """Lower case, `_`/`-` as spaces, collapsed whitespace, common synonyms unified."""
-    text = re.sub(r"[_\-]+", " ", (label or "").strip().lower())
-    text = " ".join(text.split())
-    return LABEL_SYNONYMS.get(text, text)
-
 
 def best_iou(truth: Sequence[Box], predicted: Sequence[Box | None]) -> float:
     """Mean over truth boxes of the IoU of the best-matching predicted box (0 if none)."""

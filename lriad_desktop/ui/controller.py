@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 from PySide6.QtCore import QObject, Signal
 
 from lriad_desktop.core import review as rv
+from lriad_desktop.core.defect_kinds import DEFECT_KINDS
 from lriad_desktop.core.finding import Box, Defect, Verdict
 from lriad_desktop.core.images import is_image_file, iter_image_files
 from lriad_desktop.core.review import ImageStatus, ReviewHistory
@@ -310,8 +311,8 @@ class AppController(QObject):
         self.historyChanged.emit()
 
     def known_labels(self) -> list[str]:
-        """Defect types for the label picker: the store's, most used first, then common ones."""
-        common = ["scratch", "crack", "hole", "contamination", "dent", "missing part", "deformation", "color"]
+        """Defect types for the label picker: the store's, most used first, then the known kinds' names."""
+        common = [k.name for k in DEFECT_KINDS]
         labels = self.store.known_labels()
         return labels + [c for c in common if c not in labels]
 
