@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from lriad_desktop import __version__
+from lriad_desktop.core.devices import DEVICE_CHOICES
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -27,7 +28,7 @@ def _build_parser() -> argparse.ArgumentParser:
     def model_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", type=Path, default=None, help="model folder (default: the bundled lriad-tiny)")
         p.add_argument("--adapter", type=Path, default=None, help="PEFT LoRA adapter folder on top of the model")
-        p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+        p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
         p.add_argument("--batch-size", type=int, default=8, help="images per generate call (default 8)")
         p.add_argument("--max-new-tokens", type=int, default=256)
         p.add_argument("--object", default=None,
@@ -80,7 +81,7 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="also paint N synthetic defects on each good replay image")
     p_train.add_argument("--stop-with-parent", action="store_true",
                          help="cancel the run when stdin closes (the app that started it has gone)")
-    p_train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+    p_train.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                          help="device for the before/after evaluation")
 
     from lriad_desktop.models_cli import add_parser as add_models_parser
@@ -91,7 +92,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p_gui.add_argument("paths", nargs="*", type=Path, help="images or folders to open")
     p_gui.add_argument("--model", type=Path, default=None, help="model folder (default: from the settings)")
     p_gui.add_argument("--adapter", type=Path, default=None, help="PEFT LoRA adapter folder on top of the model")
-    p_gui.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"])
+    p_gui.add_argument("--device", default=None, choices=DEVICE_CHOICES)
     p_gui.add_argument("--screenshot", type=Path, default=None, metavar="PNG",
                        help="headless: inspect the first image, save a screenshot of the window, exit")
     return parser
@@ -110,10 +111,9 @@ def _make_backend(args: argparse.Namespace):
             processor_dir=str(args.model) if args.model else "", family=args.server_family,
             frame=args.server_frame, max_pixels=args.server_max_pixels))
     from lriad_desktop.core.engine import Inspector
-    from lriad_desktop.core.paths import bundled_model_dir
+    from lriad_desktop.core.paths import model_folder
 
-    model = args.model or bundled_model_dir()
-    return Inspector(model, args.adapter, device=args.device, max_new_tokens=args.max_new_tokens)
+    return Inspector(model_folder(args.model), args.adapter, device=args.device, max_new_tokens=args.max_new_tokens)
 
 
 def _describe(finding) -> str:

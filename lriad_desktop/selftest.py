@@ -27,9 +27,9 @@ class SelfTestFailure(Exception):
 
 def _check_model(ctx: dict) -> str:
     from lriad_desktop.core.engine import Inspector
-    from lriad_desktop.core.paths import bundled_model_dir
+    from lriad_desktop.core.paths import model_folder
 
-    inspector = Inspector(ctx.get("model") or bundled_model_dir(), device=ctx.get("device", "auto"),
+    inspector = Inspector(model_folder(ctx.get("model")), device=ctx.get("device", "auto"),
                           max_new_tokens=160).load()
     ctx["inspector"] = inspector
     return f"model {inspector.model_version} on {inspector.device} in {inspector.load_seconds:.1f} s"

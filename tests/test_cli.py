@@ -136,3 +136,23 @@ def test_evaluate_good_only_set_prints_undefined_metrics(tmp_path, tiny_model_di
     res = run_cli("evaluate", tmp_path / "set", "--model", tiny_model_dir, "--max-new-tokens", "8")
     row = next(ln for ln in res.stdout.splitlines() if ln.startswith("all"))
     assert row.split()[4:6] == ["—", "—"]
+
+
+def test_device_choices_and_the_default_model_folder_are_declared_once(tmp_path):
+    import pytest
+
+    from lriad_desktop.cli import _build_parser
+    from lriad_desktop.core.devices import DEVICE_CHOICES, pick_device
+    from lriad_desktop.core.paths import bundled_model_dir, model_folder
+    from lriad_desktop.core.settings import setting_fields
+
+    parser = _build_parser()
+    subs = next(a for a in parser._actions if a.dest == "command").choices
+    for name in ("inspect", "evaluate", "train", "gui"):
+        device = next(a for a in subs[name]._actions if a.dest == "device")
+        assert tuple(device.choices) == DEVICE_CHOICES
+    assert next(f for f in setting_fields() if f.name == "device").metadata["choices"] == DEVICE_CHOICES
+    assert pick_device("cpu")[0] == "cpu" and pick_device("auto")[0] in DEVICE_CHOICES
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        pick_device("tpu")
+    assert model_folder(None) == model_folder("") == bundled_model_dir() and model_folder(tmp_path) == tmp_path

@@ -17,7 +17,7 @@ import torch
 def resolve_device(name: str = "cpu") -> torch.device:
     """The app's own choice (`pick_device`: `auto` takes a GPU when there is one), except that an
     explicit `cuda` without one is an error rather than a quiet CPU run of a GPU-sized recipe."""
-    from lriad_desktop.core.engine import pick_device
+    from lriad_desktop.core.devices import pick_device
 
     picked, _dtype = pick_device(name)
     if name == "cuda" and picked != "cuda":

@@ -15,7 +15,7 @@ from lriad_desktop.core.coordinates import read_model_geometry
 from lriad_desktop.core.engine import ModelFolderError, validate_adapter_folder, validate_model_folder
 from lriad_desktop.core.evaluation import score_by_category
 from lriad_desktop.core.finding import Finding, Verdict
-from lriad_desktop.core.paths import bundled_model_dir
+from lriad_desktop.core.paths import model_folder
 from lriad_desktop.core.pipeline import InspectionBackend, InspectionRequest, inspect_requests
 from lriad_desktop.core.store import ReviewStore, default_store_path
 from lriad_desktop.core.train_protocol import (DataPrepared, Emit, Evaluated, ExitCode, RunCancelled, RunDone, RunFailed,
@@ -173,6 +173,6 @@ def train_from_options(out: Path, db: Path | None = None, base: Path | None = No
     if not db.is_file():
         emit(RunFailed(f"No review store at {db}: review some images first"))
         return ExitCode.BAD_INPUT
-    return improve(db, Path(base) if base is not None else bundled_model_dir(), Path(out), adapter_from, recipe,
+    return improve(db, model_folder(base), Path(out), adapter_from, recipe,
                    emit=emit, device=evaluation_device(recipe, device), synthetic_per_good=synthetic_per_good,
                    seed=recipe.seed, stop_with_parent=stop_with_parent)

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from PIL import Image
 
 from lriad_desktop.core.coordinates import ModelGeometry, processor_size, read_model_geometry, to_image_pixels
+from lriad_desktop.core.devices import pick_device
 from lriad_desktop.core.families import (FAMILIES, ModelFamily, prompt_opens_think, read_sidecar,
                                          unknown_family_message, with_opened_think)
 from lriad_desktop.core.finding import Defect, Finding, Verdict
@@ -114,21 +115,6 @@ def finding_from_completion(text: str, image_size: tuple[int, int], geometry: Mo
         defects.append(Defect(d.label, box))
     verdict = Verdict.ANOMALOUS if parsed.anomaly else Verdict.NORMAL
     return Finding(verdict, tuple(defects), parsed.steps, text, image_size=image_size, **details)
-
-
-def pick_device(preference: str = "auto") -> tuple[str, Any]:
-    """`(device, dtype)`: CUDA with bf16, Apple MPS with fp16, else CPU with fp32."""
-    import torch
-
-    pref = (preference or "auto").lower()
-    if pref in ("auto", "cuda") and torch.cuda.is_available():
-        bf16 = torch.cuda.is_bf16_supported()
-        return "cuda", torch.bfloat16 if bf16 else torch.float16
-    if pref in ("auto", "mps") and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps", torch.float16
-    if pref not in ("auto", "cpu", "cuda", "mps"):
-        raise ValueError(f"unknown device '{preference}' (use auto, cuda, mps or cpu)")
-    return "cpu", torch.float32
 
 
 class Inspector:

@@ -23,6 +23,12 @@ def bundled_model_dir() -> Path:
     return resources_dir() / "models" / BUNDLED_MODEL_NAME
 
 
+def model_folder(model_dir: str | os.PathLike | None) -> Path:
+    """The model folder to use: `model_dir` when one is set (a path or a non-empty setting), else the
+    bundled model."""
+    return Path(model_dir) if model_dir else bundled_model_dir()
+
+
 def sample_images_dir() -> Path:
     return resources_dir() / "samples"
 

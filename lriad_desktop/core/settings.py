@@ -14,6 +14,7 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replac
 from pathlib import Path
 from typing import Any, Callable
 
+from lriad_desktop.core.devices import DEVICE_CHOICES
 from lriad_desktop.core.families import FAMILIES
 from lriad_desktop.core.paths import user_data_dir
 
@@ -45,7 +46,7 @@ class Settings:
     adapter_dir: str = field(default="", metadata=_opt(
         "Adapter", "A PEFT LoRA adapter folder on top of the model (optional)", kind="adapter_folder", group="Model"))
     device: str = field(default="auto", metadata=_opt(
-        "Device", "Where the model runs", choices=("auto", "cuda", "mps", "cpu"), group="Model"))
+        "Device", "Where the model runs", choices=DEVICE_CHOICES, group="Model"))
     batch_size: int = field(default=4, metadata=_opt(
         "Batch size", "Images per model call when inspecting many", minimum=1, maximum=64, group="Model"))
     max_new_tokens: int = field(default=256, metadata=_opt(

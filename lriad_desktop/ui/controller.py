@@ -21,7 +21,7 @@ from lriad_desktop.core.finding import Box, Defect, Verdict
 from lriad_desktop.core.images import is_image_file, iter_image_files
 from lriad_desktop.core.review import ImageStatus, ReviewHistory
 from lriad_desktop.core.settings import Settings, SettingsError, save_settings
-from lriad_desktop.core.paths import bundled_model_dir
+from lriad_desktop.core.paths import bundled_model_dir, model_folder
 from lriad_desktop.core.prompting import guess_object_name
 from lriad_desktop.core.store import ReviewStore, StoreError, object_name_in
 from lriad_desktop.core.versions import (ModelVersion, adapters_dir, find_version, is_available, resolve_base,
@@ -327,15 +327,15 @@ class AppController(QObject):
     def model_in_use(self) -> ModelVersion | None:
         """The registered version the settings' model and adapter are, if any."""
         s = self.settings
-        base = Path(s.model_dir) if s.model_dir else bundled_model_dir()
-        return find_version(self.store.model_versions(), base, Path(s.adapter_dir) if s.adapter_dir else None)
+        return find_version(self.store.model_versions(), model_folder(s.model_dir),
+                            Path(s.adapter_dir) if s.adapter_dir else None)
 
     def register_model_in_use(self) -> ModelVersion:
         """Register the settings' model (base + adapter) as a version on first use and make it the active one
         (so it is listed, and a run trained on it has a parent). Raises `StoreError`."""
         s = self.settings
-        base = Path(s.model_dir) if s.model_dir else bundled_model_dir()
-        return sync_active_version(self.store, base, Path(s.adapter_dir) if s.adapter_dir else None)
+        return sync_active_version(self.store, model_folder(s.model_dir),
+                                   Path(s.adapter_dir) if s.adapter_dir else None)
 
     def activate_version(self, version_id: int) -> bool:
         """Make a version the active one: the very next inspection uses its base + adapter (reloaded in

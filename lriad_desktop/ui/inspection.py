@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 from lriad_desktop.core.engine import Inspector, ModelFolderError
 from lriad_desktop.core.finding import Finding
-from lriad_desktop.core.paths import bundled_model_dir
+from lriad_desktop.core.paths import model_folder
 from lriad_desktop.core.pipeline import BackendUnavailable, InspectionBackend, InspectionRequest, InspectionResult
 from lriad_desktop.core.pipeline import inspect_chunk as inspect_requests_chunk
 from lriad_desktop.core.settings import Settings
@@ -77,7 +77,7 @@ def default_inspector(settings: Settings) -> InspectionBackend:
     import torch
 
     torch.set_num_threads(cpu_threads(settings.cpu_threads))
-    return Inspector(settings.model_dir or bundled_model_dir(), settings.adapter_dir or None,
+    return Inspector(model_folder(settings.model_dir), settings.adapter_dir or None,
                      device=settings.device, max_new_tokens=settings.max_new_tokens)
 
 

@@ -19,14 +19,14 @@ from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QDialog, QDia
 from lriad_desktop.core.engine import ModelFolderError, validate_adapter_folder, validate_model_folder
 from lriad_desktop.core.model_input import has_processor_settings
 from lriad_desktop.core.models import DEMO_MODEL_NOTE
-from lriad_desktop.core.paths import bundled_model_dir
+from lriad_desktop.core.paths import model_folder
 from lriad_desktop.core.settings import Settings, SettingsError, setting_fields
 from lriad_desktop.ui.tasks import TaskRunner
 
 
 def describe_model_folder(path: str) -> tuple[bool, str]:
     """(usable, message) for a model folder ('' = the bundled model)."""
-    target = path or str(bundled_model_dir())
+    target = str(model_folder(path))
     try:
         info = validate_model_folder(target)
     except ModelFolderError as err:

@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from lriad_desktop.core.paths import bundled_model_dir
+from lriad_desktop.core.paths import model_folder
 from lriad_desktop.core.settings import Settings
 from lriad_desktop.core.store import ReviewStore
 from lriad_desktop.core.train_protocol import ExitCode, TrainingEvent, decode_event, recipe_from_env, train_command
@@ -46,7 +46,7 @@ def plan_improvement(store: ReviewStore, settings: Settings, parent: ModelVersio
     """The run "Improve model" starts now: base = the settings' model, continuing from the active adapter
     (`parent`, the model in use as the controller registered it), into the next free `adapters/<base>-vN`.
     Reads the store only."""
-    base = Path(settings.model_dir) if settings.model_dir else bundled_model_dir()
+    base = model_folder(settings.model_dir)
     adapter = Path(settings.adapter_dir) if settings.adapter_dir else None
     versions = store.model_versions()
     taken = [v.name for v in versions] + [Path(v.adapter_path).name for v in versions if v.adapter_path]
