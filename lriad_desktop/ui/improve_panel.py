@@ -18,6 +18,7 @@ from lriad_desktop.core.store import StoreError
 from lriad_desktop.core.train_protocol import RunCancelled, Step, TrainingEvent
 from lriad_desktop.core.training_progress import COMPARED, compare
 from lriad_desktop.ui.charts import LineChart
+from lriad_desktop.ui.tables import read_only_table
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.theme import colour
 from lriad_desktop.ui.training_process import plan_improvement
@@ -27,10 +28,7 @@ LOG_LINES = 2000
 
 
 def _table(headers: list[str]) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(headers)
-    table.verticalHeader().hide()
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table = read_only_table(headers)
     table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
     table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)

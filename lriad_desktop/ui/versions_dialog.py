@@ -10,12 +10,13 @@ from typing import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from lriad_desktop.core.paths import bundled_model_dir
 from lriad_desktop.core.store import StoreError
 from lriad_desktop.core.versions import ModelVersion, is_available, resolve_base, rollback_target
 from lriad_desktop.ui.controller import AppController
+from lriad_desktop.ui.tables import read_only_table
 from lriad_desktop.ui.theme import colour
 from lriad_desktop.ui.training_text import key_metrics
 
@@ -43,10 +44,7 @@ class VersionsDialog(QDialog):
                        "exists; Roll Back goes to the version the active one was trained from.")
         intro.setObjectName("meta")
         intro.setWordWrap(True)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table = read_only_table(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.table.horizontalHeader()

@@ -11,8 +11,8 @@ from typing import Callable
 
 from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QGuiApplication, QImage
-from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QHeaderView, QMenu, QMessageBox, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QHeaderView, QMenu, QMessageBox, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from lriad_desktop import __version__
 from lriad_desktop.core.capture import captures_dir
@@ -24,6 +24,7 @@ from lriad_desktop.ui.actions import shortcut_table
 from lriad_desktop.ui.camera_dialog import CameraDialog
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.settings_dialog import SettingsDialog
+from lriad_desktop.ui.tables import read_only_table
 from lriad_desktop.ui.theme import ThemeState, apply_theme
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
@@ -193,14 +194,11 @@ def show_shortcuts(parent: QWidget) -> None:
     dialog = QDialog(parent)
     dialog.setWindowTitle("Keyboard shortcuts")
     rows = shortcut_table()
-    table = QTableWidget(len(rows), 2, dialog)
-    table.setHorizontalHeaderLabels(["Keys", "Command"])
+    table = read_only_table(["Keys", "Command"], len(rows), dialog)
     for i, (keys, what) in enumerate(rows):
         table.setItem(i, 0, QTableWidgetItem(keys))
         table.setItem(i, 1, QTableWidgetItem(what))
     table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-    table.verticalHeader().hide()
-    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
     QVBoxLayout(dialog).addWidget(table)
     dialog.resize(560, 640)
     dialog.show()
