@@ -99,3 +99,21 @@ def test_vlm_r1_jsonl(store, tmp_path):
     with pytest.raises(ValueError):
         export_reviewed(store, "xml", tmp_path / "x")
     assert set(EXPORTERS) == {"csv", "json", "coco", "yolo", "vlm-r1"}
+
+
+def test_exporters_declare_their_target_and_a_new_one_is_offered_by_name(store, tmp_path, monkeypatch):
+    from lriad_desktop.core.export import ExportResult, ExportTarget, exporter
+
+    assert [e.target for e in EXPORTERS.values()].count(ExportTarget.FOLDER) == 1
+    assert EXPORTERS["yolo"].target is ExportTarget.FOLDER and EXPORTERS["coco"].default_name == "coco.json"
+    assert all(e.menu_label.endswith("…") and e.title == e.menu_label[:-1] for e in EXPORTERS.values())
+    monkeypatch.setattr("lriad_desktop.core.export.EXPORTERS", dict(EXPORTERS))
+    from lriad_desktop.core import export
+
+    @exporter("paths", "Image Paths…", "paths.txt")
+    def export_paths(states, path):
+        path.write_text("".join(s.image.path + "\n" for s in states))
+        return ExportResult(path, len(states), 0)
+
+    result = export.export_reviewed(store, "paths", tmp_path / "p.txt")
+    assert result.images == 3 and len((tmp_path / "p.txt").read_text().splitlines()) == 3

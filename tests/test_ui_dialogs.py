@@ -85,6 +85,16 @@ def test_settings_dialog_validates_the_model_folder_and_applies(qtbot, make_wind
     window.close()
 
 
+def test_the_export_menu_is_built_from_the_exporters(make_window):
+    from lriad_desktop.core.export import EXPORTERS
+
+    window = make_window(load_model=False)
+    menu = window.menus_["export"]
+    assert [a.text() for a in menu.actions()] == [e.menu_label for e in EXPORTERS.values()]
+    assert [a.objectName() for a in menu.actions()] == [f"export_{key}" for key in EXPORTERS]
+    window.close()
+
+
 def test_export_from_the_window_runs_in_the_background(qtbot, make_window, tmp_path):
     from test_ui_helpers import add_and_wait, deliver, hand_finding, part_image
 

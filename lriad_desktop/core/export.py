@@ -1,5 +1,9 @@
 """Exports of the reviewed set: CSV and JSON (findings + reviews), COCO and YOLO boxes, VLM-R1 JSONL.
 
+Each format declares itself with `@exporter(key, menu label, default name, target)` on its writer;
+the app's File → Export menu and its actions are built from `EXPORTERS`, so a new format is one
+decorated function here.
+
 The reviewed set is every image with a current review; the inspector's review is the
 ground truth (an acceptance carries the model's defects, a flag the corrected ones). Boxes
 stay in original-image pixels everywhere; the VLM-R1 lines say so in `box_frame`, because
@@ -13,6 +17,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -39,6 +44,44 @@ class ExportResult:
         """One line for the status bar."""
         text = f"{self.images} images, {self.boxes} boxes → {self.path}"
         return text + (f" ({len(self.skipped)} skipped)" if self.skipped else "")
+
+
+class ExportTarget(str, Enum):
+    """What an export writes to: one file, or a folder it fills."""
+
+    FILE = "file"
+    FOLDER = "folder"
+
+
+ExportWriter = Callable[[Sequence[ImageState], Path], ExportResult]
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """One export format as it declares itself: its key, its menu label, where it writes, and the writer."""
+
+    key: str  # "coco": the menu action is `export_<key>`, and `export_reviewed(store, key, …)` runs it
+    menu_label: str  # "COCO Boxes…"
+    default_name: str  # the file (or folder) name the save dialog proposes
+    target: ExportTarget
+    write: ExportWriter
+
+    @property
+    def title(self) -> str:
+        """The format as dialogs and notices name it ('COCO Boxes')."""
+        return self.menu_label.rstrip("…")
+
+
+EXPORTERS: dict[str, Exporter] = {}  # key → exporter, in menu order; the File → Export menu loops over it
+
+
+def exporter(key: str, menu_label: str, default_name: str,
+             target: ExportTarget = ExportTarget.FILE) -> Callable[[ExportWriter], ExportWriter]:
+    """Register the decorated writer `f(states, path) -> ExportResult` as export format `key`."""
+    def register(write: ExportWriter) -> ExportWriter:
+        EXPORTERS[key] = Exporter(key, menu_label, default_name, target, write)
+        return write
+    return register
 
 
 def reviewed_set(store: ReviewStore) -> list[ImageState]:
@@ -77,6 +120,7 @@ def _review_dict(state: ImageState) -> dict[str, Any]:
             "review_id": rec.id}
 
 
+@exporter("csv", "CSV (findings + reviews)…", "reviews.csv")
 def export_csv(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
     """One row per reviewed image: the model's finding next to the inspector's review."""
     target = Path(path)
@@ -99,6 +143,7 @@ def export_csv(states: Sequence[ImageState], path: str | os.PathLike) -> ExportR
     return ExportResult(target, len(states), boxes)
 
 
+@exporter("json", "JSON (findings, reasoning, reviews)…", "reviews.json")
 def export_json(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
     """All reviewed images with the full finding (reasoning, raw text, timings) and the review."""
     target = Path(path)
@@ -116,6 +161,7 @@ def _categories(states: Sequence[ImageState]) -> list[str]:
     return sorted({d.label for s in states for d in _boxed(s.review.review.defects)})
 
 
+@exporter("coco", "COCO Boxes…", "coco.json")
 def export_coco(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
     """A COCO detection file: images (absolute paths), categories, one annotation per reviewed box."""
     target = Path(path)
@@ -141,6 +187,7 @@ def export_coco(states: Sequence[ImageState], path: str | os.PathLike) -> Export
     return ExportResult(target, len(images), len(annotations), tuple(skipped))
 
 
+@exporter("yolo", "YOLO Folder…", "yolo", ExportTarget.FOLDER)
 def export_yolo(states: Sequence[ImageState], folder: str | os.PathLike, copy_images: bool = True) -> ExportResult:
     """A YOLO folder: `images/` (copies), `labels/` (class cx cy w h, normalised), `data.yaml`, `classes.txt`.
 
@@ -196,6 +243,7 @@ def vlm_r1_record(state: ImageState) -> dict[str, Any]:
             "review": review.kind.value, "note": review.note}
 
 
+@exporter("vlm-r1", "VLM-R1 JSONL (training elsewhere)…", "train.jsonl")
 def export_vlm_r1(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
     """JSONL for training elsewhere (VLM-R1 / R1-V style); boxes in original pixels (`box_frame`)."""
     target = Path(path)
@@ -209,18 +257,8 @@ def export_vlm_r1(states: Sequence[ImageState], path: str | os.PathLike) -> Expo
     return ExportResult(target, len(states), boxes)
 
 
-# name → (exporter, what it writes, default file name); the UI and a CLI offer these.
-EXPORTERS: dict[str, tuple[Callable[..., ExportResult], str, str]] = {
-    "csv": (export_csv, "CSV table (findings + reviews)", "reviews.csv"),
-    "json": (export_json, "JSON (findings, reasoning, reviews)", "reviews.json"),
-    "coco": (export_coco, "COCO boxes", "coco.json"),
-    "yolo": (export_yolo, "YOLO folder", "yolo"),
-    "vlm-r1": (export_vlm_r1, "VLM-R1 JSONL (training elsewhere)", "train.jsonl"),
-}
-
-
 def export_reviewed(store: ReviewStore, kind: str, target: str | os.PathLike) -> ExportResult:
     """Export the store's reviewed set in format `kind` (a key of `EXPORTERS`)."""
     if kind not in EXPORTERS:
         raise ValueError(f"unknown export '{kind}' (use {', '.join(EXPORTERS)})")
-    return EXPORTERS[kind][0](reviewed_set(store), target)
+    return EXPORTERS[kind].write(reviewed_set(store), Path(target))

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar, QToolButton
 
+from lriad_desktop.core.export import EXPORTERS
 from lriad_desktop.ui.theme import icon
 
 
@@ -22,6 +23,11 @@ class ActionSpec:
     shortcuts: tuple[str, ...] = ()
     tip: str = ""
     checkable: bool = False
+
+
+def export_action(key: str) -> str:
+    """The name of the action that exports format `key` (one per `core.export.EXPORTERS` entry)."""
+    return f"export_{key}"
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -63,11 +69,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("improve", "Improve &Model…", "improve", (),
                "Fine-tune the model on the flagged images (GRPO, in the background)"),
     ActionSpec("versions", "Model &Versions…", "versions", (), "Activate or roll back a model version"),
-    ActionSpec("export_csv", "CSV (findings + reviews)…", "export"),
-    ActionSpec("export_json", "JSON (findings, reasoning, reviews)…", "export"),
-    ActionSpec("export_coco", "COCO Boxes…", "export"),
-    ActionSpec("export_yolo", "YOLO Folder…", "export"),
-    ActionSpec("export_vlm-r1", "VLM-R1 JSONL (training elsewhere)…", "export"),
+    *(ActionSpec(export_action(key), e.menu_label, "export") for key, e in EXPORTERS.items()),
     ActionSpec("shortcuts", "&Keyboard Shortcuts", "", ("F1",)),
     ActionSpec("about", "&About LR-IAD Desktop", ""),
 )
@@ -121,8 +123,8 @@ def build_menus(window: QMainWindow, actions: dict[str, QAction]) -> dict[str, Q
                 special["recent"] = menu.addMenu(icon("open-folder"), "Open &Recent")
             elif name == "@export":
                 sub = menu.addMenu(icon("export"), "&Export Reviewed Set")
-                for key in ("csv", "json", "coco", "yolo", "vlm-r1"):
-                    sub.addAction(actions[f"export_{key}"])
+                for key in EXPORTERS:
+                    sub.addAction(actions[export_action(key)])
                 special["export"] = sub
             else:
                 menu.addAction(actions[name])

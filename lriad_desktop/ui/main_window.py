@@ -10,11 +10,12 @@ from PySide6.QtCore import QEvent, QObject, QTimer, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
+from lriad_desktop.core.export import EXPORTERS
 from lriad_desktop.core.finding import Verdict
 from lriad_desktop.core.images import ImageLoadError
 from lriad_desktop.core.review import ImageStatus, effective_defects
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.ui.actions import ACTIONS, build_actions, build_menus, build_toolbar
+from lriad_desktop.ui.actions import ACTIONS, build_actions, build_menus, build_toolbar, export_action
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.finding_panel import FindingPanel
 from lriad_desktop.ui.image_view import ImageView
@@ -129,8 +130,8 @@ class MainWindow(QMainWindow):
         }
         for name, fn in handlers.items():
             a[name].triggered.connect(lambda _=False, f=fn: f())
-        for key in ("csv", "json", "coco", "yolo", "vlm-r1"):
-            a[f"export_{key}"].triggered.connect(lambda _=False, k=key: self.exports.ask(k))
+        for key in EXPORTERS:
+            a[export_action(key)].triggered.connect(lambda _=False, k=key: self.exports.ask(k))
         a["draw_box"].toggled.connect(self._draw_toggled)
         a["toggle_overlay"].toggled.connect(self.view.set_overlay_visible)
         a["toggle_labels"].toggled.connect(self._labels_toggled)

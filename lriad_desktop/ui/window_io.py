@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QHeaderView, 
 
 from lriad_desktop import __version__
 from lriad_desktop.core.capture import captures_dir
-from lriad_desktop.core.export import EXPORTERS, ExportResult, export_reviewed
+from lriad_desktop.core.export import EXPORTERS, ExportResult, ExportTarget, export_reviewed
 from lriad_desktop.core.images import IMAGE_SUFFIXES
 from lriad_desktop.core.settings import Settings
 from lriad_desktop.core.store import ReviewStore, StoreError
@@ -132,19 +132,21 @@ class FileIntake:
 
 
 class ExportAction:
-    """File → Export: ask for the target file (or folder), then export the reviewed set in the background."""
+    """File → Export: ask for the target each exporter declares (a file or a folder), then export the
+    reviewed set in the background."""
 
     def __init__(self, controller: AppController, parent: QWidget, notice: Notice) -> None:
         self.controller, self.parent, self.notice = controller, parent, notice
 
     def ask(self, key: str) -> None:
         """Ask where, then export in format `key` (a key of `EXPORTERS`)."""
-        _, what, default = EXPORTERS[key]
-        if key == "yolo":
-            target = QFileDialog.getExistingDirectory(self.parent, f"Export {what} into", str(Path.home()))
+        exporter = EXPORTERS[key]
+        if exporter.target is ExportTarget.FOLDER:
+            target = QFileDialog.getExistingDirectory(self.parent, f"Export {exporter.title} into", str(Path.home()))
         else:
-            target, _ = QFileDialog.getSaveFileName(self.parent, f"Export {what}", str(Path.home() / default),
-                                                    f"*{Path(default).suffix}")
+            target, _ = QFileDialog.getSaveFileName(self.parent, f"Export {exporter.title}",
+                                                    str(Path.home() / exporter.default_name),
+                                                    f"*{Path(exporter.default_name).suffix}")
         if target:
             self.run(key, target)
 
@@ -164,7 +166,7 @@ class ExportAction:
             else:
                 self.notice(f"Exported {result.summary()}")
 
-        self.notice(f"Exporting {EXPORTERS[key][1]}…")
+        self.notice(f"Exporting {EXPORTERS[key].title}…")
         self.controller.runner.submit(work, done, lane="io")
 
 
