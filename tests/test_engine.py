@@ -7,12 +7,17 @@ from PIL import Image
 
 from lriad_desktop.core.engine import Inspector, ModelFolderError, validate_model_folder
 from lriad_desktop.core.finding import Verdict
+from lriad_desktop.core.parsing import parse_completion
+from lriad_desktop.core.paths import bundled_model_dir
 
 
 def test_inspect_one_and_batch(inspector):
     images = [Image.new("RGB", (301, 217), (90, 90, 90)), Image.new("RGB", (97, 400), (200, 10, 10))]
     one = inspector.inspect(images[0], "washer", "a.png")
-    assert one.verdict in set(Verdict)
+    # the verdict is what the parser reads in the model's own text (greedy: the same text every time)
+    parsed = parse_completion(one.raw_text)
+    assert one.verdict is ((Verdict.ANOMALOUS if parsed.anomaly else Verdict.NORMAL) if parsed.ok else Verdict.UNPARSED)
+    assert inspector.inspect(images[0], "washer", "a.png").raw_text == one.raw_text
     assert one.model_version == inspector.model_version and one.image_size == (301, 217)
     assert one.timings["generate_ms"] > 0 and one.object_name == "washer"
     batch = inspector.inspect_batch(images, ["washer", "bottle"])
@@ -41,21 +46,28 @@ def test_missing_and_wrong_folders(tmp_path, tiny_model_dir):
     assert validate_model_folder(tiny_model_dir).model_type == "qwen2_5_vl"
 
 
-def test_lora_adapter_on_top(tmp_path, tiny_model_dir):
-    """A PEFT adapter folder loads on the base model and names the model version."""
+def test_lora_adapter_on_top(tmp_path):
+    """A PEFT adapter folder loads on the base model, changes what it answers and names the model version.
+
+    The bundled model, because it answers in sentences: the random tiny model writes the same blank
+    tokens with or without a small adapter, which would prove nothing."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
-    base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
-    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model_dir = bundled_model_dir()
     torch.manual_seed(1)
+    base = AutoModelForImageTextToText.from_pretrained(model_dir)
+    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     adapter = tmp_path / "adapter-v1"
     peft_model.save_pretrained(adapter, safe_serialization=True)
-    insp = Inspector(tiny_model_dir, adapter_dir=adapter, device="cpu", max_new_tokens=6).load()
-    assert insp.model_version == f"{tiny_model_dir.name}+adapter-v1"
-    f = insp.inspect(Image.new("RGB", (120, 90)), "screw")
-    assert f.model_version.endswith("+adapter-v1")
+    image = Image.new("RGB", (120, 90), (128, 128, 128))
+    plain = Inspector(model_dir, device="cpu", max_new_tokens=12).load().inspect(image, "screw")
+    insp = Inspector(model_dir, adapter_dir=adapter, device="cpu", max_new_tokens=12).load()
+    assert insp.model_version == f"{model_dir.name}+adapter-v1"
+    f = insp.inspect(image, "screw")
+    assert f.model_version.endswith("+adapter-v1") and not plain.model_version.endswith("+adapter-v1")
+    assert plain.raw_text.startswith("<think>Step 1:") and f.raw_text != plain.raw_text
 
 
 def _copy(src, dst):

@@ -8,6 +8,7 @@ from PIL import Image
 
 from lriad_desktop.core.coordinates import read_model_geometry
 from lriad_desktop.core.engine import Inspector
+from lriad_desktop.core.paths import bundled_model_dir
 from lriad_desktop.core.train_protocol import Step
 from training.grpo import (PRESETS, GRPORecipe, default_preset, evaluation_device, lora_target_pattern,
                            resolve_recipe, run_grpo, write_adapter_atomically)
@@ -20,20 +21,40 @@ def _rows(model_dir, n=8):
     return [grpo_row_from_sample(generate_sample(np.random.default_rng([3, i]), size=(96, 80)), geo) for i in range(n)]
 
 
-def test_grpo_run_writes_an_adapter_the_engine_loads(tmp_path, tiny_model_dir):
+def test_grpo_run_writes_an_adapter_that_changes_the_model_and_the_engine_loads(tmp_path):
+    """Two GRPO steps on the bundled model: it answers in the grammar, so the rewards spread within a group
+    and the adapter moves (on the random tiny model every reward is 0 and the adapter stays a no-op)."""
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+    model_dir = bundled_model_dir()
     events = []
     out = tmp_path / "adapters" / "v1"
-    recipe = GRPORecipe.cpu_tiny(max_steps=2, batch_size=4, max_completion_length=12)
-    summary = run_grpo(tiny_model_dir, _rows(tiny_model_dir), recipe, out, emit=events.append)
+    recipe = GRPORecipe.cpu_tiny(max_steps=2, batch_size=4, max_completion_length=48)
+    rows = _rows(model_dir)
+    summary = run_grpo(model_dir, rows, recipe, out, emit=events.append)
     kinds = [e.kind for e in events]
     assert kinds[0] == "setup" and kinds.count("step") == 2 and kinds[-1] == "saved"
-    step = next(e for e in events if isinstance(e, Step))
+    steps = [e for e in events if isinstance(e, Step)]
+    step = steps[0]
     assert step.max_steps == 2 and step.eta_s is not None and step.s_per_step > 0 and "rare_defect" in step.rewards
-    assert set(step.classes) == {r["defect_class"] for r in _rows(tiny_model_dir)}  # the rare-defect figures
+    assert set(step.classes) == {r["defect_class"] for r in rows}  # the rare-defect figures
+    assert max(e.rewards["format"] for e in steps) > 0  # the model's answers parse: there is something to learn
     assert summary["steps"] == 2 and (out / "adapter_model.safetensors").is_file()
     assert json.loads((out / "lriad_training.json").read_text())["recipe"]["max_steps"] == 2
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
-    insp = Inspector(tiny_model_dir, adapter_dir=out, device="cpu", max_new_tokens=4).load()
+    # the adapter changes the model's output on a fixed input
+    lora_b = [w for k, w in load_file(out / "adapter_model.safetensors").items() if "lora_B" in k]
+    assert lora_b and max(w.abs().max().item() for w in lora_b) > 0  # peft starts B at zero
+    ids = AutoTokenizer.from_pretrained(model_dir)("A metal washer with a scratch.", return_tensors="pt").input_ids
+    with torch.no_grad():
+        plain = AutoModelForImageTextToText.from_pretrained(model_dir)(input_ids=ids).logits
+        adapted = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(model_dir), out)(
+            input_ids=ids).logits
+    assert (plain - adapted).abs().max().item() > 1e-3
+    insp = Inspector(model_dir, adapter_dir=out, device="cpu", max_new_tokens=4).load()
     assert insp.inspect(Image.new("RGB", (64, 64)), "washer").model_version.endswith("+v1")
     # an existing adapter version is never overwritten
     with pytest.raises(FileExistsError):

@@ -111,10 +111,11 @@ def test_pause_resume_and_cancel_a_batch(qtbot, make_window, tmp_path):
 
     def pause_and_settle():
         qtbot.keyClick(window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
-        qtbot.waitUntil(lambda: not insp._running)  # the chunk under way ends; no new one starts
+        # the chunk under way ends, and none follows it (a finished chunk starts the next one at once)
+        qtbot.waitUntil(lambda: not insp._running)
         count = inspected()
-        qtbot.wait(300)
-        assert inspected() == count and insp.busy
+        insp.enqueue([])  # what every enqueue and every finished chunk does: start the next chunk, unless paused
+        assert not insp._running and inspected() == count and insp.busy
         return count
 
     window.actions_["inspect_all"].trigger()
