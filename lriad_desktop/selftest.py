@@ -57,9 +57,9 @@ def _check_inspect(ctx: dict) -> str:
 def _check_store(ctx: dict) -> str:
     from lriad_desktop.core.finding import Box, Defect, Verdict
     from lriad_desktop.core.review import Review, ReviewKind
-    from lriad_desktop.core.store import ReviewStore
+    from lriad_desktop.core.store import STORE_FILE, ReviewStore
 
-    db = ctx["tmp"] / "reviews.sqlite3"
+    db = ctx["tmp"] / STORE_FILE
     finding = ctx["finding"]
     w, h = finding.image_size
     defects = (Defect("hole", Box(0.4 * w, 0.4 * h, 0.6 * w, 0.6 * h)),)
