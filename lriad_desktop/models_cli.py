@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from lriad_desktop.core.devices import DEVICE_CHOICES
+
 
 def add_parser(sub) -> None:
     """Add `models` and its three commands to the `lriad` sub-command parsers."""
@@ -23,11 +25,11 @@ def add_parser(sub) -> None:
     p_dl.add_argument("--to", type=Path, default=None, help="folder to download into (default: the app's models "
                                                               "folder / ORG--NAME)")
     p_dl.add_argument("--no-verify", action="store_true", help="skip the one-image smoke inspection at the end")
-    p_dl.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p_dl.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p_dl.add_argument("--json", action="store_true", help="progress and result as JSON lines")
     p_ver = msub.add_parser("verify", help="check a model folder and inspect one sample image with it")
     p_ver.add_argument("model", help="a model folder, or a name from `lriad models list`")
-    p_ver.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p_ver.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p_ver.add_argument("--json", action="store_true")
 
 

@@ -151,6 +151,10 @@ def test_device_choices_and_the_default_model_folder_are_declared_once(tmp_path)
     for name in ("inspect", "evaluate", "train", "gui"):
         device = next(a for a in subs[name]._actions if a.dest == "device")
         assert tuple(device.choices) == DEVICE_CHOICES
+    models = next(a for a in subs["models"]._actions if a.dest and a.choices and "download" in a.choices).choices
+    for name in ("download", "verify"):
+        device = next(a for a in models[name]._actions if a.dest == "device")
+        assert tuple(device.choices) == DEVICE_CHOICES
     assert next(f for f in setting_fields() if f.name == "device").metadata["choices"] == DEVICE_CHOICES
     assert pick_device("cpu")[0] == "cpu" and pick_device("auto")[0] in DEVICE_CHOICES
     with pytest.raises(ValueError, match="unknown device 'tpu'"):

@@ -22,7 +22,7 @@ from lriad_desktop.core.model_download import (DownloadCancelled, DownloadError,
                                                plan_download, run_download)
 from lriad_desktop.core.models import (CATALOG, Machine, ModelEntry, Source, fit_on, format_bytes, format_parameters,
                                        list_models, smoke_inspect)
-from lriad_desktop.core.paths import bundled_model_dir, models_dir
+from lriad_desktop.core.paths import model_folder, models_dir
 from lriad_desktop.core.settings import SettingsError
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.tasks import TaskCancelled, TaskContext, TaskHandle
@@ -193,7 +193,7 @@ class ModelsDialog(QDialog):
 
     def _in_use(self) -> Path:
         s = self.controller.settings
-        return Path(s.model_dir).expanduser() if s.model_dir else bundled_model_dir()
+        return model_folder(s.model_dir).expanduser()
 
     def _fill_models(self) -> None:
         selected = self.selected_entry()
