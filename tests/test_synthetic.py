@@ -13,9 +13,11 @@ from training.synthetic import (
     PRODUCT_KINDS,
     Defect,
     Sample,
+    as_side_by_side,
     defects_from_folder_of_good_images,
     generate_dataset,
     generate_sample,
+    model_view,
     synthesize_defect,
     write_mvtec_layout,
 )
@@ -244,3 +246,37 @@ def test_one_vocabulary_of_defect_kinds_drives_synthesis_reasoning_and_rewards()
         for other in kind.near:
             assert label_credit(kind.label, other) == label_credit(other, kind.label) == 0.5
     assert frozenset({"scratch", "crack"}) in NEAR_KINDS and label_credit("stain", "contamination") == 1.0
+
+
+@pytest.mark.parametrize("kind", ["washer", "pcb", "fabric"])
+def test_a_golden_sample_is_the_same_product_moved_and_leaves_the_sample_unchanged(kind):
+    plain = generate_sample(np.random.default_rng([3, 1]), kind=kind, defect=True, size=(120, 90))
+    paired = generate_sample(np.random.default_rng([3, 1]), kind=kind, defect=True, size=(120, 90), reference=True)
+    assert plain.reference is None and paired.reference is not None
+    assert np.array_equal(np.asarray(plain.image), np.asarray(paired.image)) and plain.defects == paired.defects
+    ref, img = np.asarray(paired.reference, np.float32), np.asarray(paired.image, np.float32)
+    assert paired.reference.size == paired.image.size and not np.array_equal(ref, img)
+    other = np.asarray(generate_sample(np.random.default_rng([4, 1]), kind=kind, defect=False,
+                                       size=(120, 90)).image, np.float32)
+    # the same colours: the golden sample's mean colour is closer to the image's than another product's is
+    assert np.abs(ref.mean((0, 1)) - img.mean((0, 1))).sum() < np.abs(other.mean((0, 1)) - img.mean((0, 1))).sum() + 5
+
+
+def test_side_by_side_view_moves_boxes_and_mask_into_the_right_half():
+    from lriad_desktop.core.side_by_side import HALF_SIZE
+
+    sample = generate_sample(np.random.default_rng([5, 2]), kind="capsule", defect="hole", size=(112, 80),
+                             reference=True)
+    view = model_view(sample)
+    hw, hh = HALF_SIZE
+    assert view.image.size == (2 * hw, hh) and view.reference is None and view.mask.shape == (hh, 2 * hw)
+    sx, sy = hw / 112, hh / 80
+    for before, after in zip(sample.defects, view.defects):
+        assert abs(after.box[0] - (before.box[0] * sx + hw)) <= 1 and abs(after.box[3] - before.box[3] * sy) <= 1
+    assert not view.mask[:, :hw].any() and view.mask[:, hw:].any()
+    ys, xs = np.nonzero(view.mask)
+    box = view.defects[0].box
+    assert box[0] <= xs.min() and xs.max() < box[2] + 1 and box[1] <= ys.min() and ys.max() < box[3] + 1
+    assert model_view(generate_sample(np.random.default_rng(0))).reference is None
+    with pytest.raises(ValueError):
+        as_side_by_side(generate_sample(np.random.default_rng(0)))

@@ -7,7 +7,7 @@ Everything is deterministic for a given seed / ``numpy.random.Generator``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -15,12 +15,14 @@ import numpy as np
 from PIL import Image
 
 from lriad_desktop.core.defect_kinds import DEFECT_LABELS
+from lriad_desktop.core.finding import Box
+from lriad_desktop.core.side_by_side import compose, to_composite
 from training.synthetic_defects import Defect, synthesize_defect
 from training.synthetic_parts import PRODUCT_KINDS, ProductKind
 
 __all__ = [
     "DEFECT_LABELS", "PRODUCT_KINDS", "Defect", "ProductKind", "Sample", "synthesize_defect",
-    "generate_sample", "generate_dataset", "write_mvtec_layout",
+    "generate_sample", "as_side_by_side", "model_view", "generate_dataset", "write_mvtec_layout",
     "defects_from_folder_of_good_images", "IMAGE_SUFFIXES",
 ]
 
@@ -40,6 +42,7 @@ class Sample:
     object_name: str  # inspector's name of the object, e.g. "metal washer"
     surface: str  # how its surface normally looks
     defects: tuple[Defect, ...]
+    reference: Image.Image | None = None  # a golden sample of the same product, when asked for
 
     @property
     def anomalous(self) -> bool:
@@ -94,13 +97,16 @@ def generate_sample(
     kind: str | None = None,
     defect: str | bool | None = None,
     size: tuple[int, int] | None = None,
+    reference: bool = False,
 ) -> Sample:
     """Render one product image.
 
     ``kind``: a key of :data:`PRODUCT_KINDS` (random when None). ``defect``: False for a good
     image, None for a 50 % chance of a random defect, True for a random defect, or a label
     from :data:`DEFECT_LABELS`. ``size``: (width, height); random 160-512 px when None.
-    About 10 % of anomalous images carry two defects of the same label.
+    About 10 % of anomalous images carry two defects of the same label. ``reference``: also
+    render a good golden sample of the same product (same colour and shape, slightly moved,
+    other lighting), drawn after everything else so the sample itself is the same either way.
     """
     if kind is None:
         kind = list(PRODUCT_KINDS)[int(rng.integers(len(PRODUCT_KINDS)))]
@@ -109,13 +115,38 @@ def generate_sample(
     spec = PRODUCT_KINDS[kind]
     label = _choose_label(rng, defect)
     width, height = size if size is not None else _random_size(rng)
+    painter_state = rng.bit_generator.state
     pixels, object_mask = spec.render(rng, width, height)
     image = Image.fromarray(pixels)
     if label is None:
         mask, defects = np.zeros((height, width), np.uint8), ()
     else:
         image, mask, defects = _paint_defects(image, rng, label, object_mask)
-    return Sample(image, mask, kind, spec.object_name, spec.surface, defects)
+    golden = Image.fromarray(spec.render_reference(painter_state, rng, width, height)) if reference else None
+    return Sample(image, mask, kind, spec.object_name, spec.surface, defects, golden)
+
+
+def as_side_by_side(sample: Sample) -> Sample:
+    """The sample as the model sees it when comparing with a golden sample: one composite image
+    (reference left, query right, each `HALF_SIZE`: `lriad_desktop.core.side_by_side`), mask and
+    boxes moved and scaled along."""
+    if sample.reference is None:
+        raise ValueError("as_side_by_side needs a sample rendered with reference=True")
+    composite = compose(sample.reference, sample.image)
+    half = np.asarray(Image.fromarray(sample.mask).resize(composite.half_size, Image.NEAREST))
+    mask = np.concatenate([np.zeros_like(half), half], axis=1)
+    defects = []
+    for d in sample.defects:
+        b = to_composite(Box(*map(float, d.box)), composite)
+        x1, y1 = int(np.floor(b.x1)), int(np.floor(b.y1))
+        defects.append(replace(d, box=(x1, y1, max(x1 + 1, int(np.ceil(b.x2))), max(y1 + 1, int(np.ceil(b.y2))))))
+    return replace(sample, image=composite.image, mask=mask, defects=tuple(defects), reference=None)
+
+
+def model_view(sample: Sample) -> Sample:
+    """What the model is shown for `sample`: the side-by-side composite when it carries a golden
+    sample, else the sample itself."""
+    return as_side_by_side(sample) if sample.reference is not None else sample
 
 
 def _sample_rng(seed: int, index: int) -> np.random.Generator:

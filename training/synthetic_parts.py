@@ -32,13 +32,42 @@ class ProductKind:
     def render(self, rng: np.random.Generator, width: int, height: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Render a defect-free image (H x W x 3 uint8) and, for parts, the object mask (bool)."""
         img, coverage = self.painter(rng, height, width)
-        img = img.astype(np.float32, copy=False) * _lighting(rng, height, width)[..., None]
-        # sensor noise; uniform rather than Gaussian because it is several times cheaper to draw
-        noise = rng.random((height, width, 3), dtype=np.float32) - np.float32(0.5)
-        img += noise * np.float32(rng.uniform(3.5, 15.0))
-        out = np.clip(img, 0, 255).astype(np.uint8)
+        out = _finish(img, rng, height, width)
         mask = None if coverage is None else coverage > 0.5
         return out, mask
+
+    def render_reference(self, painter_state: dict, rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+        """A golden sample of the same product: the painter replayed from `painter_state` (the
+        bit-generator state `render` started from, so same kind, colour and shape), then a small
+        pose jitter and fresh lighting and noise from `rng`. H x W x 3 uint8."""
+        replay = np.random.Generator(type(rng.bit_generator)())
+        replay.bit_generator.state = painter_state
+        img, _coverage = self.painter(replay, height, width)
+        return _finish(_pose_jitter(img.astype(np.float32, copy=False), rng), rng, height, width)
+
+
+def _finish(img: np.ndarray, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Lighting gradient and sensor noise over a painted image, as uint8."""
+    img = img.astype(np.float32, copy=False) * _lighting(rng, h, w)[..., None]
+    # sensor noise; uniform rather than Gaussian because it is several times cheaper to draw
+    noise = rng.random((h, w, 3), dtype=np.float32) - np.float32(0.5)
+    img += noise * np.float32(rng.uniform(3.5, 15.0))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+# How far a golden sample's pose differs from the part's: a part placed again in the same
+# fixture (degrees, fraction of the side, fraction of the size).
+REFERENCE_JITTER = (3.0, 0.02, 0.02)
+
+
+def _pose_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A slightly moved copy: rotation, shift and scale within `REFERENCE_JITTER`."""
+    h, w = img.shape[:2]
+    degrees, shift, size = REFERENCE_JITTER
+    angle, scale = rng.uniform(-degrees, degrees), rng.uniform(1 - size, 1 + size)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    m[:, 2] += rng.uniform(-shift, shift, 2) * (w, h)
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
 def _coords(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
