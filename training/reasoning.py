@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from lriad_desktop.core.defect_kinds import DEFECT_KINDS, KINDS_BY_LABEL
+from lriad_desktop.core.prompting import object_phrase
 from training.synthetic import PRODUCT_KINDS, Sample
 
 LOCATION_PHRASES: tuple[str, ...] = (
@@ -135,14 +136,31 @@ def _with_article(name: str) -> str:
     return ("an " if name[:1].lower() in "aeiou" else "a ") + name
 
 
-def reasoning_steps(sample: Sample, rng: np.random.Generator) -> list[str]:
-    """3-5 short reasoning steps for ``sample`` with randomly chosen phrasing.
+# Recipe option `reasoning`: "full" (3-5 steps in varied wording) or "short" (two steps, one
+# wording each: what the object is and should look like, then what was found).
+REASONING_STYLES: tuple[str, ...] = ("full", "short")
+_SHORT_LOOK = "{A_obj}, normally {surface}."
+_SHORT_FOUND = "In the {loc}, {what}: {label}."
+_SHORT_FOUND_TWO = "In the {loc}, {what}; in the {loc2}, {what2}: {words}."
+_SHORT_CLEAN = "Nothing differs from normal."
 
-    Anomalous samples name the location (a :data:`LOCATION_PHRASES` entry, first defect
-    first), the appearance and the label words; good samples name neither.
+
+def reasoning_steps(sample: Sample, rng: np.random.Generator, object_name: str | None = None,
+                    style: str = "full") -> list[str]:
+    """3-5 short reasoning steps for ``sample`` with randomly chosen phrasing (two fixed ones
+    with ``style="short"``).
+
+    The first step names ``object_name`` as the prompt gave it (the sample's own object name
+    when None), so the reasoning is about the object asked about. Anomalous samples name the
+    location (a :data:`LOCATION_PHRASES` entry, first defect first), the appearance and the
+    label words; good samples name neither.
     """
-    obj, surface = sample.object_name, sample.surface
+    if style not in REASONING_STYLES:
+        raise ValueError(f"reasoning {style!r}: expected one of {', '.join(REASONING_STYLES)}")
+    obj, surface = (object_phrase(object_name) if object_name else sample.object_name), sample.surface
     a_obj = _with_article(obj)
+    if style == "short":
+        return _short_steps(sample, a_obj, surface)
     steps = [_pick(rng, _LOOK).format(obj=obj, a_obj=a_obj, A_obj=_capital(a_obj), surface=surface),
              _pick(rng, _SCAN)]
     if rng.random() < 0.3 and len(sample.defects) < 2:  # keep two-defect reasoning short
@@ -168,6 +186,23 @@ def reasoning_steps(sample: Sample, rng: np.random.Generator) -> list[str]:
         steps.append(_pick(rng, _CLEAN))
         steps.append(_pick(rng, _GOOD).format(obj=obj))
     return steps
+
+
+def _short_steps(sample: Sample, a_obj: str, surface: str) -> list[str]:
+    steps = [_SHORT_LOOK.format(A_obj=_capital(a_obj), surface=surface)]
+    if not sample.anomalous:
+        return steps + [_SHORT_CLEAN]
+    w, h = sample.image.size
+    spec = PRODUCT_KINDS.get(sample.kind)
+    rim = bool(spec and spec.is_round)
+    first = sample.defects[0]
+    loc = location_words(first.box, w, h, near_rim=rim)
+    if len(sample.defects) > 1:
+        second = sample.defects[1]
+        return steps + [_SHORT_FOUND_TWO.format(loc=loc, what=first.appearance,
+                                                loc2=location_words(second.box, w, h, near_rim=rim),
+                                                what2=second.appearance, words=LABEL_WORDS[first.label])]
+    return steps + [_SHORT_FOUND.format(loc=loc, what=first.appearance, label=KINDS_BY_LABEL[first.label].phrase)]
 
 
 def think_text(steps: Sequence[str]) -> str:

@@ -77,6 +77,14 @@ def guess_object_name(path: str | os.PathLike) -> str:
     return DEFAULT_OBJECT
 
 
+def reasoning_names_object(reasoning: str | Sequence[str], object_name: str | None) -> bool:
+    """True when the reasoning names the object the prompt asked about (its readable name,
+    `object_phrase`, in any case): the check that the model reasons about what it was asked."""
+    text = reasoning if isinstance(reasoning, str) else " ".join(reasoning)
+    name = object_phrase(object_name).lower()
+    return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", " ".join(text.lower().split())) is not None
+
+
 def user_prompt(object_name: str | None) -> str:
     """The user turn's text for an object, as in the LR-IAD paper's prompt t = f(object)."""
     obj = object_phrase(object_name)
