@@ -11,7 +11,9 @@
 # Settings (environment): SPEC (a --spec of training.build_tiny_model; default deeper-tower),
 # VISION_MIN and SFT_MIN (minutes of training per stage; default 3 and 3.5), BATCH (default 64),
 # WORKERS (batch-drawing processes; default 12), DEVICE (default cuda; cpu rehearses the script
-# here), LIMIT (evaluate at most this many test images; default all 352), WHEELS (default .whl).
+# here), LIMIT (evaluate at most this many test images; default all 352), WHEELS (default .whl),
+# RECIPE (the recipe options of training.build_tiny_model, e.g. "--curriculum balanced
+# --object-names aliases --reasoning short"; default none: the shipped recipe).
 # What comes back under $OUT: model.tar.part-* (the model folder, split to fit the tool's 16 MiB
 # per file; `cat model.tar.part-* | tar -x`), metrics.jsonl, build.log, evaluation.txt.
 # No GRPO there: trl and datasets are not on that machine, and GRPO never earned its place in the
@@ -59,8 +61,9 @@ log=$OUT/build.log
     "$PY" -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__)"
 } | tee "$log"
 
+read -r -a recipe <<< "${RECIPE:-}"
 common=(--spec "$SPEC" --device "$DEVICE" --workers "$WORKERS" --threads 4 --grpo-steps 0
-        --batch-size "$BATCH" --vision-batch-size "$BATCH")
+        --batch-size "$BATCH" --vision-batch-size "$BATCH" "${recipe[@]}")
 
 # 1. A short probe measures seconds per step of each stage on this machine (and builds the
 #    tokenizer and random init once: the real run starts from the probe's init).

@@ -3,6 +3,8 @@ a stock Qwen2.5-VL folder the app can load, logs held-out metrics, and resumes i
 
 import json
 
+import pytest
+
 from lriad_desktop.core.engine import Inspector, validate_model_folder
 from lriad_desktop.core.images import load_image
 from lriad_desktop.core.paths import sample_images_dir
@@ -39,3 +41,20 @@ def test_rebuild_writes_a_loadable_model_and_resumes_without_retraining(tmp_path
     assert stages == ["vision", "sft", "grpo", "grpo"]  # only the keep-or-drop check of GRPO reruns
     assert (out / "README.md").read_text(encoding="utf-8") == "# card\n"
     validate_model_folder(out)
+
+
+def test_recipe_options_train_side_by_side_with_copied_names_and_are_recorded(tmp_path):
+    out, work = tmp_path / "sbs", tmp_path / "work"
+    options = ["--spec", "side-by-side", "--references", "side_by_side", "--curriculum", "balanced",
+               "--object-names", "aliases", "--reasoning", "short", "--eval-per-kind", "2"]
+    args = ["--out", str(out), "--work", str(work), *ARGS[:4], "--grpo-steps", "0", *ARGS[6:], *options]
+    assert main(args) == 0
+    assert json.loads((out / "lriad.json").read_text(encoding="utf-8"))["references"] == "side_by_side"
+    vision, sft = _events(work / "metrics.jsonl")
+    assert set(vision["kinds"]) == {"washer", "bottle", "screw", "pcb", "capsule"}
+    assert 0.0 <= sft["object_named"] <= 1.0
+    recorded = json.loads((work / "spec.json").read_text(encoding="utf-8"))
+    assert recorded["recipe"]["references"] == "side_by_side" and recorded["max_pixels"] == 2 * 224 * 224
+    # the same folder with other recipe options is refused, not silently mixed
+    with pytest.raises(SystemExit, match="another model spec"):
+        main([*args[:-len(options)], "--spec", "side-by-side"])

@@ -15,8 +15,11 @@ def training_size(rng: np.random.Generator, lo: int, hi: int) -> tuple[int, int]
     return w, h
 
 
-def sample_at(seed: int, i: int, lo: int, hi: int, kinds: tuple[str, ...] | None = None) -> Sample:
-    """Sample i of a seeded stream, rendered at a training size (kinds cycled when given)."""
+def sample_at(seed: int, i: int, lo: int, hi: int, kinds: tuple[str, ...] | None = None,
+              references: str | None = None) -> Sample:
+    """Sample i of a seeded stream, rendered at a training size (kinds cycled when given); with
+    `references="side_by_side"` it carries a golden sample, and the model sees both side by side
+    (`training.synthetic.model_view`)."""
     rng = np.random.default_rng([seed, i])
     kind = kinds[i % len(kinds)] if kinds else None
-    return generate_sample(rng, kind=kind, size=training_size(rng, lo, hi))
+    return generate_sample(rng, kind=kind, size=training_size(rng, lo, hi), reference=references is not None)

@@ -30,10 +30,11 @@ from lriad_desktop.core.engine import finding_from_completion
 from lriad_desktop.core.evaluation import score
 from lriad_desktop.core.datasets import LabelledImage
 from lriad_desktop.core.finding import Box
-from lriad_desktop.core.prompting import build_messages
+from lriad_desktop.core.prompting import build_messages, reasoning_names_object
 from training.device import autocast, resolve_device, step_batches, stop_for_time_budget, to_device
+from training.prompt_names import prompt_name
 from training.sample_stream import sample_at
-from training.synthetic import DEFECT_LABELS, Sample, generate_sample
+from training.synthetic import DEFECT_LABELS, Sample, generate_sample, model_view
 from training.targets import completion_for, token_targets
 
 
@@ -63,6 +64,10 @@ class SFTConfig:
     device: str = "cpu"  # "cpu", "cuda" or "auto" (training.device)
     workers: int = 0  # processes drawing batches (0: inline, as on 2-core machines)
     time_budget_s: float | None = None  # stop early (checkpointed and evaluated) after this long
+    references: str | None = None  # None or "side_by_side" (training.vision_pretrain.REFERENCE_MODES)
+    object_names: str = "kind"  # how prompts name the object (training.prompt_names.OBJECT_NAME_MODES)
+    reasoning: str = "full"  # the target reasoning's style (training.reasoning.REASONING_STYLES)
+    render_sides: tuple[int, int] = (160, 320)  # side lengths of the training images
     extra: dict = field(default_factory=dict)
 
 
@@ -93,15 +98,23 @@ def _assistant_prefix_len(tokenizer) -> int:
     return len(tokenizer("assistant\n", add_special_tokens=False)["input_ids"])
 
 
-def encode_batch(processor, samples: Sequence[Sample], geometry: ModelGeometry, rng: np.random.Generator) -> Batch:
-    """Tokenise prompts + target completions (right padded) with labels and auxiliary targets."""
+def encode_batch(processor, samples: Sequence[Sample], geometry: ModelGeometry, rng: np.random.Generator,
+                 names: Sequence[str] | None = None, style: str = "full") -> Batch:
+    """Tokenise prompts + target completions (right padded) with labels and auxiliary targets.
+
+    `names`: what each prompt calls the object (the samples' own names when None), copied into
+    the reasoning; `style`: the reasoning's style. A sample with a golden sample is shown side by side.
+    """
     tok = processor.tokenizer
     texts, images = [], []
-    for s in samples:
-        messages = build_messages(s.object_name)
-        messages.append({"role": "assistant", "content": [{"type": "text", "text": completion_for(s, geometry, rng)}]})
+    views = [model_view(s) for s in samples]
+    for k, (s, view) in enumerate(zip(samples, views)):
+        name = names[k] if names is not None else s.object_name
+        messages = build_messages(name)
+        completion = completion_for(s, geometry, rng, name, style)
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": completion}]})
         texts.append(processor.apply_chat_template(messages, tokenize=False))
-        images.append(s.image)
+        images.append(view.image)
     tok.padding_side = "right"
     inputs = processor(text=texts, images=images, padding=True, return_tensors="pt")
     tok.padding_side = "left"
@@ -119,7 +132,7 @@ def encode_batch(processor, samples: Sequence[Sample], geometry: ModelGeometry, 
         weights[b, start:end + 1] = 1.0  # coordinate tokens are weighted up in compute_losses
     merge = geometry.merge_size
     occ_rows, lab_rows, pos_rows = [], [], []
-    for s, thw in zip(samples, inputs["image_grid_thw"].tolist()):
+    for s, thw in zip(views, inputs["image_grid_thw"].tolist()):
         _, gh, gw = thw
         blocks, token_labels = token_targets(s, (gh, gw), geometry, DEFECT_LABELS)
         occ_rows.append(torch.from_numpy(blocks))
@@ -163,40 +176,54 @@ class _SFTBatches:
     near the model's input size, and wording drawn from a generator seeded by the step (so the batch
     depends on the step alone, whichever process draws it and whether the run was resumed)."""
 
-    def __init__(self, processor, geometry: ModelGeometry, cfg: SFTConfig, lo: int = 160, hi: int = 320) -> None:
-        self.processor, self.geometry, self.cfg, self.lo, self.hi = processor, geometry, cfg, lo, hi
+    def __init__(self, processor, geometry: ModelGeometry, cfg: SFTConfig) -> None:
+        self.processor, self.geometry, self.cfg = processor, geometry, cfg
+        self.lo, self.hi = cfg.render_sides
 
     def __call__(self, step: int) -> Batch:
         cfg = self.cfg
-        samples = [sample_at(cfg.data_seed, step * cfg.batch_size + j, self.lo, self.hi)
+        samples = [sample_at(cfg.data_seed, step * cfg.batch_size + j, self.lo, self.hi, references=cfg.references)
                    for j in range(cfg.batch_size)]
-        return encode_batch(self.processor, samples, self.geometry, np.random.default_rng([cfg.data_seed, 7, step]))
+        rng = np.random.default_rng([cfg.data_seed, 7, step])
+        names = [prompt_name(s, rng, cfg.object_names) for s in samples]
+        return encode_batch(self.processor, samples, self.geometry, rng, names, cfg.reasoning)
 
 
-def heldout_set(seed: int, n: int) -> list[Sample]:
+def heldout_set(seed: int, n: int, references: str | None = None) -> list[Sample]:
     """A fixed evaluation set from a seed never used for training (the generator's own sizes)."""
-    return [generate_sample(np.random.default_rng([seed, i])) for i in range(n)]
+    return [generate_sample(np.random.default_rng([seed, i]), reference=references is not None) for i in range(n)]
+
+
+def heldout_names(samples: Sequence[Sample]) -> list[str]:
+    """Prompt names for a held-out set: every other sample by its object name, the rest by its
+    kind's folder name, as `lriad evaluate` names an MVTec-layout set ("pcb", "metal")."""
+    return [s.object_name if i % 2 == 0 else s.kind for i, s in enumerate(samples)]
 
 
 def evaluate_samples(model, processor, geometry: ModelGeometry, samples: Sequence[Sample], batch_size: int = 16,
-                     max_new_tokens: int = 96) -> dict[str, float]:
-    """Greedy-decode `samples` and score verdict, label and IoU like `lriad evaluate` does."""
+                     max_new_tokens: int = 96, names: Sequence[str] | None = None) -> dict[str, float]:
+    """Greedy-decode `samples` and score verdict, label and IoU like `lriad evaluate` does, and how
+    often the reasoning names the object the prompt asked about (`names`; the samples' own when None).
+    A sample with a golden sample is shown side by side and its boxes are scored in the composite."""
     model.eval()
     device = next(model.parameters()).device
-    pairs = []
+    names = list(names) if names is not None else [s.object_name for s in samples]
+    pairs, named = [], 0
     tok = processor.tokenizer
     tok.padding_side = "left"
     t0 = time.perf_counter()
     for i in range(0, len(samples), batch_size):
-        chunk = samples[i:i + batch_size]
-        texts = [processor.apply_chat_template(build_messages(s.object_name), add_generation_prompt=True,
-                                               tokenize=False) for s in chunk]
+        chunk = [model_view(s) for s in samples[i:i + batch_size]]
+        chunk_names = names[i:i + batch_size]
+        texts = [processor.apply_chat_template(build_messages(name), add_generation_prompt=True, tokenize=False)
+                 for name in chunk_names]
         inputs = processor(text=texts, images=[s.image for s in chunk], padding=True, return_tensors="pt").to(device)
         with torch.inference_mode(), autocast(device):
             out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
         completions = processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-        for s, text in zip(chunk, completions):
+        for s, name, text in zip(chunk, chunk_names, completions):
             finding = finding_from_completion(text, s.image.size, geometry)
+            named += reasoning_names_object(finding.reasoning, name)
             truth = LabelledImage(Path("synthetic"), s.kind, s.defects[0].label if s.defects else "good",
                                   tuple(Box(*map(float, d.box)) for d in s.defects), bool(s.defects))
             pairs.append((truth, finding))
@@ -205,7 +232,7 @@ def evaluate_samples(model, processor, geometry: ModelGeometry, samples: Sequenc
     boxes = {tuple(round(v) for v in d.box.as_list()) for _, f in pairs for d in f.defects if d.box}
     return {"verdict": sc.accuracy, "f1": sc.f1, "label": sc.label_accuracy or 0.0, "iou": sc.mean_iou or 0.0,
             "unparsed": sc.unparsed_rate, "distinct_boxes": float(len(boxes)),
-            "eval_s": time.perf_counter() - t0}
+            "object_named": named / max(1, len(pairs)), "eval_s": time.perf_counter() - t0}
 
 
 def _lr_at(step: int, cfg: SFTConfig) -> float:
@@ -253,7 +280,7 @@ def train_sft(model, processor, geometry: ModelGeometry, cfg: SFTConfig, work_di
         step = state["step"]
         log({"event": "resumed", "step": step})
     number_ids = torch.tensor(sorted(_number_token_ids(processor.tokenizer)), device=device)
-    heldout = heldout_set(cfg.eval_seed, cfg.eval_samples)
+    heldout = heldout_set(cfg.eval_seed, cfg.eval_samples, cfg.references)
     metrics_path = work_dir / "metrics.jsonl"
     model.train()
     t_start = time.perf_counter()
@@ -264,7 +291,8 @@ def train_sft(model, processor, geometry: ModelGeometry, cfg: SFTConfig, work_di
                      "step": step, "config": asdict(cfg)}, ckpt_path)
 
     def evaluate() -> None:
-        ev = evaluate_samples(model, processor, geometry, heldout, max_new_tokens=cfg.max_new_tokens)
+        ev = evaluate_samples(model, processor, geometry, heldout, max_new_tokens=cfg.max_new_tokens,
+                              names=heldout_names(heldout))
         record = {"event": "eval", "stage": "sft", "step": step, "samples_seen": step * cfg.batch_size,
                   **{k: round(v, 4) for k, v in ev.items()}, **{k: round(v, 4) for k, v in running.items()}}
         with open(metrics_path, "a", encoding="utf-8") as fh:

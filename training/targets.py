@@ -8,7 +8,7 @@ from lriad_desktop.core.coordinates import ModelGeometry, model_input_size, to_m
 from lriad_desktop.core.finding import Box
 from lriad_desktop.core.prompting import format_completion
 from training.reasoning import reasoning_steps
-from training.synthetic import Sample
+from training.synthetic import Sample, model_view
 
 
 def model_frame_defects(sample: Sample, geometry: ModelGeometry) -> list[tuple[str, tuple[int, int, int, int]]]:
@@ -22,10 +22,16 @@ def model_frame_defects(sample: Sample, geometry: ModelGeometry) -> list[tuple[s
     return out
 
 
-def completion_for(sample: Sample, geometry: ModelGeometry, rng: np.random.Generator) -> str:
-    """The full target completion: `<think>Step 1: …</think><answer>{…}</answer>`."""
-    steps = reasoning_steps(sample, rng)
-    return format_completion(steps, sample.anomalous, model_frame_defects(sample, geometry))
+def completion_for(sample: Sample, geometry: ModelGeometry, rng: np.random.Generator,
+                   object_name: str | None = None, style: str = "full") -> str:
+    """The full target completion: `<think>Step 1: …</think><answer>{…}</answer>`.
+
+    The reasoning names `object_name` (what the prompt called the object; the sample's own name
+    when None) and is about the sample itself; the boxes are in the frame of what the model is
+    shown (`model_view`: the side-by-side composite when the sample carries a golden sample).
+    """
+    steps = reasoning_steps(sample, rng, object_name, style)
+    return format_completion(steps, sample.anomalous, model_frame_defects(model_view(sample), geometry))
 
 
 def box_occupancy(sample: Sample, geometry: ModelGeometry) -> np.ndarray:
@@ -86,5 +92,6 @@ def grpo_row(image, object_name: str, defects: list[tuple[str, tuple[float, floa
 
 
 def grpo_row_from_sample(sample: Sample, geometry: ModelGeometry) -> dict:
-    """A GRPO row from a synthetic sample."""
-    return grpo_row(sample.image, sample.object_name, [(d.label, d.box) for d in sample.defects], geometry)
+    """A GRPO row from a synthetic sample (the side-by-side composite when it carries a golden sample)."""
+    view = model_view(sample)
+    return grpo_row(view.image, sample.object_name, [(d.label, d.box) for d in view.defects], geometry)

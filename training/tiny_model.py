@@ -99,6 +99,9 @@ class TinyModelSpec:
     min_pixels: int = 56 * 56
     max_pixels: int = 112 * 112
     max_position_embeddings: int = 4096
+    # Vision blocks with full attention (None: all); the others attend within 112-px windows,
+    # which holds the tower's cost at a larger pixel budget.
+    vision_fullatt_blocks: tuple[int, ...] | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -199,7 +202,8 @@ def build_config(tokenizer, spec: TinyModelSpec = TinyModelSpec()):
             spatial_merge_size=2,
             temporal_patch_size=2,
             window_size=112,
-            fullatt_block_indexes=list(range(spec.vision_depth)),
+            fullatt_block_indexes=list(range(spec.vision_depth)) if spec.vision_fullatt_blocks is None
+            else list(spec.vision_fullatt_blocks),
         ),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],

@@ -21,7 +21,7 @@ from lriad_desktop.core.coordinates import ModelGeometry
 from training.device import autocast, resolve_device, step_batches, stop_for_time_budget, to_device
 from training.sample_stream import sample_at
 from training.sft import AuxiliaryHeads, atomic_save
-from training.synthetic import DEFECT_LABELS, Sample
+from training.synthetic import DEFECT_LABELS, PRODUCT_KINDS, Sample, model_view
 from training.targets import token_targets
 
 
@@ -32,6 +32,16 @@ KIND_CURRICULUM: tuple[tuple[float, tuple[str, ...] | None], ...] = (
     (0.2, ("metal", "tile", "fabric", "wood", "leather", "washer", "bottle")),
     (0.45, None),
 )
+# Recipe option `curriculum`: "staged" (above: parts arrive late) or "balanced" (every kind in
+# equal shares from the first step).
+CURRICULA: dict[str, tuple[tuple[float, tuple[str, ...] | None], ...]] = {
+    "staged": KIND_CURRICULUM,
+    "balanced": ((0.0, tuple(PRODUCT_KINDS)),),
+}
+# Recipe option `references`: None (the image alone) or "side_by_side" (a golden sample left
+# of the image, `lriad_desktop.core.side_by_side`).
+REFERENCE_MODES: tuple[str | None, ...] = (None, "side_by_side")
+PART_KINDS: tuple[str, ...] = tuple(k for k, v in PRODUCT_KINDS.items() if v.is_part)
 
 
 def kinds_at(progress: float, curriculum=KIND_CURRICULUM) -> tuple[str, ...] | None:
@@ -62,10 +72,20 @@ class VisionPretrainConfig:
     device: str = "cpu"  # "cpu", "cuda" or "auto" (training.device)
     workers: int = 0  # processes drawing batches (0: inline, as on 2-core machines)
     time_budget_s: float | None = None  # stop early (checkpointed and evaluated) after this long
+    curriculum: str = "staged"  # a key of CURRICULA
+    references: str | None = None  # one of REFERENCE_MODES
+    eval_per_kind: int = 0  # also score this many held-out images of each part kind, kind by kind
+
+    def __post_init__(self) -> None:
+        if self.curriculum not in CURRICULA:
+            raise ValueError(f"curriculum {self.curriculum!r}: expected one of {', '.join(CURRICULA)}")
+        if self.references not in REFERENCE_MODES:
+            raise ValueError(f"references {self.references!r}: expected none or side_by_side")
 
 
 def vision_targets(processor, samples: list[Sample], geometry: ModelGeometry):
     """Pixel values, grids, per-token occupancy (merge² per token), token labels, image labels."""
+    samples = [model_view(s) for s in samples]
     out = processor.image_processor(images=[s.image for s in samples], return_tensors="pt")
     occ_rows, lab_rows, owners = [], [], []
     for k, (s, thw) in enumerate(zip(samples, out["image_grid_thw"].tolist())):
@@ -93,9 +113,9 @@ class _VisionBatches:
 
     def __call__(self, step: int):
         cfg = self.cfg
-        kinds = kinds_at(step / cfg.steps)
-        samples = [sample_at(cfg.data_seed, step * cfg.batch_size + j, cfg.min_side, cfg.max_side, kinds)
-                   for j in range(cfg.batch_size)]
+        kinds = kinds_at(step / cfg.steps, CURRICULA[cfg.curriculum])
+        samples = [sample_at(cfg.data_seed, step * cfg.batch_size + j, cfg.min_side, cfg.max_side, kinds,
+                             cfg.references) for j in range(cfg.batch_size)]
         return vision_targets(self.processor, samples, self.geometry)
 
 
@@ -129,7 +149,10 @@ def pretrain_vision(model, processor, geometry: ModelGeometry, heads: AuxiliaryH
         optim.load_state_dict(state["optim"])
         step = state["step"]
         log({"event": "resumed", "stage": "vision", "step": step})
-    heldout = [sample_at(cfg.eval_seed, i, cfg.min_side, cfg.max_side) for i in range(cfg.eval_samples)]
+    heldout = [sample_at(cfg.eval_seed, i, cfg.min_side, cfg.max_side, references=cfg.references)
+               for i in range(cfg.eval_samples)]
+    per_kind = {kind: [sample_at(cfg.eval_seed + 1 + k, i, cfg.min_side, cfg.max_side, (kind,), cfg.references)
+                       for i in range(cfg.eval_per_kind)] for k, kind in enumerate(PART_KINDS)}
     visual.train()
     t0 = time.perf_counter()
     running: dict[str, float] = {}
@@ -141,6 +164,9 @@ def pretrain_vision(model, processor, geometry: ModelGeometry, heads: AuxiliaryH
     def evaluate() -> None:
         record = {"event": "eval", "stage": "vision", "step": step,
                   **evaluate_vision(visual, heads, processor, geometry, heldout)}
+        if cfg.eval_per_kind:
+            record["kinds"] = {kind: evaluate_vision(visual, heads, processor, geometry, samples)
+                               for kind, samples in per_kind.items()}
         with open(work_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
         log(record)
