@@ -65,14 +65,11 @@ class VersionTables(StoreConnection):
 
     def activate_model_version(self, version_id: int | None) -> None:
         """Make one version active (None: none) in one transaction."""
-        try:
-            with self._transaction() as db:
-                db.execute("UPDATE model_versions SET active = 0 WHERE active = 1")
-                if version_id is not None:
-                    if db.execute("UPDATE model_versions SET active = 1 WHERE id = ?", (version_id,)).rowcount != 1:
-                        raise StoreError(f"No model version {version_id}")
-        except sqlite3.OperationalError as err:
-            raise StoreError(f"Can't write to the review store {self.path}: {err}") from None
+        with self._transaction() as db:
+            db.execute("UPDATE model_versions SET active = 0 WHERE active = 1")
+            if version_id is not None:
+                if db.execute("UPDATE model_versions SET active = 1 WHERE id = ?", (version_id,)).rowcount != 1:
+                    raise StoreError(f"No model version {version_id}")
 
     def add_training_run(self, base_version_id: int | None, data_revision: int | None,
                          config: dict[str, Any] | None = None, log_path: str = "",
