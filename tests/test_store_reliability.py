@@ -13,7 +13,7 @@ import time
 import pytest
 
 from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.review import Review, ReviewKind
+from lriad_desktop.core.review import Review, ReviewHistory, ReviewKind
 from lriad_desktop.core.store import ReviewStore, StoreBusy, StoreError
 
 from full_disk import small_disk  # noqa: F401 - the fixture
@@ -64,7 +64,7 @@ def test_two_writers_adding_the_same_new_image_get_the_one_row(tmp_path):
 WRITER = r"""
 import sys
 from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.review import Review, ReviewKind
+from lriad_desktop.core.review import Review, ReviewHistory, ReviewKind
 from lriad_desktop.core.store import ReviewStore
 
 db, tag, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -133,22 +133,27 @@ def test_writers_killed_twenty_times_lose_no_acknowledged_review(tmp_path):
 
 def test_a_store_held_by_another_program_is_store_busy_not_a_raw_error(tmp_path):
     db = tmp_path / "r.sqlite3"
-    with ReviewStore.open(db) as store:
-        image = store.add_image(tmp_path / "a.png", sha256=SHA)
+    store = ReviewStore.open(db)
+    image = store.add_image(tmp_path / "a.png", sha256=SHA)
+    history = ReviewHistory(store)
+    history.apply(image.id, Review(ReviewKind.FLAG, Verdict.ANOMALOUS), "Flag")
     holder = subprocess.Popen([sys.executable, "-c", "import sqlite3, sys\n"
                                f"db = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
                                "db.execute('BEGIN IMMEDIATE')\nprint('held', flush=True)\nsys.stdin.readline()\n"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        store = ReviewStore.open(db)
         store.set_busy_timeout(0.05)
         with pytest.raises(StoreBusy, match=f"The review store {db} is busy"):
             store.save_review(image.id, Review(ReviewKind.FLAG, Verdict.NORMAL))
+        with pytest.raises(StoreBusy):
+            history.undo()
+        assert history.can_undo and store.counts().reviews == 1  # the edit is still there to undo
         assert store.counts().images == 1  # reading is never blocked by a writer (WAL)
     finally:
         holder.communicate("go\n", timeout=30)
-    store.save_review(image.id, Review(ReviewKind.FLAG, Verdict.NORMAL))  # free again
+    assert history.undo().text == "Flag" and store.counts().reviews == 0  # free again
+    store.save_review(image.id, Review(ReviewKind.FLAG, Verdict.NORMAL))
     assert store.counts().reviews == 1
     store.close()
 
