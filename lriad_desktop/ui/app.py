@@ -157,6 +157,7 @@ def run_gui(paths: Sequence[str | os.PathLike] = (), model: Path | None = None, 
     controller = AppController(store, settings, inspector_factory=inspector_factory,
                                persist_settings=screenshot is None)
     window = MainWindow(controller)
+    controller.reconcile_training()  # what a killed training run left, put right in the background
     follow_system_theme(app, window)
     run = ScreenshotRun(window, Path(screenshot)) if screenshot is not None else None
     window.show()

@@ -24,6 +24,7 @@ from lriad_desktop.core.review import ImageStatus, ReviewHistory
 from lriad_desktop.core.settings import Settings, SettingsError, save_settings
 from lriad_desktop.core.paths import bundled_model_dir, model_folder
 from lriad_desktop.core.prompting import guess_object_name
+from lriad_desktop.core.run_recovery import Reconciled, reconcile_training
 from lriad_desktop.core.store import ReviewStore, StoreError, object_name_in
 from lriad_desktop.core.versions import (ModelVersion, adapters_dir, find_version, is_available, resolve_base,
                                          sync_active_version)
@@ -88,6 +89,8 @@ class AppController(QObject):
         self.inspection.outcome.connect(self._on_outcome)
         self.inspection.dropped.connect(self._on_dropped)
         self.training = TrainingService(self)
+        self.training.finished.connect(
+            lambda outcome: self.reconcile_training("found when a training run ended") if outcome != "done" else None)
 
     # --- getting images in ------------------------------------------------------------
     def add_paths(self, paths: Sequence[str | Path]) -> None:
@@ -387,6 +390,27 @@ class AppController(QObject):
 
         self.notice.emit(f"Asking the model server to serve {name}…")
         self.runner.submit(lambda ctx: activate_adapter_on_server(config, name, path or ""), done, lane="io")
+
+    def reconcile_training(self, when: str = "found at the app's start") -> None:
+        """Put right, in the background, what killed training runs left: runs still `running` become
+        `interrupted`, complete orphan adapters in the adapters folder are listed (inactive, recovered),
+        temp folders go. Runs alive elsewhere hold their lock and are left alone. Says what it found."""
+        path = self.store.path
+
+        def work(ctx: TaskContext) -> Reconciled:
+            with ReviewStore.open(path) as store:
+                return reconcile_training(store, [adapters_dir()], when)
+
+        def done(found: Reconciled | None, error: BaseException | None) -> None:
+            if isinstance(error, (StoreError, OSError)):
+                self.notice.emit(f"Can't check earlier training runs: {error}")
+            elif error is not None:
+                raise error
+            elif found is not None and found.summary():
+                self.notice.emit(f"Earlier training runs: {found.summary()}")
+                self.versionsChanged.emit()
+
+        self.runner.submit(work, done, lane="io")
 
     def discard_version(self, version_id: int) -> bool:
         """Delete a version's adapter folder (in the background); the version stays listed, unusable.
