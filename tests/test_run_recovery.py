@@ -45,14 +45,16 @@ def test_stale_runs_become_interrupted_and_a_live_run_is_left_alone(tmp_path):
     dead = store.add_training_run(None, 3, {"out": str(adapters / "v1")})
     live = store.add_training_run(None, 3, {"out": str(adapters / "v2")})
     legacy = store.add_training_run(None, 3, {"lr": 1e-5})  # a row from before runs recorded their folder
+    gone = store.add_training_run(None, 3, {"out": str(tmp_path / "unplugged" / "v9")})  # its folder is gone
     done = store.add_training_run(None, 3, {"out": str(adapters / "v0")})
     store.finish_training_run(done.id, "done")
     holder = RunLock(adapters / "v2")
     assert holder.acquire() and not RunLock(adapters / "v2").acquire()  # exclusive, even in one process
     found = reconcile_training(store, [adapters], "found at the app's start")
     runs = {r.id: r for r in store.training_runs()}
-    assert found.interrupted == (dead.id, legacy.id)
-    assert runs[dead.id].status == runs[legacy.id].status == "interrupted"
+    assert found.interrupted == (dead.id, legacy.id, gone.id)
+    assert runs[dead.id].status == runs[legacy.id].status == runs[gone.id].status == "interrupted"
+    assert not (tmp_path / "unplugged").exists()  # reconciling never creates a run's folder
     assert "ended without finishing" in runs[dead.id].metrics["reason"] and runs[dead.id].finished_at
     assert "at the app's start" in runs[dead.id].metrics["reason"]
     assert runs[live.id].status == "running" and runs[done.id].status == "done"

@@ -136,8 +136,11 @@ def _reconcile_folder(store: ReviewStore, root: Path, runs: Sequence[TrainingRun
                and (e / TRAINING_RECORD).is_file() and not any(_same(r, e) for r in registered)]
     for name in sorted(set(owners) | {o.name for o in orphans}):
         lock = RunLock(root / name)
-        if not lock.acquire():
-            continue  # that run is alive: its folders are its own
+        try:
+            if not lock.acquire():
+                continue  # that run is alive: its folders are its own
+        except OSError:
+            continue  # a folder this program can't write: nothing in it can be cleaned up
         try:
             for temp in owners.get(name, []):
                 _remove(temp, removed)
@@ -153,6 +156,19 @@ def _reconcile_folder(store: ReviewStore, root: Path, runs: Sequence[TrainingRun
                     recovered.append(str(folder))
         finally:
             lock.release()
+
+
+def _run_is_gone(out: Path | None) -> bool:
+    """Whether no live process holds the lock of a run that writes `out` (never creating its folder)."""
+    if out is None or not out.parent.is_dir():
+        return True  # a row from before runs recorded their folder, or a folder that is gone
+    lock = RunLock(out)
+    try:
+        free = lock.acquire()
+    except OSError:
+        return True  # a folder nobody can write here: no run can be writing into it either
+    lock.release()
+    return free
 
 
 def _remove_legacy_work_folders(temp_root: Path, removed: list[str]) -> None:
@@ -179,11 +195,8 @@ def reconcile_training(store: ReviewStore, roots: Iterable[str | os.PathLike] = 
     stale = []
     for run in (r for r in runs if r.status == "running"):
         out = run_out_dir(run)
-        lock = RunLock(out) if out is not None else None
-        if lock is None or lock.acquire():
+        if _run_is_gone(out):
             stale.append((run, out))
-            if lock is not None:
-                lock.release()
     folders = {Path(p) for p in roots} | {out.parent for _, out in stale if out is not None}
     recovered: list[str] = []
     removed: list[str] = []
