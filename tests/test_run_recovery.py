@@ -185,3 +185,29 @@ def test_a_training_run_reconciles_its_folder_first_and_refuses_a_folder_a_live_
     assert improve(db, tiny_model_dir, adapters / "v3", emit=events.append) == ExitCode.BAD_INPUT
     assert events[-1] == RunFailed(f"Another training run is writing {adapters / 'v3'}; choose a new adapter folder")
     live.release()
+
+
+@pytest.mark.slow
+def test_a_run_that_fills_the_disk_saving_its_adapter_is_one_line_and_keeps_the_active_model(tmp_path, small_disk,
+                                                                                            tiny_model_dir):
+    from lriad_desktop.core.train_protocol import ExitCode, RunFailed
+    from test_improve import RECIPE, make_store
+    from training.improve import improve
+
+    store = make_store(tmp_path, n_flag=2, n_accept=2)
+    base = store.add_model_version("lriad-tiny", str(tiny_model_dir))
+    store.activate_model_version(base.id)
+    db = store.path
+    store.close()
+    out = small_disk.root / "adapters" / "v2"
+    out.parent.mkdir()
+    small_disk.fill(leave=12 * 1024)  # the adapters' drive is full: the save is the first write that needs room
+    events = []
+    assert improve(db, tiny_model_dir, out, recipe=RECIPE, emit=events.append) == ExitCode.FAILED
+    assert events[-1] == RunFailed(f"Not enough disk space to save the adapter in {out}")
+    assert [e.kind for e in events].count("error") == 1
+    with ReviewStore.open(db) as store:
+        assert store.active_model_version().id == base.id and len(store.model_versions()) == 1
+        (run,) = store.training_runs()
+    assert run.status == "failed" and run.metrics["error"] == events[-1].message
+    assert _children(out.parent) == []  # no half-saved adapter, work folder or lock file
