@@ -37,5 +37,9 @@ def test_the_app_start_lists_a_recovered_adapter_and_closes_the_stale_run(qtbot,
     assert "recovered: its training run ended before registering it (found at the app's start)" in \
         dialog.details.text()
     dialog.grab().save(str(tmp_path / "versions-recovered.png"))
+    store.add_model_version("lriad-tiny-v3", version.base_path, version.adapter_path, metrics={"before": {}})
+    dialog.refresh()
+    dialog.table.selectRow(0)  # newest first; registered before the "after" evaluation, which never finished
+    assert dialog.table.item(0, 1).text() == "lriad-tiny-v3" and "no \"after\" figures yet" in dialog.details.text()
     dialog.close()
     window.close()

@@ -139,6 +139,8 @@ class VersionsDialog(QDialog):
             bits.append("its adapter was deleted, so it can't be activated")
         if v.recovered:
             bits.append(f"recovered: {(v.metrics['recovered'] or {}).get('reason', '')}")
+        elif v.adapter_path and "before" in v.metrics and "after" not in v.metrics:
+            bits.append("no \"after\" figures yet: its training run is still evaluating it, or was interrupted")
         metrics = key_metrics(v)
         if metrics:
             bits.append(metrics)
