@@ -50,6 +50,7 @@ def test_stale_runs_become_interrupted_and_a_live_run_is_left_alone(tmp_path):
     store.finish_training_run(done.id, "done")
     holder = RunLock(adapters / "v2")
     assert holder.acquire() and not RunLock(adapters / "v2").acquire()  # exclusive, even in one process
+    assert not RunLock(adapters / "v2").acquire(wait_s=0.2)  # still held after a wait
     found = reconcile_training(store, [adapters], "found at the app's start")
     runs = {r.id: r for r in store.training_runs()}
     assert found.interrupted == (dead.id, legacy.id, gone.id)

@@ -107,7 +107,7 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         found = reconcile_training(store, [out.parent], "found when the next training run started")
         if found.summary():
             print(f"before this run: {found.summary()}", file=sys.stderr, flush=True)
-        if not lock.acquire():
+        if not lock.acquire(wait_s=2.0):
             emit(RunFailed(f"Another training run is writing {out}; choose a new adapter folder"))
             return ExitCode.BAD_INPUT
         validate_model_folder(base)  # a damaged base or adapter: one line before any work

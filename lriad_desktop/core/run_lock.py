@@ -10,6 +10,7 @@ reconciliation (`core.run_recovery`) may clean it up; one whose lock is held bel
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 if os.name == "nt":
@@ -47,8 +48,17 @@ class RunLock:
         """Whether this object holds the lock."""
         return self._fd is not None
 
-    def acquire(self) -> bool:
-        """Take the lock; False when another process (or another `RunLock` here) holds it."""
+    def acquire(self, wait_s: float = 0.0) -> bool:
+        """Take the lock; False when another process (or another `RunLock` here) holds it for `wait_s`
+        seconds (a reconciliation holds a free name's lock for a moment while it looks)."""
+        deadline = time.monotonic() + wait_s
+        while not self._acquire_now():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def _acquire_now(self) -> bool:
         if self._fd is not None:
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
