@@ -85,6 +85,12 @@ class RunLock:
             self.path.unlink(missing_ok=True)
         except OSError:  # Windows can't remove an open file: it stays, unlocked, for the next run to reuse
             pass
+        if os.name == "nt":
+            try:
+                os.lseek(self._fd, 0, os.SEEK_SET)
+                msvcrt.locking(self._fd, msvcrt.LK_UNLCK, 1)
+            except OSError:
+                pass
         os.close(self._fd)
         self._fd = None
 
