@@ -2,17 +2,21 @@
 
 import csv
 import json
+import os
 
 import pytest
 from PIL import Image
 
 from lriad_desktop.core import review as rv
-from lriad_desktop.core.export import EXPORTERS, export_reviewed, reviewed_set
+from lriad_desktop.core.atomic_files import FileWriteError
+from lriad_desktop.core.export import EXPORTERS, ExportTarget, export_reviewed, reviewed_set
 from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
 from lriad_desktop.core.parsing import parse_completion
 from lriad_desktop.core.prompting import user_prompt
 from lriad_desktop.core.review import Review, ReviewKind
 from lriad_desktop.core.store import ReviewStore
+
+from full_disk import small_disk, tree_digest  # noqa: F401 - the fixture
 
 
 @pytest.fixture
@@ -117,3 +121,50 @@ def test_exporters_declare_their_target_and_a_new_one_is_offered_by_name(store, 
 
     result = export.export_reviewed(store, "paths", tmp_path / "p.txt")
     assert result.images == 3 and len((tmp_path / "p.txt").read_text().splitlines()) == 3
+
+
+# --- a failed export keeps the last good one (a real full disk) -------------------------------------
+
+
+def _litter(folder):
+    """Hidden temp files or staging folders an export left behind (the disk's own filler aside)."""
+    return sorted(p.name for p in folder.rglob(".*") if p.name != ".filler")
+
+
+def test_every_export_on_a_full_disk_names_the_path_and_keeps_the_last_good_one_byte_for_byte(store, small_disk):
+    for key, exporter in EXPORTERS.items():
+        target = small_disk.root / exporter.default_name
+        export_reviewed(store, key, target)  # the last good export
+        good = tree_digest(target)
+        small_disk.fill()
+        with pytest.raises(FileWriteError) as failed:
+            export_reviewed(store, key, target)
+        assert str(failed.value) == f"Not enough disk space to write {target}", key
+        assert tree_digest(target) == good, f"{key}: the previous export changed"
+        fresh = small_disk.root / f"new-{exporter.default_name}"
+        with pytest.raises(FileWriteError, match="Not enough disk space"):
+            export_reviewed(store, key, fresh)
+        assert not fresh.exists() and not _litter(small_disk.root), key
+        small_disk.empty()
+        export_reviewed(store, key, target)  # room again: the export goes through
+        assert target.exists() and not _litter(small_disk.root)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_file_export_to_dev_full_is_one_line_naming_it(store):
+    for key, exporter in EXPORTERS.items():
+        if exporter.target is ExportTarget.FILE:
+            with pytest.raises(FileWriteError) as failed:
+                export_reviewed(store, key, "/dev/full")  # a device: written in place, every write is ENOSPC
+            assert str(failed.value) == "Not enough disk space to write /dev/full", key
+
+
+def test_a_yolo_export_replaces_its_own_entries_only(store, tmp_path):
+    out = tmp_path / "chosen"
+    (out / "labels").mkdir(parents=True)
+    (out / "labels" / "stale.txt").write_text("0 0.5 0.5 0.1 0.1\n")  # from an older export
+    (out / "notes.md").write_text("the user's own file")
+    export_reviewed(store, "yolo", out)
+    assert (out / "notes.md").read_text() == "the user's own file"
+    assert sorted(p.name.split("_", 1)[1] for p in (out / "labels").iterdir()) == ["a.txt", "b.txt", "c.txt"]
+    assert not _litter(out)

@@ -15,6 +15,8 @@ from lriad_desktop.core.review import ImageStatus, Review, ReviewHistory, Review
 from lriad_desktop.core.settings import Settings, SettingsError, load_settings, save_settings
 from lriad_desktop.core.store import ReviewStore, StoreError, object_name_in
 
+from full_disk import small_disk  # noqa: F401 - the fixture
+
 
 def _image(path, colour=(90, 90, 90)):
     Image.new("RGB", (64, 48), colour).save(path)
@@ -229,7 +231,7 @@ def test_settings_roundtrip_atomic_and_tolerant(tmp_path):
     save_settings(s, path)
     loaded, notes = load_settings(path)
     assert loaded == s and notes == [] and loaded.recent_folders == ("/b", "/a")
-    assert not list(tmp_path.glob(".settings-*"))  # no temp file left behind
+    assert not list(tmp_path.glob(".settings*"))  # no temp file left behind
     data = json.loads(path.read_text())
     data.update(batch_size="many", max_new_tokens=10**9, theme="neon", unknown=1)
     path.write_text(json.dumps(data))
@@ -243,3 +245,15 @@ def test_settings_roundtrip_atomic_and_tolerant(tmp_path):
     (tmp_path / "blocker").write_text("x")
     with pytest.raises(SettingsError, match="Can't save"):
         save_settings(Settings(), tmp_path / "blocker" / "settings.json")
+
+
+def test_settings_on_a_full_disk_keep_the_last_good_file(small_disk):
+    path = small_disk.root / "settings.json"
+    save_settings(Settings(batch_size=2), path)
+    good = path.read_bytes()
+    small_disk.fill()
+    with pytest.raises(SettingsError) as failed:
+        save_settings(Settings(batch_size=8, recent_folders=("/a" * 3000,)), path)
+    assert str(failed.value) == f"Can't save the settings: Not enough disk space to write {path}"
+    assert path.read_bytes() == good and sorted(p.name for p in small_disk.root.iterdir()) == [".filler",
+                                                                                              "settings.json"]

@@ -20,10 +20,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from lriad_desktop.core.atomic_files import FileWriteError, is_disk_full, write_text_atomically
 from lriad_desktop.core.coordinates import processor_size, read_model_geometry
 from lriad_desktop.core.engine import validate_adapter_folder, validate_model_folder
 from lriad_desktop.core.families import FAMILIES, ModelFamily, prompt_opens_think, read_model_type, with_opened_think
 from lriad_desktop.core.model_files import model_load_errors
+from lriad_desktop.core.run_recovery import TRAINING_RECORD, temp_prefix
 from lriad_desktop.core.train_protocol import AdapterSaved, Emit, RunCancelled, Step, TrainingSetUp, print_event
 from training.rewards import RareDefectEmphasis, class_counts, completion_text, reward_functions
 
@@ -225,16 +227,32 @@ def build_dataset(rows: Sequence[dict]):
 
 
 def write_adapter_atomically(model, out_dir: Path, metadata: dict) -> Path:
-    """Save the adapter into a temp folder beside `out_dir`, then rename it into place."""
+    """Save the adapter into a temp folder beside `out_dir`, then rename it into place.
+
+    A full disk (or any write error, including the ones safetensors raises as its own type) is a
+    `FileWriteError` naming `out_dir` ("Not enough disk space to save the adapter in …"); the temp
+    folder is removed. A kill leaves only the hidden temp folder, which reconciliation removes.
+    """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out_dir, "save-"), dir=out_dir.parent))
+    except OSError as err:
+        raise FileWriteError(out_dir, err, "save the adapter in") from None
     try:
         model.save_pretrained(tmp, safe_serialization=True)
-        (tmp / "lriad_training.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n")
+        write_text_atomically(tmp / TRAINING_RECORD, json.dumps(metadata, indent=2, default=str) + "\n")
         if out_dir.exists():
             raise FileExistsError(f"{out_dir} already exists; refusing to overwrite an adapter version")
-        os.replace(tmp, out_dir)
+        os.rename(tmp, out_dir)
+    except FileExistsError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except Exception as err:  # safetensors' SafetensorError is no OSError, but a full disk all the same
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError) or is_disk_full(err):
+            raise FileWriteError(out_dir, err, "save the adapter in") from None
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -310,7 +328,9 @@ def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out
     if rows and _opens_think(processor, rows[0]["prompt"], template_kwargs):
         funcs = [_after_opened_think(f) for f in funcs]
     weights = list(recipe.reward_weights) if recipe.reward_weights else None
-    work = Path(tempfile.mkdtemp(prefix="lriad-grpo-"))
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=temp_prefix(out_dir, "work-"), dir=out_dir.parent))  # reconciled if killed
     args = GRPOConfig(
         output_dir=str(work), use_cpu=recipe.use_cpu, bf16=recipe.bf16,
         gradient_checkpointing=recipe.gradient_checkpointing, remove_unused_columns=False,

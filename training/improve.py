@@ -1,25 +1,35 @@
 """"Improve model": GRPO on the inspector's flags, evaluated before and after, registered as a
 new (inactive) model version. Run as `lriad train …` in its own process, never inside the UI.
+
+A run first reconciles what earlier runs left (`core.run_recovery`), then holds the lock on its
+adapter folder's name (`core.run_lock`) to its end. Its version is registered as soon as the
+adapter is saved, before the "after" evaluation (minutes on a large model), and gets the "after"
+figures when they are in: a kill at any moment leaves nothing the next start can't put right.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
+from lriad_desktop.core.atomic_files import FileWriteError, write_text_atomically
 from lriad_desktop.core.coordinates import read_model_geometry
 from lriad_desktop.core.engine import ModelFolderError, validate_adapter_folder, validate_model_folder
 from lriad_desktop.core.evaluation import score_by_category
 from lriad_desktop.core.finding import Finding, Verdict
 from lriad_desktop.core.paths import model_folder
 from lriad_desktop.core.pipeline import InspectionBackend, InspectionRequest, inspect_requests
-from lriad_desktop.core.store import ReviewStore, default_store_path
+from lriad_desktop.core.run_lock import RunLock
+from lriad_desktop.core.run_recovery import EVAL_RECORD, reconcile_training
+from lriad_desktop.core.store import ReviewStore, StoreError, TrainingRun, default_store_path
 from lriad_desktop.core.train_protocol import (DataPrepared, Emit, Evaluated, ExitCode, RunCancelled, RunDone, RunFailed,
                                                print_event)
+from lriad_desktop.core.versions import ModelVersion
 from training.flags import NothingToLearn, ReviewedImage, collect, repeat_to, training_rows
 from training.grpo import GRPORecipe, _Cancel, evaluation_device, resolve_recipe, run_grpo
 
@@ -90,9 +100,16 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         emit(RunFailed(f"{out} already exists; choose a new adapter folder"))
         return ExitCode.BAD_INPUT
     store = ReviewStore.open(db)
-    run = None
+    lock = RunLock(out)
+    run = version = None
     t0 = time.perf_counter()
     try:
+        found = reconcile_training(store, [out.parent], "found when the next training run started")
+        if found.summary():
+            print(f"before this run: {found.summary()}", file=sys.stderr, flush=True)
+        if not lock.acquire(wait_s=2.0):
+            emit(RunFailed(f"Another training run is writing {out}; choose a new adapter folder"))
+            return ExitCode.BAD_INPUT
         validate_model_folder(base)  # a damaged base or adapter: one line before any work
         if adapter_from is not None:
             validate_adapter_folder(adapter_from)
@@ -105,7 +122,8 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
             emit(RunFailed("None of the flagged images can be read any more"))
             return ExitCode.BAD_INPUT
         parent = store.active_model_version()
-        run = store.add_training_run(parent.id if parent else None, data.data_revision, asdict(recipe))
+        run = store.add_training_run(parent.id if parent else None, data.data_revision,
+                                     {"recipe": asdict(recipe), "out": str(out)})
         max_tokens = recipe.max_completion_length
         sets = {"flagged": data.flagged, "holdout": data.holdout}
         before = evaluate_sets(base, adapter_from, sets, device, max_tokens, cancel)
@@ -115,46 +133,66 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         if summary.get("cancelled"):
             store.finish_training_run(run.id, "cancelled", metrics={"before": before, **_why(cancel)})
             return ExitCode.CANCELLED
-        after = evaluate_sets(base, out, sets, device, max_tokens, cancel)
-        emit(Evaluated("after", **after))
-        metrics = {"before": before, "after": after, "steps": summary["steps"], "classes": summary["classes"],
-                   "minutes": round((time.perf_counter() - t0) / 60, 2), **data.summary()}
-        (out / "lriad_eval.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        metrics = {"before": before, "steps": summary["steps"], "classes": summary["classes"], **data.summary()}
+        # registered before the "after" evaluation: a kill during it leaves a listed, usable version
         version = store.add_model_version(out.name, str(base), str(out), parent.id if parent else None,
                                           data.data_revision, metrics)
+        store.set_training_run_result(run.id, version.id)
+        after = evaluate_sets(base, out, sets, device, max_tokens, cancel)
+        emit(Evaluated("after", **after))
+        metrics = {**metrics, "after": after, "minutes": round((time.perf_counter() - t0) / 60, 2)}
+        write_text_atomically(out / EVAL_RECORD, json.dumps(metrics, indent=2) + "\n")
+        store.update_model_version_metrics(version.id, metrics)
         store.finish_training_run(run.id, "done", version.id, metrics)
         emit(RunDone(version_id=version.id, adapter=str(out), minutes=metrics["minutes"]))
         return ExitCode.DONE
     except NothingToLearn as err:
         emit(RunFailed(str(err)))
         return ExitCode.BAD_INPUT
+    except StoreError as err:
+        _finish(store, run, version, "failed", {"error": str(err)})
+        emit(RunFailed(str(err)))
+        return ExitCode.FAILED
     except ModelFolderError as err:
-        if run is not None:
-            store.finish_training_run(run.id, "failed", metrics={"error": str(err)})
+        _finish(store, run, version, "failed", {"error": str(err)})
         emit(RunFailed(str(err)))
         return ExitCode.BAD_INPUT
     except Cancelled:
-        if run is not None:
-            store.finish_training_run(run.id, "cancelled", metrics=_why(cancel))
+        _finish(store, run, version, "cancelled", _why(cancel))
         emit(RunCancelled())
         return ExitCode.CANCELLED
     except OSError as err:
-        message = (f"Not enough disk space to finish the training run ({err.filename or out})"
-                   if err.errno == errno.ENOSPC else f"{type(err).__name__}: {err}")
-        if run is not None:
-            store.finish_training_run(run.id, "failed", metrics={"error": message})
+        if isinstance(err, FileWriteError):
+            message = str(err)
+        elif err.errno == errno.ENOSPC:
+            message = f"Not enough disk space to finish the training run ({err.filename or out})"
+        else:
+            message = f"{type(err).__name__}: {err}"
+        _finish(store, run, version, "failed", {"error": message})
         emit(RunFailed(message))
         return ExitCode.FAILED
     except Exception as err:  # the UI shows this one line; the traceback is on stderr
         import traceback
 
         traceback.print_exc()
-        if run is not None:
-            store.finish_training_run(run.id, "failed", metrics={"error": str(err)})
+        _finish(store, run, version, "failed", {"error": str(err)})
         emit(RunFailed(f"{type(err).__name__}: {err}"))
         return ExitCode.FAILED
     finally:
+        lock.release()
         store.close()
+
+
+def _finish(store: ReviewStore, run: TrainingRun | None, version: ModelVersion | None, status: str,
+            metrics: dict) -> None:
+    """Close the run's row (if it has one yet) with how it ended; a version it registered stays listed. A store
+    that can't take it (the same full disk) leaves the row `running`, for the next start to reconcile."""
+    if run is None:
+        return
+    try:
+        store.finish_training_run(run.id, status, version.id if version is not None else None, metrics)
+    except StoreError as err:
+        print(f"the run's end isn't recorded: {err}", file=sys.stderr, flush=True)
 
 
 def train_from_options(out: Path, db: Path | None = None, base: Path | None = None, adapter_from: Path | None = None,

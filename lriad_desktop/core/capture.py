@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from lriad_desktop.core.atomic_files import atomic_file
 from lriad_desktop.core.paths import user_data_dir
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
@@ -192,5 +193,6 @@ def save_snapshot(image: Image.Image | np.ndarray, folder: str | os.PathLike | N
     while path.exists():
         path = target / f"{prefix}-{stamp}-{n}.png"
         n += 1
-    pil.save(path, "PNG")
+    with atomic_file(path, "wb") as fh:  # a full disk leaves no half PNG to be queued
+        pil.save(fh, "PNG")
     return path

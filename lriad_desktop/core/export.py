@@ -1,5 +1,8 @@
 """Exports of the reviewed set: CSV and JSON (findings + reviews), COCO and YOLO boxes, VLM-R1 JSONL.
 
+Every format writes through `core.atomic_files`: a failed export (a full disk) keeps the last good
+file or folder and says which path it couldn't write.
+
 Each format declares itself with `@exporter(key, menu label, default name, target)` on its writer;
 the app's File → Export menu and its actions are built from `EXPORTERS`, so a new format is one
 decorated function here.
@@ -23,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 from PIL import Image
 
+from lriad_desktop.core.atomic_files import atomic_file, atomic_folder, write_text_atomically
 from lriad_desktop.core.finding import Defect
 from lriad_desktop.core.prompting import format_answer, user_prompt
 from lriad_desktop.core.review import defects_to_json
@@ -124,11 +128,10 @@ def _review_dict(state: ImageState) -> dict[str, Any]:
 def export_csv(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
     """One row per reviewed image: the model's finding next to the inspector's review."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     columns = ["image_id", "path", "sha256", "object_name", "model_version", "model_verdict", "model_defects",
                "review", "verdict", "defects", "note", "reviewer", "reviewed_at"]
     boxes = 0
-    with open(target, "w", newline="", encoding="utf-8") as fh:
+    with atomic_file(target, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
         for s in states:
@@ -147,13 +150,12 @@ def export_csv(states: Sequence[ImageState], path: str | os.PathLike) -> ExportR
 def export_json(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
     """All reviewed images with the full finding (reasoning, raw text, timings) and the review."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     items = [{"image_id": s.image.id, "path": s.image.path, "sha256": s.image.sha256,
               "object_name": _object_name(s), "finding": s.finding.to_dict() if s.finding else None,
               "review": _review_dict(s)} for s in states]
     doc = {"format": "lriad-reviews", "version": 1, "exported_at": now_iso(), "box_frame": BOX_FRAME,
            "images": items}
-    target.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_text_atomically(target, json.dumps(doc, indent=1, ensure_ascii=False))
     return ExportResult(target, len(items), sum(len(_boxed(s.review.review.defects)) for s in states))
 
 
@@ -165,7 +167,6 @@ def _categories(states: Sequence[ImageState]) -> list[str]:
 def export_coco(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
     """A COCO detection file: images (absolute paths), categories, one annotation per reviewed box."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     names = _categories(states)
     cat_id = {name: i + 1 for i, name in enumerate(names)}
     images, annotations, skipped = [], [], []
@@ -183,7 +184,7 @@ def export_coco(states: Sequence[ImageState], path: str | os.PathLike) -> Export
     doc = {"info": {"description": "LR-IAD Desktop reviewed set", "date_created": now_iso()},
            "images": images, "annotations": annotations,
            "categories": [{"id": cat_id[n], "name": n, "supercategory": "defect"} for n in names]}
-    target.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_text_atomically(target, json.dumps(doc, indent=1, ensure_ascii=False))
     return ExportResult(target, len(images), len(annotations), tuple(skipped))
 
 
@@ -194,37 +195,40 @@ def export_yolo(states: Sequence[ImageState], folder: str | os.PathLike, copy_im
     Without `copy_images`, `images.txt` lists the original paths instead of copying.
     """
     out = Path(folder)
-    (out / "labels").mkdir(parents=True, exist_ok=True)
-    if copy_images:
-        (out / "images").mkdir(exist_ok=True)
     names = _categories(states)
     index = {name: i for i, name in enumerate(names)}
     listed, skipped, boxes = [], [], 0
-    for s in states:
-        size = image_size(s)
-        if size is None:
-            skipped.append(f"{s.image.path}: unreadable")
-            continue
-        w, h = size
-        src = Path(s.image.path)
-        stem = f"{s.image.id:06d}_{src.stem}"
-        lines = []
-        for d in _boxed(s.review.review.defects):
-            b = d.box
-            cx, cy = (b.x1 + b.x2) / 2 / w, (b.y1 + b.y2) / 2 / h
-            lines.append(f"{index[d.label]} {cx:.6f} {cy:.6f} {b.width / w:.6f} {b.height / h:.6f}")
-        (out / "labels" / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
-        boxes += len(lines)
+    with atomic_folder(out) as stage:  # the previous export stays whole until this one is complete
+        (stage / "labels").mkdir()
         if copy_images:
-            shutil.copy2(src, out / "images" / f"{stem}{src.suffix.lower()}")
-        else:
-            listed.append(str(src))
-    if not copy_images:
-        (out / "images.txt").write_text("\n".join(listed) + "\n", encoding="utf-8")
-    (out / "classes.txt").write_text("".join(n + "\n" for n in names), encoding="utf-8")
-    yaml = f"path: {json.dumps(str(out.resolve()))}\ntrain: images\nval: images\n"
-    yaml += "names:\n" + "".join(f"  {i}: {json.dumps(n)}\n" for i, n in enumerate(names)) if names else "names: {}\n"
-    (out / "data.yaml").write_text(yaml, encoding="utf-8")
+            (stage / "images").mkdir()
+        for s in states:
+            size = image_size(s)
+            src = Path(s.image.path)
+            if size is None or (copy_images and not src.is_file()):
+                skipped.append(f"{s.image.path}: unreadable")
+                continue
+            w, h = size
+            stem = f"{s.image.id:06d}_{src.stem}"
+            lines = []
+            for d in _boxed(s.review.review.defects):
+                b = d.box
+                cx, cy = (b.x1 + b.x2) / 2 / w, (b.y1 + b.y2) / 2 / h
+                lines.append(f"{index[d.label]} {cx:.6f} {cy:.6f} {b.width / w:.6f} {b.height / h:.6f}")
+            (stage / "labels" / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""),
+                                                          encoding="utf-8")
+            boxes += len(lines)
+            if copy_images:
+                shutil.copy2(src, stage / "images" / f"{stem}{src.suffix.lower()}")
+            else:
+                listed.append(str(src))
+        if not copy_images:
+            (stage / "images.txt").write_text("\n".join(listed) + "\n", encoding="utf-8")
+        (stage / "classes.txt").write_text("".join(n + "\n" for n in names), encoding="utf-8")
+        yaml = f"path: {json.dumps(str(out.resolve()))}\ntrain: images\nval: images\n"
+        yaml += ("names:\n" + "".join(f"  {i}: {json.dumps(n)}\n" for i, n in enumerate(names))
+                 if names else "names: {}\n")
+        (stage / "data.yaml").write_text(yaml, encoding="utf-8")
     return ExportResult(out, len(states) - len(skipped), boxes, tuple(skipped))
 
 
@@ -247,9 +251,8 @@ def vlm_r1_record(state: ImageState) -> dict[str, Any]:
 def export_vlm_r1(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
     """JSONL for training elsewhere (VLM-R1 / R1-V style); boxes in original pixels (`box_frame`)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     boxes = 0
-    with open(target, "w", encoding="utf-8") as fh:
+    with atomic_file(target, "w") as fh:
         for s in states:
             rec = vlm_r1_record(s)
             boxes += len(_boxed(s.review.review.defects))

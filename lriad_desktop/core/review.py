@@ -203,30 +203,34 @@ class ReviewHistory:
 
     def apply(self, image_id: int, review: Review, text: str) -> ReviewRecord:
         """Write `review` as the image's current review; it can be undone."""
-        record = self.store.save_review(image_id, review)
-        self._undo.append(ReviewEdit(image_id, text, review, record.id))
+        return self.record(image_id, review, text, self.store.save_review(image_id, review))
+
+    def record(self, image_id: int, review: Review, text: str, written: ReviewRecord) -> ReviewRecord:
+        """Make a review already written (by a writer that waited for the store) the edit to undo next."""
+        self._undo.append(ReviewEdit(image_id, text, review, written.id))
         del self._undo[:-self.limit]
         self._redo.clear()
         self._changed(image_id)
-        return record
+        return written
 
     def undo(self) -> ReviewEdit | None:
-        """Undo the last edit (its row is deleted); None when there is nothing to undo."""
+        """Undo the last edit (its row is deleted); None when there is nothing to undo. A failed delete
+        raises and leaves the edit to undo."""
         if not self._undo:
             return None
+        self.store.delete_review(self._undo[-1].row_id)
         edit = self._undo.pop()
-        self.store.delete_review(edit.row_id)
         self._redo.append(edit)
         self._changed(edit.image_id)
         return edit
 
     def redo(self) -> ReviewEdit | None:
-        """Write the last undone edit again; None when there is nothing to redo."""
+        """Write the last undone edit again; None when there is nothing to redo. A failed write raises and
+        leaves the edit to redo."""
         if not self._redo:
             return None
-        edit = self._redo.pop()
-        record = self.store.save_review(edit.image_id, edit.review)
-        edit = replace(edit, row_id=record.id)
+        record = self.store.save_review(self._redo[-1].image_id, self._redo[-1].review)
+        edit = replace(self._redo.pop(), row_id=record.id)
         self._undo.append(edit)
         self._changed(edit.image_id)
         return edit

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from lriad_desktop.core.atomic_files import FileWriteError, write_text_atomically
 from lriad_desktop.core.devices import DEVICE_CHOICES
 from lriad_desktop.core.families import FAMILIES
 from lriad_desktop.core.paths import user_data_dir
@@ -223,17 +223,7 @@ def save_settings(settings: Settings, path: str | os.PathLike | None = None) -> 
     target = Path(path) if path is not None else settings_path()
     text = json.dumps(settings_to_dict(settings), indent=2, ensure_ascii=False)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as err:
-        raise SettingsError(f"Can't save settings to {target}: {err.strerror or err}") from None
+        write_text_atomically(target, text)
+    except FileWriteError as err:
+        raise SettingsError(f"Can't save the settings: {err}") from None
     return target

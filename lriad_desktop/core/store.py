@@ -33,13 +33,14 @@ from lriad_desktop.core.migrations import SCHEMA_VERSION, apply_migration
 from lriad_desktop.core.paths import user_data_dir
 from lriad_desktop.core.review import (Review, ReviewKind, ReviewRecord, current_reviewer, defects_from_json,
                                        defects_to_json)
-from lriad_desktop.core.store_db import StoreError, file_sha256, now_iso
+from lriad_desktop.core.store_db import StoreBusy, StoreError, file_sha256, now_iso, store_error
 from lriad_desktop.core.store_versions import TrainingRun, VersionTables
 
-__all__ = ["STORE_FILE", "ImageRecord", "ImageState", "InspectionRecord", "ReviewStore", "StoreCounts", "StoreError",
+__all__ = ["BUSY_TIMEOUT_S", "STORE_FILE", "ImageRecord", "ImageState", "InspectionRecord", "ReviewStore", "StoreBusy", "StoreCounts", "StoreError",
            "TrainingRun", "default_store_path", "file_sha256", "now_iso", "object_name_in"]
 
 STORE_FILE = "reviews.sqlite3"
+BUSY_TIMEOUT_S = 10.0  # how long a write waits for another program's lock (the UI's connection waits less)
 
 
 def default_store_path() -> Path:
@@ -123,7 +124,10 @@ class ReviewStore(VersionTables):
         if target.exists() and not os.access(target, os.W_OK):
             raise StoreError(f"The review store {target} is read-only: reviews can't be saved")
         try:
-            db = sqlite3.connect(target, isolation_level=None, timeout=10.0)
+            db = sqlite3.connect(target, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        except sqlite3.Error as err:
+            raise StoreError(f"The review store {target} can't be opened: {err}") from None
+        try:
             db.row_factory = sqlite3.Row
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -133,7 +137,14 @@ class ReviewStore(VersionTables):
             store = cls(db, target)
             store._migrate()
         except sqlite3.DatabaseError as err:
+            db.close()
+            busy = store_error(target, err, "open")
+            if isinstance(busy, StoreBusy):
+                raise busy from None
             raise StoreError(f"The review store {target} can't be opened: {err}") from None
+        except StoreError:
+            db.close()
+            raise
         return store
 
     def _migrate(self) -> None:
@@ -158,15 +169,17 @@ class ReviewStore(VersionTables):
             digest = sha256 or file_sha256(spath)
         except OSError as err:
             raise StoreError(f"Can't read {spath}: {err.strerror or err}") from None
-        row = self._db.execute("SELECT * FROM images WHERE sha256 = ? AND path = ?", (digest, spath)).fetchone()
-        if row is None:
-            added = now_iso()
-            cur = self._write("INSERT INTO images (sha256, path, object_name, added_at) VALUES (?, ?, ?, ?)",
-                              (digest, spath, object_name or "", added))
-            return ImageRecord(int(cur.lastrowid), digest, spath, object_name or "", added)
-        if object_name is not None and object_name != row["object_name"]:
-            self._write("UPDATE images SET object_name = ? WHERE id = ?", (object_name, row["id"]))
-            return ImageRecord(row["id"], digest, spath, object_name, row["added_at"])
+        find = "SELECT * FROM images WHERE sha256 = ? AND path = ?"
+        row = self._db.execute(find, (digest, spath)).fetchone()
+        if row is not None and (object_name is None or object_name == row["object_name"]):
+            return _image_row(row)  # known and unchanged: no write
+        # One transaction, so two writers adding the same new image at once (two processes, or the
+        # inspection worker and the UI) both get the one row instead of a UNIQUE constraint error.
+        with self._transaction() as db:
+            db.execute("INSERT INTO images (sha256, path, object_name, added_at) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (sha256, path) DO UPDATE SET object_name = coalesce(?, images.object_name)",
+                       (digest, spath, object_name or "", now_iso(), object_name))
+            row = db.execute(find, (digest, spath)).fetchone()
         return _image_row(row)
 
     def image(self, image_id: int) -> ImageRecord | None:

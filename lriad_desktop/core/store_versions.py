@@ -54,6 +54,12 @@ class VersionTables(StoreConnection):
         return ModelVersion(int(cur.lastrowid), name, base_path, adapter_path, parent_id, data_revision,
                             dict(metrics or {}), created, False)
 
+    def update_model_version_metrics(self, version_id: int, metrics: dict[str, Any]) -> None:
+        """Replace a version's metrics (a run registers its version before the "after" evaluation, then this)."""
+        if self._write("UPDATE model_versions SET metrics_json = ? WHERE id = ?",
+                       (json.dumps(metrics), version_id)).rowcount != 1:
+            raise StoreError(f"No model version {version_id}")
+
     def model_versions(self) -> list[ModelVersion]:
         """Every registered model version, oldest first."""
         return [_model_row(r) for r in self._db.execute("SELECT * FROM model_versions ORDER BY id")]
@@ -65,14 +71,11 @@ class VersionTables(StoreConnection):
 
     def activate_model_version(self, version_id: int | None) -> None:
         """Make one version active (None: none) in one transaction."""
-        try:
-            with self._transaction() as db:
-                db.execute("UPDATE model_versions SET active = 0 WHERE active = 1")
-                if version_id is not None:
-                    if db.execute("UPDATE model_versions SET active = 1 WHERE id = ?", (version_id,)).rowcount != 1:
-                        raise StoreError(f"No model version {version_id}")
-        except sqlite3.OperationalError as err:
-            raise StoreError(f"Can't write to the review store {self.path}: {err}") from None
+        with self._transaction() as db:
+            db.execute("UPDATE model_versions SET active = 0 WHERE active = 1")
+            if version_id is not None:
+                if db.execute("UPDATE model_versions SET active = 1 WHERE id = ?", (version_id,)).rowcount != 1:
+                    raise StoreError(f"No model version {version_id}")
 
     def add_training_run(self, base_version_id: int | None, data_revision: int | None,
                          config: dict[str, Any] | None = None, log_path: str = "",
@@ -90,6 +93,10 @@ class VersionTables(StoreConnection):
         """Record how a training run ended."""
         self._write("UPDATE training_runs SET status = ?, result_version_id = ?, metrics_json = ?, finished_at = ? "
                     "WHERE id = ?", (status, result_version_id, json.dumps(metrics or {}), now_iso(), run_id))
+
+    def set_training_run_result(self, run_id: int, version_id: int) -> None:
+        """Record the version a run produced as soon as it is registered (the run may still be evaluating it)."""
+        self._write("UPDATE training_runs SET result_version_id = ? WHERE id = ?", (version_id, run_id))
 
     def training_runs(self) -> list[TrainingRun]:
         """Every training run, oldest first."""

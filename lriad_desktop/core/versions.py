@@ -30,6 +30,12 @@ class ModelVersion:
     created_at: str
     active: bool
 
+    @property
+    def recovered(self) -> bool:
+        """A version found on disk after its training run was interrupted (registered inactive by
+        `core.run_recovery`; `metrics["recovered"]` says why and when)."""
+        return "recovered" in self.metrics
+
 
 def adapters_dir() -> Path:
     """Where the app keeps the adapters it trains (`user_data_dir()/adapters`)."""

@@ -11,12 +11,14 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from lriad_desktop.core.atomic_files import FileWriteError, write_bytes_atomically
 from lriad_desktop.core.engine import ModelFolderError, validate_adapter_folder, validate_model_folder
 from lriad_desktop.core.paths import resources_dir
 from lriad_desktop.core.settings import Settings, SettingsError, load_settings
 from lriad_desktop.core.store import ReviewStore, StoreError
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.demo_notice import offer_real_model
+from lriad_desktop.ui.imaging import png_bytes
 from lriad_desktop.ui.inspection import InspectorFactory, ModelState
 from lriad_desktop.ui.main_window import MainWindow
 from lriad_desktop.ui.theme import apply_theme
@@ -102,9 +104,13 @@ class ScreenshotRun:
     def _grab(self) -> None:
         if self.rc is not None:
             return
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        if not self.window.grab().save(str(self.target)):
-            self._finish(1, f"can't write {self.target}")
+        data = png_bytes(self.window.grab())
+        try:
+            if not data:
+                raise FileWriteError(self.target, OSError("Qt can't encode the window as PNG"))
+            write_bytes_atomically(self.target, data)
+        except FileWriteError as err:
+            self._finish(1, str(err))
         else:
             self._finish(0, f"screenshot saved to {self.target}")
 
@@ -151,6 +157,7 @@ def run_gui(paths: Sequence[str | os.PathLike] = (), model: Path | None = None, 
     controller = AppController(store, settings, inspector_factory=inspector_factory,
                                persist_settings=screenshot is None)
     window = MainWindow(controller)
+    controller.reconcile_training()  # what a killed training run left, put right in the background
     follow_system_theme(app, window)
     run = ScreenshotRun(window, Path(screenshot)) if screenshot is not None else None
     window.show()

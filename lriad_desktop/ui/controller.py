@@ -1,7 +1,8 @@
 """The thin controller between the widgets and core: queue, store, settings, inspection and review edits.
 
-Widgets call these methods and listen to the signals; every store write happens here, on
-the UI thread, at the moment of the action.
+Widgets call these methods and listen to the signals; every store write happens here, at the
+moment of the action, through `StoreWrites` (at once on the UI thread, or — when another program
+holds the store — in the background with a status line, so the window never waits on a lock).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from lriad_desktop.core.review import ImageStatus, ReviewHistory
 from lriad_desktop.core.settings import Settings, SettingsError, save_settings
 from lriad_desktop.core.paths import bundled_model_dir, model_folder
 from lriad_desktop.core.prompting import guess_object_name
+from lriad_desktop.core.run_recovery import Reconciled, reconcile_training
 from lriad_desktop.core.store import ReviewStore, StoreError, object_name_in
 from lriad_desktop.core.versions import (ModelVersion, adapters_dir, find_version, is_available, resolve_base,
                                          sync_active_version)
 from lriad_desktop.ui.inspection import InspectionOutcome, InspectionService, InspectorFactory
 from lriad_desktop.ui.queue_model import QueueEntry, QueueModel, ThumbnailLoader
+from lriad_desktop.ui.store_writes import StoreWrites
 from lriad_desktop.ui.tasks import TaskContext, TaskRunner
 from lriad_desktop.ui.training_process import TrainingService
 
@@ -73,6 +76,8 @@ class AppController(QObject):
         self.store = store
         self.settings = settings
         self.runner = runner or TaskRunner(self)
+        self.writes = StoreWrites(store, self.runner, self)
+        self.writes.notice.connect(self.notice)
         self.queue = QueueModel(ThumbnailLoader(self.runner), self)
         self.history = ReviewHistory(store)
         self.history.on_change.append(self._review_changed)
@@ -84,6 +89,8 @@ class AppController(QObject):
         self.inspection.outcome.connect(self._on_outcome)
         self.inspection.dropped.connect(self._on_dropped)
         self.training = TrainingService(self)
+        self.training.finished.connect(
+            lambda outcome: self.reconcile_training("found when a training run ended") if outcome != "done" else None)
 
     # --- getting images in ------------------------------------------------------------
     def add_paths(self, paths: Sequence[str | Path]) -> None:
@@ -150,13 +157,15 @@ class AppController(QObject):
         return next((str(s) for s in (p, *p.parents) if self._object_names.get(str(s))), None)
 
     def set_object_name(self, scope: str, name: str) -> None:
-        """Remember `name` for a folder or image (written at once)."""
-        try:
-            self.store.set_object_name(scope, name)
-        except StoreError as err:
-            self.notice.emit(str(err))
-            return
-        self._object_names = self.store.object_names()
+        """Remember `name` for a folder or image (written at once, or as soon as the store is free)."""
+        def then(names: dict[str, str]) -> None:
+            self._object_names = names
+
+        def work(store: ReviewStore) -> dict[str, str]:
+            store.set_object_name(scope, name)
+            return store.object_names()
+
+        self.writes.write(work, then, f"Object name of {Path(scope).name}")
 
     # --- inspection -------------------------------------------------------------------
     def inspect_rows(self, rows: Sequence[int], front: bool = False) -> None:
@@ -203,17 +212,6 @@ class AppController(QObject):
         self.queue.set_busy([r for r in (self.queue.row_of(p) for p in paths) if r is not None], False)
 
     # --- review -----------------------------------------------------------------------
-    def _ensure_image(self, row: int) -> int | None:
-        entry = self.queue.entry(row)
-        if entry.image_id is None:
-            try:
-                entry.image_id = self.store.add_image(entry.path, self.object_name_for(entry.path)).id
-            except StoreError as err:
-                self.notice.emit(str(err))
-                return None
-            self._rows_by_image[entry.image_id] = row
-        return entry.image_id
-
     def accept(self, row: int) -> bool:
         """Agree with the model's finding for this image (written at once); False when there is none."""
         entry = self.queue.entry(row)
@@ -244,15 +242,24 @@ class AppController(QObject):
         return self._write(row, new, text)
 
     def _write(self, row: int, review: rv.Review, text: str) -> bool:
-        image_id = self._ensure_image(row)
-        if image_id is None:
-            return False
-        try:
-            self.history.apply(image_id, review, f"{text} ({self.queue.entry(row).name})")
-        except StoreError as err:
-            self.notice.emit(str(err))
-            return False
-        return True
+        """Write a review (the image added first if the store doesn't know it yet); it becomes the edit to undo."""
+        entry = self.queue.entry(row)
+        path, known, label = entry.path, entry.image_id, f"{text} ({entry.name})"
+        name = None if known is not None else self.object_name_for(path)
+
+        def work(store: ReviewStore) -> tuple[int, rv.ReviewRecord]:
+            image_id = known if known is not None else store.add_image(path, name).id
+            return image_id, store.save_review(image_id, review)
+
+        def then(written: tuple[int, rv.ReviewRecord]) -> None:
+            image_id, record = written
+            row_now = self.queue.row_of(path)
+            if row_now is not None:
+                self.queue.entry(row_now).image_id = image_id
+                self._rows_by_image[image_id] = row_now
+            self.history.record(image_id, review, label, record)
+
+        return self.writes.write(work, then, label, key=path)
 
     def toggle_verdict(self, row: int) -> bool:
         """Flag: normal ↔ defective."""
@@ -292,6 +299,9 @@ class AppController(QObject):
         return self._step(self.history.redo, "Nothing to redo", "Redone")
 
     def _step(self, fn: Callable[[], rv.ReviewEdit | None], empty: str, done: str) -> int | None:
+        if self.writes.waiting:
+            self.notice.emit(f"Wait a moment: {self.writes.waiting} change(s) are still waiting for the review store")
+            return None
         try:
             edit = fn()
         except StoreError as err:
@@ -380,6 +390,27 @@ class AppController(QObject):
 
         self.notice.emit(f"Asking the model server to serve {name}…")
         self.runner.submit(lambda ctx: activate_adapter_on_server(config, name, path or ""), done, lane="io")
+
+    def reconcile_training(self, when: str = "found at the app's start") -> None:
+        """Put right, in the background, what killed training runs left: runs still `running` become
+        `interrupted`, complete orphan adapters in the adapters folder are listed (inactive, recovered),
+        temp folders go. Runs alive elsewhere hold their lock and are left alone. Says what it found."""
+        path = self.store.path
+
+        def work(ctx: TaskContext) -> Reconciled:
+            with ReviewStore.open(path) as store:
+                return reconcile_training(store, [adapters_dir()], when)
+
+        def done(found: Reconciled | None, error: BaseException | None) -> None:
+            if isinstance(error, (StoreError, OSError)):
+                self.notice.emit(f"Can't check earlier training runs: {error}")
+            elif error is not None:
+                raise error
+            elif found is not None and found.summary():
+                self.notice.emit(f"Earlier training runs: {found.summary()}")
+                self.versionsChanged.emit()
+
+        self.runner.submit(work, done, lane="io")
 
     def discard_version(self, version_id: int) -> bool:
         """Delete a version's adapter folder (in the background); the version stays listed, unusable.

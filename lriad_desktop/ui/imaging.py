@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QBuffer, QIODevice
+from PySide6.QtGui import QImage, QPixmap
 
 from lriad_desktop.core.images import as_rgb, load_image
 
@@ -75,3 +76,11 @@ def make_thumbnail(path: str | Path, size: int = 96) -> QImage:
         rgb = as_rgb(im)
         rgb.thumbnail((size, size), Image.Resampling.BILINEAR)
         return pil_to_qimage(rgb)
+
+
+def png_bytes(image: QImage | QPixmap) -> bytes:
+    """The image encoded as PNG in memory (b"" when Qt can't encode it), for an atomic write to disk."""
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    ok = image.save(buffer, "PNG")
+    return bytes(buffer.data()) if ok else b""

@@ -5,7 +5,8 @@ of a lane and calls `on_done(result, error)` on the main thread. `fn` may report
 with `ctx.progress(value)`; values reach `on_progress` on the main thread (by default only
 the newest one, so a fast producer — a camera — can't flood the UI). `fn` never touches a
 widget. Lanes: "model" (one thread: all model loading and inference, in order), "io"
-(decoding, thumbnails, folder scans, exports) and "capture" (long camera loops).
+(decoding, thumbnails, folder scans, exports), "capture" (long camera loops) and "store" (one
+thread: review-store writes that wait for another program's lock, in order).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 log = logging.getLogger(__name__)
 
-LANES: dict[str, int] = {"model": 1, "io": 2, "capture": 1}
+LANES: dict[str, int] = {"model": 1, "io": 2, "capture": 1, "store": 1}
 _LATEST = object()
 
 

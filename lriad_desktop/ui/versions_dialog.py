@@ -96,7 +96,7 @@ class VersionsDialog(QDialog):
                 adapter = "— (base model)"
             else:
                 adapter = Path(v.adapter_path).name + ("" if usable else "  (deleted)")
-            cells = ["● active" if v.active else "", v.name, base_text, adapter,
+            cells = ["● active" if v.active else "recovered" if v.recovered else "", v.name, base_text, adapter,
                      names.get(v.parent_id, "") if v.parent_id is not None else "",
                      "" if v.data_revision is None else str(v.data_revision), local_time(v.created_at),
                      key_metrics(v)]
@@ -137,6 +137,10 @@ class VersionsDialog(QDialog):
         bits = [f"{v.name}: base {v.base_path}", f"adapter {v.adapter_path}" if v.adapter_path else "no adapter"]
         if v.adapter_path and not is_available(v):
             bits.append("its adapter was deleted, so it can't be activated")
+        if v.recovered:
+            bits.append(f"recovered: {(v.metrics['recovered'] or {}).get('reason', '')}")
+        elif v.adapter_path and "before" in v.metrics and "after" not in v.metrics:
+            bits.append("no \"after\" figures yet: its training run is still evaluating it, or was interrupted")
         metrics = key_metrics(v)
         if metrics:
             bits.append(metrics)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QHeaderView, 
                                QVBoxLayout, QWidget)
 
 from lriad_desktop import __version__
+from lriad_desktop.core.atomic_files import FileWriteError, write_bytes_atomically
 from lriad_desktop.core.capture import captures_dir
 from lriad_desktop.core.export import EXPORTERS, ExportResult, ExportTarget, export_reviewed
 from lriad_desktop.core.images import IMAGE_SUFFIXES
@@ -23,6 +24,7 @@ from lriad_desktop.core.store import ReviewStore, StoreError
 from lriad_desktop.ui.actions import shortcut_table
 from lriad_desktop.ui.camera_dialog import CameraDialog
 from lriad_desktop.ui.controller import AppController
+from lriad_desktop.ui.imaging import png_bytes
 from lriad_desktop.ui.settings_dialog import SettingsDialog
 from lriad_desktop.ui.tables import read_only_table
 from lriad_desktop.ui.theme import ThemeState, apply_theme
@@ -104,8 +106,14 @@ class FileIntake:
             self.notice(f"Can't save the image: {err.strerror or err}")
             return False
         probe = save_snapshot_path(folder, prefix)
-        if not image.save(str(probe), "PNG"):
+        data = png_bytes(image)
+        if not data:
             self.notice(f"Can't save the image to {probe}")
+            return False
+        try:
+            write_bytes_atomically(probe, data)
+        except FileWriteError as err:
+            self.notice(f"Can't save the image: {err}")
             return False
         self.controller.add_paths([str(probe)])
         return True
