@@ -1,4 +1,5 @@
-"""The `lriad` command: the GUI by default; `inspect` and `evaluate` on the command line."""
+"""The `lriad` command: the GUI by default; `inspect`, `evaluate`, `watch`, `train` and `models` on the
+command line."""
 
 from __future__ import annotations
 
@@ -84,9 +85,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                          help="device for the before/after evaluation")
 
+    from lriad_desktop.line_cli import add_parsers as add_line_parsers
     from lriad_desktop.models_cli import add_parser as add_models_parser
 
     add_models_parser(sub)
+    add_line_parsers(sub, model_options)
 
     p_gui = sub.add_parser("gui", help="open the desktop app (the default without a command)")
     p_gui.add_argument("paths", nargs="*", type=Path, help="images or folders to open")
@@ -239,12 +242,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_models(args)
     from lriad_desktop.core.datasets import DatasetError
     from lriad_desktop.core.engine import ModelFolderError
+    from lriad_desktop.core.hot_folder import HotFolderError
     from lriad_desktop.core.pipeline import BackendUnavailable
+    from lriad_desktop.core.publishing import PublishError
+    from lriad_desktop.core.store import StoreError
+    from lriad_desktop.line_cli import cmd_watch
 
-    handlers = {"inspect": cmd_inspect, "evaluate": cmd_evaluate}
+    handlers = {"inspect": cmd_inspect, "evaluate": cmd_evaluate, "watch": lambda a: cmd_watch(a, _make_backend)}
     try:
         return handlers[args.command](args)
-    except (ModelFolderError, DatasetError, BackendUnavailable) as err:
+    except (ModelFolderError, DatasetError, BackendUnavailable, HotFolderError, PublishError,
+            StoreError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

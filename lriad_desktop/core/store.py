@@ -174,6 +174,18 @@ class ReviewStore(VersionTables):
         row = self._db.execute("SELECT * FROM images WHERE id = ?", (image_id,)).fetchone()
         return _image_row(row) if row else None
 
+    def move_image(self, image_id: int, new_path: str | os.PathLike) -> ImageRecord:
+        """Follow a file moved elsewhere (a watched image moved to the done folder): same image, new path."""
+        spath = str(Path(new_path).resolve())
+        try:
+            self._write("UPDATE images SET path = ? WHERE id = ?", (spath, image_id))
+        except sqlite3.IntegrityError:
+            raise StoreError(f"The review store already holds this image at {spath}") from None
+        record = self.image(image_id)
+        if record is None:
+            raise StoreError(f"No image {image_id} in the review store")
+        return record
+
     def lookup_paths(self, paths: Sequence[str | os.PathLike]) -> dict[str, ImageState]:
         """What the store knows about each path (its newest image record), for filling a queue."""
         found: dict[str, ImageState] = {}
