@@ -36,6 +36,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="object name for the prompt (default: guessed from the path, "
                             "e.g. bottle/test/crack/0.png -> bottle)")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+        p.add_argument("--tiles", type=_tile_policy, default=None, metavar="POLICY",
+                       help="inspect large images in overlapping tiles: auto (at the model's pixel budget), CxR "
+                            "(e.g. 4x3), off; per object: 'off, pcb board=auto, washer=3x2'")
         server_options(p)
 
     def server_options(p: argparse.ArgumentParser) -> None:
@@ -101,7 +104,26 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tile_policy(text: str):
+    from lriad_desktop.core.tiles import TilePolicy
+
+    try:
+        return TilePolicy.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _make_backend(args: argparse.Namespace):
+    """The model `--model`/`--server` name (the bundled one by default), in tiles where `--tiles` says."""
+    backend = _model_backend(args)
+    if args.tiles is not None and args.tiles.enabled:
+        from lriad_desktop.core.tiles import TiledBackend
+
+        return TiledBackend(backend, args.tiles, tile_batch=args.batch_size)
+    return backend
+
+
+def _model_backend(args: argparse.Namespace):
     """The local model (the bundled one by default), or the model server `--server` names."""
     if args.server:
         import os
