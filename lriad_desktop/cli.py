@@ -1,5 +1,5 @@
-"""The `lriad` command: the GUI by default; `inspect`, `evaluate`, `watch`, `train` and `models` on the
-command line."""
+"""The `lriad` command: the GUI by default; `inspect`, `evaluate`, `watch`, `report`, `train` and `models` on
+the command line."""
 
 from __future__ import annotations
 
@@ -267,13 +267,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lriad_desktop.core.hot_folder import HotFolderError
     from lriad_desktop.core.pipeline import BackendUnavailable
     from lriad_desktop.core.publishing import PublishError
+    from lriad_desktop.core.shift_report import ReportError
     from lriad_desktop.core.store import StoreError
-    from lriad_desktop.line_cli import cmd_watch
+    from lriad_desktop.line_cli import cmd_report, cmd_watch
 
-    handlers = {"inspect": cmd_inspect, "evaluate": cmd_evaluate, "watch": lambda a: cmd_watch(a, _make_backend)}
+    handlers = {"inspect": cmd_inspect, "evaluate": cmd_evaluate, "watch": lambda a: cmd_watch(a, _make_backend),
+                "report": cmd_report}
     try:
         return handlers[args.command](args)
-    except (ModelFolderError, DatasetError, BackendUnavailable, HotFolderError, PublishError,
+    except (ModelFolderError, DatasetError, BackendUnavailable, HotFolderError, PublishError, ReportError,
             StoreError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

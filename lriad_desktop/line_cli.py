@@ -1,4 +1,5 @@
-"""`lriad watch` (a hot folder inspected as images land, verdicts over MQTT) on the command line."""
+"""`lriad watch` (a hot folder inspected as images land, verdicts over MQTT) and `lriad report` (the shift
+report) on the command line."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -13,7 +15,7 @@ from lriad_desktop.core.hot_folder import DEFAULT_SETTLE_S
 
 
 def add_parsers(sub, model_options: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add `watch` to the `lriad` sub-command parsers (`model_options`: the model and server
+    """Add `watch` and `report` to the `lriad` sub-command parsers (`model_options`: the model and server
     options every inspecting command takes)."""
     p = sub.add_parser("watch", help="inspect images as they land in a folder (a camera's output), record them, "
                                      "publish each finding over MQTT, optionally move them; Ctrl+C stops")
@@ -31,6 +33,17 @@ def add_parsers(sub, model_options: Callable[[argparse.ArgumentParser], None]) -
     p.add_argument("--polling", action="store_true",
                    help="poll the folder instead of file-system events (network shares written by other machines)")
     model_options(p)
+
+    r = sub.add_parser("report", help="the shift report: counts by verdict and defect type, defective and flagged "
+                                      "images with their boxes, model versions, reviewers")
+    r.add_argument("--since", required=True, metavar="WHEN",
+                   help="start of the period: 8h, 30m, 2d (ago), 06:00, today, yesterday or 2026-03-02T06:00")
+    r.add_argument("--until", default=None, metavar="WHEN", help="end of the period (default: now)")
+    r.add_argument("--format", choices=["html", "json"], default="html")
+    r.add_argument("--out", type=Path, default=None, metavar="FILE",
+                   help="where to write it (default: shift-report-DATE-TIME.html here; json: stdout)")
+    r.add_argument("--title", default="Shift report")
+    r.add_argument("--db", type=Path, default=None, help="review store (default: the app's)")
 
 
 def _finding_line(watched, as_json: bool) -> str:  # noqa: ANN001 - a core.watch.WatchedImage
@@ -95,3 +108,25 @@ def cmd_watch(args: argparse.Namespace, make_backend: Callable[[argparse.Namespa
                 note(f"MQTT: {left} finding(s) were not delivered (the broker is gone); they are in the review store")
     note(f"stopped: {inspected} image(s) inspected, {failures} could not be")
     return 1 if failures else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`lriad report --since WHEN`: the shift report as HTML (or the counts as JSON)."""
+    from lriad_desktop.core.shift_report import gather_report, parse_since, render_html, write_report
+    from lriad_desktop.core.store import ReviewStore, default_store_path
+
+    since = parse_since(args.since)
+    until = parse_since(args.until) if args.until else None
+    with ReviewStore.open(args.db or default_store_path()) as store:
+        report = gather_report(store, since, until)
+        if args.format == "json":
+            text = json.dumps(report.as_dict(), ensure_ascii=False, indent=2)
+            if args.out is None:
+                print(text)
+                return 0
+        else:
+            text = render_html(report, args.title)
+    out = args.out or Path(f"shift-report-{datetime.now():%Y%m%d-%H%M}.html")
+    path = write_report(text, out)
+    print(f"{path}: {len(report.images)} images, {len(report.shown)} defective or flagged", flush=True)
+    return 0

@@ -221,6 +221,17 @@ class ReviewStore(VersionTables):
         return InspectionRecord(row["id"], row["image_id"], row["model_version"],
                                 Finding.from_json(row["finding_json"]), row["created_at"])
 
+    def inspected_between(self, since: str, until: str) -> list[tuple[ImageRecord, InspectionRecord]]:
+        """Each image inspected in `[since, until)` (ISO 8601 UTC, as `now_iso` writes) with its newest
+        inspection of that period, in the order they were inspected (a shift report's images)."""
+        rows = self._db.execute(
+            "SELECT i.*, m.sha256, m.path, m.object_name, m.added_at FROM inspections i JOIN images m "
+            "ON m.id = i.image_id WHERE i.id IN (SELECT max(id) FROM inspections WHERE created_at >= ? "
+            "AND created_at < ? GROUP BY image_id) ORDER BY i.id", (since, until)).fetchall()
+        return [(ImageRecord(r["image_id"], r["sha256"], r["path"], r["object_name"], r["added_at"]),
+                 InspectionRecord(r["id"], r["image_id"], r["model_version"], Finding.from_json(r["finding_json"]),
+                                  r["created_at"])) for r in rows]
+
     def latest_finding(self, image_id: int) -> Finding | None:
         """The newest finding for an image, or None when it was never inspected."""
         insp = self.latest_inspection(image_id)
