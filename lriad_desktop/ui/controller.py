@@ -86,8 +86,9 @@ class AppController(QObject):
         self.training = TrainingService(self)
 
     # --- getting images in ------------------------------------------------------------
-    def add_paths(self, paths: Sequence[str | Path]) -> None:
-        """Queue image files and (recursively, lazily) the images in folders."""
+    def add_paths(self, paths: Sequence[str | Path], inspect: bool = False) -> None:
+        """Queue image files and (recursively, lazily) the images in folders; with `inspect` (a watched
+        folder), the ones never inspected are inspected whatever the auto-inspect setting says."""
         items = [str(Path(p).expanduser()) for p in paths]
         if not items:
             return
@@ -101,13 +102,13 @@ class AppController(QObject):
         recursive = self.settings.recursive_folders
         self.runner.submit(lambda ctx: _scan(items, recursive, ctx),
                            lambda res, err: self._scan_done(items, res, err), lane="io",
-                           on_progress=self._add_scanned)
+                           on_progress=lambda found: self._add_scanned(found, inspect))
 
     @property
     def scanning(self) -> bool:
         return self._scans > 0
 
-    def _add_scanned(self, paths: list[str]) -> None:
+    def _add_scanned(self, paths: list[str], inspect: bool = False) -> None:
         try:
             known = self.store.lookup_paths(paths)
         except StoreError as err:
@@ -125,7 +126,7 @@ class AppController(QObject):
             e = self.queue.entry(row)
             if e.image_id is not None:
                 self._rows_by_image[e.image_id] = row
-        if self.settings.auto_inspect:
+        if self.settings.auto_inspect or inspect:
             self.inspect_rows([r for r in rows if self.queue.entry(r).finding is None])
 
     def _scan_done(self, items: list[str], result: tuple[int, int] | None, error: BaseException | None) -> None:

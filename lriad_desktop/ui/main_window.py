@@ -28,6 +28,7 @@ from lriad_desktop.ui.review_panel import ReviewPanel
 from lriad_desktop.ui.status_bar import InspectionStatus
 from lriad_desktop.ui.theme import icon
 from lriad_desktop.ui.versions_dialog import VersionsAction
+from lriad_desktop.ui.watch_mode import FolderWatchMode
 from lriad_desktop.ui.window_io import (ExportAction, FileIntake, SettingsAction, carries_images, show_about,
                                         show_shortcuts)
 
@@ -61,6 +62,8 @@ class MainWindow(QMainWindow):
         self.improving = ImproveController(controller, self, self.show_notice, self.actions_["improve"])
         self.versions = VersionsAction(controller, self, self.show_notice)
         self.models = ModelsAction(controller, self)
+        self.watch_mode = FolderWatchMode(controller, self, self.actions_["watch_folder"], self.statusBar(),
+                                          self.show_notice)
         self._connect()
         for child in self.findChildren(QWidget):  # files dropped on any part of the window are queued
             child.installEventFilter(self)
