@@ -96,6 +96,15 @@ def broker_problem(address: str) -> str:
     return ""
 
 
+def topic_problem(topic: str) -> str:
+    """Why `topic` can't be a topic prefix ("" when it can)."""
+    try:
+        parse_broker("localhost", topic)
+    except PublishError as err:
+        return str(err)
+    return ""
+
+
 def finding_message(finding: Finding, image_path: str = "", at: str = "") -> dict[str, Any]:
     """The message published for one finding (`image_path`: where the image is now, if it was moved)."""
     data = finding.to_dict()

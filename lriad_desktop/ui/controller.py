@@ -27,6 +27,7 @@ from lriad_desktop.core.store import ReviewStore, StoreError, object_name_in
 from lriad_desktop.core.versions import (ModelVersion, adapters_dir, find_version, is_available, resolve_base,
                                          sync_active_version)
 from lriad_desktop.ui.inspection import InspectionOutcome, InspectionService, InspectorFactory
+from lriad_desktop.ui.publisher import PublishingService
 from lriad_desktop.ui.queue_model import QueueEntry, QueueModel, ThumbnailLoader
 from lriad_desktop.ui.tasks import TaskContext, TaskRunner
 from lriad_desktop.ui.training_process import TrainingService
@@ -83,6 +84,8 @@ class AppController(QObject):
                                             store.path, self)
         self.inspection.outcome.connect(self._on_outcome)
         self.inspection.dropped.connect(self._on_dropped)
+        self.publishing = PublishingService(settings, self)  # findings over MQTT, when the settings say so
+        self.publishing.notice.connect(self.notice)
         self.training = TrainingService(self)
 
     # --- getting images in ------------------------------------------------------------
@@ -174,6 +177,8 @@ class AppController(QObject):
         return len(rows)
 
     def _on_outcome(self, out: InspectionOutcome) -> None:
+        if out.finding is not None:
+            self.publishing.publish(out.finding, out.path)
         row = self.queue.row_of(out.path)
         if row is None:
             return
@@ -417,6 +422,7 @@ class AppController(QObject):
             except SettingsError as err:
                 self.notice.emit(str(err))
         self.inspection.configure(settings)
+        self.publishing.configure(settings)
         self.settingsChanged.emit(settings)
 
     def shutdown(self) -> None:
@@ -425,3 +431,4 @@ class AppController(QObject):
         self.training.stop()
         self.inspection.cancel()
         self.runner.shutdown(wait=True)
+        self.publishing.close()
