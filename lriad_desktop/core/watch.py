@@ -5,7 +5,8 @@ order; those the review store already holds an inspection of — same content ha
 inspected again (so a restart picks up what landed while it was down, and nothing twice); the rest go through
 the one inspection pipeline (`core.pipeline`, any backend, tiles included), each finding is recorded in the
 store as the app records it, published (`core.publishing`) and, with a done folder, moved there (the store
-follows the move). The app's watch mode uses the same pieces (`triage`), with its own inspection service.
+follows the move). The app's watch mode (`ui.watch_mode`) uses the same hot folder and its own inspection
+service; its queue keeps the findings the store already holds, so it too inspects nothing twice.
 
 Order of the steps for one image: inspect, record, move, publish. A crash after recording leaves the file
 in place and inspected: the next start moves it without inspecting it again.
