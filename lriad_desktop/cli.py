@@ -1,4 +1,5 @@
-"""The `lriad` command: the GUI by default; `inspect` and `evaluate` on the command line."""
+"""The `lriad` command: the GUI by default; `inspect`, `evaluate`, `watch`, `report`, `train` and `models` on
+the command line."""
 
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="object name for the prompt (default: guessed from the path, "
                             "e.g. bottle/test/crack/0.png -> bottle)")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+        p.add_argument("--tiles", type=_tile_policy, default=None, metavar="POLICY",
+                       help="inspect large images in overlapping tiles: auto (at the model's pixel budget), CxR "
+                            "(e.g. 4x3), off; per object: 'off, pcb board=auto, washer=3x2'")
         server_options(p)
 
     def server_options(p: argparse.ArgumentParser) -> None:
@@ -84,9 +88,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                          help="device for the before/after evaluation")
 
+    from lriad_desktop.line_cli import add_parsers as add_line_parsers
     from lriad_desktop.models_cli import add_parser as add_models_parser
 
     add_models_parser(sub)
+    add_line_parsers(sub, model_options)
 
     p_gui = sub.add_parser("gui", help="open the desktop app (the default without a command)")
     p_gui.add_argument("paths", nargs="*", type=Path, help="images or folders to open")
@@ -98,7 +104,26 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tile_policy(text: str):
+    from lriad_desktop.core.tiles import TilePolicy
+
+    try:
+        return TilePolicy.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _make_backend(args: argparse.Namespace):
+    """The model `--model`/`--server` name (the bundled one by default), in tiles where `--tiles` says."""
+    backend = _model_backend(args)
+    if args.tiles is not None and args.tiles.enabled:
+        from lriad_desktop.core.tiles import TiledBackend
+
+        return TiledBackend(backend, args.tiles, tile_batch=args.batch_size)
+    return backend
+
+
+def _model_backend(args: argparse.Namespace):
     """The local model (the bundled one by default), or the model server `--server` names."""
     if args.server:
         import os
@@ -239,12 +264,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_models(args)
     from lriad_desktop.core.datasets import DatasetError
     from lriad_desktop.core.engine import ModelFolderError
+    from lriad_desktop.core.hot_folder import HotFolderError
     from lriad_desktop.core.pipeline import BackendUnavailable
+    from lriad_desktop.core.publishing import PublishError
+    from lriad_desktop.core.shift_report import ReportError
+    from lriad_desktop.core.store import StoreError
+    from lriad_desktop.line_cli import cmd_report, cmd_watch
 
-    handlers = {"inspect": cmd_inspect, "evaluate": cmd_evaluate}
+    handlers = {"inspect": cmd_inspect, "evaluate": cmd_evaluate, "watch": lambda a: cmd_watch(a, _make_backend),
+                "report": cmd_report}
     try:
         return handlers[args.command](args)
-    except (ModelFolderError, DatasetError, BackendUnavailable) as err:
+    except (ModelFolderError, DatasetError, BackendUnavailable, HotFolderError, PublishError, ReportError,
+            StoreError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -86,13 +86,45 @@ class TokenLogprob:
 
 
 @dataclass(frozen=True)
+class Tiling:
+    """How a large image was inspected in overlapping tiles (`core.tiles`): the grid asked for ("auto" or
+    "4x3"), the grid cut (columns x rows), each tile's size in original pixels, their overlap (a fraction of
+    a tile), and how many tiles answered defective or could not be read."""
+
+    spec: str
+    columns: int
+    rows: int
+    tile_size: tuple[int, int]
+    overlap: float
+    anomalous_tiles: int = 0
+    unparsed_tiles: int = 0
+
+    @property
+    def tiles(self) -> int:
+        return self.columns * self.rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec, "columns": self.columns, "rows": self.rows, "tile_size": list(self.tile_size),
+                "overlap": self.overlap, "anomalous_tiles": self.anomalous_tiles,
+                "unparsed_tiles": self.unparsed_tiles}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Tiling":
+        size = data.get("tile_size") or (0, 0)
+        return cls(str(data.get("spec", "")), int(data["columns"]), int(data["rows"]), (int(size[0]), int(size[1])),
+                   float(data.get("overlap", 0.0)), int(data.get("anomalous_tiles", 0)),
+                   int(data.get("unparsed_tiles", 0)))
+
+
+@dataclass(frozen=True)
 class Finding:
     """The result of inspecting one image.
 
     `defects` boxes are in original-image pixels; `reasoning` holds the model's steps.
     A finding with verdict `unparsed` keeps the raw text and has no defects. `logprobs` holds the
     answer's token log-probabilities where the backend reports them (a model server asked for
-    `logprobs`); they travel with the finding in memory only and are not part of `to_dict`.
+    `logprobs`); they travel with the finding in memory only and are not part of `to_dict`. `tiling` says
+    how a large image was cut into tiles, when it was.
     """
 
     verdict: Verdict
@@ -106,6 +138,7 @@ class Finding:
     timings: dict[str, float] = field(default_factory=dict)
     parse_error: str = ""
     logprobs: tuple[TokenLogprob, ...] = field(default=(), compare=False, repr=False)
+    tiling: Tiling | None = None  # set when the image was inspected in tiles
 
     @property
     def anomalous(self) -> bool:
@@ -130,6 +163,7 @@ class Finding:
             "object_name": self.object_name,
             "timings": dict(self.timings),
             "parse_error": self.parse_error,
+            "tiling": self.tiling.to_dict() if self.tiling else None,
         }
 
     @classmethod
@@ -149,6 +183,7 @@ class Finding:
             object_name=data.get("object_name", ""),
             timings={k: float(v) for k, v in (data.get("timings") or {}).items()},
             parse_error=data.get("parse_error", ""),
+            tiling=Tiling.from_dict(data["tiling"]) if data.get("tiling") else None,
         )
 
     def to_json(self) -> str:

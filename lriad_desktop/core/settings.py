@@ -88,6 +88,16 @@ class Settings:
         "Inspect images as they arrive", "Inspect every image added to the queue", group="Inspection"))
     recursive_folders: bool = field(default=True, metadata=_opt(
         "Open folders recursively", "Include images in sub-folders", group="Inspection"))
+    tiles: str = field(default="off", metadata=_opt(
+        "Tiles for large images", "Inspect large images in overlapping tiles: auto (at the model's pixel budget), "
+        "CxR (e.g. 4x3) or off; per object, e.g. 'off, circuit board=4x3'", kind="tile_policy",
+        group="Inspection"))
+    mqtt_broker: str = field(default="", metadata=_opt(
+        "MQTT broker", "Publish each finding to this broker (HOST:PORT, QoS 1) for the line's PLC or dashboard; "
+        "empty = off", kind="mqtt_broker", group="On the line"))
+    mqtt_topic: str = field(default="lriad", metadata=_opt(
+        "Topic prefix", "Findings go to PREFIX/finding, online/offline to PREFIX/status", kind="mqtt_topic",
+        group="On the line"))
     theme: str = field(default="system", metadata=_opt(
         "Theme", "Follow the system, or force light or dark", choices=("system", "light", "dark"),
         group="Appearance"))
@@ -132,6 +142,17 @@ class Settings:
 
 def _field_problem(f: Field, value: Any) -> str:
     meta = f.metadata
+    kind = meta.get("kind")
+    if kind == "tile_policy":
+        from lriad_desktop.core.tiles import tile_policy_problem
+
+        problem = tile_policy_problem(str(value))
+        return f"{meta['label']}: {problem}" if problem else ""
+    if kind in ("mqtt_broker", "mqtt_topic"):
+        from lriad_desktop.core.publishing import broker_problem, topic_problem
+
+        problem = broker_problem(str(value)) if kind == "mqtt_broker" else topic_problem(str(value))
+        return f"{meta['label']}: {problem}" if problem else ""
     if meta.get("choices") and value not in meta["choices"]:
         return f"{meta['label']}: '{value}' is not one of {', '.join(meta['choices'])}"
     if meta.get("minimum") is not None and value < meta["minimum"]:

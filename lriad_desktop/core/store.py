@@ -187,6 +187,18 @@ class ReviewStore(VersionTables):
         row = self._db.execute("SELECT * FROM images WHERE id = ?", (image_id,)).fetchone()
         return _image_row(row) if row else None
 
+    def move_image(self, image_id: int, new_path: str | os.PathLike) -> ImageRecord:
+        """Follow a file moved elsewhere (a watched image moved to the done folder): same image, new path."""
+        spath = str(Path(new_path).resolve())
+        try:
+            self._write("UPDATE images SET path = ? WHERE id = ?", (spath, image_id))
+        except sqlite3.IntegrityError:
+            raise StoreError(f"The review store already holds this image at {spath}") from None
+        record = self.image(image_id)
+        if record is None:
+            raise StoreError(f"No image {image_id} in the review store")
+        return record
+
     def lookup_paths(self, paths: Sequence[str | os.PathLike]) -> dict[str, ImageState]:
         """What the store knows about each path (its newest image record), for filling a queue."""
         found: dict[str, ImageState] = {}
@@ -221,6 +233,17 @@ class ReviewStore(VersionTables):
             return None
         return InspectionRecord(row["id"], row["image_id"], row["model_version"],
                                 Finding.from_json(row["finding_json"]), row["created_at"])
+
+    def inspected_between(self, since: str, until: str) -> list[tuple[ImageRecord, InspectionRecord]]:
+        """Each image inspected in `[since, until)` (ISO 8601 UTC, as `now_iso` writes) with its newest
+        inspection of that period, in the order they were inspected (a shift report's images)."""
+        rows = self._db.execute(
+            "SELECT i.*, m.sha256, m.path, m.object_name, m.added_at FROM inspections i JOIN images m "
+            "ON m.id = i.image_id WHERE i.id IN (SELECT max(id) FROM inspections WHERE created_at >= ? "
+            "AND created_at < ? GROUP BY image_id) ORDER BY i.id", (since, until)).fetchall()
+        return [(ImageRecord(r["image_id"], r["sha256"], r["path"], r["object_name"], r["added_at"]),
+                 InspectionRecord(r["id"], r["image_id"], r["model_version"], Finding.from_json(r["finding_json"]),
+                                  r["created_at"])) for r in rows]
 
     def latest_finding(self, image_id: int) -> Finding | None:
         """The newest finding for an image, or None when it was never inspected."""

@@ -36,6 +36,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Add every image in a folder (and its sub-folders)"),
     ActionSpec("paste", "&Paste Image", "paste", ("Ctrl+V",), "Add the image on the clipboard"),
     ActionSpec("camera", "&Camera…", "camera", ("Ctrl+K",), "Capture frames from a camera, video file or stream"),
+    ActionSpec("watch_folder", "&Watch Folder…", "", ("Ctrl+Shift+W",),
+               "Inspect each image as it lands in a folder (a camera's output); again to stop", checkable=True),
+    ActionSpec("shift_report", "Shift &Report…", "", (),
+               "An HTML report of a period: counts, defect types, defective and flagged images with their boxes"),
     ActionSpec("clear_queue", "Clear Queue", "", (), "Remove every image from the queue (reviews stay saved)"),
     ActionSpec("settings", "&Settings…", "settings", ("Ctrl+,",), "Model, device, batch size, theme, boxes"),
     ActionSpec("quit", "&Quit", "", ("Ctrl+Q",)),
@@ -75,7 +79,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("&File", ("open_files", "open_folder", "@recent", "paste", "camera", "-", "@export", "-", "clear_queue", "-",
+    ("&File", ("open_files", "open_folder", "@recent", "paste", "camera", "watch_folder", "-", "@export",
+               "shift_report", "-", "clear_queue", "-",
                "settings", "-", "quit")),
     ("&Inspect", ("inspect", "inspect_all", "pause", "cancel", "-", "auto_inspect")),
     ("&Review", ("accept", "toggle_verdict", "draw_box", "delete_box", "edit_label", "edit_note", "-", "undo",

@@ -29,6 +29,7 @@ from lriad_desktop.core.store import ReviewStore, StoreError, object_name_in
 from lriad_desktop.core.versions import (ModelVersion, adapters_dir, find_version, is_available, resolve_base,
                                          sync_active_version)
 from lriad_desktop.ui.inspection import InspectionOutcome, InspectionService, InspectorFactory
+from lriad_desktop.ui.publisher import PublishingService
 from lriad_desktop.ui.queue_model import QueueEntry, QueueModel, ThumbnailLoader
 from lriad_desktop.ui.store_writes import StoreWrites
 from lriad_desktop.ui.tasks import TaskContext, TaskRunner
@@ -88,13 +89,16 @@ class AppController(QObject):
                                             store.path, self)
         self.inspection.outcome.connect(self._on_outcome)
         self.inspection.dropped.connect(self._on_dropped)
+        self.publishing = PublishingService(settings, self)  # findings over MQTT, when the settings say so
+        self.publishing.notice.connect(self.notice)
         self.training = TrainingService(self)
         self.training.finished.connect(
             lambda outcome: self.reconcile_training("found when a training run ended") if outcome != "done" else None)
 
     # --- getting images in ------------------------------------------------------------
-    def add_paths(self, paths: Sequence[str | Path]) -> None:
-        """Queue image files and (recursively, lazily) the images in folders."""
+    def add_paths(self, paths: Sequence[str | Path], inspect: bool = False) -> None:
+        """Queue image files and (recursively, lazily) the images in folders; with `inspect` (a watched
+        folder), the ones never inspected are inspected whatever the auto-inspect setting says."""
         items = [str(Path(p).expanduser()) for p in paths]
         if not items:
             return
@@ -108,13 +112,13 @@ class AppController(QObject):
         recursive = self.settings.recursive_folders
         self.runner.submit(lambda ctx: _scan(items, recursive, ctx),
                            lambda res, err: self._scan_done(items, res, err), lane="io",
-                           on_progress=self._add_scanned)
+                           on_progress=lambda found: self._add_scanned(found, inspect))
 
     @property
     def scanning(self) -> bool:
         return self._scans > 0
 
-    def _add_scanned(self, paths: list[str]) -> None:
+    def _add_scanned(self, paths: list[str], inspect: bool = False) -> None:
         try:
             known = self.store.lookup_paths(paths)
         except StoreError as err:
@@ -132,7 +136,7 @@ class AppController(QObject):
             e = self.queue.entry(row)
             if e.image_id is not None:
                 self._rows_by_image[e.image_id] = row
-        if self.settings.auto_inspect:
+        if self.settings.auto_inspect or inspect:
             self.inspect_rows([r for r in rows if self.queue.entry(r).finding is None])
 
     def _scan_done(self, items: list[str], result: tuple[int, int] | None, error: BaseException | None) -> None:
@@ -182,6 +186,8 @@ class AppController(QObject):
         return len(rows)
 
     def _on_outcome(self, out: InspectionOutcome) -> None:
+        if out.finding is not None:
+            self.publishing.publish(out.finding, out.path)
         row = self.queue.row_of(out.path)
         if row is None:
             return
@@ -447,6 +453,7 @@ class AppController(QObject):
             except SettingsError as err:
                 self.notice.emit(str(err))
         self.inspection.configure(settings)
+        self.publishing.configure(settings)
         self.settingsChanged.emit(settings)
 
     def shutdown(self) -> None:
@@ -455,3 +462,4 @@ class AppController(QObject):
         self.training.stop()
         self.inspection.cancel()
         self.runner.shutdown(wait=True)
+        self.publishing.close()

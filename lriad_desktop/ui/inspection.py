@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 InspectorFactory = Callable[[Settings], InspectionBackend]
 MODEL_KEYS = ("model_dir", "adapter_dir", "device", "max_new_tokens", "cpu_threads", "inference", "server_url",
               "server_model", "server_api_key", "server_in_flight", "server_timeout_s", "server_processor_dir",
-              "server_family", "server_frame", "server_max_pixels")
+              "server_family", "server_frame", "server_max_pixels", "tiles")
 # What a user can cause when a model is loaded or a server reached: shown as the message alone.
 LOAD_ERRORS = (ModelFolderError, BackendUnavailable, OSError)
 
@@ -79,6 +79,14 @@ def default_inspector(settings: Settings) -> InspectionBackend:
     torch.set_num_threads(cpu_threads(settings.cpu_threads))
     return Inspector(model_folder(settings.model_dir), settings.adapter_dir or None,
                      device=settings.device, max_new_tokens=settings.max_new_tokens)
+
+
+def in_tiles(backend: InspectionBackend, settings: Settings) -> InspectionBackend:
+    """The backend, inspecting large images in tiles where the Tiles setting says (`core.tiles`)."""
+    from lriad_desktop.core.tiles import TiledBackend, TilePolicy
+
+    policy = TilePolicy.parse(settings.tiles)
+    return TiledBackend(backend, policy, tile_batch=max(1, settings.batch_size)) if policy.enabled else backend
 
 
 def _outcome(result: InspectionResult) -> InspectionOutcome:
@@ -182,7 +190,7 @@ class InspectionService(QObject):
         generation = self._load_generation
         settings, factory = self._settings, self._factory
         self._set_state(ModelState.LOADING, "loading…")
-        self._runner.submit(lambda ctx: factory(settings).load(),
+        self._runner.submit(lambda ctx: in_tiles(factory(settings), settings).load(),
                             lambda result, error: self._loaded(generation, result, error), lane="model")
 
     def _release(self, backend: InspectionBackend | None) -> None:

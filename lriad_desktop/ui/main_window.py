@@ -24,10 +24,12 @@ from lriad_desktop.ui.improve_panel import ImproveController
 from lriad_desktop.ui.models_dialog import ModelsAction
 from lriad_desktop.ui.queue_model import QueueEntry
 from lriad_desktop.ui.queue_view import QueueView
+from lriad_desktop.ui.report_action import ShiftReportAction
 from lriad_desktop.ui.review_panel import ReviewPanel
 from lriad_desktop.ui.status_bar import InspectionStatus
 from lriad_desktop.ui.theme import icon
 from lriad_desktop.ui.versions_dialog import VersionsAction
+from lriad_desktop.ui.watch_mode import FolderWatchMode
 from lriad_desktop.ui.window_io import (ExportAction, FileIntake, SettingsAction, carries_images, show_about,
                                         show_shortcuts)
 
@@ -61,6 +63,9 @@ class MainWindow(QMainWindow):
         self.improving = ImproveController(controller, self, self.show_notice, self.actions_["improve"])
         self.versions = VersionsAction(controller, self, self.show_notice)
         self.models = ModelsAction(controller, self)
+        self.watch_mode = FolderWatchMode(controller, self, self.actions_["watch_folder"], self.statusBar(),
+                                          self.show_notice)
+        self.report = ShiftReportAction(controller, self, self.show_notice)
         self._connect()
         for child in self.findChildren(QWidget):  # files dropped on any part of the window are queued
             child.installEventFilter(self)
@@ -127,6 +132,7 @@ class MainWindow(QMainWindow):
             "zoom_fit": self.view.fit, "zoom_100": self.view.actual_size,
             "shortcuts": lambda: show_shortcuts(self), "about": lambda: show_about(self, c.store.path),
             "improve": self.improving.start, "versions": self.versions.show, "models": self.models.show,
+            "shift_report": self.report.ask,
         }
         for name, fn in handlers.items():
             a[name].triggered.connect(lambda _=False, f=fn: f())

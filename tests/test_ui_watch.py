@@ -1,0 +1,76 @@
+"""File → Watch Folder in the real main window: images landing in a real folder are queued and inspected by
+the real tiny model through the one task API; a restart inspects nothing twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lriad_desktop.core.settings import Settings
+from lriad_desktop.core.store import ReviewStore
+from test_ui_helpers import UI_MARKS, make_window, no_leaked_windows, part_image  # noqa: F401
+
+pytestmark = UI_MARKS
+
+
+
+def _inspected(window) -> int:
+    q = window.controller.queue
+    return sum(1 for r in range(q.rowCount()) if q.entry(r).finding is not None)
+
+
+def test_watch_mode_inspects_images_as_they_land(qtbot, make_window, tmp_path):
+    folder, camera = tmp_path / "line4", tmp_path / "camera"
+    folder.mkdir()
+    camera.mkdir()
+    part_image(folder / "already-there.png", seed=1)
+    store_path = tmp_path / "reviews.sqlite3"
+    window = make_window(Settings(auto_inspect=False), store_path=store_path)
+    mode = window.watch_mode
+    mode._ask_folder = lambda _parent, _start: str(folder)  # the folder dialog's answer
+    window.actions_["watch_folder"].trigger()
+    assert mode.watching and window.actions_["watch_folder"].isChecked()
+    assert "Watching" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: _inspected(window) == 1, timeout=60000)  # the one already there, though auto is off
+
+    for i in range(2):  # the camera writes elsewhere and moves each frame in
+        part_image(camera / f"frame{i}.png", seed=10 + i, scratch=i == 0)
+        (camera / f"frame{i}.png").rename(folder / f"frame{i}.png")
+    (folder / "frame2.png.part").write_bytes(b"half a frame")  # still being written: not taken
+    qtbot.waitUntil(lambda: _inspected(window) == 3, timeout=60000)
+    names = sorted(window.controller.queue.entry(r).name for r in range(window.controller.queue.rowCount()))
+    assert names == ["already-there.png", "frame0.png", "frame1.png"]
+    assert mode.status.isVisible() and mode.status.text() == "◉ Watching line4 · 3 landed"
+    assert window.grab().save(str(tmp_path / "watch-mode.png"))
+
+    window.actions_["watch_folder"].trigger()  # again: stop
+    assert not mode.watching and not mode.status.isVisible()
+    part_image(folder / "after-stop.png", seed=20)
+    qtbot.wait(1000)
+    assert window.controller.queue.rowCount() == 3
+    window.close()
+
+    with ReviewStore.open(store_path) as store:
+        assert len(store.lookup_paths([str(folder / n) for n in names])) == 3
+
+    # a new session watching the same folder: the three keep their findings, only the new one is inspected
+    window = make_window(Settings(auto_inspect=False), store_path=store_path)
+    inspected = []
+    window.controller.inspection.outcome.connect(lambda out: inspected.append(Path(out.path).name))
+    window.watch_mode.start(str(folder))
+    qtbot.waitUntil(lambda: window.controller.queue.rowCount() == 4 and _inspected(window) == 4, timeout=60000)
+    qtbot.wait(300)
+    assert inspected == ["after-stop.png"]
+    window.close()
+
+
+def test_a_folder_that_cannot_be_watched_is_one_notice(qtbot, make_window, tmp_path):
+    window = make_window(load_model=False)
+    mode = window.watch_mode
+    mode._ask_folder = lambda _parent, _start: ""  # the dialog was cancelled
+    window.actions_["watch_folder"].trigger()
+    assert not mode.watching and not window.actions_["watch_folder"].isChecked()
+    mode.start(str(tmp_path / "gone"))
+    qtbot.waitUntil(lambda: not mode.watching, timeout=10000)
+    assert "The folder to watch does not exist" in window.statusBar().currentMessage()
+    assert not window.actions_["watch_folder"].isChecked()
+    window.close()
