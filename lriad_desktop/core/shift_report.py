@@ -15,7 +15,6 @@ import html
 import io
 import os
 import re
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, time as day_time, timedelta, timezone
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from lriad_desktop.core.atomic_files import FileWriteError, write_error_message, write_text_atomically
 from lriad_desktop.core.finding import Defect, Finding, Verdict
 from lriad_desktop.core.images import ImageLoadError, load_image
 from lriad_desktop.core.review import ReviewKind, ReviewRecord, effective_defects
@@ -271,20 +271,11 @@ def render_html(report: ShiftReport, title: str = "Shift report") -> str:
 
 
 def write_report(text: str, path: str | os.PathLike) -> Path:
-    """Write the report atomically (temp file, fsync, rename); raises ReportError with the reason."""
+    """Write the report atomically (the last good file stays on failure); raises ReportError with the reason."""
     target = Path(path).expanduser()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as err:
-        raise ReportError(f"Can't write the report to {target}: {err.strerror or err}") from None
-    return target
+        return write_text_atomically(target, text)
+    except OSError as err:  # FileWriteError keeps the OS's error as its context
+        cause = err.__context__ if isinstance(err, FileWriteError) and err.__context__ else err
+        raise ReportError(write_error_message(target, cause, "write the report to")) from None
