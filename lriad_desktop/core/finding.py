@@ -88,10 +88,6 @@ class TokenLogprob:
     top: tuple[tuple[str, float], ...] = ()
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 6)
-
-
 def _probability(value: Any) -> float | None:
     """A stored probability, or None for a missing or unusable one (findings written before scores)."""
     if value is None or isinstance(value, bool):
@@ -147,7 +143,7 @@ class Finding:
             "verdict": self.verdict.value,
             "defects": [
                 {"label": d.label, "box": d.box.as_list(ndigits=2) if d.box else None,
-                 "confidence": _rounded(d.confidence)} for d in self.defects
+                 "confidence": d.confidence} for d in self.defects
             ],
             "reasoning": list(self.reasoning),
             "raw_text": self.raw_text,
@@ -157,8 +153,8 @@ class Finding:
             "object_name": self.object_name,
             "timings": dict(self.timings),
             "parse_error": self.parse_error,
-            "anomaly_score": _rounded(self.anomaly_score),
-            "verdict_probability": _rounded(self.verdict_probability),
+            "anomaly_score": self.anomaly_score,  # not rounded: scores near 0 and 1 still rank
+            "verdict_probability": self.verdict_probability,
             "score_source": self.score_source,
         }
 
