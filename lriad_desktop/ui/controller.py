@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 from PySide6.QtCore import QObject, Signal
 
 from lriad_desktop.core import review as rv
+from lriad_desktop.core.confidence import DEFAULT_THRESHOLD
 from lriad_desktop.core.defect_kinds import DEFECT_KINDS
 from lriad_desktop.core.finding import Box, Defect, Verdict
 from lriad_desktop.core.images import is_image_file, iter_image_files
@@ -77,13 +78,18 @@ class AppController(QObject):
         self.history = ReviewHistory(store)
         self.history.on_change.append(self._review_changed)
         self._object_names = store.object_names()
+        self._thresholds = store.thresholds()
         self._rows_by_image: dict[int, int] = {}
+        self.queue.layoutChanged.connect(self._rows_moved)
         self._scans = 0
         self.inspection = InspectionService(self.runner, settings, self.object_name_for, inspector_factory,
                                             store.path, self)
         self.inspection.outcome.connect(self._on_outcome)
         self.inspection.dropped.connect(self._on_dropped)
         self.training = TrainingService(self)
+
+    def _rows_moved(self) -> None:  # the queue was sorted: image ids point at new rows
+        self._rows_by_image = {e.image_id: row for row, e in enumerate(self.queue.entries()) if e.image_id is not None}
 
     # --- getting images in ------------------------------------------------------------
     def add_paths(self, paths: Sequence[str | Path]) -> None:
@@ -117,9 +123,10 @@ class AppController(QObject):
         for p in paths:
             state = known.get(p)
             if state is None:
-                entries.append(QueueEntry(p))
+                entries.append(QueueEntry(p, threshold=self.threshold_for(p)))
             else:
-                entries.append(QueueEntry(p, state.image.id, state.finding, state.inspection_id, state.review))
+                entries.append(QueueEntry(p, state.image.id, state.finding, state.inspection_id, state.review,
+                                          threshold=self.threshold_for(p)))
         rows = self.queue.add_entries(entries)
         for row in rows:
             e = self.queue.entry(row)
@@ -157,6 +164,29 @@ class AppController(QObject):
             self.notice.emit(str(err))
             return
         self._object_names = self.store.object_names()
+        self._apply_thresholds()
+
+    def threshold_for(self, path: str) -> float:
+        """The decision threshold of the image's object (the store's, else the default 0.5)."""
+        return self._thresholds.get(self.object_name_for(path), DEFAULT_THRESHOLD)
+
+    def set_threshold(self, object_name: str, threshold: float | None) -> bool:
+        """Save an object's threshold (None: back to the default) and re-decide its queued images."""
+        try:
+            self.store.set_threshold(object_name, threshold)
+            self._thresholds = self.store.thresholds()
+        except StoreError as err:
+            self.notice.emit(str(err))
+            return False
+        self._apply_thresholds()
+        return True
+
+    def _apply_thresholds(self) -> None:
+        for row, entry in enumerate(self.queue.entries()):
+            t = self.threshold_for(entry.path)
+            if t != entry.threshold:
+                self.queue.update(row, threshold=t)
+                self.entryChanged.emit(row)
 
     # --- inspection -------------------------------------------------------------------
     def inspect_rows(self, rows: Sequence[int], front: bool = False) -> None:

@@ -22,7 +22,7 @@ from lriad_desktop.ui.image_view import ImageView
 from lriad_desktop.ui.imaging import DisplayImage, decode_display_image
 from lriad_desktop.ui.improve_panel import ImproveController
 from lriad_desktop.ui.models_dialog import ModelsAction
-from lriad_desktop.ui.queue_model import QueueEntry
+from lriad_desktop.ui.queue_model import QueueEntry, least_certain_first
 from lriad_desktop.ui.queue_view import QueueView
 from lriad_desktop.ui.review_panel import ReviewPanel
 from lriad_desktop.ui.status_bar import InspectionStatus
@@ -123,6 +123,8 @@ class MainWindow(QMainWindow):
             "redo": lambda: self._after_undo(c.redo()), "next": lambda: self.go(1), "previous": lambda: self.go(-1),
             "next_unreviewed": lambda: self.go_to_next(lambda e: e.review is None and not e.error, "unreviewed"),
             "next_flagged": lambda: self.go_to_next(lambda e: e.status is ImageStatus.FLAGGED, "flagged"),
+            "next_needs_review": lambda: self.go_to_next(lambda e: e.needs_review, "needs-review"),
+            "sort_by_doubt": lambda: c.queue.reorder(least_certain_first if a["sort_by_doubt"].isChecked() else None),
             "zoom_in": lambda: self.view.zoom_by(1.25), "zoom_out": lambda: self.view.zoom_by(0.8),
             "zoom_fit": self.view.fit, "zoom_100": self.view.actual_size,
             "shortcuts": lambda: show_shortcuts(self), "about": lambda: show_about(self, c.store.path),
@@ -139,6 +141,7 @@ class MainWindow(QMainWindow):
         self.menus_["recent"].aboutToShow.connect(lambda: io.fill_recent(self.menus_["recent"]))
         self.queue_view.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.set_current(cur.row()))
         c.queue.rowsInserted.connect(self._rows_inserted)
+        c.queue.layoutChanged.connect(self._rows_moved)
         c.queue.countsChanged.connect(self._update_queue_header)
         c.entryChanged.connect(self._entry_changed)
         c.notice.connect(self.show_notice)
@@ -276,6 +279,12 @@ class MainWindow(QMainWindow):
     def _rows_inserted(self, _parent: object, first: int, _last: int) -> None:
         if self._row is None:
             self.set_current(first)
+
+    def _rows_moved(self) -> None:  # sorted: the current image keeps its place in the view, not its row number
+        idx = self.queue_view.currentIndex()
+        self._row = idx.row() if idx.isValid() else self._row
+        if self._row is not None:
+            self.queue_view.scrollTo(self.controller.queue.index(self._row))
 
     # --- navigation -----------------------------------------------------------------------
     def go(self, step: int) -> None:

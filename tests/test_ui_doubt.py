@@ -1,0 +1,111 @@
+"""Review by doubt: the queue sorted least certain first, the *needs review* band, the score in the side
+panel, and the object's threshold deciding the verdict shown and accepted (real widgets, a real store)."""
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from lriad_desktop.core.finding import Defect, Finding, Verdict
+from lriad_desktop.core.review import ImageStatus, ReviewKind
+from lriad_desktop.ui.finding_panel import BADGES
+from lriad_desktop.ui.queue_model import least_certain_first
+from test_ui_helpers import UI_MARKS, add_and_wait, deliver, make_window, no_leaked_windows, part_image  # noqa: F401
+
+pytestmark = UI_MARKS
+
+SCORES = {"a": 0.95, "b": 0.10, "c": 0.56, "d": None, "e": 0.47}
+
+
+def _finding(path, score):
+    anomalous = score is not None and score >= 0.5
+    return Finding(Verdict.ANOMALOUS if anomalous else Verdict.NORMAL,
+                   (Defect("scratch"),) if anomalous else (), ("A look at the part.",), "<answer>…</answer>",
+                   "hand-made", str(path), (320, 240), "washer", {"total_ms": 100.0}, anomaly_score=score,
+                   verdict_probability=None if score is None else max(score, 1 - score),
+                   score_source=None if score is None else "verdict_token")
+
+
+def _queued(tmp_path, qtbot, window):
+    folder = tmp_path / "washers"
+    folder.mkdir()
+    paths = {n: part_image(folder / f"{n}.png", seed=i) for i, n in enumerate(SCORES)}
+    add_and_wait(qtbot, window, [folder], len(SCORES))
+    for n, p in paths.items():
+        deliver(window, p, _finding(p, SCORES[n]))
+    q = window.controller.queue
+    qtbot.waitUntil(lambda: all(e.finding is not None for e in q.entries()))
+    return paths
+
+
+def _names(window):
+    return [Path(e.path).stem for e in window.controller.queue.entries()]
+
+
+def test_the_queue_sorts_least_certain_first_and_keeps_the_current_image(qtbot, make_window, tmp_path):
+    window = make_window(load_model=False)
+    _queued(tmp_path, qtbot, window)
+    q, c = window.controller.queue, window.controller
+    window.set_current(1)  # b
+    assert _names(window) == ["a", "b", "c", "d", "e"]
+    assert [e.needs_review for e in q.entries()] == [False, False, True, False, True]  # within 0.15 of 0.5
+    qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # Least Certain First
+    assert window.actions_["sort_by_doubt"].isChecked()
+    assert _names(window) == ["e", "c", "b", "a", "d"]  # |score − 0.5| rising; no score last
+    assert Path(window.current_entry().path).stem == "b" and window.current_row == 2
+    assert window.queue_view.currentIndex().row() == 2
+    # the side panel shows the score against the threshold
+    assert window.finding_panel.score.text() == "Anomaly score 0.10 · threshold 0.50"
+    window.set_current(4)
+    assert window.finding_panel.score.text() == "Anomaly score — · threshold 0.50"
+    qtbot.keyClick(window, Qt.Key.Key_R)  # next needs review, wrapping round
+    assert Path(window.current_entry().path).stem == "e"
+    assert "needs review" in window.finding_panel.score.text()
+    # accepting a sorted row writes to the right image, and undo finds it again
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    e_entry = q.entries()[0]
+    assert c.store.current_review(e_entry.image_id).review.kind is ReviewKind.ACCEPT and not e_entry.needs_review
+    assert window.controller.undo() == 0
+    shot = os.environ.get("LRIAD_SCREENSHOT_DIR")
+    if shot:
+        window.set_current(0)
+        window.grab()  # paints the rows, which asks for their thumbnails
+        qtbot.waitUntil(lambda: all(q.thumbnails.get(e.path) is not None for e in q.entries()))
+        qtbot.waitUntil(lambda: window.view.image is not None)
+        window.grab().save(str(Path(shot) / "queue-by-doubt.png"))
+    qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # off: the order they came in
+    assert _names(window) == ["a", "b", "c", "d", "e"] and Path(window.current_entry().path).stem == "e"
+    assert sorted(q.entries(), key=least_certain_first)[0].path.endswith("e.png")
+    window.close()
+
+
+def test_the_objects_threshold_decides_the_verdict_shown_and_accepted(qtbot, make_window, tmp_path):
+    window = make_window(load_model=False)
+    paths = _queued(tmp_path, qtbot, window)
+    q, c = window.controller.queue, window.controller
+    name = c.object_name_for(str(paths["c"]))
+    assert c.set_threshold(name, 0.9)
+    entry = q.entry(q.row_of(str(paths["c"])))
+    assert entry.threshold == 0.9 and entry.model_finding.verdict is Verdict.ANOMALOUS
+    assert entry.finding.verdict is Verdict.NORMAL and entry.finding.defects == ()
+    assert entry.status is ImageStatus.NORMAL
+    assert q.entry(q.row_of(str(paths["a"]))).needs_review  # 0.95 is now near the threshold
+    assert c.store.threshold_for(name) == 0.9
+    window.set_current(q.row_of(str(paths["c"])))
+    assert window.finding_panel.score.text() == ("Anomaly score 0.56 · threshold 0.90 (the model said anomalous)")
+    assert window.finding_panel.badge.text() == BADGES[Verdict.NORMAL][0]
+    assert window.finding_panel.defect_summary.text() == "No defect found"
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    accepted = c.store.current_review(entry.image_id).review
+    assert accepted.verdict is Verdict.NORMAL and accepted.defects == ()
+    # a new window on the same store starts with the saved threshold
+    store_path = c.store.path
+    window.close()
+    again = make_window(load_model=False, store_path=store_path)
+    add_and_wait(qtbot, again, [paths["c"].parent], len(SCORES))
+    e2 = again.controller.queue.entry(again.controller.queue.row_of(str(paths["c"])))
+    assert e2.threshold == 0.9 and e2.model_finding.anomaly_score == 0.56 and e2.finding.verdict is Verdict.NORMAL
+    assert again.controller.set_threshold(name, None) and e2.threshold == 0.5
+    assert e2.finding.verdict is Verdict.ANOMALOUS
+    assert not again.controller.set_threshold("", 0.3)  # no object: one clear notice, nothing written
+    again.close()
