@@ -66,9 +66,9 @@ def test_the_queue_sorts_least_certain_first_and_keeps_the_current_image(qtbot, 
     e_entry = q.entries()[0]
     assert c.store.current_review(e_entry.image_id).review.kind is ReviewKind.ACCEPT and not e_entry.needs_review
     assert window.controller.undo() == 0
+    window.set_current(0)
     shot = os.environ.get("LRIAD_SCREENSHOT_DIR")
     if shot:
-        window.set_current(0)
         window.grab()  # paints the rows, which asks for their thumbnails
         qtbot.waitUntil(lambda: all(q.thumbnails.get(e.path) is not None for e in q.entries()))
         qtbot.waitUntil(lambda: window.view.image is not None)
@@ -109,3 +109,49 @@ def test_the_objects_threshold_decides_the_verdict_shown_and_accepted(qtbot, mak
     assert e2.finding.verdict is Verdict.ANOMALOUS
     assert not again.controller.set_threshold("", 0.3)  # no object: one clear notice, nothing written
     again.close()
+
+
+def test_the_threshold_dialog_shows_the_reviewed_evidence_and_saves_the_threshold(qtbot, make_window, tmp_path):
+    from lriad_desktop.core.score_curves import auroc
+    from lriad_desktop.ui.threshold_dialog import Evidence, ThresholdDialog
+
+    window = make_window(load_model=False)
+    paths = _queued(tmp_path, qtbot, window)
+    q, c = window.controller.queue, window.controller
+    rows = {n: q.row_of(str(p)) for n, p in paths.items()}
+    for n in SCORES:
+        assert c.accept(rows[n])
+    assert c.set_verdict(rows["b"], Verdict.ANOMALOUS)  # the model missed b: the inspector says defective
+    assert c.set_verdict(rows["c"], Verdict.NORMAL)  # and c (0.56) is a good part
+    window.set_current(rows["a"])
+    qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.threshold_dialog
+    assert isinstance(dialog, ThresholdDialog) and dialog.isVisible()
+    qtbot.waitExposed(dialog)
+    # d has no score: four images of evidence, a and b defective
+    assert dialog.evidence == Evidence((0.95, 0.10, 0.56, 0.47), (True, True, False, False))
+    assert "4 reviewed images" in dialog.summary.text() and "2 defective, 2 good" in dialog.summary.text()
+    assert dialog.roc.figure == f"AUROC {auroc([0.95, 0.10, 0.56, 0.47], [True, True, False, False]):.3f}" == "AUROC 0.500"
+    counts = {k: dialog.counts[k].text() for k in ("tp", "fn", "fp", "tn")}
+    assert counts == {"tp": "1", "fn": "1", "fp": "1", "tn": "1"} and dialog.spin.value() == 0.5
+    assert dialog.roc.marker == (0.5, 0.5) and dialog.pr.marker == (0.5, 0.5)
+    dialog.slider.setValue(60)  # above c's 0.56: one false alarm fewer
+    assert dialog.spin.value() == 0.6 and dialog.counts["fp"].text() == "0" and dialog.counts["tn"].text() == "2"
+    assert dialog.pr.marker == (0.5, 1.0) and "precision 100 %" in dialog.counts["rates"].text()
+    shot = os.environ.get("LRIAD_SCREENSHOT_DIR")
+    if shot:
+        dialog.grab().save(str(Path(shot) / "threshold-dialog.png"))
+    dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+    assert not dialog.isVisible()
+    name = c.object_name_for(str(paths["c"]))
+    assert c.store.threshold_for(name) == 0.6 and q.entry(rows["c"]).finding.verdict is Verdict.NORMAL
+    # with nothing reviewed the dialog says so and still sets a threshold
+    empty = ThresholdDialog(c, "gear")
+    qtbot.addWidget(empty)
+    assert "No reviewed image of “gear”" in empty.summary.text() and empty.roc.points == []
+    assert empty.counts["tp"].text() == "0" and empty.roc.marker is None
+    empty.default_button.click()
+    empty.spin.setValue(0.3)
+    empty.save()
+    assert c.store.threshold_for("gear") == 0.3
+    window.close()

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from lriad_desktop.core.datasets import LabelledImage
 from lriad_desktop.core.evaluation import ranked_pair, scored_truth
 from lriad_desktop.core.finding import Finding
-from lriad_desktop.core.score_curves import auroc, average_precision, pr_curve, roc_curve
+from lriad_desktop.core.score_curves import auroc, average_precision, pr_curve, pr_steps, roc_curve
 
 SIZE = (760, 600)
 MARGIN = (70, 40, 230, 60)  # left, top, right (the legend), bottom
@@ -88,14 +88,6 @@ def _figure(name: str, value: float | None) -> str:
     return f"{name} —" if value is None else f"{name} {value:.3f}"
 
 
-def _steps(pr: Sequence[tuple[float, float, float]]) -> tuple[tuple[float, float], ...]:
-    """The PR points as the step curve whose area is the average precision (each recall gain at its precision)."""
-    out = [(pr[0][0], pr[0][1])]
-    for (r0, _, _), (r1, p1, _) in zip(pr, pr[1:]):
-        out += [(r0, p1), (r1, p1)]
-    return tuple(out)
-
-
 def write_curve_plots(pairs: Sequence[tuple[LabelledImage, Finding]], folder: str | os.PathLike) -> list[Path]:
     """`roc.png` and `pr.png` in `folder`: one curve per category and one for all (the figures in the legend)."""
     out = Path(folder)
@@ -107,7 +99,7 @@ def write_curve_plots(pairs: Sequence[tuple[LabelledImage, Finding]], folder: st
             rocs.append(CurveSeries(name, tuple((x, y) for x, y, _ in roc), _figure("AUROC", auroc(scores, truth))))
         pr = pr_curve(scores, truth) if roc else []  # PR too needs good images to mean anything
         if pr:
-            prs.append(CurveSeries(name, _steps(pr), _figure("AP", average_precision(scores, truth))))
+            prs.append(CurveSeries(name, pr_steps(pr), _figure("AP", average_precision(scores, truth))))
     written = []
     for fname, image in (("roc.png", draw_curves(rocs, "ROC (image level)", "false positive rate",
                                                  "true positive rate", diagonal=True)),

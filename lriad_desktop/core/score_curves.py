@@ -117,3 +117,14 @@ def pr_curve(scores: Sequence[float], truth: Sequence[bool]) -> list[tuple[float
         tp, fp = tp + pos, fp + neg
         points.append((tp / positives, tp / (tp + fp), s))
     return points
+
+
+def pr_steps(pr: Sequence[tuple[float, float, float]]) -> tuple[tuple[float, float], ...]:
+    """The points of `pr_curve` as the step curve whose area is the average precision (each recall gain
+    drawn at its precision)."""
+    if not pr:
+        return ()
+    out = [(pr[0][0], pr[0][1])]
+    for (r0, _, _), (r1, p1, _) in zip(pr, pr[1:]):
+        out += [(r0, p1), (r1, p1)]
+    return tuple(out)

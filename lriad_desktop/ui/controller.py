@@ -168,7 +168,11 @@ class AppController(QObject):
 
     def threshold_for(self, path: str) -> float:
         """The decision threshold of the image's object (the store's, else the default 0.5)."""
-        return self._thresholds.get(self.object_name_for(path), DEFAULT_THRESHOLD)
+        return self.object_threshold(self.object_name_for(path))
+
+    def object_threshold(self, object_name: str) -> float:
+        """An object's decision threshold (the store's, else the default 0.5)."""
+        return self._thresholds.get(object_name, DEFAULT_THRESHOLD)
 
     def set_threshold(self, object_name: str, threshold: float | None) -> bool:
         """Save an object's threshold (None: back to the default) and re-decide its queued images."""

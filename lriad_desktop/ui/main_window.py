@@ -27,6 +27,7 @@ from lriad_desktop.ui.queue_view import QueueView
 from lriad_desktop.ui.review_panel import ReviewPanel
 from lriad_desktop.ui.status_bar import InspectionStatus
 from lriad_desktop.ui.theme import icon
+from lriad_desktop.ui.threshold_dialog import ThresholdDialog
 from lriad_desktop.ui.versions_dialog import VersionsAction
 from lriad_desktop.ui.window_io import (ExportAction, FileIntake, SettingsAction, carries_images, show_about,
                                         show_shortcuts)
@@ -128,7 +129,7 @@ class MainWindow(QMainWindow):
             "zoom_in": lambda: self.view.zoom_by(1.25), "zoom_out": lambda: self.view.zoom_by(0.8),
             "zoom_fit": self.view.fit, "zoom_100": self.view.actual_size,
             "shortcuts": lambda: show_shortcuts(self), "about": lambda: show_about(self, c.store.path),
-            "improve": self.improving.start, "versions": self.versions.show, "models": self.models.show,
+            "threshold": self.open_threshold, "improve": self.improving.start, "versions": self.versions.show, "models": self.models.show,
         }
         for name, fn in handlers.items():
             a[name].triggered.connect(lambda _=False, f=fn: f())
@@ -394,6 +395,16 @@ class MainWindow(QMainWindow):
         self.actions_["redo"].setText(f"&Redo {h.redo_text}" if h.can_redo else "&Redo")
 
     # --- queue, notices, drops, closing ----------------------------------------------------
+    def open_threshold(self) -> None:
+        """The threshold dialog for the current image's object."""
+        entry = self.current_entry()
+        if entry is None:
+            self.show_notice("Open an image first: the threshold belongs to its object")
+            return
+        self.threshold_dialog = ThresholdDialog(self.controller, self.controller.object_name_for(entry.path), self)
+        self.threshold_dialog.finished.connect(lambda _r: self._update_panels())
+        self.threshold_dialog.open()
+
     def clear_queue(self) -> None:
         """Empty the queue and stop inspecting (reviews stay saved)."""
         self.controller.inspection.cancel()
