@@ -73,6 +73,20 @@ def test_the_queue_sorts_least_certain_first_and_keeps_the_current_image(qtbot, 
         qtbot.waitUntil(lambda: all(q.thumbnails.get(e.path) is not None for e in q.entries()))
         qtbot.waitUntil(lambda: window.view.image is not None)
         window.grab().save(str(Path(shot) / "queue-by-doubt.png"))
+    # the filter: only the images that need review (e was accepted and undone: it needs review again)
+    window.set_current(2)  # b: far from the threshold
+    window.actions_["needs_review_only"].trigger()
+    shown = [Path(e.path).stem for r, e in enumerate(q.entries()) if not window.queue_view.isRowHidden(r)]
+    assert shown == ["e", "c"] and Path(window.current_entry().path).stem in ("e", "c")
+    window.set_current(0)
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # accepting e takes it out of the filtered queue and moves on
+    assert window.queue_view.isRowHidden(0) and Path(window.current_entry().path).stem == "c"
+    qtbot.keyClick(window, Qt.Key.Key_D)  # nothing after c is shown
+    assert Path(window.current_entry().path).stem == "c"
+    assert window.controller.undo() == 0 and not window.queue_view.isRowHidden(0)
+    window.actions_["needs_review_only"].trigger()
+    assert not any(window.queue_view.isRowHidden(r) for r in range(q.rowCount()))
+    window.set_current(0)
     qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # off: the order they came in
     assert _names(window) == ["a", "b", "c", "d", "e"] and Path(window.current_entry().path).stem == "e"
     assert sorted(q.entries(), key=least_certain_first)[0].path.endswith("e.png")

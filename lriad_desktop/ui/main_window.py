@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
         a["toggle_overlay"].toggled.connect(self.view.set_overlay_visible)
         a["toggle_labels"].toggled.connect(self._labels_toggled)
         a["auto_inspect"].toggled.connect(self._auto_toggled)
+        a["needs_review_only"].toggled.connect(self._filter_toggled)
         self.menus_["recent"].aboutToShow.connect(lambda: io.fill_recent(self.menus_["recent"]))
         self.queue_view.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.set_current(cur.row()))
         c.queue.rowsInserted.connect(self._rows_inserted)
@@ -287,6 +288,14 @@ class MainWindow(QMainWindow):
         if self._row is not None:
             self.queue_view.scrollTo(self.controller.queue.index(self._row))
 
+    def _filter_toggled(self, on: bool) -> None:
+        self.queue_view.set_filter((lambda e: e.needs_review) if on else None)
+        if self._row is not None and self.queue_view.isRowHidden(self._row):  # the current image went: a near one
+            before = self._row
+            self.go(1)
+            if self._row == before:
+                self.go(-1)
+
     # --- navigation -----------------------------------------------------------------------
     def go(self, step: int) -> None:
         """Move `step` images forward (or back) in the queue."""
@@ -294,6 +303,8 @@ class MainWindow(QMainWindow):
         if n == 0:
             return
         row = 0 if self._row is None else self._row + step
+        while 0 <= row < n and self.queue_view.isRowHidden(row):  # filtered out of the queue
+            row += step
         if not 0 <= row < n:
             self.show_notice("Last image" if step > 0 else "First image")
             return
@@ -301,7 +312,9 @@ class MainWindow(QMainWindow):
 
     def go_to_next(self, predicate: Callable[[QueueEntry], bool], what: str) -> None:
         """Go to the next image (wrapping around) that matches `predicate`."""
-        row = self.controller.queue.find(self._row if self._row is not None else -1, 1, predicate)
+        q = self.controller.queue
+        row = q.find(self._row if self._row is not None else -1, 1,
+                     lambda e: predicate(e) and not self.queue_view.isRowHidden(q.row_of(e.path) or 0))
         if row is None:
             self.show_notice(f"No {what} image left")
         else:

@@ -4,6 +4,7 @@ anomaly score lies near the object's threshold, and the score ("—" when there 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPainterPath
@@ -122,3 +123,25 @@ class QueueView(QListView):
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys belong to the review loop, not the list
         self.setMinimumWidth(220)
+        self._keep: Callable[[QueueEntry], bool] | None = None
+
+    def setModel(self, model: QueueModel) -> None:  # type: ignore[override]
+        super().setModel(model)
+        model.dataChanged.connect(lambda top, bottom, _roles=(): self.refilter(top.row(), bottom.row()))
+        model.rowsInserted.connect(lambda _parent, first, last: self.refilter(first, last))
+        model.layoutChanged.connect(lambda *_: self.refilter())
+        model.modelReset.connect(self.refilter)
+
+    def set_filter(self, keep: Callable[[QueueEntry], bool] | None) -> None:
+        """Show only the rows whose entry `keep` accepts (None: every row), re-checked as entries change."""
+        self._keep = keep
+        self.refilter()
+
+    def refilter(self, first: int = 0, last: int | None = None) -> None:
+        """Hide or show rows `first`…`last` (default: all) by the filter."""
+        model = self.model()
+        if not isinstance(model, QueueModel):
+            return
+        last = model.rowCount() - 1 if last is None else min(last, model.rowCount() - 1)
+        for row in range(max(0, first), last + 1):
+            self.setRowHidden(row, self._keep is not None and not self._keep(model.entry(row)))
