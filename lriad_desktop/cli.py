@@ -60,14 +60,24 @@ def _build_parser() -> argparse.ArgumentParser:
         g.add_argument("--server-max-pixels", type=int, default=0, metavar="N",
                        help="without a local copy: the pixel budget images are resized to (default: the family's)")
 
+    def threshold_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--threshold", type=_threshold, default=None, metavar="T",
+                       help="call an image defective when its anomaly score is at least T (0 to 1; default 0.5, "
+                            "which agrees with the model's own verdict); an image without a score keeps the "
+                            "model's verdict")
+
     p_inspect = sub.add_parser("inspect", help="inspect image files or folders")
     p_inspect.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
     model_options(p_inspect)
+    threshold_option(p_inspect)
 
     p_eval = sub.add_parser("evaluate", help="score the model on an MVTec-AD, VisA or plain good/<defect> folder")
     p_eval.add_argument("dataset", type=Path)
     p_eval.add_argument("--limit", type=int, default=None, help="evaluate at most N images (spread evenly)")
+    p_eval.add_argument("--plot", type=Path, default=None, metavar="DIR",
+                        help="also write ROC and precision-recall curves (roc.png, pr.png) to DIR")
     model_options(p_eval)
+    threshold_option(p_eval)
 
     p_train = sub.add_parser("train", help="improve the model: GRPO on the flagged images of a review store")
     p_train.add_argument("--db", type=Path, default=None, help="review store (default: the app's)")
@@ -113,6 +123,15 @@ def _tile_policy(text: str):
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _threshold(text: str) -> float:
+    from lriad_desktop.core.confidence import check_threshold
+
+    try:
+        return check_threshold(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a threshold is a number from 0 to 1, not '{text}'") from None
+
+
 def _make_backend(args: argparse.Namespace):
     """The model `--model`/`--server` name (the bundled one by default), in tiles where `--tiles` says."""
     backend = _model_backend(args)
@@ -151,12 +170,20 @@ def _describe(finding) -> str:
     return "; ".join(parts)
 
 
+def _verdict_column(finding, decided) -> str:
+    if decided is finding.verdict:
+        return finding.verdict.value
+    return f"{decided.value} (model: {finding.verdict.value})"
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from lriad_desktop.core.confidence import DEFAULT_THRESHOLD, decided_verdict, format_score
     from lriad_desktop.core.images import iter_image_files
     from lriad_desktop.core.pipeline import InspectionRequest, inspect_requests
     from lriad_desktop.core.prompting import guess_object_name
 
     backend = _make_backend(args)
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     failures = count = 0
     requests = (InspectionRequest(str(path), args.object or guess_object_name(path))
                 for path in iter_image_files(args.paths))
@@ -168,11 +195,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({"image_path": result.request.path, "error": result.error}), flush=True)
             print(f"error: {result.request.path}: {result.error}", file=sys.stderr, flush=True)
-        elif args.json:
-            print(finding.to_json(), flush=True)
+        elif args.json:  # the finding (the model's own verdict) and what the threshold decides
+            line = {**finding.to_dict(), "threshold": threshold,
+                    "decision": decided_verdict(finding, threshold).value}
+            print(json.dumps(line, ensure_ascii=False), flush=True)
         else:
-            print(f"{finding.image_path}\t{finding.verdict.value}\t{_describe(finding)}\t"
-                  f"{finding.timings.get('total_ms', 0):.0f} ms", flush=True)
+            decided = decided_verdict(finding, threshold)
+            print(f"{finding.image_path}\t{_verdict_column(finding, decided)}\t{_describe(finding)}\t"
+                  f"score {format_score(finding.anomaly_score)}\t{finding.timings.get('total_ms', 0):.0f} ms",
+                  flush=True)
     if count == 0:
         print("error: no image files found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return 1
@@ -187,6 +218,7 @@ def _spread(items: list, limit: int | None) -> list:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from lriad_desktop.core.confidence import as_decided
     from lriad_desktop.core.datasets import read_dataset
     from lriad_desktop.core.evaluation import format_table, score_by_category
     from lriad_desktop.core.finding import Finding, Verdict
@@ -209,6 +241,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if finding is None:
             print(f"\nerror: {result.request.path}: {result.error}", file=sys.stderr)
             finding = Finding(Verdict.UNPARSED, image_path=result.request.path, parse_error=result.error)
+        elif args.threshold is not None:  # accuracy and F1 at this threshold (AUROC and AP don't depend on it)
+            finding = as_decided(finding, args.threshold)
         pairs.append((result.request.tag, finding))
     print(file=sys.stderr)
     scores = score_by_category(pairs)
@@ -216,6 +250,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps({name: s.as_dict() for name, s in scores.items()}))
     else:
         print(format_table(scores))
+    if args.plot is not None:
+        from lriad_desktop.core.curve_plots import write_curve_plots
+
+        for path in write_curve_plots(pairs, args.plot):
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

@@ -6,8 +6,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from conftest import REPO
 from test_evaluation import make_mvtec
 
 
@@ -160,3 +162,45 @@ def test_device_choices_and_the_default_model_folder_are_declared_once(tmp_path)
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         pick_device("tpu")
     assert model_folder(None) == model_folder("") == bundled_model_dir() and model_folder(tmp_path) == tmp_path
+
+
+def test_inspect_json_has_a_score_for_every_finding_and_the_threshold_decides(tmp_path):
+    """The bundled model: every finding carries an anomaly score in [0, 1]; --threshold sets the decision."""
+    samples = REPO / "resources" / "samples"
+    res = run_cli("inspect", samples, "--json")
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(rows) == 6 and all(0.0 <= r["anomaly_score"] <= 1.0 for r in rows)
+    assert all(r["score_source"] == "verdict_token" and r["threshold"] == 0.5 for r in rows)
+    assert all(r["decision"] == r["verdict"] for r in rows)  # at 0.5 the decision is the model's verdict
+    top = max(r["anomaly_score"] for r in rows)
+    res = run_cli("inspect", samples / "metal_hole.jpg", samples / "bottle_good.jpg", "--json", "--threshold", "1")
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert all(r["decision"] == ("anomalous" if r["anomaly_score"] >= 1.0 else "normal") for r in rows)
+    assert top < 1.0 or any(r["decision"] == "anomalous" for r in rows)
+    res = run_cli("inspect", samples / "metal_hole.jpg", "--threshold", "1.5")
+    assert res.returncode == 2 and "a threshold is a number from 0 to 1, not '1.5'" in res.stderr
+
+
+def test_evaluate_auroc_is_the_auroc_of_the_inspected_scores(tmp_path):
+    """`lriad evaluate --json` reports image AUROC and AP; its AUROC is the one computed from `lriad inspect
+    --json` scores and the truth; --plot writes the two charts."""
+    from lriad_desktop.core.score_curves import auroc
+    from training.synthetic import main as make_synthetic
+
+    make_synthetic([str(tmp_path / "all"), "--per-kind", "1", "--seed", "777001"])
+    data = tmp_path / "set"
+    data.mkdir()
+    for name in ("bottle", "washer"):
+        (tmp_path / "all" / name).rename(data / name)
+    res = run_cli("evaluate", data, "--json", "--plot", tmp_path / "plots")
+    assert res.returncode == 0, res.stderr
+    figures = json.loads(res.stdout)
+    assert {"image_auroc", "image_ap"} <= set(figures["all"]) and set(figures) == {"bottle", "washer", "all"}
+    res = run_cli("inspect", *(data / n / "test" for n in ("bottle", "washer")), "--json")
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(rows) == figures["all"]["n"] == 16
+    truth = ["/test/good/" not in r["image_path"] for r in rows]
+    by_hand = auroc([r["anomaly_score"] for r in rows], truth)
+    assert figures["all"]["image_auroc"] == pytest.approx(by_hand, abs=0.02)
+    assert all((tmp_path / "plots" / n).is_file() for n in ("roc.png", "pr.png"))

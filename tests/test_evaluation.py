@@ -156,3 +156,61 @@ def test_undefined_metrics_are_none_and_a_dash(tmp_path):
     row = table.splitlines()[2].split()
     assert row[:6] == ["washer", "2", "100.0", "—", "—", "—"]
     assert json.loads(json.dumps(clean.as_dict()))["recall"] is None
+
+
+# --- ranking figures of the anomaly score ---------------------------------------------------------------
+
+def test_auroc_and_ap_on_hand_made_scores():
+    from lriad_desktop.core.score_curves import auroc, average_precision, confusion_at, pr_curve, roc_curve
+
+    scores, truth = [0.9, 0.8, 0.7, 0.6], [True, False, True, False]
+    assert auroc(scores, truth) == pytest.approx(3 / 4)  # 0.7 < 0.8 is the one pair ranked wrong
+    assert average_precision(scores, truth) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    # ties: a tied defective/good pair counts half; AP takes the tied group at once
+    assert auroc([0.5] * 4, truth) == 0.5 and average_precision([0.5] * 4, truth) == 0.5
+    assert auroc([0.9, 0.5, 0.5, 0.1], [True, True, False, False]) == pytest.approx((1 + 1 + 0.5 + 1) / 4)
+    assert average_precision([0.9, 0.5, 0.5, 0.1], [True, True, False, False]) == pytest.approx(
+        0.5 * 1 + 0.5 * 2 / 3)
+    assert auroc([0.1, 0.9], [True, False]) == 0.0 and auroc([0.9, 0.1], [True, False]) == 1.0
+    # undefined without both kinds of image
+    assert auroc([0.2, 0.3], [True, True]) is None and average_precision([0.2], [False]) is None
+    assert roc_curve([0.2], [True]) == [] and pr_curve([0.2], [False]) == []
+    roc = roc_curve(scores, truth)
+    assert [(x, y) for x, y, _ in roc] == [(0, 0), (0, 0.5), (0.5, 0.5), (0.5, 1), (1, 1)]
+    assert [(r, p) for r, p, _ in pr_curve(scores, truth)][1:] == [(0.5, 1), (0.5, 0.5), (1, 2 / 3), (1, 0.5)]
+    c = confusion_at(scores, truth, 0.7)  # 0.7 itself is called defective
+    assert (c.tp, c.fp, c.tn, c.fn) == (2, 1, 1, 0) and c.precision == pytest.approx(2 / 3) and c.recall == 1.0
+
+
+def test_scores_carry_auroc_and_ap_and_missing_scores_rank_worst():
+    good = LabelledImage(path="g.png", category="nut", defect_type="good")
+    bad = LabelledImage(path="b.png", category="nut", defect_type="scratch")
+    pairs = [(good, Finding(Verdict.NORMAL, anomaly_score=0.2)), (good, Finding(Verdict.NORMAL, anomaly_score=0.4)),
+             (bad, Finding(Verdict.ANOMALOUS, (Defect("scratch"),), anomaly_score=0.3)),
+             (bad, Finding(Verdict.UNPARSED, anomaly_score=0.99))]  # unparsed: its score is not trusted
+    s = score(pairs)
+    # the unparsed defective image ranks lowest (score 0): pairs right = (0.3 > 0.2) only, of 4
+    assert s.image_auroc == pytest.approx(1 / 4) and s.unscored_rate == 0.25
+    assert "image_auroc" in s.as_dict() and "image_ap" in s.as_dict()
+    no_scores = score([(good, Finding(Verdict.NORMAL)), (bad, Finding(Verdict.ANOMALOUS))])
+    assert no_scores.image_auroc is None and no_scores.image_ap is None and no_scores.accuracy == 1.0
+    table = format_table({"all": no_scores})
+    assert "AUROC" in table and "AP" in table and table.splitlines()[2].split()[6:8] == ["—", "—"]
+
+
+def test_curve_plots_are_pngs_with_the_curves_drawn(tmp_path):
+    from lriad_desktop.core.curve_plots import write_curve_plots
+
+    good = LabelledImage(path="g.png", category="nut", defect_type="good")
+    bad = LabelledImage(path="b.png", category="nut", defect_type="scratch")
+    pairs = [(good, Finding(Verdict.NORMAL, anomaly_score=v)) for v in (0.1, 0.3, 0.6)] + \
+            [(bad, Finding(Verdict.ANOMALOUS, anomaly_score=v)) for v in (0.5, 0.8, 0.9)]
+    roc, pr = write_curve_plots(pairs, tmp_path / "plots")
+    for path in (roc, pr):
+        with Image.open(path) as im:
+            assert im.format == "PNG" and im.size == (760, 600)
+            colours = {c for _, c in im.convert("RGB").getcolors(1 << 20)}
+            assert (31, 119, 180) in colours  # the first curve's colour is on the chart
+    # a set that can't define them still writes charts that say so
+    roc, _ = write_curve_plots([(good, Finding(Verdict.NORMAL, anomaly_score=0.1))], tmp_path / "empty")
+    assert roc.is_file()

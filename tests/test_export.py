@@ -168,3 +168,29 @@ def test_a_yolo_export_replaces_its_own_entries_only(store, tmp_path):
     assert (out / "notes.md").read_text() == "the user's own file"
     assert sorted(p.name.split("_", 1)[1] for p in (out / "labels").iterdir()) == ["a.txt", "b.txt", "c.txt"]
     assert not _litter(out)
+
+
+def test_every_format_carries_the_anomaly_score(tmp_path):
+    """The model's score per image in each format; empty / null for an image inspected without one."""
+    s = ReviewStore.open(tmp_path / "s.sqlite3")
+    ids = []
+    for name, score in (("a.png", 0.875), ("b.png", None)):
+        Image.new("RGB", (40, 30)).save(tmp_path / name)
+        img = s.add_image(tmp_path / name, "washer")
+        f = Finding(Verdict.ANOMALOUS, (Defect("scratch", Box(1, 1, 9, 9), 0.5),), image_size=(40, 30),
+                    anomaly_score=score, verdict_probability=score, score_source="verdict_token" if score else "")
+        s.save_review(img.id, rv.acceptance(f, s.record_inspection(img.id, f).id))
+        ids.append(img.id)
+    rows = list(csv.DictReader(open(export_reviewed(s, "csv", tmp_path / "r.csv").path, encoding="utf-8")))
+    assert [r["anomaly_score"] for r in rows] == ["0.875", ""]
+    doc = json.loads(export_reviewed(s, "json", tmp_path / "r.json").path.read_text())
+    assert [i["finding"]["anomaly_score"] for i in doc["images"]] == [0.875, None]
+    assert doc["images"][0]["finding"]["defects"][0]["confidence"] == 0.5
+    coco = json.loads(export_reviewed(s, "coco", tmp_path / "c.json").path.read_text())
+    assert [i["anomaly_score"] for i in coco["images"]] == [0.875, None]
+    yolo = export_reviewed(s, "yolo", tmp_path / "yolo").path
+    assert (yolo / "scores.csv").read_text().splitlines() == [
+        "file,image_id,anomaly_score", f"{ids[0]:06d}_a,{ids[0]},0.875", f"{ids[1]:06d}_b,{ids[1]},"]
+    lines = export_reviewed(s, "vlm-r1", tmp_path / "t.jsonl").path.read_text().splitlines()
+    assert [json.loads(x)["anomaly_score"] for x in lines] == [0.875, None]
+    s.close()

@@ -69,6 +69,9 @@ def test_server_findings_equal_in_process(model_server, local_findings):
     assert f.model_version == f"lriad-tiny @ 127.0.0.1:{model_server.port}"
     assert f.raw_text.startswith("<think>") and f.timings["in_flight"] == 4 and f.timings["new_tokens"] > 0
     assert f.logprobs == ()  # transformers serve ignores logprobs; vLLM, SGLang and Ollama send them
+    # so no anomaly score: null in the JSON, "—" on the screen
+    assert all(x.anomaly_score is None and x.score_source == "" for x in served.values())
+    assert f.to_dict()["anomaly_score"] is None
     assert backend.geometry == read_model_geometry(bundled_model_dir())  # its folder: the served model's id
     assert "processor settings" in backend.geometry_source
     backend.close()
@@ -215,3 +218,50 @@ def test_what_the_client_reads_and_sends():
     g = declared_geometry("qwen2_5_vl", "norm1000", 401408)
     assert g.frame is CoordinateFrame.NORM1000 and g.patch_size == 14 and g.max_pixels == 401408
     assert lora_name("  v2 (line 3)/x ") == "v2-line-3-x" and lora_name("///") == "adapter"
+
+
+def _logprob_entry(token, logprob, top):
+    """One `logprobs.content` entry as vLLM writes it (token, logprob, bytes, top_logprobs)."""
+    def one(t, lp):
+        return {"token": t, "logprob": lp, "bytes": list(t.encode())}
+    return {**one(token, logprob), "top_logprobs": [one(t, lp) for t, lp in top]}
+
+
+def test_a_served_answer_with_logprobs_gets_its_score_from_them():
+    """The shape of a vLLM chat completion with `logprobs` and `top_logprobs` 5 (a Qwen tokenizer's split:
+    `":` then ` true`), read by the client's own functions."""
+    import math
+
+    from lriad_desktop.core.server import served_finding
+
+    def answer(verdict_top):
+        pieces = ['<answer>{"', "anomaly", '":', verdict_top[0][0], ', "', "defects", '":', ' [{"', "label",
+                  '":', ' "', "scratch", '",', ' "', "bbox", "_", "2", "d", '":', " [", "10", ",", " 20", ",",
+                  " 30", ",", " 40", "]}]}", "</answer>"]
+        content = []
+        for i, piece in enumerate(pieces):
+            top = verdict_top if i == 3 else [(piece, -0.05)]
+            content.append(_logprob_entry(piece, top[0][1], top))
+        text = "".join(pieces)
+        return {"choices": [{"index": 0, "message": {"role": "assistant", "content": text,
+                                                      "reasoning_content": "Step 1: a scratch."},
+                             "logprobs": {"content": content}, "finish_reason": "stop"}],
+                "usage": {"completion_tokens": len(pieces)}}
+
+    geometry = read_model_geometry(bundled_model_dir())
+    tops = [(" true", -0.3), (" false", -1.5), (" True", -3.0), ("false", -4.0), ('"', -5.0)]
+    data = answer(tops)
+    choice = data["choices"][0]
+    f = served_finding(completion_text(choice["message"]), parse_logprobs(choice), (200, 100), geometry)
+    p_true, p_false = math.exp(-0.3) + math.exp(-3.0), math.exp(-1.5) + math.exp(-4.0)
+    assert f.anomalous and f.score_source == "server_logprobs" and f.reasoning == ("a scratch.",)
+    assert f.anomaly_score == pytest.approx(p_true / (p_true + p_false))
+    assert f.defects[0].label == "scratch" and f.defects[0].confidence == pytest.approx(math.exp(-0.05))
+    # top 5 without `false`: it has at most the least likely listed token's probability
+    tops = [(" true", -0.01), (" yes", -6.0), ('"', -6.5), (" 1", -7.0), (" True", -8.0)]
+    choice = answer(tops)["choices"][0]
+    f = served_finding(completion_text(choice["message"]), parse_logprobs(choice), (200, 100), geometry)
+    p_true = math.exp(-0.01) + math.exp(-8.0)
+    assert f.anomaly_score == pytest.approx(p_true / (p_true + math.exp(-8.0)))
+    # a server that sends no logprobs: no score
+    assert served_finding(choice["message"]["content"], (), (200, 100), geometry).anomaly_score is None

@@ -257,3 +257,52 @@ def test_settings_on_a_full_disk_keep_the_last_good_file(small_disk):
     assert str(failed.value) == f"Can't save the settings: Not enough disk space to write {path}"
     assert path.read_bytes() == good and sorted(p.name for p in small_disk.root.iterdir()) == [".filler",
                                                                                               "settings.json"]
+
+
+def test_migration_to_scores_and_thresholds_keeps_every_row(tmp_path):
+    """A store of the schema before scores, with rows in every table, upgrades with all of them intact."""
+    mine = next(i for i, m in enumerate(MIGRATIONS) if isinstance(m, str) and "object_thresholds" in m)
+    path = tmp_path / "before-scores.sqlite3"
+    db = sqlite3.connect(path)
+    for step in range(mine):
+        apply_migration(db, step)
+    db.execute(f"PRAGMA user_version = {mine}")
+    old_finding = json.dumps({"verdict": "anomalous", "defects": [{"label": "scratch", "box": [1, 2, 3, 4]}],
+                              "reasoning": ["a"], "raw_text": "t", "model_version": "m1"})
+    db.executescript(f"""
+        INSERT INTO images (sha256, path, object_name, added_at) VALUES ('a', '/a.png', 'nut', 't1');
+        INSERT INTO images (sha256, path, object_name, added_at) VALUES ('b', '/b.png', '', 't2');
+        INSERT INTO inspections (image_id, model_version, verdict, finding_json, created_at)
+            VALUES (1, 'm1', 'anomalous', '{old_finding}', 't3');
+        INSERT INTO reviews (image_id, inspection_id, kind, verdict, defects_json, note, reviewer, created_at)
+            VALUES (1, 1, 'accept', 'anomalous', '[]', 'ok', 'ann', 't4');
+        INSERT INTO reviews (image_id, kind, verdict, defects_json, note, reviewer, created_at)
+            VALUES (2, 'flag', 'normal', '[]', '', 'bob', 't5');
+        INSERT INTO object_names (scope, name, updated_at) VALUES ('/', 'nut', 't6');
+        INSERT INTO model_versions (name, base_path, created_at, active) VALUES ('base', '/m', 't7', 1);
+        INSERT INTO training_runs (status, started_at) VALUES ('done', 't8');
+    """)
+    db.commit()
+    tables = ("images", "inspections", "reviews", "object_names", "model_versions", "training_runs")
+    before = {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+    db.close()
+    with ReviewStore.open(path) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        old = s.latest_finding(1)
+        assert old.verdict is Verdict.ANOMALOUS and old.anomaly_score is None and old.defects[0].label == "scratch"
+        assert s.threshold_for("nut") == 0.5 and s.thresholds() == {}
+        s.set_threshold("nut", 0.3)
+        assert s.threshold_for("nut") == 0.3 and s.threshold_for("other") == 0.5
+        with pytest.raises(StoreError, match="between 0 and 1"):
+            s.set_threshold("nut", 1.5)
+        s.set_threshold("nut", None)
+        assert s.thresholds() == {}
+        scored = Finding(Verdict.NORMAL, anomaly_score=0.125, score_source="verdict_token")
+        s.record_inspection(2, scored)
+    db = sqlite3.connect(path)
+    after = {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+    assert after["inspections"][0] == before["inspections"][0] + (None,)  # the new column, empty for old rows
+    assert after["inspections"][1][-1] == 0.125
+    assert {t: rows for t, rows in after.items() if t != "inspections"} == \
+        {t: rows for t, rows in before.items() if t != "inspections"}
+    db.close()

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from PIL import Image
 
+from lriad_desktop.core.confidence import SOURCE_VERDICT_TOKEN, TokenScores
 from lriad_desktop.core.coordinates import ModelGeometry, processor_size, read_model_geometry, to_image_pixels
 from lriad_desktop.core.devices import pick_device
 from lriad_desktop.core.families import (FAMILIES, ModelFamily, prompt_opens_think, read_sidecar,
@@ -103,18 +104,26 @@ def validate_adapter_folder(folder: str | os.PathLike) -> Path:
 
 
 def finding_from_completion(text: str, image_size: tuple[int, int], geometry: ModelGeometry,
-                            **details: Any) -> Finding:
-    """Turn one completion into a finding with boxes in original-image pixels. Never raises."""
+                            scores: TokenScores | None = None, score_source: str = "", **details: Any) -> Finding:
+    """Turn one completion into a finding with boxes in original-image pixels. Never raises.
+
+    `scores` (from the answer's token probabilities, `core.confidence`) give the anomaly score and the
+    defects' confidences; a score whose verdict word is not the verdict the parser read is dropped."""
     parsed = parse_completion(text)
     if not parsed.ok:
         return Finding(Verdict.UNPARSED, (), parsed.steps, text, parse_error=parsed.error,
                        image_size=image_size, **details)
+    scores = scores or TokenScores()
+    confidences = scores.defect_confidences if len(scores.defect_confidences) == len(parsed.defects) else ()
     defects = []
-    for d in parsed.defects:
+    for i, d in enumerate(parsed.defects):
         box = to_image_pixels(d.box, image_size, geometry) if d.box is not None else None
-        defects.append(Defect(d.label, box))
+        defects.append(Defect(d.label, box, confidences[i] if confidences else None))
     verdict = Verdict.ANOMALOUS if parsed.anomaly else Verdict.NORMAL
-    return Finding(verdict, tuple(defects), parsed.steps, text, image_size=image_size, **details)
+    probability = scores.verdict_probability if scores.says_anomalous is parsed.anomaly else None
+    return Finding(verdict, tuple(defects), parsed.steps, text, image_size=image_size, anomaly_score=probability,
+                   verdict_probability=probability, score_source=score_source if probability is not None else "",
+                   **details)
 
 
 class Inspector:
@@ -124,8 +133,10 @@ class Inspector:
     """
 
     def __init__(self, model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None,
-                 device: str = "auto", max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> None:
+                 device: str = "auto", max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, scores: bool = True) -> None:
         self.info = validate_model_folder(model_dir)
+        self.scores = scores  # read the anomaly score from the generate call (False: the verdict only)
+        self._watch: tuple[list[int], list[str]] | None = None
         self.adapter_dir = validate_adapter_folder(adapter_dir) if adapter_dir else None
         self.device_preference = device
         self.max_new_tokens = max_new_tokens
@@ -199,6 +210,7 @@ class Inspector:
                       image_paths: Sequence[str] | None = None) -> list[Finding]:
         """Inspect several RGB images in one left-padded `generate` call (greedy)."""
         import torch
+        from transformers import LogitsProcessorList
 
         self.load()
         n = len(images)
@@ -215,11 +227,15 @@ class Inspector:
                                                **template_kwargs) for name in names]
         inputs = processor(text=texts, images=list(images), padding=True, return_tensors="pt").to(self.device)
         t1 = time.perf_counter()
+        recorder = self._recorder()
+        extra = {"logits_processor": LogitsProcessorList([recorder])} if recorder is not None else {}
         with torch.inference_mode():
-            out = model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+            out = model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, **extra)
         t2 = time.perf_counter()
         new_tokens = out[:, inputs["input_ids"].shape[1]:]
-        completions = processor.batch_decode(new_tokens, skip_special_tokens=True)
+        generated = processor.batch_decode(new_tokens, skip_special_tokens=True)
+        token_scores = self._token_scores(recorder, new_tokens, generated)
+        completions = generated
         if prompt_opens_think(texts[0]):  # a thinking template: the reasoning continues its open <think>
             completions = [with_opened_think(c) for c in completions]
         pad_id = processor.tokenizer.pad_token_id
@@ -234,7 +250,35 @@ class Inspector:
                 "batch_size": float(n),
             }
             findings.append(finding_from_completion(
-                text, images[i].size, self.geometry, model_version=self.model_version,
-                image_path=paths[i], object_name=names[i] or "", timings=timings,
+                text, images[i].size, self.geometry, token_scores[i], SOURCE_VERDICT_TOKEN,
+                model_version=self.model_version, image_path=paths[i], object_name=names[i] or "", timings=timings,
             ))
         return findings
+
+    def _recorder(self) -> Any:
+        """A fresh step recorder for one generate call (None when scores are off)."""
+        if not self.scores:
+            return None
+        from lriad_desktop.core.generation_scores import StepRecorder, verdict_watch
+
+        if self._watch is None:  # once per model: which tokens could write `true` / `false`
+            self._watch = verdict_watch(self._processor.tokenizer)
+        return StepRecorder(self._watch[0], self.device)
+
+    def _token_scores(self, recorder: Any, new_tokens: Any, generated: Sequence[str]) -> list[TokenScores | None]:
+        """Per sequence, the scores read from the recorded steps (None for each when nothing was recorded)."""
+        if recorder is None or not generated:
+            return [None] * len(generated)
+        from lriad_desktop.core.generation_scores import scores_for_sequence, token_pieces
+
+        tokenizer = self._processor.tokenizer
+        eos = self._model.generation_config.eos_token_id
+        stops = set(eos if isinstance(eos, list) else [] if eos is None else [eos]) | {tokenizer.pad_token_id}
+        best, watched = recorder.collect()
+        out: list[TokenScores | None] = []
+        for row, text in enumerate(generated):
+            ids = new_tokens[row].tolist()
+            end = next((n + 1 for n, t in enumerate(ids) if t in stops), len(ids))  # through the first end token
+            pieces = token_pieces(tokenizer, ids[:end], text)
+            out.append(scores_for_sequence(pieces, row, best, watched, self._watch[1] if self._watch else []))
+        return out

@@ -7,6 +7,10 @@ Each format declares itself with `@exporter(key, menu label, default name, targe
 the app's File → Export menu and its actions are built from `EXPORTERS`, so a new format is one
 decorated function here.
 
+Every format carries the model's anomaly score per image (its latest finding's; empty or null when it
+has none): a CSV column, the finding in JSON, a key of each COCO image and VLM-R1 line, and `scores.csv`
+in a YOLO folder.
+
 The reviewed set is every image with a current review; the inspector's review is the
 ground truth (an acceptance carries the model's defects, a flag the corrected ones). Boxes
 stay in original-image pixels everywhere; the VLM-R1 lines say so in `box_frame`, because
@@ -111,6 +115,16 @@ def image_size(state: ImageState) -> tuple[int, int] | None:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
+def anomaly_score(state: ImageState) -> float | None:
+    """The model's anomaly score for the image (its latest finding's), None when it has none."""
+    return state.finding.anomaly_score if state.finding is not None else None
+
+
+def _score_text(state: ImageState) -> str:
+    score = anomaly_score(state)
+    return "" if score is None else f"{score:.6g}"
+
+
 def _boxed(defects: Sequence[Defect]) -> list[Defect]:
     return [d for d in defects if d.box is not None and d.box.area > 0]
 
@@ -129,7 +143,7 @@ def export_csv(states: Sequence[ImageState], path: str | os.PathLike) -> ExportR
     """One row per reviewed image: the model's finding next to the inspector's review."""
     target = Path(path)
     columns = ["image_id", "path", "sha256", "object_name", "model_version", "model_verdict", "model_defects",
-               "review", "verdict", "defects", "note", "reviewer", "reviewed_at"]
+               "review", "verdict", "defects", "note", "reviewer", "reviewed_at", "anomaly_score"]
     boxes = 0
     with atomic_file(target, "w", newline="") as fh:
         writer = csv.writer(fh)
@@ -142,7 +156,7 @@ def export_csv(states: Sequence[ImageState], path: str | os.PathLike) -> ExportR
                              f.model_version if f else "", f.verdict.value if f else "",
                              defects_to_json(f.defects) if f else "[]", review["kind"], review["verdict"],
                              json.dumps(review["defects"]), review["note"], review["reviewer"],
-                             review["reviewed_at"]])
+                             review["reviewed_at"], _score_text(s)])
     return ExportResult(target, len(states), boxes)
 
 
@@ -175,7 +189,8 @@ def export_coco(states: Sequence[ImageState], path: str | os.PathLike) -> Export
         if size is None:
             skipped.append(f"{s.image.path}: unreadable")
             continue
-        images.append({"id": s.image.id, "file_name": s.image.path, "width": size[0], "height": size[1]})
+        images.append({"id": s.image.id, "file_name": s.image.path, "width": size[0], "height": size[1],
+                       "anomaly_score": anomaly_score(s)})
         for d in _boxed(s.review.review.defects):
             b = d.box
             annotations.append({"id": len(annotations) + 1, "image_id": s.image.id, "category_id": cat_id[d.label],
@@ -197,7 +212,7 @@ def export_yolo(states: Sequence[ImageState], folder: str | os.PathLike, copy_im
     out = Path(folder)
     names = _categories(states)
     index = {name: i for i, name in enumerate(names)}
-    listed, skipped, boxes = [], [], 0
+    listed, skipped, boxes, scores = [], [], 0, ["file,image_id,anomaly_score"]
     with atomic_folder(out) as stage:  # the previous export stays whole until this one is complete
         (stage / "labels").mkdir()
         if copy_images:
@@ -218,12 +233,14 @@ def export_yolo(states: Sequence[ImageState], folder: str | os.PathLike, copy_im
             (stage / "labels" / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""),
                                                           encoding="utf-8")
             boxes += len(lines)
+            scores.append(f"{stem},{s.image.id},{_score_text(s)}")
             if copy_images:
                 shutil.copy2(src, stage / "images" / f"{stem}{src.suffix.lower()}")
             else:
                 listed.append(str(src))
         if not copy_images:
             (stage / "images.txt").write_text("\n".join(listed) + "\n", encoding="utf-8")
+        (stage / "scores.csv").write_text("\n".join(scores) + "\n", encoding="utf-8")  # the model's, per image
         (stage / "classes.txt").write_text("".join(n + "\n" for n in names), encoding="utf-8")
         yaml = f"path: {json.dumps(str(out.resolve()))}\ntrain: images\nval: images\n"
         yaml += ("names:\n" + "".join(f"  {i}: {json.dumps(n)}\n" for i, n in enumerate(names))
@@ -244,7 +261,7 @@ def vlm_r1_record(state: ImageState) -> dict[str, Any]:
             "object_name": obj, "problem": problem, "solution": solution,
             "conversations": [{"from": "human", "value": "<image>" + problem}, {"from": "gpt", "value": solution}],
             "box_frame": BOX_FRAME, "labels_without_box": [d.label for d in review.defects if d.box is None],
-            "review": review.kind.value, "note": review.note}
+            "review": review.kind.value, "note": review.note, "anomaly_score": anomaly_score(state)}
 
 
 @exporter("vlm-r1", "VLM-R1 JSONL (training elsewhere)…", "train.jsonl")

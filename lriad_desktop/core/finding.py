@@ -70,10 +70,13 @@ class Box:
 
 @dataclass(frozen=True)
 class Defect:
-    """One defect: its type (label) and where it is (None when the model gave no box)."""
+    """One defect: its type (label), where it is (None when the model gave no box) and, for a defect the
+    model named, how sure it was of the label and box tokens (exp of their mean log-probability; None when
+    not known). The confidence is not part of equality: a reviewed defect is the same defect."""
 
     label: str
     box: Box | None = None
+    confidence: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,17 @@ class TokenLogprob:
     token: str
     logprob: float
     top: tuple[tuple[str, float], ...] = ()
+
+
+def _probability(value: Any) -> float | None:
+    """A stored probability, or None for a missing or unusable one (findings written before scores)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        return None
+    return p if 0.0 <= p <= 1.0 else None
 
 
 @dataclass(frozen=True)
@@ -123,8 +137,13 @@ class Finding:
     `defects` boxes are in original-image pixels; `reasoning` holds the model's steps.
     A finding with verdict `unparsed` keeps the raw text and has no defects. `logprobs` holds the
     answer's token log-probabilities where the backend reports them (a model server asked for
-    `logprobs`); they travel with the finding in memory only and are not part of `to_dict`. `tiling` says
-    how a large image was cut into tiles, when it was.
+    `logprobs`); they travel with the finding in memory only and are not part of `to_dict`.
+
+    `verdict` is the model's own answer. `verdict_probability` is P(anomalous) read at its verdict token
+    (`core.confidence`); `anomaly_score` is the score decisions use (compared with the object's threshold):
+    today the verdict probability, later fused with an anomaly map's score, and `score_source` says what
+    it came from (`verdict_token`, `server_logprobs`; "" when there is no score, shown as "—"). `tiling` says how a large
+    image was cut into tiles, when it was.
     """
 
     verdict: Verdict
@@ -137,6 +156,9 @@ class Finding:
     object_name: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     parse_error: str = ""
+    anomaly_score: float | None = None
+    verdict_probability: float | None = None
+    score_source: str = ""
     logprobs: tuple[TokenLogprob, ...] = field(default=(), compare=False, repr=False)
     tiling: Tiling | None = None  # set when the image was inspected in tiles
 
@@ -153,7 +175,8 @@ class Finding:
         return {
             "verdict": self.verdict.value,
             "defects": [
-                {"label": d.label, "box": d.box.as_list(ndigits=2) if d.box else None} for d in self.defects
+                {"label": d.label, "box": d.box.as_list(ndigits=2) if d.box else None,
+                 "confidence": d.confidence} for d in self.defects
             ],
             "reasoning": list(self.reasoning),
             "raw_text": self.raw_text,
@@ -164,12 +187,16 @@ class Finding:
             "timings": dict(self.timings),
             "parse_error": self.parse_error,
             "tiling": self.tiling.to_dict() if self.tiling else None,
+            "anomaly_score": self.anomaly_score,  # not rounded: scores near 0 and 1 still rank
+            "verdict_probability": self.verdict_probability,
+            "score_source": self.score_source,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Finding":
         defects = tuple(
-            Defect(d["label"], Box(*d["box"]) if d.get("box") else None) for d in data.get("defects", [])
+            Defect(d["label"], Box(*d["box"]) if d.get("box") else None, _probability(d.get("confidence")))
+            for d in data.get("defects", [])
         )
         size = data.get("image_size") or (0, 0)
         return cls(
@@ -184,6 +211,9 @@ class Finding:
             timings={k: float(v) for k, v in (data.get("timings") or {}).items()},
             parse_error=data.get("parse_error", ""),
             tiling=Tiling.from_dict(data["tiling"]) if data.get("tiling") else None,
+            anomaly_score=_probability(data.get("anomaly_score")),
+            verdict_probability=_probability(data.get("verdict_probability")),
+            score_source=str(data.get("score_source") or ""),
         )
 
     def to_json(self) -> str:

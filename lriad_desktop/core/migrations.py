@@ -47,8 +47,15 @@ _V3 = """
             config_json TEXT NOT NULL DEFAULT '{}', metrics_json TEXT NOT NULL DEFAULT '{}',
             log_path TEXT NOT NULL DEFAULT '', started_at TEXT NOT NULL, finished_at TEXT);
 """
+# the anomaly score beside each inspection (the queue sorts by it; older rows have none: NULL) and a decision
+# threshold per object name
+_V4_SCORES = """
+        ALTER TABLE inspections ADD COLUMN anomaly_score REAL;
+        CREATE TABLE object_thresholds (object_name TEXT PRIMARY KEY,
+            threshold REAL NOT NULL CHECK (threshold >= 0 AND threshold <= 1), updated_at TEXT NOT NULL);
+"""
 # MIGRATIONS[i] upgrades a database from schema version i to i + 1 (SQL or a function); append, never edit.
-MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (_V1, _V2, _V3, _V4_SCORES)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,8 +1,10 @@
 """Inspecting through a model server over the OpenAI chat API (vLLM, SGLang, Ollama, LM Studio, transformers
 serve): an `InspectionBackend` that sends each image, already resized to the model input, as a PNG data URI.
 
-Requests go out N at a time (the server batches them), at temperature 0, asking for `logprobs` (kept on
-the finding where the server reports them). A server that is down, too slow or answers an error marks
+Requests go out N at a time (the server batches them), at temperature 0, asking for `logprobs` with the
+top 5 alternatives: where the server reports them, the finding's anomaly score is read from them
+(`core.confidence`, the same rule as in-process); where it does not (transformers serve, LM Studio), the
+score is null, shown as "—". A server that is down, too slow or answers an error marks
 that image *error* with one clear message and the batch goes on; once the server is found unreachable,
 further images get one quick attempt each instead of the full retries, so nothing waits for long.
 The API key is sent as a bearer token and never logged or shown.
@@ -24,11 +26,12 @@ from urllib.parse import urlsplit
 import httpx2
 from PIL import Image
 
+from lriad_desktop.core.confidence import SOURCE_SERVER_LOGPROBS, score_tokens
 from lriad_desktop.core.coordinates import (DEFAULT_FRAMES, SIDECAR, CoordinateFrame, ModelGeometry,
                                             read_model_geometry)
 from lriad_desktop.core.engine import DEFAULT_MAX_NEW_TOKENS, finding_from_completion
 from lriad_desktop.core.families import FAMILIES
-from lriad_desktop.core.finding import TokenLogprob
+from lriad_desktop.core.finding import Finding, TokenLogprob
 from lriad_desktop.core.model_input import ModelInputResizer, has_processor_settings, png_data_uri
 from lriad_desktop.core.pipeline import Answer, BackendUnavailable, ImageError
 from lriad_desktop.core.prompting import build_messages
@@ -138,6 +141,15 @@ def parse_logprobs(choice: dict[str, Any]) -> tuple[TokenLogprob, ...]:
         except (KeyError, TypeError, ValueError):
             return ()  # a malformed list is no confidence at all, not half of one
     return tuple(out)
+
+
+def served_finding(text: str, logprobs: Sequence[TokenLogprob], image_size: tuple[int, int],
+                   geometry: ModelGeometry, **details: Any) -> Finding:
+    """A served answer as a finding: its anomaly score read from the reported log-probabilities (top-k, so
+    ranked), or no score when the server reported none."""
+    scores = score_tokens(logprobs, ranked=True) if logprobs else None
+    return finding_from_completion(text, image_size, geometry, scores, SOURCE_SERVER_LOGPROBS,
+                                   logprobs=tuple(logprobs), **details)
 
 
 def reason(err: Exception) -> str:
@@ -273,9 +285,9 @@ class ServerBackend:
             timings = {"preprocess_ms": (t1 - t0) * 1000 / n, "request_ms": reply.seconds * 1000,
                        "total_ms": wall * 1000 / n, "new_tokens": float(reply.completion_tokens),
                        "batch_size": float(n), "in_flight": float(self.min_batch)}
-            answers.append(finding_from_completion(
-                reply.text, images[i].size, self.geometry, model_version=self.model_version, image_path=paths[i],
-                object_name=names[i] or "", timings=timings, logprobs=reply.logprobs))
+            answers.append(served_finding(reply.text, reply.logprobs, images[i].size, self.geometry,
+                                          model_version=self.model_version, image_path=paths[i],
+                                          object_name=names[i] or "", timings=timings))
         return answers
 
     # --- talking to the server ------------------------------------------------------------

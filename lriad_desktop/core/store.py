@@ -13,7 +13,8 @@ A store (its connection) belongs to the thread that opened it; a worker that nee
 store (an export) opens its own with `ReviewStore.open(store.path)`.
 
 The store is split by responsibility: the connection and its error (`store_db`), the schema
-(`migrations`), model versions and training runs (`store_versions`), and here the images,
+(`migrations`), model versions and training runs (`store_versions`), thresholds per object
+(`store_thresholds`), and here the images,
 inspections, reviews and object names. This module is the store's public face: `ReviewStore`,
 `StoreError`, the records it returns and its helpers are imported from here. The review values
 themselves (`Review`, `ReviewKind`, `ReviewRecord`) belong to `core.review`.
@@ -34,6 +35,7 @@ from lriad_desktop.core.paths import user_data_dir
 from lriad_desktop.core.review import (Review, ReviewKind, ReviewRecord, current_reviewer, defects_from_json,
                                        defects_to_json)
 from lriad_desktop.core.store_db import StoreBusy, StoreError, file_sha256, now_iso, store_error
+from lriad_desktop.core.store_thresholds import ThresholdTables
 from lriad_desktop.core.store_versions import TrainingRun, VersionTables
 
 __all__ = ["BUSY_TIMEOUT_S", "STORE_FILE", "ImageRecord", "ImageState", "InspectionRecord", "ReviewStore", "StoreBusy", "StoreCounts", "StoreError",
@@ -102,7 +104,7 @@ def _image_row(row: sqlite3.Row) -> ImageRecord:
 _LATEST_REVIEW = "SELECT * FROM reviews WHERE image_id = ? ORDER BY id DESC LIMIT 1"
 
 
-class ReviewStore(VersionTables):
+class ReviewStore(VersionTables, ThresholdTables):
     """The SQLite review store. Open with `ReviewStore.open()`; close when done (or use `with`)."""
 
     # --- opening -----------------------------------------------------------------------
@@ -220,9 +222,10 @@ class ReviewStore(VersionTables):
     def record_inspection(self, image_id: int, finding: Finding) -> InspectionRecord:
         """Store one finding for an image."""
         created = now_iso()
-        cur = self._write("INSERT INTO inspections (image_id, model_version, verdict, finding_json, created_at) "
-                          "VALUES (?, ?, ?, ?, ?)",
-                          (image_id, finding.model_version, finding.verdict.value, finding.to_json(), created))
+        cur = self._write("INSERT INTO inspections (image_id, model_version, verdict, finding_json, created_at, "
+                          "anomaly_score) VALUES (?, ?, ?, ?, ?, ?)",
+                          (image_id, finding.model_version, finding.verdict.value, finding.to_json(), created,
+                           finding.anomaly_score))
         return InspectionRecord(int(cur.lastrowid), image_id, finding.model_version, finding, created)
 
     def latest_inspection(self, image_id: int) -> InspectionRecord | None:

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 from PySide6.QtCore import QObject, Signal
 
 from lriad_desktop.core import review as rv
+from lriad_desktop.core.confidence import DEFAULT_THRESHOLD
 from lriad_desktop.core.defect_kinds import DEFECT_KINDS
 from lriad_desktop.core.finding import Box, Defect, Verdict
 from lriad_desktop.core.images import is_image_file, iter_image_files
@@ -83,7 +84,9 @@ class AppController(QObject):
         self.history = ReviewHistory(store)
         self.history.on_change.append(self._review_changed)
         self._object_names = store.object_names()
+        self._thresholds = store.thresholds()
         self._rows_by_image: dict[int, int] = {}
+        self.queue.layoutChanged.connect(self._rows_moved)
         self._scans = 0
         self.inspection = InspectionService(self.runner, settings, self.object_name_for, inspector_factory,
                                             store.path, self)
@@ -94,6 +97,9 @@ class AppController(QObject):
         self.training = TrainingService(self)
         self.training.finished.connect(
             lambda outcome: self.reconcile_training("found when a training run ended") if outcome != "done" else None)
+
+    def _rows_moved(self) -> None:  # the queue was sorted: image ids point at new rows
+        self._rows_by_image = {e.image_id: row for row, e in enumerate(self.queue.entries()) if e.image_id is not None}
 
     # --- getting images in ------------------------------------------------------------
     def add_paths(self, paths: Sequence[str | Path], inspect: bool = False) -> None:
@@ -128,9 +134,10 @@ class AppController(QObject):
         for p in paths:
             state = known.get(p)
             if state is None:
-                entries.append(QueueEntry(p))
+                entries.append(QueueEntry(p, threshold=self.threshold_for(p)))
             else:
-                entries.append(QueueEntry(p, state.image.id, state.finding, state.inspection_id, state.review))
+                entries.append(QueueEntry(p, state.image.id, state.finding, state.inspection_id, state.review,
+                                          threshold=self.threshold_for(p)))
         rows = self.queue.add_entries(entries)
         for row in rows:
             e = self.queue.entry(row)
@@ -164,12 +171,39 @@ class AppController(QObject):
         """Remember `name` for a folder or image (written at once, or as soon as the store is free)."""
         def then(names: dict[str, str]) -> None:
             self._object_names = names
+            self._apply_thresholds()
 
         def work(store: ReviewStore) -> dict[str, str]:
             store.set_object_name(scope, name)
             return store.object_names()
 
         self.writes.write(work, then, f"Object name of {Path(scope).name}")
+
+    def threshold_for(self, path: str) -> float:
+        """The decision threshold of the image's object (the store's, else the default 0.5)."""
+        return self.object_threshold(self.object_name_for(path))
+
+    def object_threshold(self, object_name: str) -> float:
+        """An object's decision threshold (the store's, else the default 0.5)."""
+        return self._thresholds.get(object_name, DEFAULT_THRESHOLD)
+
+    def set_threshold(self, object_name: str, threshold: float | None) -> bool:
+        """Save an object's threshold (None: back to the default) and re-decide its queued images."""
+        try:
+            self.store.set_threshold(object_name, threshold)
+            self._thresholds = self.store.thresholds()
+        except StoreError as err:
+            self.notice.emit(str(err))
+            return False
+        self._apply_thresholds()
+        return True
+
+    def _apply_thresholds(self) -> None:
+        for row, entry in enumerate(self.queue.entries()):
+            t = self.threshold_for(entry.path)
+            if t != entry.threshold:
+                self.queue.update(row, threshold=t)
+                self.entryChanged.emit(row)
 
     # --- inspection -------------------------------------------------------------------
     def inspect_rows(self, rows: Sequence[int], front: bool = False) -> None:

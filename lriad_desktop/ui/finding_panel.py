@@ -6,6 +6,7 @@ import html
 
 from PySide6.QtWidgets import QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget
 
+from lriad_desktop.core.confidence import format_score
 from lriad_desktop.core.finding import Finding, Verdict
 from lriad_desktop.ui.queue_model import QueueEntry
 from lriad_desktop.ui.theme import colour
@@ -59,6 +60,20 @@ def describe_timing(finding: Finding) -> str:
     return " · ".join(bits)
 
 
+def describe_score(entry: QueueEntry) -> str:
+    """"Anomaly score 0.47 · threshold 0.50 · needs review", "—" without a score, "" before inspection."""
+    f = entry.model_finding
+    if f is None or entry.error:
+        return ""
+    text = f"Anomaly score {format_score(f.anomaly_score)} · threshold {entry.threshold:.2f}"
+    if entry.needs_review:
+        text += " · needs review"
+    decided = entry.finding
+    if decided is not None and decided.verdict is not f.verdict:
+        text += f" (the model said {f.verdict.value})"
+    return text
+
+
 class FindingPanel(QWidget):
     """The model's side of the story for one image."""
 
@@ -75,6 +90,9 @@ class FindingPanel(QWidget):
         self.badge.setProperty("verdict", "pending")
         self.defect_summary = QLabel()
         self.defect_summary.setWordWrap(True)
+        self.score = QLabel()  # the anomaly score against the object's threshold
+        self.score.setObjectName("score")
+        self.score.setWordWrap(True)
         self.reasoning = QTextBrowser()
         self.reasoning.setObjectName("reasoning")
         self.reasoning.setOpenLinks(False)
@@ -86,6 +104,7 @@ class FindingPanel(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(section_title("Model verdict"))
         layout.addWidget(self.badge)
+        layout.addWidget(self.score)
         layout.addWidget(self.defect_summary)
         layout.addWidget(section_title("Reasoning"))
         layout.addWidget(self.reasoning, 1)
@@ -97,12 +116,14 @@ class FindingPanel(QWidget):
             self.title.setText("No image")
             self._badge("NO IMAGE", "pending")
             self.defect_summary.setText("")
+            self.score.setText("")
             self.reasoning.setHtml("")
             self.meta.setText("")
             return
         self.title.setText(entry.name)
         self.title.setToolTip(entry.path)
         f = entry.finding
+        self.score.setText(describe_score(entry))
         if entry.error:
             self._badge("CAN'T INSPECT IMAGE", "error")  # unreadable, a shape the model can't take, or a failed run
             self.defect_summary.setText(entry.error)

@@ -22,12 +22,13 @@ from lriad_desktop.ui.image_view import ImageView
 from lriad_desktop.ui.imaging import DisplayImage, decode_display_image
 from lriad_desktop.ui.improve_panel import ImproveController
 from lriad_desktop.ui.models_dialog import ModelsAction
-from lriad_desktop.ui.queue_model import QueueEntry
+from lriad_desktop.ui.queue_model import QueueEntry, least_certain_first
 from lriad_desktop.ui.queue_view import QueueView
 from lriad_desktop.ui.report_action import ShiftReportAction
 from lriad_desktop.ui.review_panel import ReviewPanel
 from lriad_desktop.ui.status_bar import InspectionStatus
 from lriad_desktop.ui.theme import icon
+from lriad_desktop.ui.threshold_dialog import ThresholdDialog
 from lriad_desktop.ui.versions_dialog import VersionsAction
 from lriad_desktop.ui.watch_mode import FolderWatchMode
 from lriad_desktop.ui.window_io import (ExportAction, FileIntake, SettingsAction, carries_images, show_about,
@@ -128,11 +129,13 @@ class MainWindow(QMainWindow):
             "redo": lambda: self._after_undo(c.redo()), "next": lambda: self.go(1), "previous": lambda: self.go(-1),
             "next_unreviewed": lambda: self.go_to_next(lambda e: e.review is None and not e.error, "unreviewed"),
             "next_flagged": lambda: self.go_to_next(lambda e: e.status is ImageStatus.FLAGGED, "flagged"),
+            "next_needs_review": lambda: self.go_to_next(lambda e: e.needs_review, "needs-review"),
+            "sort_by_doubt": lambda: c.queue.reorder(least_certain_first if a["sort_by_doubt"].isChecked() else None),
             "zoom_in": lambda: self.view.zoom_by(1.25), "zoom_out": lambda: self.view.zoom_by(0.8),
             "zoom_fit": self.view.fit, "zoom_100": self.view.actual_size,
             "shortcuts": lambda: show_shortcuts(self), "about": lambda: show_about(self, c.store.path),
-            "improve": self.improving.start, "versions": self.versions.show, "models": self.models.show,
-            "shift_report": self.report.ask,
+            "threshold": self.open_threshold, "improve": self.improving.start, "versions": self.versions.show,
+            "models": self.models.show, "shift_report": self.report.ask,
         }
         for name, fn in handlers.items():
             a[name].triggered.connect(lambda _=False, f=fn: f())
@@ -142,9 +145,11 @@ class MainWindow(QMainWindow):
         a["toggle_overlay"].toggled.connect(self.view.set_overlay_visible)
         a["toggle_labels"].toggled.connect(self._labels_toggled)
         a["auto_inspect"].toggled.connect(self._auto_toggled)
+        a["needs_review_only"].toggled.connect(self._filter_toggled)
         self.menus_["recent"].aboutToShow.connect(lambda: io.fill_recent(self.menus_["recent"]))
         self.queue_view.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.set_current(cur.row()))
         c.queue.rowsInserted.connect(self._rows_inserted)
+        c.queue.layoutChanged.connect(self._rows_moved)
         c.queue.countsChanged.connect(self._update_queue_header)
         c.entryChanged.connect(self._entry_changed)
         c.notice.connect(self.show_notice)
@@ -283,6 +288,20 @@ class MainWindow(QMainWindow):
         if self._row is None:
             self.set_current(first)
 
+    def _rows_moved(self) -> None:  # sorted: the current image keeps its place in the view, not its row number
+        idx = self.queue_view.currentIndex()
+        self._row = idx.row() if idx.isValid() else self._row
+        if self._row is not None:
+            self.queue_view.scrollTo(self.controller.queue.index(self._row))
+
+    def _filter_toggled(self, on: bool) -> None:
+        self.queue_view.set_filter((lambda e: e.needs_review) if on else None)
+        if self._row is not None and self.queue_view.isRowHidden(self._row):  # the current image went: a near one
+            before = self._row
+            self.go(1)
+            if self._row == before:
+                self.go(-1)
+
     # --- navigation -----------------------------------------------------------------------
     def go(self, step: int) -> None:
         """Move `step` images forward (or back) in the queue."""
@@ -290,6 +309,8 @@ class MainWindow(QMainWindow):
         if n == 0:
             return
         row = 0 if self._row is None else self._row + step
+        while 0 <= row < n and self.queue_view.isRowHidden(row):  # filtered out of the queue
+            row += step
         if not 0 <= row < n:
             self.show_notice("Last image" if step > 0 else "First image")
             return
@@ -297,7 +318,9 @@ class MainWindow(QMainWindow):
 
     def go_to_next(self, predicate: Callable[[QueueEntry], bool], what: str) -> None:
         """Go to the next image (wrapping around) that matches `predicate`."""
-        row = self.controller.queue.find(self._row if self._row is not None else -1, 1, predicate)
+        q = self.controller.queue
+        row = q.find(self._row if self._row is not None else -1, 1,
+                     lambda e: predicate(e) and not self.queue_view.isRowHidden(q.row_of(e.path) or 0))
         if row is None:
             self.show_notice(f"No {what} image left")
         else:
@@ -391,6 +414,16 @@ class MainWindow(QMainWindow):
         self.actions_["redo"].setText(f"&Redo {h.redo_text}" if h.can_redo else "&Redo")
 
     # --- queue, notices, drops, closing ----------------------------------------------------
+    def open_threshold(self) -> None:
+        """The threshold dialog for the current image's object."""
+        entry = self.current_entry()
+        if entry is None:
+            self.show_notice("Open an image first: the threshold belongs to its object")
+            return
+        self.threshold_dialog = ThresholdDialog(self.controller, self.controller.object_name_for(entry.path), self)
+        self.threshold_dialog.finished.connect(lambda _r: self._update_panels())
+        self.threshold_dialog.open()
+
     def clear_queue(self) -> None:
         """Empty the queue and stop inspecting (reviews stay saved)."""
         self.controller.inspection.cancel()

@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QImage
 
+from lriad_desktop.core.confidence import DEFAULT_THRESHOLD, as_decided, doubt, needs_review
 from lriad_desktop.core.finding import Finding
 from lriad_desktop.core.review import ImageStatus, ReviewRecord, image_status
 from lriad_desktop.ui.imaging import make_thumbnail
@@ -24,11 +25,31 @@ class QueueEntry:
 
     path: str
     image_id: int | None = None
-    finding: Finding | None = None
+    model_finding: Finding | None = None  # what the model answered, its own verdict
     inspection_id: int | None = None
     review: ReviewRecord | None = None
     error: str = ""
     busy: bool = False  # waiting for or under inspection
+    threshold: float = DEFAULT_THRESHOLD  # the object's threshold: it decides the verdict shown
+
+    @property
+    def finding(self) -> Finding | None:
+        """The finding as the object's threshold decides it (what the queue shows and Accept records)."""
+        return None if self.model_finding is None else as_decided(self.model_finding, self.threshold)
+
+    @finding.setter
+    def finding(self, value: Finding | None) -> None:
+        self.model_finding = value
+
+    @property
+    def doubt(self) -> float | None:
+        """How far the score is from the threshold (0: a coin toss); None without a score."""
+        return doubt(self.model_finding, self.threshold)
+
+    @property
+    def needs_review(self) -> bool:
+        """The score lies in the band around the threshold, and nobody has reviewed the image yet."""
+        return self.review is None and needs_review(self.model_finding, self.threshold)
 
     @property
     def status(self) -> ImageStatus:
@@ -81,6 +102,12 @@ class ThumbnailLoader(QObject):
         self._cache.pop(path, None)
 
 
+def least_certain_first(entry: QueueEntry) -> tuple[bool, float]:
+    """The "review by doubt" order: the score nearest its threshold first; images without a score last."""
+    d = entry.doubt
+    return (d is None, 0.0 if d is None else d)
+
+
 class QueueModel(QAbstractListModel):
     """Rows of `QueueEntry`; keeps counts per status for the status bar."""
 
@@ -92,6 +119,7 @@ class QueueModel(QAbstractListModel):
         super().__init__(parent)
         self._entries: list[QueueEntry] = []
         self._rows: dict[str, int] = {}
+        self._added: dict[str, int] = {}  # path → the order it was queued in
         self._counts: Counter[ImageStatus] = Counter()
         self.thumbnails = thumbnails
         if thumbnails is not None:
@@ -138,6 +166,7 @@ class QueueModel(QAbstractListModel):
         for i, e in enumerate(new):
             self._entries.append(e)
             self._rows[e.path] = first + i
+            self._added[e.path] = len(self._added)
             self._counts[e.status] += 1
         self.endInsertRows()
         self.countsChanged.emit()
@@ -148,9 +177,23 @@ class QueueModel(QAbstractListModel):
         self.beginResetModel()
         self._entries.clear()
         self._rows.clear()
+        self._added.clear()
         self._counts.clear()
         self.endResetModel()
         self.countsChanged.emit()
+
+    def reorder(self, key: Callable[[QueueEntry], Any] | None = None) -> None:
+        """Sort the rows by `key` (stable; None: the order the images were queued in). Views keep their
+        current and selected images; row numbers change (listeners of `layoutChanged` re-read theirs)."""
+        added = self._added
+        order = sorted(self._entries, key=lambda e: (key(e), added[e.path]) if key else added[e.path])
+        self.layoutAboutToBeChanged.emit()
+        old = self.persistentIndexList()
+        paths = [self._entries[i.row()].path for i in old]
+        self._entries = order
+        self._rows = {e.path: row for row, e in enumerate(order)}
+        self.changePersistentIndexList(old, [self.index(self._rows[p]) for p in paths])
+        self.layoutChanged.emit()
 
     def entry(self, row: int) -> QueueEntry:
         """The entry at `row`."""

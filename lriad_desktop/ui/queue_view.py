@@ -1,13 +1,16 @@
-"""The queue list: thumbnail, file name, folder and a coloured status chip per image."""
+"""The queue list: thumbnail, file name, folder, a coloured status chip, a *needs review* chip when the
+anomaly score lies near the object's threshold, and the score ("—" when there is none) per image."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPainterPath
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
+from lriad_desktop.core.confidence import format_score
 from lriad_desktop.core.review import ImageStatus
 from lriad_desktop.ui.queue_model import THUMB_SIZE, QueueEntry, QueueModel
 from lriad_desktop.ui.theme import colour
@@ -70,15 +73,24 @@ class QueueDelegate(QStyledItemDelegate):
         painter.setPen(colour("muted"))
         fm = QFontMetrics(option.font)
         folder = Path(entry.path).parent.name
-        painter.drawText(QRect(text_left, r.top() + 10 + fm.height(), width, fm.height()), Qt.AlignmentFlag.AlignLeft,
-                         fm.elidedText(folder, Qt.TextElideMode.ElideMiddle, width))
-        self._chip(painter, entry, text_left, r.bottom() - 6 - fm.height() - 2, option.font)
-        painter.restore()
-
-    def _chip(self, painter: QPainter, entry: QueueEntry, left: int, top: int, font: QFont) -> None:
+        line = QRect(text_left, r.top() + 10 + fm.height(), width, fm.height())
+        if entry.model_finding is not None:  # the anomaly score, right-aligned beside the folder
+            score = "score " + format_score(entry.model_finding.anomaly_score)
+            painter.drawText(line, Qt.AlignmentFlag.AlignRight, score)
+            line.setWidth(max(0, width - fm.horizontalAdvance(score) - 8))
+        painter.drawText(line, Qt.AlignmentFlag.AlignLeft, fm.elidedText(folder, Qt.TextElideMode.ElideMiddle,
+                                                                          line.width()))
+        chip_top = r.bottom() - 6 - fm.height() - 2
         text, token = STATUS_STYLE[entry.status]
         if entry.busy:
             text, token = "inspecting…" if entry.finding is None else text + " · re-inspecting", "warn"
+        right = self._chip(painter, text, token, text_left, chip_top, option.font)
+        if entry.needs_review:  # the score sits in the band around the object's threshold
+            self._chip(painter, "needs review", "warn", right + 6, chip_top, option.font)
+        painter.restore()
+
+    def _chip(self, painter: QPainter, text: str, token: str, left: int, top: int, font: QFont) -> int:
+        """A rounded chip of `text` in the theme colour `token`; returns its right edge."""
         small = QFont(font)
         small.setPointSizeF(max(7.0, font.pointSizeF() - 1.0))
         small.setBold(True)
@@ -93,6 +105,7 @@ class QueueDelegate(QStyledItemDelegate):
         painter.setPen(c)
         painter.setFont(small)
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        return int(rect.right())
 
 
 class QueueView(QListView):
@@ -110,3 +123,25 @@ class QueueView(QListView):
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys belong to the review loop, not the list
         self.setMinimumWidth(220)
+        self._keep: Callable[[QueueEntry], bool] | None = None
+
+    def setModel(self, model: QueueModel) -> None:  # type: ignore[override]
+        super().setModel(model)
+        model.dataChanged.connect(lambda top, bottom, _roles=(): self.refilter(top.row(), bottom.row()))
+        model.rowsInserted.connect(lambda _parent, first, last: self.refilter(first, last))
+        model.layoutChanged.connect(lambda *_: self.refilter())
+        model.modelReset.connect(self.refilter)
+
+    def set_filter(self, keep: Callable[[QueueEntry], bool] | None) -> None:
+        """Show only the rows whose entry `keep` accepts (None: every row), re-checked as entries change."""
+        self._keep = keep
+        self.refilter()
+
+    def refilter(self, first: int = 0, last: int | None = None) -> None:
+        """Hide or show rows `first`…`last` (default: all) by the filter."""
+        model = self.model()
+        if not isinstance(model, QueueModel):
+            return
+        last = model.rowCount() - 1 if last is None else min(last, model.rowCount() - 1)
+        for row in range(max(0, first), last + 1):
+            self.setRowHidden(row, self._keep is not None and not self._keep(model.entry(row)))
