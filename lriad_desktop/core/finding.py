@@ -93,6 +93,7 @@ class Finding:
     A finding with verdict `unparsed` keeps the raw text and has no defects. `logprobs` holds the
     answer's token log-probabilities where the backend reports them (a model server asked for
     `logprobs`); they travel with the finding in memory only and are not part of `to_dict`.
+    `references` are the golden samples (their paths) the model was shown beside the image.
     """
 
     verdict: Verdict
@@ -105,6 +106,7 @@ class Finding:
     object_name: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     parse_error: str = ""
+    references: tuple[str, ...] = ()
     logprobs: tuple[TokenLogprob, ...] = field(default=(), compare=False, repr=False)
 
     @property
@@ -130,6 +132,7 @@ class Finding:
             "object_name": self.object_name,
             "timings": dict(self.timings),
             "parse_error": self.parse_error,
+            "references": list(self.references),
         }
 
     @classmethod
@@ -149,6 +152,7 @@ class Finding:
             object_name=data.get("object_name", ""),
             timings={k: float(v) for k, v in (data.get("timings") or {}).items()},
             parse_error=data.get("parse_error", ""),
+            references=tuple(str(r) for r in data.get("references") or ()),
         )
 
     def to_json(self) -> str:

@@ -26,12 +26,12 @@ from PIL import Image
 
 from lriad_desktop.core.coordinates import (DEFAULT_FRAMES, SIDECAR, CoordinateFrame, ModelGeometry,
                                             read_model_geometry)
-from lriad_desktop.core.engine import DEFAULT_MAX_NEW_TOKENS, finding_from_completion
+from lriad_desktop.core.engine import DEFAULT_MAX_NEW_TOKENS, batch_views, finding_from_view
 from lriad_desktop.core.families import FAMILIES
 from lriad_desktop.core.finding import TokenLogprob
 from lriad_desktop.core.model_input import ModelInputResizer, has_processor_settings, png_data_uri
 from lriad_desktop.core.pipeline import Answer, BackendUnavailable, ImageError
-from lriad_desktop.core.prompting import build_messages
+from lriad_desktop.core.references import ReferenceImage
 
 log = logging.getLogger(__name__)
 API_KEY_ENV = "LRIAD_SERVER_API_KEY"
@@ -250,8 +250,13 @@ class ServerBackend:
             client.close()
 
     def inspect_batch(self, images: Sequence[Image.Image], object_names: Sequence[str | None] | None = None,
-                      image_paths: Sequence[str] | None = None) -> list[Answer]:
-        """Send the images N at a time; one finding, or an `ImageError` with the reason, per image, in order."""
+                      image_paths: Sequence[str] | None = None,
+                      references: Sequence[Sequence[ReferenceImage]] | None = None) -> list[Answer]:
+        """Send the images N at a time; one finding, or an `ImageError` with the reason, per image, in order.
+
+        An image with golden samples goes as several `image_url` parts (each resized to the model input), or
+        as one side-by-side composite, as the model's `lriad.json` says.
+        """
         self.load()
         n = len(images)
         if n == 0:
@@ -260,9 +265,11 @@ class ServerBackend:
         paths = list(image_paths) if image_paths is not None else [""] * n
         t0 = time.perf_counter()
         assert self._resizer is not None and self._pool is not None
-        uris = [png_data_uri(self._resizer.resize(im)) for im in images]
+        views = batch_views(images, references, self.geometry)
+        bodies = [self._body(view.messages(names[i]), [png_data_uri(self._resizer.resize(im)) for im in view.images])
+                  for i, view in enumerate(views)]
         t1 = time.perf_counter()
-        futures = [self._pool.submit(self._ask, names[i], uris[i]) for i in range(n)]
+        futures = [self._pool.submit(self._ask, body) for body in bodies]
         replies = [f.result() for f in futures]
         wall = time.perf_counter() - t0
         answers: list[Answer] = []
@@ -273,8 +280,8 @@ class ServerBackend:
             timings = {"preprocess_ms": (t1 - t0) * 1000 / n, "request_ms": reply.seconds * 1000,
                        "total_ms": wall * 1000 / n, "new_tokens": float(reply.completion_tokens),
                        "batch_size": float(n), "in_flight": float(self.min_batch)}
-            answers.append(finding_from_completion(
-                reply.text, images[i].size, self.geometry, model_version=self.model_version, image_path=paths[i],
+            answers.append(finding_from_view(
+                reply.text, views[i], self.geometry, model_version=self.model_version, image_path=paths[i],
                 object_name=names[i] or "", timings=timings, logprobs=reply.logprobs))
         return answers
 
@@ -337,14 +344,14 @@ class ServerBackend:
                                      geometry.min_pixels, geometry.max_pixels)
         return geometry, ModelInputResizer(geometry, path), f"the processor settings in {path}"
 
-    def _body(self, object_name: str | None, uri: str) -> dict[str, Any]:
-        return {"model": self.model_name, "messages": openai_messages(build_messages(object_name), [uri]),
+    def _body(self, messages: list[dict[str, Any]], uris: Sequence[str]) -> dict[str, Any]:
+        return {"model": self.model_name, "messages": openai_messages(messages, uris),
                 "temperature": 0, "max_tokens": self.config.max_new_tokens,
                 "logprobs": True, "top_logprobs": TOP_LOGPROBS}
 
-    def _ask(self, object_name: str | None, uri: str) -> _Reply | ImageError:
+    def _ask(self, body: dict[str, Any]) -> _Reply | ImageError:
         try:
-            return self._post_with_retries(self._body(object_name, uri))
+            return self._post_with_retries(body)
         except _Failure as err:
             return ImageError(str(err))
 
