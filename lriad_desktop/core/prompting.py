@@ -40,6 +40,11 @@ def object_phrase(object_name: str | None) -> str:
     return " ".join(name.split()) or DEFAULT_OBJECT
 
 
+def object_key(object_name: str | None) -> str:
+    """The name golden samples are filed under: "Metal_Nut", "metal nut" and "metal-nut" are one object."""
+    return object_phrase(object_name).lower()
+
+
 # Folder names that say how images are sorted or where they were put, not what they show.
 SORTING_NAMES = frozenset({
     "test", "train", "training", "val", "validation", "ground_truth", "good", "ok", "ng", "bad", "normal",

@@ -13,7 +13,7 @@ A store (its connection) belongs to the thread that opened it; a worker that nee
 store (an export) opens its own with `ReviewStore.open(store.path)`.
 
 The store is split by responsibility: the connection and its error (`store_db`), the schema
-(`migrations`), model versions and training runs (`store_versions`), and here the images,
+(`migrations`), model versions and training runs (`store_versions`), golden samples (`store_references`), and here the images,
 inspections, reviews and object names. This module is the store's public face: `ReviewStore`,
 `StoreError`, the records it returns and its helpers are imported from here. The review values
 themselves (`Review`, `ReviewKind`, `ReviewRecord`) belong to `core.review`.
@@ -34,9 +34,10 @@ from lriad_desktop.core.paths import user_data_dir
 from lriad_desktop.core.review import (Review, ReviewKind, ReviewRecord, current_reviewer, defects_from_json,
                                        defects_to_json)
 from lriad_desktop.core.store_db import StoreError, file_sha256, now_iso
+from lriad_desktop.core.store_references import GoldenSample, GoodImage, ReferenceTables
 from lriad_desktop.core.store_versions import TrainingRun, VersionTables
 
-__all__ = ["STORE_FILE", "ImageRecord", "ImageState", "InspectionRecord", "ReviewStore", "StoreCounts", "StoreError",
+__all__ = ["STORE_FILE", "GoldenSample", "GoodImage", "ImageRecord", "ImageState", "InspectionRecord", "ReviewStore", "StoreCounts", "StoreError",
            "TrainingRun", "default_store_path", "file_sha256", "now_iso", "object_name_in"]
 
 STORE_FILE = "reviews.sqlite3"
@@ -101,7 +102,7 @@ def _image_row(row: sqlite3.Row) -> ImageRecord:
 _LATEST_REVIEW = "SELECT * FROM reviews WHERE image_id = ? ORDER BY id DESC LIMIT 1"
 
 
-class ReviewStore(VersionTables):
+class ReviewStore(VersionTables, ReferenceTables):
     """The SQLite review store. Open with `ReviewStore.open()`; close when done (or use `with`)."""
 
     # --- opening -----------------------------------------------------------------------
