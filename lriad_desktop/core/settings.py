@@ -88,6 +88,9 @@ class Settings:
         "Inspect images as they arrive", "Inspect every image added to the queue", group="Inspection"))
     recursive_folders: bool = field(default=True, metadata=_opt(
         "Open folders recursively", "Include images in sub-folders", group="Inspection"))
+    reference_count: int = field(default=1, metadata=_opt(
+        "Golden samples per image", "How many of the object's golden samples (mark a normal image with G) the "
+        "model sees beside each image; 0 = none", minimum=0, maximum=8, group="Inspection"))
     theme: str = field(default="system", metadata=_opt(
         "Theme", "Follow the system, or force light or dark", choices=("system", "light", "dark"),
         group="Appearance"))
