@@ -1,8 +1,12 @@
 """Inference speed of the engine: load time, ms/image at batch 1, images/s batched, peak RSS,
 and how long `import lriad_desktop` takes (with proof that it does not import torch). With `--server URL`,
 also images/s through that model server (OpenAI API) with 1, 4 and 8 requests in flight, in the same run.
+With `--references K`, also the cost of golden samples with 0, 1, …, K references beside each image (as the model
+folder's `lriad.json` says it takes them), in the same run: ms/image at batch 1 (which also moves with the answer's
+length), ms for the prompt alone (processing + one forward pass) and the prompt's tokens.
 
     python benchmarks/bench_inference.py [--model DIR] [--n 20] [--batch-size 16] [--threads 2] [--server URL]
+                                         [--references K]
 """
 
 from __future__ import annotations
@@ -51,6 +55,52 @@ def server_figures(args: argparse.Namespace, images: list, max_new_tokens: int) 
     return figures
 
 
+def reference_figures(inspector, samples: list, k_max: int, n: int) -> dict:
+    """ms/image at batch 1, ms and tokens of the prompt alone, with 0..k_max golden samples beside each image.
+
+    The first golden sample is the one rendered with the image (same product, moved, other light); more
+    are other good renders of the same kind. Every k runs on the same images, after one warm-up."""
+    import numpy as np
+
+    from lriad_desktop.core.references import ReferenceImage, prompt_images
+    from training.synthetic import generate_sample
+
+    refs = []
+    for i, s in enumerate(samples[:n]):
+        more = [generate_sample(np.random.default_rng([78, i, j]), kind=s.kind, defect=False, size=s.image.size).image
+                for j in range(1, k_max)]
+        refs.append([ReferenceImage(f"golden-{i}-{j}", im) for j, im in enumerate([s.reference] + more)])
+    import torch
+
+    processor, model = inspector._processor, inspector._model
+    template_kwargs = inspector.info.family.template_kwargs if inspector.info.family else {}
+    figures: dict = {"references_mode": inspector.geometry.references.value}
+    for k in range(k_max + 1):
+        inspector.inspect(samples[0].image, "part", references=refs[0][:k])  # warm-up
+        times, tokens = [], []
+        for s, r in zip(samples[:n], refs):
+            t = time.perf_counter()
+            f = inspector.inspect(s.image, "part", references=r[:k])
+            times.append((time.perf_counter() - t) * 1000)
+            tokens.append(f.timings["new_tokens"])
+        prefill, prompt = [], 0
+        for s, r in zip(samples[:n], refs):  # the prompt alone: what the golden samples cost, whatever the answer
+            t = time.perf_counter()
+            view = prompt_images(s.image, r[:k], inspector.geometry.references)
+            text = processor.apply_chat_template(view.messages("part"), add_generation_prompt=True, tokenize=False,
+                                                 **template_kwargs)
+            inputs = processor(text=[text], images=list(view.images), return_tensors="pt").to(inspector.device)
+            with torch.inference_mode():
+                model(**inputs)
+            prefill.append((time.perf_counter() - t) * 1000)
+            prompt = prompt or int(inputs["input_ids"].shape[1])
+        figures[f"ms_per_image_refs{k}_median"] = round(statistics.median(times), 1)
+        figures[f"prompt_ms_refs{k}_median"] = round(statistics.median(prefill), 1)
+        figures[f"prompt_tokens_refs{k}"] = prompt
+        figures[f"new_tokens_mean_refs{k}"] = round(statistics.mean(tokens), 1)
+    return figures
+
+
 def main() -> int:
     import numpy as np
     import torch
@@ -68,12 +118,16 @@ def main() -> int:
     p.add_argument("--server", default=None, metavar="URL", help="also time this model server (e.g. http://127.0.0.1:8000/v1)")
     p.add_argument("--server-model", default="", help="served model name (default: the server's only model)")
     p.add_argument("--server-images", type=int, default=16, help="images per in-flight setting")
+    p.add_argument("--references", type=int, default=None, metavar="K",
+                   help="also time 0..K golden samples beside each image (ms/image at batch 1, prompt tokens)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
     imp_s, heavy = import_time()
-    images = [generate_sample(np.random.default_rng([77, i])).image for i in range(max(args.n, args.batch_size))]
+    samples = [generate_sample(np.random.default_rng([77, i]), reference=bool(args.references))
+               for i in range(max(args.n, args.batch_size))]
+    images = [s.image for s in samples]
     t = time.perf_counter()
     inspector = Inspector(args.model, device="cpu").load()
     load_s = time.perf_counter() - t
@@ -101,6 +155,8 @@ def main() -> int:
         f"images_per_s_batch{args.batch_size}": round(ips, 1), "peak_rss_mb": round(rss_mb),
         "import_lriad_desktop_ms": round(imp_s * 1000, 1), "heavy_modules_on_import": heavy,
     }
+    if args.references:
+        result.update(reference_figures(inspector, samples, args.references, args.n))
     if args.server:
         result.update(server_figures(args, images, inspector.max_new_tokens))
     if args.json:

@@ -68,6 +68,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p_inspect = sub.add_parser("inspect", help="inspect image files or folders")
     p_inspect.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
+    p_inspect.add_argument("--reference", action="append", type=Path, default=[], metavar="GOOD",
+                           help="a golden sample: a good image of the same object, shown to the model beside each "
+                                "image (repeat for more; the finding names the ones used)")
     model_options(p_inspect)
     threshold_option(p_inspect)
 
@@ -76,6 +79,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--limit", type=int, default=None, help="evaluate at most N images (spread evenly)")
     p_eval.add_argument("--plot", type=Path, default=None, metavar="DIR",
                         help="also write ROC and precision-recall curves (roc.png, pr.png) to DIR")
+    p_eval.add_argument("--shots", type=int, default=0, metavar="K",
+                        help="K-shot protocol: K normal training images per category (MVTec-AD train/good, VisA's "
+                             "normal train split, a plain layout's good/) go beside each image as golden samples, "
+                             "picked with a fixed seed (default 0: each image alone)")
+    p_eval.add_argument("--seed", type=int, default=0, help="the seed that picks the --shots golden samples")
     model_options(p_eval)
     threshold_option(p_eval)
 
@@ -176,19 +184,57 @@ def _verdict_column(finding, decided) -> str:
     return f"{decided.value} (model: {finding.verdict.value})"
 
 
+def _references(paths: Sequence[Path]) -> tuple[str, ...] | None:
+    """The --reference files as absolute paths, or None (after one error line) when one can't be read."""
+    from lriad_desktop.core.images import ImageLoadError, load_image
+
+    for path in paths:
+        try:
+            load_image(path)
+        except ImageLoadError as err:
+            print(f"error: --reference {path}: {err.reason}", file=sys.stderr)
+            return None
+        except OSError as err:
+            print(f"error: --reference {path}: {err.strerror or err}", file=sys.stderr)
+            return None
+    return tuple(str(Path(p).resolve()) for p in paths)
+
+
+def _warn_side_by_side_without_reference(backend, references: Sequence) -> None:
+    from lriad_desktop.core.families import ReferenceMode
+
+    if not references and backend.geometry.references is ReferenceMode.SIDE_BY_SIDE:
+        print("warning: this model was trained to compare each image with a golden sample beside it; give one "
+              "with --reference GOOD", file=sys.stderr)
+
+
+def _print_notices(result, shown: set[str]) -> None:
+    for text in result.notices:
+        if text not in shown:
+            shown.add(text)
+            print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from lriad_desktop.core.confidence import DEFAULT_THRESHOLD, decided_verdict, format_score
     from lriad_desktop.core.images import iter_image_files
     from lriad_desktop.core.pipeline import InspectionRequest, inspect_requests
     from lriad_desktop.core.prompting import guess_object_name
 
+    references = _references(args.reference)
+    if references is None:
+        return 2
     backend = _make_backend(args)
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     failures = count = 0
-    requests = (InspectionRequest(str(path), args.object or guess_object_name(path))
+    requests = (InspectionRequest(str(path), args.object or guess_object_name(path), references=references)
                 for path in iter_image_files(args.paths))
+    shown: set[str] = set()
     for result in inspect_requests(backend, requests, args.batch_size):
+        if count == 0:
+            _warn_side_by_side_without_reference(backend, references)
         count += 1
+        _print_notices(result, shown)
         finding = result.finding
         if finding is None:
             failures += 1
@@ -219,24 +265,31 @@ def _spread(items: list, limit: int | None) -> list:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from lriad_desktop.core.confidence import as_decided
-    from lriad_desktop.core.datasets import read_dataset
+    from lriad_desktop.core.datasets import pick_references, read_dataset
     from lriad_desktop.core.evaluation import format_table, score_by_category
     from lriad_desktop.core.finding import Finding, Verdict
     from lriad_desktop.core.pipeline import InspectionRequest, inspect_requests
 
-    items = _spread(read_dataset(args.dataset, note=lambda line: print(f"warning: {line}", file=sys.stderr)),
-                    args.limit)
+    items = read_dataset(args.dataset, note=lambda line: print(f"warning: {line}", file=sys.stderr))
+    protocol = pick_references(args.dataset, args.shots, {item.category for item in items}, args.seed)
+    items = _spread(protocol.remaining(items), args.limit)
     if not items:
         print(f"error: no test images in {args.dataset}", file=sys.stderr)
         return 1
     backend = _make_backend(args)
-    requests = [InspectionRequest(str(item.path), args.object or item.category, tag=item) for item in items]
+    requests = [InspectionRequest(str(item.path), args.object or item.category, tag=item,
+                                  references=tuple(map(str, protocol.references.get(item.category, ()))))
+                for item in items]
 
     def progress(done: int, total: int | None) -> None:
         print(f"\r{done}/{total} images", end="", file=sys.stderr, flush=True)
 
     pairs = []
+    shown: set[str] = set()
     for result in inspect_requests(backend, requests, args.batch_size, on_progress=progress):
+        if not pairs:
+            _warn_side_by_side_without_reference(backend, protocol.references)
+        _print_notices(result, shown)
         finding = result.finding
         if finding is None:
             print(f"\nerror: {result.request.path}: {result.error}", file=sys.stderr)
@@ -247,8 +300,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     scores = score_by_category(pairs)
     if args.json:
-        print(json.dumps({name: s.as_dict() for name, s in scores.items()}))
+        print(json.dumps({**{name: s.as_dict() for name, s in scores.items()}, "protocol": protocol.as_dict()}))
     else:
+        print(protocol.describe())
         print(format_table(scores))
     if args.plot is not None:
         from lriad_desktop.core.curve_plots import write_curve_plots

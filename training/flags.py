@@ -1,5 +1,8 @@
 """Training data from the review store: the inspector's flags, a replay of accepted findings,
 optional synthetic defects on good images, and a held-out slice for before/after evaluation.
+
+Each image carries its object's golden samples (the first K, as the app inspects it), so a row shows
+the model what inspection shows it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from lriad_desktop.core.datasets import GOOD, LabelledImage
 from lriad_desktop.core.finding import Box, Verdict
 from lriad_desktop.core.images import ImageLoadError, load_image
 from lriad_desktop.core.prompting import DEFAULT_OBJECT
+from lriad_desktop.core.references import ReferenceImage
 from lriad_desktop.core.review import ReviewRecord
 from lriad_desktop.core.store import ImageRecord, ReviewStore
 from training.targets import grpo_row
@@ -31,6 +35,7 @@ class ReviewedImage:
 
     image: ImageRecord
     review: ReviewRecord
+    references: tuple[str, ...] = ()  # golden samples of its object (paths), shown beside it
 
     @property
     def anomalous(self) -> bool:
@@ -67,19 +72,31 @@ class FlagDataset:
                 "data_revision": self.data_revision, "skipped": len(self.skipped)}
 
 
+def references_of(store: ReviewStore, image: ImageRecord, count: int,
+                  cache: dict[str, list[str]] | None = None) -> tuple[str, ...]:
+    """The first `count` golden samples of the image's object, other than the image itself."""
+    name = image.object_name or DEFAULT_OBJECT
+    cache = {} if cache is None else cache
+    if name not in cache:
+        cache[name] = [g.path for g in store.golden_samples(name)]
+    return tuple(p for p in cache[name] if p != image.path)[:max(0, count)]
+
+
 def collect(store: ReviewStore, replay_ratio: float = 0.5, holdout_fraction: float = 0.2,
-            seed: int = 0) -> FlagDataset:
+            seed: int = 0, references: int = 1) -> FlagDataset:
     """Flagged images (all trained on), a replay sample of accepted ones, and a held-out slice.
 
     The held-out slice comes from accepted images not used for replay, so "no regression" is
-    measured on images the run never saw.
+    measured on images the run never saw. Each image carries the first `references` golden samples
+    of its object.
     """
     flagged, accepted = [], []
     reviews = {}
+    golden: dict[str, list[str]] = {}
     for state in store.reviewed_states():
         if state.review is None:
             continue
-        item = ReviewedImage(state.image, state.review)
+        item = ReviewedImage(state.image, state.review, references_of(store, state.image, references, golden))
         reviews[state.image.id] = item
         (flagged if state.review.review.is_flag else accepted).append(item)
     if not flagged:
@@ -100,20 +117,31 @@ def training_rows(data: FlagDataset, geometry: ModelGeometry, synthetic_per_good
     """
     rows, skipped = [], []
     rng = np.random.default_rng(seed)
+    golden: dict[str, ReferenceImage | None] = {}
     for item in data.flagged + data.replay:
         try:
             image = load_image(item.image.path).image
         except ImageLoadError as err:
             skipped.append(str(err))
             continue
+        refs = []
+        for path in item.references:
+            if path not in golden:
+                try:
+                    golden[path] = ReferenceImage(path, load_image(path).image)
+                except ImageLoadError as err:
+                    golden[path] = None
+                    skipped.append(f"golden sample {err} (the rows of its object go without it)")
+            if golden[path] is not None:
+                refs.append(golden[path])
         name = item.image.object_name or DEFAULT_OBJECT
-        rows.append(grpo_row(image, name, item.defects, geometry, anomalous=item.anomalous))
+        rows.append(grpo_row(image, name, item.defects, geometry, anomalous=item.anomalous, references=refs))
         if synthetic_per_good and not item.anomalous:
             from training.synthetic import synthesize_defect
 
             for _ in range(synthetic_per_good):
                 painted, _mask, defect = synthesize_defect(image, rng)
-                rows.append(grpo_row(painted, name, [(defect.label, defect.box)], geometry))
+                rows.append(grpo_row(painted, name, [(defect.label, defect.box)], geometry, references=refs))
     return rows, skipped
 
 

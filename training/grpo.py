@@ -55,6 +55,7 @@ class GRPORecipe:
     bf16: bool = False
     gradient_checkpointing: bool = False
     seed: int = 0
+    references: int = 1  # golden samples beside each image: the first K of its object's (the app's setting)
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -286,8 +287,8 @@ def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out
              cancel: _Cancel | None = None) -> dict:
     """Fine-tune a LoRA adapter on `rows` with GRPO; write it to `out_dir`. Returns a summary.
 
-    Each row: `prompt` (chat messages with an image placeholder), `image` (PIL), and the truth
-    columns the rewards read. Emits `setup`, `step`, `saved`/`cancelled` events.
+    Each row: `prompt` (chat messages with one image placeholder per image), `images` (PIL, the golden
+    samples first when there are any), and the truth columns the rewards read. Emits `setup`, `step`, `saved`/`cancelled` events.
     """
     import torch
     from peft import LoraConfig, PeftModel

@@ -52,7 +52,8 @@ def evaluate_reviewed(backend: InspectionBackend, items: Sequence[ReviewedImage]
         if cancel is not None and cancel.requested:
             raise Cancelled()
 
-    requests = [InspectionRequest(str(item.image.path), item.image.object_name or None, tag=item) for item in items]
+    requests = [InspectionRequest(str(item.image.path), item.image.object_name or None, tag=item,
+                                  references=item.references) for item in items]
     pairs = []
     for result in inspect_requests(backend, requests, batch_size, checkpoint=checkpoint):
         finding = result.finding or Finding(Verdict.UNPARSED, parse_error=result.error)
@@ -113,7 +114,7 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         validate_model_folder(base)  # a damaged base or adapter: one line before any work
         if adapter_from is not None:
             validate_adapter_folder(adapter_from)
-        data = collect(store, seed=seed)
+        data = collect(store, seed=seed, references=recipe.references)
         geometry = read_model_geometry(base)
         rows, skipped = training_rows(data, geometry, synthetic_per_good, seed)
         emit(DataPrepared(flagged=len(data.flagged), replay=len(data.replay), holdout=len(data.holdout),

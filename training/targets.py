@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from lriad_desktop.core.coordinates import ModelGeometry, model_input_size, to_model_frame
 from lriad_desktop.core.finding import Box
 from lriad_desktop.core.prompting import format_completion
+from lriad_desktop.core.references import ReferenceImage, prompt_images
+from lriad_desktop.core.side_by_side import to_composite
 from training.reasoning import reasoning_steps
 from training.synthetic import Sample, model_view
 
@@ -65,24 +69,30 @@ def token_targets(sample: Sample, grid_hw: tuple[int, int], geometry: ModelGeome
 
 
 def grpo_row(image, object_name: str, defects: list[tuple[str, tuple[float, float, float, float]]],
-             geometry: ModelGeometry, anomalous: bool | None = None) -> dict:
-    """One GRPO dataset row: prompt + image + truth columns (boxes given in original pixels).
+             geometry: ModelGeometry, anomalous: bool | None = None,
+             references: Sequence[ReferenceImage] = ()) -> dict:
+    """One GRPO dataset row: prompt + images + truth columns (boxes given in the image's original pixels).
 
-    Inspectors' flags and synthetic samples both come through here, so the rewards see one format.
+    Inspectors' flags and synthetic samples both come through here, so the rewards see one format. With
+    golden samples (`references`) the row shows the model what inspection shows it (`core.references`):
+    the references before the image, or one side-by-side composite whose right half holds the image (its
+    boxes then lie there). `images` is trl's list column: one entry per image placeholder of the prompt.
     """
-    from lriad_desktop.core.prompting import build_messages
-
-    size = image.size
-    frame_w, frame_h = (1000, 1000) if geometry.frame.value == "norm1000" else model_input_size(size, geometry)
+    view = prompt_images(image, references, geometry.references)
+    shown = view.answer_size
+    frame_w, frame_h = (1000, 1000) if geometry.frame.value == "norm1000" else model_input_size(shown, geometry)
     boxes = []
     for _label, box in defects:
-        b = to_model_frame(Box(*map(float, box)), size, geometry)
+        b = Box(*map(float, box))
+        if view.composite is not None:
+            b = to_composite(b, view.composite)
+        b = to_model_frame(b, shown, geometry)
         boxes.append([round(b.x1, 1), round(b.y1, 1), round(b.x2, 1), round(b.y2, 1)])
     is_bad = bool(defects) if anomalous is None else anomalous
     labels = [label for label, _ in defects]
     return {
-        "prompt": build_messages(object_name),
-        "image": image,
+        "prompt": view.messages(object_name),
+        "images": list(view.images),
         "anomalous": is_bad,
         "defect_labels": labels,
         "boxes": boxes,
@@ -92,6 +102,7 @@ def grpo_row(image, object_name: str, defects: list[tuple[str, tuple[float, floa
 
 
 def grpo_row_from_sample(sample: Sample, geometry: ModelGeometry) -> dict:
-    """A GRPO row from a synthetic sample (the side-by-side composite when it carries a golden sample)."""
-    view = model_view(sample)
-    return grpo_row(view.image, sample.object_name, [(d.label, d.box) for d in view.defects], geometry)
+    """A GRPO row from a synthetic sample (beside its rendered golden sample when it has one)."""
+    refs = [ReferenceImage("synthetic golden sample", sample.reference)] if sample.reference is not None else []
+    return grpo_row(sample.image, sample.object_name, [(d.label, d.box) for d in sample.defects], geometry,
+                    references=refs)

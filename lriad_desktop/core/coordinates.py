@@ -4,7 +4,8 @@ Qwen2.5-VL answers in absolute pixels of the *resized* model input (the processo
 `smart_resize`); Qwen2-VL, Qwen3-VL and Qwen3.5 answer on a 0-1000 grid. The frame, the patch
 size and the pixel budget come from the family table (`core.families`, by `config.json`'s
 `model_type`); a folder's `lriad.json` (`{"coordinate_frame": "model_pixels" | "norm1000",
-"max_pixels": N}`) overrides them.
+"max_pixels": N, "references": "images" | "side_by_side"}`) overrides them; `references` says how
+the model takes golden samples (`core.references`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from lriad_desktop.core.families import FAMILIES, SIDECAR, CoordinateFrame, read_sidecar
+from lriad_desktop.core.families import FAMILIES, SIDECAR, CoordinateFrame, ReferenceMode, read_sidecar
 from lriad_desktop.core.finding import Box
 
-__all__ = ["CoordinateFrame", "DEFAULT_FRAMES", "SIDECAR", "ModelGeometry", "smart_resize", "model_input_size",
+__all__ = ["CoordinateFrame", "ReferenceMode", "DEFAULT_FRAMES", "SIDECAR", "ModelGeometry", "smart_resize", "model_input_size",
            "to_image_pixels", "to_model_frame", "read_model_geometry", "processor_size"]
 
 DEFAULT_FRAMES: dict[str, CoordinateFrame] = {t: f.frame for t, f in FAMILIES.items()}
@@ -25,13 +26,14 @@ DEFAULT_FRAMES: dict[str, CoordinateFrame] = {t: f.frame for t, f in FAMILIES.it
 
 @dataclass(frozen=True)
 class ModelGeometry:
-    """How a model sees an image: its box frame and the processor's resize rule."""
+    """How a model sees an image: its box frame, the processor's resize rule, and how it takes references."""
 
     frame: CoordinateFrame = CoordinateFrame.MODEL_PIXELS
     patch_size: int = 14
     merge_size: int = 2
     min_pixels: int = 56 * 56
     max_pixels: int = 28 * 28 * 1280
+    references: ReferenceMode = ReferenceMode.IMAGES
 
     @property
     def factor(self) -> int:
@@ -139,8 +141,9 @@ def read_model_geometry(folder: str | Path) -> ModelGeometry:
     if sidecar.min_pixels:
         min_pixels = sidecar.min_pixels
     min_pixels = min(min_pixels, max_pixels)
+    references = sidecar.references or (family.references if family else ReferenceMode.IMAGES)
     return ModelGeometry(frame=frame, patch_size=patch, merge_size=merge, min_pixels=min_pixels,
-                         max_pixels=max_pixels)
+                         max_pixels=max_pixels, references=references)
 
 
 def processor_size(geometry: ModelGeometry) -> dict[str, int]:

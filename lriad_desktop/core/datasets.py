@@ -1,4 +1,5 @@
-"""Reading labelled evaluation sets: MVTec-AD, VisA and a plain `good/` + `<defect>/` layout.
+"""Reading labelled evaluation sets: MVTec-AD, VisA and a plain `good/` + `<defect>/` layout, and the normal
+training images each category offers as golden samples for a K-shot evaluation.
 
 Ground-truth boxes come from masks (one box per connected component); no mask, no box.
 A mask of another size than its image is resized to the image (nearest neighbour) with a
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import csv
 import logging
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -175,3 +177,78 @@ def read_dataset(root: str | Path, note: Note | None = None) -> list[LabelledIma
     for type_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         items += [LabelledImage(img, root.name, type_dir.name) for img in _images(type_dir)]
     return items
+
+
+# --- K-shot evaluation: golden samples from each category's normal training images -------------------------
+def _visa_rows(root: Path) -> list[dict[str, str]]:
+    split = next(iter(sorted((root / "split_csv").glob("*.csv"))), None)
+    if split is None:
+        raise DatasetError(f"{root}/split_csv has no CSV file")
+    with open(split, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def normal_training_images(root: str | Path) -> dict[str, list[Path]]:
+    """The normal images each category offers as golden samples, by category: MVTec-AD's
+    `<category>/train/good`, VisA's rows with split `train` and label `normal`, a plain layout's `good/`."""
+    root = Path(root)
+    layout = detect_layout(root)
+    if layout == "visa":
+        pool: dict[str, list[Path]] = {}
+        for r in _visa_rows(root):
+            if r.get("split") == "train" and r.get("label", "").strip().lower() == "normal":
+                image = root / r["image"]
+                pool.setdefault(r.get("object", image.parts[-4] if len(image.parts) > 3 else ""), []).append(image)
+        return {k: sorted(v) for k, v in pool.items()}
+    if layout == "mvtec":
+        cats = [root] if (root / "test").is_dir() else sorted(c for c in root.iterdir() if (c / "test").is_dir())
+        return {c.name: _images(c / "train" / GOOD) for c in cats}
+    return {root.name: _images(root / GOOD)}
+
+
+_POOL_NAMES = {"mvtec": "<category>/train/good", "visa": "the split CSV's normal train rows", "plain": "good/"}
+
+
+@dataclass(frozen=True)
+class ShotProtocol:
+    """Which evaluation protocol runs: 0-shot (the image alone), or K-shot with the K golden samples picked
+    for each category (the same for every image of that category, from a fixed seed, as MMAD picks them)."""
+
+    shots: int = 0
+    seed: int = 0
+    source: str = ""  # where the golden samples come from, in words
+    references: dict[str, tuple[Path, ...]] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line for the evaluation table."""
+        if self.shots <= 0:
+            return "protocol: 0-shot (each image alone, no golden sample)"
+        return (f"protocol: {self.shots}-shot ({self.shots} normal training image{'s' if self.shots > 1 else ''} "
+                f"per category beside each image, from {self.source}, seed {self.seed})")
+
+    def as_dict(self) -> dict:
+        return {"shots": self.shots, "seed": self.seed, "source": self.source,
+                "references": {k: [str(p) for p in v] for k, v in self.references.items()}}
+
+    def remaining(self, items: list[LabelledImage]) -> list[LabelledImage]:
+        """The items left to test: a golden sample is never also inspected (a plain layout's `good/` holds both)."""
+        chosen = {p for refs in self.references.values() for p in refs}
+        return [i for i in items if i.path not in chosen]
+
+
+def pick_references(root: str | Path, shots: int, categories: set[str] | list[str], seed: int = 0) -> ShotProtocol:
+    """K golden samples per category from its normal training images, drawn with a fixed seed (per category, so
+    adding a category changes no other's). Raises `DatasetError` when a category has fewer than K."""
+    if shots <= 0:
+        return ShotProtocol()
+    root = Path(root)
+    layout = detect_layout(root)
+    pool = normal_training_images(root)
+    chosen: dict[str, tuple[Path, ...]] = {}
+    for cat in sorted(categories):
+        images = pool.get(cat, [])
+        if len(images) < shots:
+            raise DatasetError(f"{cat}: {len(images)} normal training image(s) where --shots {shots} needs "
+                               f"{shots} (expected in {_POOL_NAMES[layout]})")
+        chosen[cat] = tuple(random.Random(f"{seed}:{cat}").sample(images, shots))
+    return ShotProtocol(shots, seed, f"{_POOL_NAMES[layout]}", chosen)

@@ -27,6 +27,8 @@ from lriad_desktop.core.model_files import (ModelFolderError, check_safetensors,
                                             one_line)
 from lriad_desktop.core.parsing import parse_completion
 from lriad_desktop.core.prompting import build_messages
+from lriad_desktop.core.references import PromptImages, ReferenceImage, prompt_images
+from lriad_desktop.core.side_by_side import query_finding
 
 SUPPORTED_MODEL_TYPES = tuple(FAMILIES)  # the family table (core.families) is the one list
 DEFAULT_MAX_NEW_TOKENS = 256
@@ -126,6 +128,25 @@ def finding_from_completion(text: str, image_size: tuple[int, int], geometry: Mo
                    **details)
 
 
+def finding_from_view(text: str, view: PromptImages, geometry: ModelGeometry, scores: TokenScores | None = None,
+                      score_source: str = "", **details: Any) -> Finding:
+    """A completion for a prompt with golden samples as a finding on the query: boxes in the query's
+    pixels (taken from the composite's right half for a side-by-side model), the references recorded;
+    `scores` as in `finding_from_completion`."""
+    finding = finding_from_completion(text, view.answer_size, geometry, scores, score_source,
+                                      references=view.reference_paths, **details)
+    return query_finding(finding, view.composite) if view.composite is not None else finding
+
+
+def batch_views(images: Sequence[Image.Image], references: Sequence[Sequence[ReferenceImage]] | None,
+                geometry: ModelGeometry) -> list[PromptImages]:
+    """What the model is shown for each image of a batch (the image alone where it has no references)."""
+    refs = list(references) if references is not None else [()] * len(images)
+    if len(refs) != len(images):
+        raise ValueError(f"{len(refs)} reference lists for {len(images)} images")
+    return [prompt_images(im, r, geometry.references) for im, r in zip(images, refs)]
+
+
 class Inspector:
     """Inspects images with a local model folder and an optional LoRA adapter.
 
@@ -202,13 +223,19 @@ class Inspector:
         self.load_seconds = time.perf_counter() - start
         return self
 
-    def inspect(self, image: Image.Image, object_name: str | None = None, image_path: str = "") -> Finding:
-        """Inspect one RGB image."""
-        return self.inspect_batch([image], [object_name], [image_path])[0]
+    def inspect(self, image: Image.Image, object_name: str | None = None, image_path: str = "",
+                references: Sequence[ReferenceImage] = ()) -> Finding:
+        """Inspect one RGB image (beside these golden samples, if any)."""
+        return self.inspect_batch([image], [object_name], [image_path], [references])[0]
 
     def inspect_batch(self, images: Sequence[Image.Image], object_names: Sequence[str | None] | None = None,
-                      image_paths: Sequence[str] | None = None) -> list[Finding]:
-        """Inspect several RGB images in one left-padded `generate` call (greedy)."""
+                      image_paths: Sequence[str] | None = None,
+                      references: Sequence[Sequence[ReferenceImage]] | None = None) -> list[Finding]:
+        """Inspect several RGB images in one left-padded `generate` call (greedy).
+
+        `references[i]`: the golden samples shown with image i (separate images or one composite, as the
+        model folder's `lriad.json` says); the finding records which were used.
+        """
         import torch
         from transformers import LogitsProcessorList
 
@@ -222,10 +249,12 @@ class Inspector:
             check_model_shape(image.size, self.geometry, path or None)
         processor, model = self._processor, self._model
         t0 = time.perf_counter()
+        views = batch_views(images, references, self.geometry)
         template_kwargs = self.info.family.template_kwargs if self.info.family else {}
-        texts = [processor.apply_chat_template(build_messages(name), add_generation_prompt=True, tokenize=False,
-                                               **template_kwargs) for name in names]
-        inputs = processor(text=texts, images=list(images), padding=True, return_tensors="pt").to(self.device)
+        texts = [processor.apply_chat_template(view.messages(name), add_generation_prompt=True, tokenize=False,
+                                               **template_kwargs) for view, name in zip(views, names)]
+        shown = [im for view in views for im in view.images]  # the processor fills image entries in order
+        inputs = processor(text=texts, images=shown, padding=True, return_tensors="pt").to(self.device)
         t1 = time.perf_counter()
         recorder = self._recorder()
         extra = {"logits_processor": LogitsProcessorList([recorder])} if recorder is not None else {}
@@ -249,8 +278,8 @@ class Inspector:
                 "new_tokens": float(n_new),
                 "batch_size": float(n),
             }
-            findings.append(finding_from_completion(
-                text, images[i].size, self.geometry, token_scores[i], SOURCE_VERDICT_TOKEN,
+            findings.append(finding_from_view(
+                text, views[i], self.geometry, token_scores[i], SOURCE_VERDICT_TOKEN,
                 model_version=self.model_version, image_path=paths[i], object_name=names[i] or "", timings=timings,
             ))
         return findings

@@ -26,6 +26,13 @@ class CoordinateFrame(str, Enum):
     NORM1000 = "norm1000"  # 0..1000 on both axes, whatever the image size (Qwen2-VL, Qwen3-VL, Qwen3.5)
 
 
+class ReferenceMode(str, Enum):
+    """How a model takes golden-sample references (`lriad.json`: `"references"`)."""
+
+    IMAGES = "images"  # separate images before the query, the text saying which is which (real models)
+    SIDE_BY_SIDE = "side_by_side"  # one composite: reference left, query right (`core.side_by_side`)
+
+
 # 1280 merged visual tokens per image: the budget Qwen's grounding cookbooks use for boxes
 # (`max_pixels = 1280 * 28 * 28` for patch 14; QwenLM/Qwen3-VL issue #1397 finds it grounds better
 # than the processors' much larger defaults). A folder's lriad.json can raise or lower it.
@@ -47,6 +54,8 @@ class ModelFamily:
     # module names beyond attention and MLP projections that a LoRA on the language model should cover
     lora_extra_targets: tuple[str, ...] = ()
     mixture_of_experts: bool = False
+    # Qwen-VL models take several images in one prompt; a folder trained on composites says so in lriad.json
+    references: ReferenceMode = ReferenceMode.IMAGES
 
     @property
     def default_max_pixels(self) -> int:
@@ -123,6 +132,7 @@ class Sidecar:
     coordinate_frame: CoordinateFrame | None = None
     max_pixels: int | None = None
     min_pixels: int | None = None
+    references: ReferenceMode | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -146,8 +156,14 @@ def read_sidecar(folder: str | Path) -> Sidecar:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
             raise ValueError(f"{key} must be a positive whole number of pixels")
         pixels[key] = value
-    extra = {k: v for k, v in data.items() if k not in ("coordinate_frame", "max_pixels", "min_pixels")}
-    return Sidecar(declared, pixels["max_pixels"], pixels["min_pixels"], extra)
+    mode = data.get("references")
+    try:
+        references = ReferenceMode(mode) if mode else None
+    except ValueError:
+        raise ValueError(f"references '{mode}' is not one of {', '.join(m.value for m in ReferenceMode)}") from None
+    known = ("coordinate_frame", "max_pixels", "min_pixels", "references")
+    extra = {k: v for k, v in data.items() if k not in known}
+    return Sidecar(declared, pixels["max_pixels"], pixels["min_pixels"], references, extra)
 
 
 def read_model_type(folder: str | Path) -> str:

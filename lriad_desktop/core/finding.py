@@ -144,6 +144,7 @@ class Finding:
     today the verdict probability, later fused with an anomaly map's score, and `score_source` says what
     it came from (`verdict_token`, `server_logprobs`; "" when there is no score, shown as "—"). `tiling` says how a large
     image was cut into tiles, when it was.
+    `references` are the golden samples (their paths) the model was shown beside the image.
     """
 
     verdict: Verdict
@@ -159,6 +160,7 @@ class Finding:
     anomaly_score: float | None = None
     verdict_probability: float | None = None
     score_source: str = ""
+    references: tuple[str, ...] = ()
     logprobs: tuple[TokenLogprob, ...] = field(default=(), compare=False, repr=False)
     tiling: Tiling | None = None  # set when the image was inspected in tiles
 
@@ -190,6 +192,7 @@ class Finding:
             "anomaly_score": self.anomaly_score,  # not rounded: scores near 0 and 1 still rank
             "verdict_probability": self.verdict_probability,
             "score_source": self.score_source,
+            "references": list(self.references),
         }
 
     @classmethod
@@ -214,6 +217,7 @@ class Finding:
             anomaly_score=_probability(data.get("anomaly_score")),
             verdict_probability=_probability(data.get("verdict_probability")),
             score_source=str(data.get("score_source") or ""),
+            references=tuple(str(r) for r in data.get("references") or ()),
         )
 
     def to_json(self) -> str:

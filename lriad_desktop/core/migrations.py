@@ -54,8 +54,16 @@ _V4_SCORES = """
         CREATE TABLE object_thresholds (object_name TEXT PRIMARY KEY,
             threshold REAL NOT NULL CHECK (threshold >= 0 AND threshold <= 1), updated_at TEXT NOT NULL);
 """
+# Golden samples: good images of an object the inspector chose as references (object_key: core.prompting.object_key).
+_V5_GOLDEN = """
+        CREATE TABLE golden_samples (id INTEGER PRIMARY KEY,
+            image_id INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+            object_name TEXT NOT NULL, object_key TEXT NOT NULL, added_by TEXT NOT NULL, added_at TEXT NOT NULL,
+            UNIQUE (object_key, image_id));
+        CREATE INDEX golden_by_object ON golden_samples (object_key, id);
+"""
 # MIGRATIONS[i] upgrades a database from schema version i to i + 1 (SQL or a function); append, never edit.
-MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (_V1, _V2, _V3, _V4_SCORES)
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (_V1, _V2, _V3, _V4_SCORES, _V5_GOLDEN)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -8,6 +8,11 @@ transformers `Inspector` (`core.engine`) or a model server over the OpenAI chat 
 Where later work plugs in: an `InspectionRequest` is the unit a caller asks about, so per-image inputs
 (golden-sample references, a tile of a larger image) become fields of it that `inspect_chunk` hands to the
 backend; a finding's `logprobs` (from a server that reports them) are on the result for a confidence score.
+
+Golden samples: a request's `references` (paths, or images already in memory) are read here with the
+query; one that can't be read (deleted, damaged) becomes a notice on the result and the image is inspected
+without it. The backend is only given `references=` when some request in the call has any, so a backend
+written before references existed still works for images without them.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from PIL import Image
 from lriad_desktop.core.coordinates import ModelGeometry
 from lriad_desktop.core.finding import Finding
 from lriad_desktop.core.images import ImageLoadError, check_model_shape, load_image
+from lriad_desktop.core.references import ReferenceImage
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +76,10 @@ class InspectionBackend(Protocol):
         """Get ready (load weights, reach the server); idempotent; raises a clear error when it can't."""
 
     def inspect_batch(self, images: Sequence[Image.Image], object_names: Sequence[str | None] | None = None,
-                      image_paths: Sequence[str] | None = None) -> Sequence[Answer]:
-        """One answer per image, in order. Raising means the whole batch failed (the pipeline retries one by one)."""
+                      image_paths: Sequence[str] | None = None,
+                      references: Sequence[Sequence[ReferenceImage]] | None = None) -> Sequence[Answer]:
+        """One answer per image, in order (`references[i]`: golden samples shown with image i). Raising means
+        the whole batch failed (the pipeline retries one by one)."""
 
     def close(self) -> None:
         """Release the model or the connections (a later `load` starts again)."""
@@ -81,14 +89,16 @@ class InspectionBackend(Protocol):
 class InspectionRequest:
     """One image to inspect: where it is (or the image itself, e.g. a camera frame) and the object it shows.
 
-    `tag` is the caller's own value carried to the result untouched (the truth of an evaluation item, a
-    reviewed image).
+    `references`: golden samples of the same object to show beside it (paths, or `ReferenceImage`s already
+    in memory). `tag` is the caller's own value carried to the result untouched (the truth of an evaluation
+    item, a reviewed image).
     """
 
     path: str
     object_name: str | None = None
     image: Image.Image | None = None
     tag: Any = None
+    references: tuple[str | ReferenceImage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,7 @@ class InspectionResult:
     request: InspectionRequest
     finding: Finding | None
     error: str = ""
+    notices: tuple[str, ...] = ()  # what the inspector should know (a reference left out, and why)
 
     @property
     def ok(self) -> bool:
@@ -121,15 +132,56 @@ def _read(request: InspectionRequest, geometry: ModelGeometry) -> Image.Image | 
     return image
 
 
-def _answer_result(request: InspectionRequest, answer: Answer) -> InspectionResult:
+_ReferenceCache = dict[str, "ReferenceImage | str"]
+
+
+def _reference(ref: str | ReferenceImage, geometry: ModelGeometry, cache: _ReferenceCache) -> ReferenceImage | str:
+    """A golden sample ready for the model, or why it can't be used (read once per chunk)."""
+    if isinstance(ref, ReferenceImage):
+        return ref
+    if ref not in cache:
+        image = _read(InspectionRequest(ref), geometry)
+        cache[ref] = image if isinstance(image, str) else ReferenceImage(ref, image)
+    return cache[ref]
+
+
+def _read_references(request: InspectionRequest, geometry: ModelGeometry, cache: _ReferenceCache
+                     ) -> tuple[tuple[ReferenceImage, ...], tuple[str, ...]]:
+    """The request's usable golden samples and a notice for each one left out."""
+    usable, notices = [], []
+    for ref in request.references:
+        got = _reference(ref, geometry, cache)
+        if isinstance(got, str):
+            notices.append(f"Golden sample {ref} can't be used ({got}): {request.path or 'the image'} was "
+                           "inspected without it")
+        else:
+            usable.append(got)
+    return tuple(usable), tuple(notices)
+
+
+@dataclass(frozen=True)
+class _Ready:
+    index: int
+    request: InspectionRequest
+    image: Image.Image
+    references: tuple[ReferenceImage, ...]
+    notices: tuple[str, ...]
+
+
+def _answer_result(item: _Ready, answer: Answer) -> InspectionResult:
     if isinstance(answer, ImageError):
-        return InspectionResult(request, None, answer.message)
-    return InspectionResult(request, answer)
+        return InspectionResult(item.request, None, answer.message, item.notices)
+    return InspectionResult(item.request, answer, notices=item.notices)
 
 
-def _call(backend: InspectionBackend, ready: Sequence[tuple[InspectionRequest, Image.Image]]) -> list[Answer]:
-    answers = list(backend.inspect_batch([im for _, im in ready], [r.object_name for r, _ in ready],
-                                         [r.path for r, _ in ready]))
+def _failed(item: _Ready, err: Exception) -> InspectionResult:
+    return InspectionResult(item.request, None, f"inspection failed: {err}", item.notices)
+
+
+def _call(backend: InspectionBackend, ready: Sequence[_Ready]) -> list[Answer]:
+    extra = {"references": [r.references for r in ready]} if any(r.references for r in ready) else {}
+    answers = list(backend.inspect_batch([r.image for r in ready], [r.request.object_name for r in ready],
+                                         [r.request.path for r in ready], **extra))
     if len(answers) != len(ready):
         raise RuntimeError(f"the backend gave {len(answers)} answers for {len(ready)} images")
     return answers
@@ -143,32 +195,33 @@ def inspect_chunk(backend: InspectionBackend, requests: Sequence[InspectionReque
     `checkpoint` is called between model calls; it may raise to stop (cancel).
     """
     results: list[InspectionResult | None] = [None] * len(requests)
-    ready: list[tuple[int, InspectionRequest, Image.Image]] = []
+    ready: list[_Ready] = []
+    cache: _ReferenceCache = {}
     for i, req in enumerate(requests):
         image = _read(req, backend.geometry)
         if isinstance(image, str):
             results[i] = InspectionResult(req, None, image)
         else:
-            ready.append((i, req, image))
+            ready.append(_Ready(i, req, image, *_read_references(req, backend.geometry, cache)))
     if ready:
         try:
-            answers = _call(backend, [(r, im) for _, r, im in ready])
-            for (i, req, _), answer in zip(ready, answers):
-                results[i] = _answer_result(req, answer)
+            answers = _call(backend, ready)
+            for item, answer in zip(ready, answers):
+                results[item.index] = _answer_result(item, answer)
         except Exception as err:  # out of memory, a tensor the processor refuses…: find the culprit
             if len(ready) == 1:
-                log.exception("inspection failed for %s", ready[0][1].path)
-                results[ready[0][0]] = InspectionResult(ready[0][1], None, f"inspection failed: {err}")
+                log.exception("inspection failed for %s", ready[0].request.path)
+                results[ready[0].index] = _failed(ready[0], err)
             else:
                 log.warning("a batch of %d failed (%s); retrying one image at a time", len(ready), err)
-                for i, req, image in ready:
+                for item in ready:
                     if checkpoint is not None:
                         checkpoint()
                     try:
-                        results[i] = _answer_result(req, _call(backend, [(req, image)])[0])
+                        results[item.index] = _answer_result(item, _call(backend, [item])[0])
                     except Exception as one_err:
-                        log.exception("inspection failed for %s", req.path)
-                        results[i] = InspectionResult(req, None, f"inspection failed: {one_err}")
+                        log.exception("inspection failed for %s", item.request.path)
+                        results[item.index] = _failed(item, one_err)
     return [r for r in results if r is not None]
 
 

@@ -1,5 +1,9 @@
 """The prompt (system + user turn built from the object's name) and the output grammar.
 
+With golden samples the user turn shows K reference images first, each introduced as a good
+example of the object, then the image to inspect (`build_messages(..., references=K)`); without
+any, it is the paper's single-image prompt, unchanged.
+
 Grammar, one for every model:
 `<think>Step 1: ... Step 2: ...</think><answer>{"anomaly": true, "defects":
 [{"label": "scratch", "bbox_2d": [x1, y1, x2, y2]}]}</answer>`; boxes in the model's frame.
@@ -19,6 +23,14 @@ SYSTEM_PROMPT = (
     '{"anomaly": true or false, "defects": [{"label": "<defect type>", "bbox_2d": [x1, y1, x2, y2]}]}.'
 )
 
+SYSTEM_PROMPT_WITH_REFERENCES = (
+    "You are an industrial quality inspector. You are shown good reference images (golden samples) of a "
+    "product and then one image of the same product to inspect. Compare the inspected image with the "
+    "references, reason step by step inside <think></think>, then give the answer inside <answer></answer> as "
+    'JSON: {"anomaly": true or false, "defects": [{"label": "<defect type>", "bbox_2d": [x1, y1, x2, y2]}]}, '
+    "with boxes on the inspected image."
+)
+
 DEFAULT_OBJECT = "product"
 
 
@@ -26,6 +38,11 @@ def object_phrase(object_name: str | None) -> str:
     """t = f(object): the readable name of the inspected object ("metal_nut" -> "metal nut")."""
     name = (object_name or "").strip().replace("_", " ").replace("-", " ")
     return " ".join(name.split()) or DEFAULT_OBJECT
+
+
+def object_key(object_name: str | None) -> str:
+    """The name golden samples are filed under: "Metal_Nut", "metal nut" and "metal-nut" are one object."""
+    return object_phrase(object_name).lower()
 
 
 # Folder names that say how images are sorted or where they were put, not what they show.
@@ -95,18 +112,46 @@ def user_prompt(object_name: str | None) -> str:
     )
 
 
-def build_messages(object_name: str | None, image: Any = None) -> list[dict[str, Any]]:
-    """Chat messages (system + user with one image) for a processor's chat template.
+def compare_prompt(object_name: str | None, references: int) -> str:
+    """The closing text after the references and the image to inspect."""
+    obj = object_phrase(object_name)
+    which = "the reference image" if references == 1 else f"the {references} reference images"
+    return (
+        f"Inspect the {obj} in the last image for defects. Compare it with {which} of a good {obj}: a "
+        "difference in position or lighting is not a defect; a scratch, a crack, a stain, a missing or extra "
+        "part is. Think step by step. If there is a defect, give its type and its bounding box in the last image."
+    )
 
-    `image` is put into the image entry when given (trl's conversational datasets want it
-    separate, so it may be None).
+
+def _image_part(image: Any) -> dict[str, Any]:
+    return {"type": "image"} if image is None else {"type": "image", "image": image}
+
+
+def build_messages(object_name: str | None, image: Any = None, references: int | Sequence[Any] = 0
+                   ) -> list[dict[str, Any]]:
+    """Chat messages (system + user turn) for a processor's chat template.
+
+    `image` is put into the query's image entry when given (trl's conversational datasets want it
+    separate, so it may be None). `references`: how many golden samples come first (each an image
+    entry of its own, introduced as a good reference), or the reference images themselves. With
+    none, the prompt is the single-image one a model without references was trained on.
     """
-    image_part: dict[str, Any] = {"type": "image"}
-    if image is not None:
-        image_part["image"] = image
+    refs = list(references) if not isinstance(references, int) else [None] * references
+    if not refs:
+        return [
+            {"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT}]},
+            {"role": "user", "content": [_image_part(image), {"type": "text", "text": user_prompt(object_name)}]},
+        ]
+    obj = object_phrase(object_name)
+    content: list[dict[str, Any]] = []
+    for i, ref in enumerate(refs, start=1):
+        content += [{"type": "text", "text": f"Reference image {i}: a good {obj} (golden sample).\n"},
+                    _image_part(ref), {"type": "text", "text": "\n"}]
+    content += [{"type": "text", "text": f"Image to inspect: a {obj}.\n"}, _image_part(image),
+                {"type": "text", "text": "\n" + compare_prompt(object_name, len(refs))}]
     return [
-        {"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT}]},
-        {"role": "user", "content": [image_part, {"type": "text", "text": user_prompt(object_name)}]},
+        {"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT_WITH_REFERENCES}]},
+        {"role": "user", "content": content},
     ]
 
 

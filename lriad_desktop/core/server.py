@@ -29,12 +29,12 @@ from PIL import Image
 from lriad_desktop.core.confidence import SOURCE_SERVER_LOGPROBS, score_tokens
 from lriad_desktop.core.coordinates import (DEFAULT_FRAMES, SIDECAR, CoordinateFrame, ModelGeometry,
                                             read_model_geometry)
-from lriad_desktop.core.engine import DEFAULT_MAX_NEW_TOKENS, finding_from_completion
+from lriad_desktop.core.engine import DEFAULT_MAX_NEW_TOKENS, batch_views, finding_from_completion, finding_from_view
 from lriad_desktop.core.families import FAMILIES
 from lriad_desktop.core.finding import Finding, TokenLogprob
 from lriad_desktop.core.model_input import ModelInputResizer, has_processor_settings, png_data_uri
 from lriad_desktop.core.pipeline import Answer, BackendUnavailable, ImageError
-from lriad_desktop.core.prompting import build_messages
+from lriad_desktop.core.references import PromptImages, ReferenceImage
 
 log = logging.getLogger(__name__)
 API_KEY_ENV = "LRIAD_SERVER_API_KEY"
@@ -143,13 +143,16 @@ def parse_logprobs(choice: dict[str, Any]) -> tuple[TokenLogprob, ...]:
     return tuple(out)
 
 
-def served_finding(text: str, logprobs: Sequence[TokenLogprob], image_size: tuple[int, int],
+def served_finding(text: str, logprobs: Sequence[TokenLogprob], view: PromptImages | tuple[int, int],
                    geometry: ModelGeometry, **details: Any) -> Finding:
     """A served answer as a finding: its anomaly score read from the reported log-probabilities (top-k, so
-    ranked), or no score when the server reported none."""
+    ranked), or no score when the server reported none. `view` is what the model was shown (or, for an
+    image alone, its size)."""
     scores = score_tokens(logprobs, ranked=True) if logprobs else None
-    return finding_from_completion(text, image_size, geometry, scores, SOURCE_SERVER_LOGPROBS,
-                                   logprobs=tuple(logprobs), **details)
+    if isinstance(view, tuple):
+        return finding_from_completion(text, view, geometry, scores, SOURCE_SERVER_LOGPROBS,
+                                       logprobs=tuple(logprobs), **details)
+    return finding_from_view(text, view, geometry, scores, SOURCE_SERVER_LOGPROBS, logprobs=tuple(logprobs), **details)
 
 
 def reason(err: Exception) -> str:
@@ -262,8 +265,13 @@ class ServerBackend:
             client.close()
 
     def inspect_batch(self, images: Sequence[Image.Image], object_names: Sequence[str | None] | None = None,
-                      image_paths: Sequence[str] | None = None) -> list[Answer]:
-        """Send the images N at a time; one finding, or an `ImageError` with the reason, per image, in order."""
+                      image_paths: Sequence[str] | None = None,
+                      references: Sequence[Sequence[ReferenceImage]] | None = None) -> list[Answer]:
+        """Send the images N at a time; one finding, or an `ImageError` with the reason, per image, in order.
+
+        An image with golden samples goes as several `image_url` parts (each resized to the model input), or
+        as one side-by-side composite, as the model's `lriad.json` says.
+        """
         self.load()
         n = len(images)
         if n == 0:
@@ -272,9 +280,11 @@ class ServerBackend:
         paths = list(image_paths) if image_paths is not None else [""] * n
         t0 = time.perf_counter()
         assert self._resizer is not None and self._pool is not None
-        uris = [png_data_uri(self._resizer.resize(im)) for im in images]
+        views = batch_views(images, references, self.geometry)
+        bodies = [self._body(view.messages(names[i]), [png_data_uri(self._resizer.resize(im)) for im in view.images])
+                  for i, view in enumerate(views)]
         t1 = time.perf_counter()
-        futures = [self._pool.submit(self._ask, names[i], uris[i]) for i in range(n)]
+        futures = [self._pool.submit(self._ask, body) for body in bodies]
         replies = [f.result() for f in futures]
         wall = time.perf_counter() - t0
         answers: list[Answer] = []
@@ -285,7 +295,7 @@ class ServerBackend:
             timings = {"preprocess_ms": (t1 - t0) * 1000 / n, "request_ms": reply.seconds * 1000,
                        "total_ms": wall * 1000 / n, "new_tokens": float(reply.completion_tokens),
                        "batch_size": float(n), "in_flight": float(self.min_batch)}
-            answers.append(served_finding(reply.text, reply.logprobs, images[i].size, self.geometry,
+            answers.append(served_finding(reply.text, reply.logprobs, views[i], self.geometry,
                                           model_version=self.model_version, image_path=paths[i],
                                           object_name=names[i] or "", timings=timings))
         return answers
@@ -349,14 +359,14 @@ class ServerBackend:
                                      geometry.min_pixels, geometry.max_pixels)
         return geometry, ModelInputResizer(geometry, path), f"the processor settings in {path}"
 
-    def _body(self, object_name: str | None, uri: str) -> dict[str, Any]:
-        return {"model": self.model_name, "messages": openai_messages(build_messages(object_name), [uri]),
+    def _body(self, messages: list[dict[str, Any]], uris: Sequence[str]) -> dict[str, Any]:
+        return {"model": self.model_name, "messages": openai_messages(messages, uris),
                 "temperature": 0, "max_tokens": self.config.max_new_tokens,
                 "logprobs": True, "top_logprobs": TOP_LOGPROBS}
 
-    def _ask(self, object_name: str | None, uri: str) -> _Reply | ImageError:
+    def _ask(self, body: dict[str, Any]) -> _Reply | ImageError:
         try:
-            return self._post_with_retries(self._body(object_name, uri))
+            return self._post_with_retries(body)
         except _Failure as err:
             return ImageError(str(err))
 

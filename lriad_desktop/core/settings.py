@@ -98,6 +98,9 @@ class Settings:
     mqtt_topic: str = field(default="lriad", metadata=_opt(
         "Topic prefix", "Findings go to PREFIX/finding, online/offline to PREFIX/status", kind="mqtt_topic",
         group="On the line"))
+    reference_count: int = field(default=1, metadata=_opt(
+        "Golden samples per image", "How many of the object's golden samples (mark a normal image with G) the "
+        "model sees beside each image; 0 = none", minimum=0, maximum=8, group="Inspection"))
     theme: str = field(default="system", metadata=_opt(
         "Theme", "Follow the system, or force light or dark", choices=("system", "light", "dark"),
         group="Appearance"))

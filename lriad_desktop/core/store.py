@@ -14,7 +14,7 @@ store (an export) opens its own with `ReviewStore.open(store.path)`.
 
 The store is split by responsibility: the connection and its error (`store_db`), the schema
 (`migrations`), model versions and training runs (`store_versions`), thresholds per object
-(`store_thresholds`), and here the images,
+(`store_thresholds`), golden samples (`store_references`), and here the images,
 inspections, reviews and object names. This module is the store's public face: `ReviewStore`,
 `StoreError`, the records it returns and its helpers are imported from here. The review values
 themselves (`Review`, `ReviewKind`, `ReviewRecord`) belong to `core.review`.
@@ -35,10 +35,11 @@ from lriad_desktop.core.paths import user_data_dir
 from lriad_desktop.core.review import (Review, ReviewKind, ReviewRecord, current_reviewer, defects_from_json,
                                        defects_to_json)
 from lriad_desktop.core.store_db import StoreBusy, StoreError, file_sha256, now_iso, store_error
+from lriad_desktop.core.store_references import GoldenSample, GoodImage, ReferenceTables
 from lriad_desktop.core.store_thresholds import ThresholdTables
 from lriad_desktop.core.store_versions import TrainingRun, VersionTables
 
-__all__ = ["BUSY_TIMEOUT_S", "STORE_FILE", "ImageRecord", "ImageState", "InspectionRecord", "ReviewStore", "StoreBusy", "StoreCounts", "StoreError",
+__all__ = ["BUSY_TIMEOUT_S", "STORE_FILE", "GoldenSample", "GoodImage", "ImageRecord", "ImageState", "InspectionRecord", "ReviewStore", "StoreBusy", "StoreCounts", "StoreError",
            "TrainingRun", "default_store_path", "file_sha256", "now_iso", "object_name_in"]
 
 STORE_FILE = "reviews.sqlite3"
@@ -104,7 +105,7 @@ def _image_row(row: sqlite3.Row) -> ImageRecord:
 _LATEST_REVIEW = "SELECT * FROM reviews WHERE image_id = ? ORDER BY id DESC LIMIT 1"
 
 
-class ReviewStore(VersionTables, ThresholdTables):
+class ReviewStore(VersionTables, ThresholdTables, ReferenceTables):
     """The SQLite review store. Open with `ReviewStore.open()`; close when done (or use `with`)."""
 
     # --- opening -----------------------------------------------------------------------

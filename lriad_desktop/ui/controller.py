@@ -26,9 +26,10 @@ from lriad_desktop.core.settings import Settings, SettingsError, save_settings
 from lriad_desktop.core.paths import bundled_model_dir, model_folder
 from lriad_desktop.core.prompting import guess_object_name
 from lriad_desktop.core.run_recovery import Reconciled, reconcile_training
-from lriad_desktop.core.store import ReviewStore, StoreError, object_name_in
+from lriad_desktop.core.store import GoldenSample, ReviewStore, StoreError, object_name_in
 from lriad_desktop.core.versions import (ModelVersion, adapters_dir, find_version, is_available, resolve_base,
                                          sync_active_version)
+from lriad_desktop.ui.golden_samples import GoldenSamples
 from lriad_desktop.ui.inspection import InspectionOutcome, InspectionService, InspectorFactory
 from lriad_desktop.ui.publisher import PublishingService
 from lriad_desktop.ui.queue_model import QueueEntry, QueueModel, ThumbnailLoader
@@ -88,8 +89,9 @@ class AppController(QObject):
         self._rows_by_image: dict[int, int] = {}
         self.queue.layoutChanged.connect(self._rows_moved)
         self._scans = 0
+        self.golden = GoldenSamples(store, self)
         self.inspection = InspectionService(self.runner, settings, self.object_name_for, inspector_factory,
-                                            store.path, self)
+                                            store.path, self, references_for=self.references_for)
         self.inspection.outcome.connect(self._on_outcome)
         self.inspection.dropped.connect(self._on_dropped)
         self.publishing = PublishingService(settings, self)  # findings over MQTT, when the settings say so
@@ -222,6 +224,8 @@ class AppController(QObject):
     def _on_outcome(self, out: InspectionOutcome) -> None:
         if out.finding is not None:
             self.publishing.publish(out.finding, out.path)
+        for text in out.notices:
+            self.notice.emit(text)
         row = self.queue.row_of(out.path)
         if row is None:
             return
@@ -359,6 +363,50 @@ class AppController(QObject):
             self.queue.update(row, review=self.store.current_review(image_id))
             self.entryChanged.emit(row)
         self.historyChanged.emit()
+
+    # --- golden samples (references beside each image of an object) -------------------------
+    def references_for(self, path: str, object_name: str | None = None) -> tuple[str, ...]:
+        """The golden samples an image is inspected beside: the first K of its object's (K: the setting)."""
+        name = object_name or self.object_name_for(path)
+        try:
+            return self.golden.references_for(path, name, self.settings.reference_count)
+        except StoreError as err:
+            self.notice.emit(str(err))
+            return ()
+
+    def toggle_golden(self, row: int) -> bool:
+        """Make an image judged normal a golden sample of its object, or stop using it if it is one."""
+        entry = self.queue.entry(row)
+        name = self.object_name_for(entry.path)
+        review = entry.review.review if entry.review else None
+        try:
+            sample = self.golden.sample_of(entry.image_id, name) if entry.image_id is not None else None
+            if sample is not None:
+                return self.remove_golden(sample)
+            if review is None or review.verdict is not Verdict.NORMAL:
+                self.notice.emit("Only an image judged normal can be a golden sample: accept a normal finding "
+                                 "(Space) or flag it normal first")
+                return False
+            image_id = self._ensure_image(row)
+            if image_id is None:
+                return False
+            self.golden.add(image_id, name)
+        except StoreError as err:
+            self.notice.emit(str(err))
+            return False
+        n = len(self.golden.of(name))
+        self.notice.emit(f"{entry.name} is a golden sample of “{name}” ({n} in all)")
+        return True
+
+    def remove_golden(self, sample: GoldenSample) -> bool:
+        """Stop using a golden sample (the image and its review stay)."""
+        try:
+            self.golden.remove(sample)
+        except StoreError as err:
+            self.notice.emit(str(err))
+            return False
+        self.notice.emit(f"{Path(sample.path).name} is no longer a golden sample of “{sample.object_name}”")
+        return True
 
     def known_labels(self) -> list[str]:
         """Defect types for the label picker: the store's, most used first, then the known kinds' names."""

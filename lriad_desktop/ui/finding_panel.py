@@ -148,7 +148,10 @@ class FindingPanel(QWidget):
             self.reasoning.setHtml(reasoning_html(f))
             timing = describe_timing(f)
             obj = f" · object “{f.object_name}”" if f.object_name else ""
-            self.meta.setText(f"Model {f.model_version or '?'}" + (f" · {timing}" if timing else "") + obj)
+            n = len(f.references)
+            beside = f" · beside {n} golden sample{'s' if n > 1 else ''}" if n else " · no golden sample"
+            self.meta.setText(f"Model {f.model_version or '?'}" + (f" · {timing}" if timing else "") + obj + beside)
+            self.meta.setToolTip("\n".join(f.references))
 
     def _badge(self, text: str, key: str) -> None:
         self.badge.setText(text)

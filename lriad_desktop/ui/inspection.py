@@ -56,6 +56,7 @@ class InspectionOutcome:
     image_id: int | None = None  # set once recorded in the store
     inspection_id: int | None = None
     store_error: str = ""
+    notices: tuple[str, ...] = ()  # e.g. a golden sample that can't be read (the image was inspected without it)
 
 
 def cpu_threads(setting: int) -> int:
@@ -92,19 +93,22 @@ def in_tiles(backend: InspectionBackend, settings: Settings) -> InspectionBacken
 def _outcome(result: InspectionResult) -> InspectionOutcome:
     path = result.request.path
     if result.finding is None:
-        return InspectionOutcome(path, None, result.error)
+        return InspectionOutcome(path, None, result.error, notices=result.notices)
     try:
         sha256 = file_sha256(path)
     except OSError:  # gone since it was read: the finding stands, the store keys it by path
         sha256 = None
-    return InspectionOutcome(path, result.finding, "", sha256)
+    return InspectionOutcome(path, result.finding, "", sha256, notices=result.notices)
 
 
-def inspect_chunk(backend: InspectionBackend, items: Sequence[tuple[str, str]], ctx: TaskContext
+ChunkItem = tuple[str, str, tuple[str, ...]]  # path, object name, golden samples to show beside it
+
+
+def inspect_chunk(backend: InspectionBackend, items: Sequence[ChunkItem], ctx: TaskContext
                   ) -> list[InspectionOutcome]:
     """Worker side: one chunk through the pipeline (unreadable images and failed inspections are errors per
     image; a failing batch is retried one image at a time, checking for cancel between them)."""
-    requests = [InspectionRequest(path, name) for path, name in items]
+    requests = [InspectionRequest(path, name, references=refs) for path, name, refs in items]
     return [_outcome(r) for r in inspect_requests_chunk(backend, requests, checkpoint=ctx.check)]
 
 
@@ -142,12 +146,14 @@ class InspectionService(QObject):
 
     def __init__(self, runner: TaskRunner, settings: Settings, object_name_for: Callable[[str], str],
                  factory: InspectorFactory | None = None, store_path: Path | None = None,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None,
+                 references_for: Callable[[str, str], tuple[str, ...]] | None = None) -> None:
         super().__init__(parent)
         self._runner = runner
         self._store_path = store_path
         self._settings = settings
         self._object_name_for = object_name_for
+        self._references_for = references_for or (lambda _path, _name: ())
         self._factory = factory or default_inspector
         self._inspector: InspectionBackend | None = None
         self.state = ModelState.NOT_LOADED
@@ -254,12 +260,13 @@ class InspectionService(QObject):
             return
         size = max(1, self._settings.batch_size)
         chunk = [self._pending.popleft() for _ in range(min(size, len(self._pending)))]
-        items = [(p, self._object_name_for(p)) for p in chunk]
+        names = {p: self._object_name_for(p) for p in chunk}
+        items = [(p, names[p], self._references_for(p, names[p])) for p in chunk]
         inspector, store_path = self._inspector, self._store_path
 
         def work(ctx: TaskContext) -> list[InspectionOutcome]:
             outcomes = inspect_chunk(inspector, items, ctx)
-            return record_outcomes(store_path, outcomes, dict(items)) if store_path is not None else outcomes
+            return record_outcomes(store_path, outcomes, names) if store_path is not None else outcomes
 
         self._running = True
         self._runner.submit(work, self._chunk_done, lane="model")

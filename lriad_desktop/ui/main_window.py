@@ -25,6 +25,7 @@ from lriad_desktop.ui.models_dialog import ModelsAction
 from lriad_desktop.ui.queue_model import QueueEntry, least_certain_first
 from lriad_desktop.ui.queue_view import QueueView
 from lriad_desktop.ui.report_action import ShiftReportAction
+from lriad_desktop.ui.reference_strip import ReferenceStrip
 from lriad_desktop.ui.review_panel import ReviewPanel
 from lriad_desktop.ui.status_bar import InspectionStatus
 from lriad_desktop.ui.theme import icon
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         self.view = ImageView()
         self.finding_panel = FindingPanel()
         self.review_panel = ReviewPanel()
+        self.reference_strip = ReferenceStrip(self.controller.queue.thumbnails)
         side = QWidget()
         side.setObjectName("sidePanel")
         side_lay = QVBoxLayout(side)
@@ -101,6 +103,7 @@ class MainWindow(QMainWindow):
         self.notice_label.setWordWrap(True)
         self.notice_label.hide()
         side_lay.addWidget(self.finding_panel, 1)
+        side_lay.addWidget(self.reference_strip)
         side_lay.addWidget(self.review_panel)
         side_lay.addWidget(self.notice_label)
         scroll = QScrollArea()
@@ -136,6 +139,7 @@ class MainWindow(QMainWindow):
             "shortcuts": lambda: show_shortcuts(self), "about": lambda: show_about(self, c.store.path),
             "threshold": self.open_threshold, "improve": self.improving.start, "versions": self.versions.show,
             "models": self.models.show, "shift_report": self.report.ask,
+            "mark_golden": lambda: self._with_row(c.toggle_golden),
         }
         for name, fn in handlers.items():
             a[name].triggered.connect(lambda _=False, f=fn: f())
@@ -168,6 +172,8 @@ class MainWindow(QMainWindow):
         rp.labelChosen.connect(self._label_chosen)
         rp.noteEdited.connect(lambda note: self._with_row(lambda r: c.set_note(r, note)))
         rp.objectNameEdited.connect(self._object_name_edited)
+        self.reference_strip.removeRequested.connect(c.remove_golden)
+        c.golden.changed.connect(lambda _key: self._update_references(self.current_entry()))
         self._update_undo()
 
     # --- settings -----------------------------------------------------------------------
@@ -265,9 +271,20 @@ class MainWindow(QMainWindow):
         self.view.set_defects(defects, ghosts, flagged)
         self.currentShown.emit(entry.path, entry.finding is not None)
 
+    def _update_references(self, entry: QueueEntry | None) -> None:
+        c = self.controller
+        if entry is None:
+            self.reference_strip.show_samples(None, (), 0)
+            return
+        name = c.object_name_for(entry.path)
+        samples = c.golden.of(name)
+        self.reference_strip.show_samples(name, samples, c.settings.reference_count,
+                                          any(g.image_id == entry.image_id for g in samples))
+
     def _update_panels(self) -> None:
         entry = self.current_entry()
         self.finding_panel.show_entry(entry)
+        self._update_references(entry)
         c = self.controller
         if entry is None:
             self.review_panel.show_entry(None, (), None, "", "folder", ())

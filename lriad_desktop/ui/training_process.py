@@ -52,6 +52,7 @@ def plan_improvement(store: ReviewStore, settings: Settings, parent: ModelVersio
     taken = [v.name for v in versions] + [Path(v.adapter_path).name for v in versions if v.adapter_path]
     out = next_adapter_dir(adapters_dir(), base.name, taken)
     recipe = recipe if recipe is not None else recipe_from_env()
+    recipe = {"references": settings.reference_count, **(recipe or {})}  # rows show what inspection shows
     command = train_command(store.path, base, out, adapter, recipe, settings.device)
     return TrainingPlan(tuple(command), out, base, adapter, parent.id, parent.name, store.counts().flagged)
 
