@@ -77,6 +77,9 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="recipe preset, cpu_tiny or gpu_large (default: gpu_large on a CUDA machine, else "
                               "cpu_tiny)")
     p_train.add_argument("--steps", type=int, default=None, help="GRPO steps (overrides the recipe)")
+    p_train.add_argument("--minutes", type=float, default=None, metavar="M",
+                         help="train for about M minutes: training stops when one more step would pass them (the "
+                              "step ceiling comes from the pace of earlier runs of this model on this store)")
     p_train.add_argument("--synthetic-per-good", type=int, default=0,
                          help="also paint N synthetic defects on each good replay image")
     p_train.add_argument("--stop-with-parent", action="store_true",
@@ -127,6 +130,7 @@ def _describe(finding) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from lriad_desktop.core.finding import verdict_word
     from lriad_desktop.core.images import iter_image_files
     from lriad_desktop.core.pipeline import InspectionRequest, inspect_requests
     from lriad_desktop.core.prompting import guess_object_name
@@ -146,7 +150,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         elif args.json:
             print(finding.to_json(), flush=True)
         else:
-            print(f"{finding.image_path}\t{finding.verdict.value}\t{_describe(finding)}\t"
+            print(f"{finding.image_path}\t{verdict_word(finding.verdict)}\t{_describe(finding)}\t"
                   f"{finding.timings.get('total_ms', 0):.0f} ms", flush=True)
     if count == 0:
         print("error: no image files found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
@@ -215,7 +219,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return ExitCode.BAD_INPUT
     return train_from_options(args.out, args.db, args.base, args.adapter_from, args.preset, args.recipe,
                               args.recipe_json, args.steps, args.device, args.synthetic_per_good,
-                              args.stop_with_parent)
+                              args.stop_with_parent, minutes=args.minutes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
