@@ -1,4 +1,5 @@
-"""The `lriad` command: the GUI by default; `inspect` and `evaluate` on the command line."""
+"""The `lriad` command: the GUI by default; `inspect`, `evaluate`, `train`, `models` and `export` on the
+command line."""
 
 from __future__ import annotations
 
@@ -90,6 +91,10 @@ def _build_parser() -> argparse.ArgumentParser:
     from lriad_desktop.models_cli import add_parser as add_models_parser
 
     add_models_parser(sub)
+
+    from lriad_desktop.export_cli import add_parser as add_export_parser
+
+    add_export_parser(sub)
 
     p_gui = sub.add_parser("gui", help="open the desktop app (the default without a command)")
     p_gui.add_argument("paths", nargs="*", type=Path, help="images or folders to open")
@@ -241,6 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lriad_desktop.models_cli import cmd_models
 
         return cmd_models(args)
+    if args.command == "export":
+        from lriad_desktop.export_cli import cmd_export
+
+        return cmd_export(args)
     from lriad_desktop.core.datasets import DatasetError
     from lriad_desktop.core.engine import ModelFolderError
     from lriad_desktop.core.pipeline import BackendUnavailable

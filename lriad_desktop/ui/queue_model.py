@@ -10,8 +10,8 @@ from typing import Any, Callable, Iterable
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QImage
 
-from lriad_desktop.core.finding import Finding
-from lriad_desktop.core.review import ImageStatus, ReviewRecord, image_status
+from lriad_desktop.core.finding import Finding, Verdict
+from lriad_desktop.core.review import ImageStatus, ReviewRecord, image_status, verdict_in_force
 from lriad_desktop.ui.imaging import make_thumbnail
 from lriad_desktop.ui.tasks import TaskRunner
 
@@ -33,6 +33,17 @@ class QueueEntry:
     @property
     def status(self) -> ImageStatus:
         return image_status(self.finding, self.review, self.error)
+
+    @property
+    def defective(self) -> bool:
+        """The verdict in force is defective: the inspector's once reviewed, else the model's."""
+        return not self.error and verdict_in_force(self.finding, self.review) is Verdict.ANOMALOUS
+
+    @property
+    def reinspected(self) -> bool:
+        """Inspected again since it was reviewed (the review was made against an older inspection)."""
+        r = self.review
+        return r is not None and self.inspection_id is not None and r.review.inspection_id != self.inspection_id
 
     @property
     def name(self) -> str:
@@ -93,6 +104,7 @@ class QueueModel(QAbstractListModel):
         self._entries: list[QueueEntry] = []
         self._rows: dict[str, int] = {}
         self._counts: Counter[ImageStatus] = Counter()
+        self._defective = 0
         self.thumbnails = thumbnails
         if thumbnails is not None:
             thumbnails.ready.connect(self._thumbnail_ready)
@@ -139,6 +151,7 @@ class QueueModel(QAbstractListModel):
             self._entries.append(e)
             self._rows[e.path] = first + i
             self._counts[e.status] += 1
+            self._defective += e.defective
         self.endInsertRows()
         self.countsChanged.emit()
         return list(range(first, first + len(new)))
@@ -149,6 +162,7 @@ class QueueModel(QAbstractListModel):
         self._entries.clear()
         self._rows.clear()
         self._counts.clear()
+        self._defective = 0
         self.endResetModel()
         self.countsChanged.emit()
 
@@ -168,16 +182,17 @@ class QueueModel(QAbstractListModel):
     def update(self, row: int, **changes: Any) -> QueueEntry:
         """Change fields of one entry and tell the views (and the counts)."""
         entry = self._entries[row]
-        before = entry.status
+        before, was_defective = entry.status, entry.defective
         for key, value in changes.items():
             setattr(entry, key, value)
         after = entry.status
         if after is not before:
             self._counts[before] -= 1
             self._counts[after] += 1
+        self._defective += entry.defective - was_defective
         idx = self.index(row)
         self.dataChanged.emit(idx, idx)
-        if after is not before:
+        if after is not before or entry.defective != was_defective:
             self.countsChanged.emit()
         return entry
 
@@ -193,6 +208,10 @@ class QueueModel(QAbstractListModel):
     def counts(self) -> Counter[ImageStatus]:
         """How many entries have each status."""
         return Counter({k: v for k, v in self._counts.items() if v})
+
+    def defective_count(self) -> int:
+        """How many entries stand as defective (the inspector's verdict once reviewed, else the model's)."""
+        return self._defective
 
     def find(self, start: int, step: int, predicate: Callable[[QueueEntry], bool], wrap: bool = True) -> int | None:
         """The next row after `start` (in direction `step`) whose entry matches, or None."""
