@@ -179,19 +179,20 @@ def train_from_options(out: Path, db: Path | None = None, base: Path | None = No
     if minutes is not None and minutes <= 0:
         emit(RunFailed("the training time must be more than 0 minutes"))
         return ExitCode.BAD_INPUT
-    db = Path(db) if db is not None else default_store_path()
-    if not db.is_file():
-        emit(RunFailed(f"No review store at {db}: review some images first"))
-        return ExitCode.BAD_INPUT
-    base = model_folder(base)
-    if minutes is not None and steps is None:
-        with ReviewStore.open(db) as store:
-            steps = steps_for_minutes(minutes, measured_s_per_step(store.training_runs(), str(base)))
     try:
         recipe = resolve_recipe(preset, recipe_file, recipe_json, steps)
     except ValueError as err:
         emit(RunFailed(f"bad recipe: {err}"))
         return ExitCode.BAD_INPUT
+    db = Path(db) if db is not None else default_store_path()
+    if not db.is_file():
+        emit(RunFailed(f"No review store at {db}: review some images first"))
+        return ExitCode.BAD_INPUT
+    base = model_folder(base)
+    if minutes is not None and steps is None:  # the step ceiling for the budget, at the pace measured here
+        with ReviewStore.open(db) as store:
+            steps = steps_for_minutes(minutes, measured_s_per_step(store.training_runs(), str(base)))
+        recipe = resolve_recipe(preset, recipe_file, recipe_json, steps)
     return improve(db, base, Path(out), adapter_from, recipe,
                    emit=emit, device=evaluation_device(recipe, device), synthetic_per_good=synthetic_per_good,
                    seed=recipe.seed, stop_with_parent=stop_with_parent, minutes=minutes)
