@@ -125,7 +125,7 @@ def test_accept_flag_label_note_and_a_new_window_shows_them(qtbot, make_window, 
     again.set_current(1)
     assert "Verdict flagged by" in again.review_panel.state.text()
     assert again.review_panel.note.text() == "hairline near the rim"
-    assert again.finding_panel.badge.text() == "✓ DEFECTIVE"  # the inspector's verdict, big
+    assert again.finding_panel.badge.text() == "⚑ DEFECTIVE"  # the inspector's verdict, big, marked as a flag
     assert "Model said: normal" in again.finding_panel.banner.source.text()  # the model's beneath it
     assert again.controller.store.flagged_images()[0].path == str(b)
     again.close()

@@ -61,7 +61,10 @@ def test_badges_banner_and_counts_say_the_inspectors_decision(qtbot, make_window
     window.set_current(2)
     wait_shown(qtbot, window, paths[2])
     banner = window.finding_panel.banner
-    assert "DEFECTIVE" in banner.badge.text() and "Model said: normal" in banner.source.text()
+    assert banner.badge.text() == "⚑ DEFECTIVE" and "Model said: normal" in banner.source.text()
+    window.set_current(1)
+    wait_shown(qtbot, window, paths[1])
+    assert banner.badge.text() == "✓ DEFECTIVE"  # accepted: the same verdict, another mark
     qtbot.waitUntil(lambda: "2 defective" in window.inspection_status.counts_label.text())
     assert "3 reviewed (1 flagged, 0 corrected)" in window.inspection_status.counts_label.text()
     window.grab().save(str(tmp_path / "decision.png"))

@@ -34,6 +34,11 @@ def _restyle(widget: QWidget) -> None:
     widget.style().polish(widget)
 
 
+# the inspector's verdict carries the mark of what they did, as the queue's badges do: a flagged DEFECTIVE is not
+# an accepted one
+_MARK = {ReviewKind.ACCEPT: "✓", ReviewKind.FLAG: "⚑", ReviewKind.LABEL: "✎", ReviewKind.BOX: "✎"}
+
+
 class VerdictBanner(QWidget):
     """The big verdict badge and its source line, for one queue entry."""
 
@@ -74,7 +79,7 @@ class VerdictBanner(QWidget):
         else:
             r = rec.review
             text, key = BADGES[r.verdict]
-            self._badge(text, key, reviewed=True)
+            self._badge(text, key, reviewed=True, mark=_MARK[r.kind])
             how = {ReviewKind.LABEL: ", another defect type", ReviewKind.BOX: ", the box elsewhere"}.get(r.kind, "")
             self.source.setText(f"Your review · {_DID[r.kind]} by {rec.reviewer} · {when_text(rec.created_at)}\n"
                                 f"Model said: {model}{how if f is not None else ''}")
@@ -90,8 +95,8 @@ class VerdictBanner(QWidget):
         else:
             self.agreement.hide()
 
-    def _badge(self, text: str, key: str, reviewed: bool) -> None:
-        self.badge.setText(("✓ " if reviewed else "") + text)
+    def _badge(self, text: str, key: str, reviewed: bool, mark: str = "") -> None:
+        self.badge.setText((mark + " " if mark else "") + text)
         self.badge.setProperty("verdict", key)
         self.badge.setProperty("reviewed", "yes" if reviewed else "no")
         _restyle(self.badge)
