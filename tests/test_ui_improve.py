@@ -74,6 +74,7 @@ def _start(qtbot, window):
     panel = window.improving.panel()
     qtbot.waitExposed(panel)
     assert not window.controller.training.running and panel.setup_box.isVisible()  # first: what and how long
+    assert panel.status.text() == "Not started"
     steps = json.loads(os.environ[RECIPE_ENV])["max_steps"]
     assert panel.length.length() == ("steps", steps)  # the environment's recipe fixes the steps
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)

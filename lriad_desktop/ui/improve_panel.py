@@ -218,6 +218,7 @@ class ImprovePanel(QDialog):
         self.title.setText("Improve model")
         self.subtitle.setText("The model in use doesn't change until you activate the result.")
         self.setup_box.show()
+        self._refresh()  # "Not started", not the last run's end
         try:
             counts, states = c.store.counts(), c.store.reviewed_states()
             pace = measured_s_per_step(c.store.training_runs(), str(model_folder(c.settings.model_dir)))
@@ -287,6 +288,8 @@ class ImprovePanel(QDialog):
             self.progress.setRange(0, max(p.max_steps, 1))
             self.progress.setValue(p.step)
         status = "Cancelling…" if service.cancelling else status_text(p)
+        if not running and self.setup_box.isVisibleTo(self):
+            status = "Not started"  # the setup asks what and how long first: nothing is starting yet
         if p.phase == "done" and p.minutes is not None:
             status = f"Finished in {format_duration(p.minutes * 60)}"
         self.status.setText(status)
