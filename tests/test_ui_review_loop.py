@@ -178,3 +178,46 @@ def test_the_last_queue_reopens_and_the_reviewer_is_asked_once(qtbot, make_windo
     assert again.intake.reopen_last_queue() == 1
     qtbot.waitUntil(lambda: again.controller.queue.rowCount() == 2 and not again.controller.scanning)
     again.close()
+
+
+def test_open_and_export_dialogs_start_in_the_folder_used_last(qtbot, make_window, tmp_path, monkeypatch):
+    from lriad_desktop.ui import window_io
+
+    shelf = tmp_path / "shelf"
+    (shelf / "washers").mkdir(parents=True)
+    part_image(shelf / "washers" / "w.png")
+    out = tmp_path / "exports"
+    out.mkdir()
+    starts = []
+
+    def pick(folder):  # the modal folder dialog answers `folder`; where it started is recorded
+        return lambda _parent, _title, start="", *a, **k: starts.append(start) or str(folder)
+
+    window = make_window(load_model=False)
+    monkeypatch.setattr(window_io.QFileDialog, "getExistingDirectory", pick(shelf / "washers"))
+    window.intake.open_folder()
+    qtbot.waitUntil(lambda: window.controller.queue.rowCount() == 1 and not window.controller.scanning)
+    window.intake.open_folder()
+    assert starts[-1] == str(shelf)  # the second time: where the first folder was picked from
+    deliver(window, shelf / "washers" / "w.png", hand_finding(shelf / "washers" / "w.png"))
+    assert window.controller.accept(0)
+    monkeypatch.setattr(window_io.QFileDialog, "getExistingDirectory", pick(out))
+    window.exports.ask("yolo")
+    window.exports.ask("yolo")
+    assert starts[-1] == str(out) and window.exports.start_folder() == out
+    window.close()
+
+
+def test_for_this_folder_says_what_it_will_change(qtbot, make_window, tmp_path):
+    folder = tmp_path / "washer" / "line3"
+    folder.mkdir(parents=True)
+    paths = [part_image(folder / f"w{i}.png", seed=i) for i in range(2)]
+    window = make_window(load_model=False)
+    add_and_wait(qtbot, window, paths, 2)
+    wait_shown(qtbot, window, paths[0], with_finding=False)
+    panel = window.review_panel
+    assert panel.object_hint.text() == ("Changes the prompt of the 2 queued images in line3/ (and any added there "
+                                        "later); now “washer”. An image with its own name keeps it.")
+    panel.object_scope.setCurrentIndex(1)
+    assert panel.object_hint.text() == "Changes the prompt of w0.png only; now “washer”."
+    window.close()

@@ -202,7 +202,8 @@ class ExportAction:
                                                     f"*{Path(exporter.default_name).suffix}")
         if target:
             c = self.controller
-            folder = str(Path(target).parent)
+            # a folder export (YOLO) starts in that folder next time; a file export in the file's folder
+            folder = str(Path(target) if exporter.target is ExportTarget.FOLDER else Path(target).parent)
             if folder != c.settings.last_export_folder:
                 c.update_settings(c.settings.with_changes(last_export_folder=folder))
             self.run(key, target)
