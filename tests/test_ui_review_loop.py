@@ -1,7 +1,7 @@
 """The review loop as an inspector lives it: a box redrawn in place, the inspector's decision up front, re-inspection
 with the model in use, device choices this computer has, the help page, drops, the last queue and the reviewer."""
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
@@ -220,4 +220,20 @@ def test_for_this_folder_says_what_it_will_change(qtbot, make_window, tmp_path):
                                         "later); now “washer”. An image with its own name keeps it.")
     panel.object_scope.setCurrentIndex(1)
     assert panel.object_hint.text() == "Changes the prompt of w0.png only; now “washer”."
+    window.close()
+
+
+def test_a_label_chip_stays_inside_the_image(qtbot, make_window, tmp_path):
+    img = part_image(tmp_path / "edge.png")
+    window = make_window(load_model=False)
+    add_and_wait(qtbot, window, [img], 1)
+    deliver(window, img, hand_finding(img, box=Box(250, 0, 320, 60), label="contamination"))  # top-right corner
+    wait_shown(qtbot, window, img)
+    (item,) = window.view.box_items()
+    view = window.view
+    # on screen (the chip keeps its size while the image zooms): inside the image's rectangle
+    chip = item.chip.deviceTransform(view.viewportTransform()).mapRect(item.chip.boundingRect())
+    image = view.mapFromScene(QRectF(0, 0, 320, 240)).boundingRect()
+    assert chip.right() <= image.right() + 1 and chip.top() >= image.top() - 1, (chip, image)
+    assert "contamination" in item.chip.text
     window.close()
