@@ -1,5 +1,5 @@
-"""The `lriad` command: the GUI by default; `inspect`, `evaluate`, `watch`, `report`, `train` and `models` on
-the command line."""
+"""The `lriad` command: the GUI by default; `inspect`, `evaluate`, `watch`, `report`, `train`, `models` and
+`export` on the command line."""
 
 from __future__ import annotations
 
@@ -99,6 +99,9 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="recipe preset, cpu_tiny or gpu_large (default: gpu_large on a CUDA machine, else "
                               "cpu_tiny)")
     p_train.add_argument("--steps", type=int, default=None, help="GRPO steps (overrides the recipe)")
+    p_train.add_argument("--minutes", type=float, default=None, metavar="M",
+                         help="train for about M minutes: training stops when one more step would pass them (the "
+                              "step ceiling comes from the pace of earlier runs of this model on this store)")
     p_train.add_argument("--synthetic-per-good", type=int, default=0,
                          help="also paint N synthetic defects on each good replay image")
     p_train.add_argument("--stop-with-parent", action="store_true",
@@ -111,6 +114,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_models_parser(sub)
     add_line_parsers(sub, model_options)
+
+    from lriad_desktop.export_cli import add_parser as add_export_parser
+
+    add_export_parser(sub)
 
     p_gui = sub.add_parser("gui", help="open the desktop app (the default without a command)")
     p_gui.add_argument("paths", nargs="*", type=Path, help="images or folders to open")
@@ -179,9 +186,11 @@ def _describe(finding) -> str:
 
 
 def _verdict_column(finding, decided) -> str:
+    from lriad_desktop.core.finding import verdict_word
+
     if decided is finding.verdict:
-        return finding.verdict.value
-    return f"{decided.value} (model: {finding.verdict.value})"
+        return verdict_word(finding.verdict)
+    return f"{verdict_word(decided)} (model: {verdict_word(finding.verdict)})"
 
 
 def _references(paths: Sequence[Path]) -> tuple[str, ...] | None:
@@ -217,6 +226,7 @@ def _print_notices(result, shown: set[str]) -> None:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from lriad_desktop.core.confidence import DEFAULT_THRESHOLD, decided_verdict, format_score
+    from lriad_desktop.core.finding import verdict_word
     from lriad_desktop.core.images import iter_image_files
     from lriad_desktop.core.pipeline import InspectionRequest, inspect_requests
     from lriad_desktop.core.prompting import guess_object_name
@@ -333,7 +343,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return ExitCode.BAD_INPUT
     return train_from_options(args.out, args.db, args.base, args.adapter_from, args.preset, args.recipe,
                               args.recipe_json, args.steps, args.device, args.synthetic_per_good,
-                              args.stop_with_parent)
+                              args.stop_with_parent, minutes=args.minutes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -355,6 +365,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lriad_desktop.models_cli import cmd_models
 
         return cmd_models(args)
+    if args.command == "export":
+        from lriad_desktop.export_cli import cmd_export
+
+        return cmd_export(args)
     from lriad_desktop.core.datasets import DatasetError
     from lriad_desktop.core.engine import ModelFolderError
     from lriad_desktop.core.hot_folder import HotFolderError

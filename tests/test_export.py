@@ -56,14 +56,87 @@ def test_reviewed_set_is_only_reviewed_images(store):
 def test_csv_and_json(store, tmp_path):
     res = export_reviewed(store, "csv", tmp_path / "out" / "r.csv")
     rows = list(csv.DictReader(open(res.path, encoding="utf-8")))
-    assert [r["review"] for r in rows] == ["accept", "flag", "flag"]
-    assert rows[1]["model_verdict"] == "normal" and rows[1]["verdict"] == "anomalous"
-    assert json.loads(rows[1]["defects"])[0] == {"label": "crack", "box": [100, 0, 200, 50]}
-    assert rows[1]["note"] == "hairline" and rows[0]["object_name"] == "metal_nut"
+    # one row per reviewed defect (b has two), one for a part without defects; flat defect columns
+    assert [(r["path"].rsplit("/", 1)[1], r["defect"], r["label"]) for r in rows] == [
+        ("a.png", "1", "scratch"), ("b.png", "1", "crack"), ("b.png", "2", "deformation"), ("c.png", "", "")]  # dent: a deformation
+    assert [r["review"] for r in rows] == ["accepted", "verdict flagged", "verdict flagged", "verdict flagged"]
+    assert rows[1]["reviewed_model_verdict"] == "normal" and rows[1]["verdict"] == "defective"
+    assert [rows[1][k] for k in ("x1", "y1", "x2", "y2")] == ["100", "0", "200", "50"]
+    assert rows[2]["x1"] == "" and rows[2]["label"] == "deformation"  # a type without a box
+    assert rows[1]["note"] == "hairline" and rows[0]["object_name"] == "metal_nut" and rows[0]["reviewer"]
+    assert rows[3]["reviewed_model_version"] == "" and rows[3]["inspections"] == "0"
+    assert not any("anomalous" in v for r in rows for v in r.values())  # one vocabulary: normal / defective
     assert res.images == 3 and res.boxes == 2
     doc = json.loads(export_reviewed(store, "json", tmp_path / "r.json").path.read_text())
     assert doc["box_frame"] == "original_pixels" and len(doc["images"]) == 3
     assert doc["images"][0]["finding"]["reasoning"] == ["s1"] and doc["images"][2]["finding"] is None
+    assert doc["images"][0]["finding"]["verdict"] == "defective" and doc["images"][1]["review"]["verdict"] == "defective"
+    assert doc["images"][1]["reviewed_against"]["model_version"] == "m1"
+    assert "anomalous" not in json.dumps(doc)
+
+
+def test_exports_keep_the_model_version_the_review_was_made_against_and_the_latest(store, tmp_path):
+    """A flag made against m1, then a re-inspection by v1 that agrees: the flag stays attributed to m1."""
+    b = next(s for s in reviewed_set(store) if s.image.path.endswith("b.png"))
+    newer = Finding(Verdict.ANOMALOUS, (Defect("crack", Box(102, 2, 198, 52)), Defect("dent", Box(0, 0, 5, 5))),
+                    ("s",), "raw", "lriad-tiny-v1", image_size=(200, 100))
+    store.record_inspection(b.image.id, newer)
+    a = next(s for s in reviewed_set(store) if s.image.path.endswith("a.png"))
+    store.record_inspection(a.image.id, Finding(Verdict.NORMAL, (), ("s",), "raw", "lriad-tiny-v1",
+                                                image_size=(200, 100)))
+    rows = list(csv.DictReader(open(export_reviewed(store, "csv", tmp_path / "r.csv").path, encoding="utf-8")))
+    by_name = {r["path"].rsplit("/", 1)[1]: r for r in rows}
+    rb, ra = by_name["b.png"], by_name["a.png"]
+    assert (rb["reviewed_model_version"], rb["reviewed_model_verdict"]) == ("m1", "normal")
+    assert (rb["latest_model_version"], rb["latest_model_verdict"], rb["latest_agrees"]) == (
+        "lriad-tiny-v1", "defective", "yes")
+    assert rb["inspections"] == "2" and rb["latest_model_labels"] == "crack; deformation"
+    assert (ra["reviewed_model_version"], ra["latest_model_verdict"], ra["latest_agrees"]) == ("m1", "normal", "no")
+    doc = json.loads(export_reviewed(store, "json", tmp_path / "r.json").path.read_text())
+    item = next(i for i in doc["images"] if i["path"].endswith("b.png"))
+    assert [h["model_version"] for h in item["inspections"]] == ["m1", "lriad-tiny-v1"]  # every inspection kept
+    assert item["reviewed_against"]["verdict"] == "normal" and item["latest"]["verdict"] == "defective"
+    assert item["latest_agrees"] is True and item["review"]["kind"] == "flag"
+
+
+def test_labels_are_exported_in_one_spelling(tmp_path):
+    folder = tmp_path / "pcb"
+    folder.mkdir()
+    with ReviewStore.open(tmp_path / "r.sqlite3") as s:
+        for name, label in (("a.png", "missing_part"), ("b.png", "missing part"), ("c.png", "Missing-Part")):
+            Image.new("RGB", (50, 50)).save(folder / name)
+            img = s.add_image(folder / name)
+            s.save_review(img.id, Review(ReviewKind.FLAG, Verdict.ANOMALOUS, (Defect(label, Box(1, 1, 9, 9)),)))
+        assert s.known_labels() == ["missing_part"]
+        doc = json.loads(export_reviewed(s, "coco", tmp_path / "c.json").path.read_text())
+    assert [c["name"] for c in doc["categories"]] == ["missing_part"] and len(doc["annotations"]) == 3
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "coco", "yolo", "vlm-r1"])
+def test_lriad_export_on_the_command_line(store, tmp_path, capsys, fmt):
+    from lriad_desktop.cli import main
+
+    out = tmp_path / "exported" / (fmt if fmt == "yolo" else f"out.{fmt}")
+    assert main(["export", "--db", str(store.path), "--format", fmt, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("exported 3 images") and str(out) in said
+    assert out.is_dir() if fmt == "yolo" else out.stat().st_size > 0
+    if fmt == "csv":
+        assert len(out.read_text().splitlines()) == 5  # header + 4 rows
+
+
+def test_lriad_export_errors_are_one_line(store, tmp_path, capsys):
+    from lriad_desktop.cli import main
+
+    assert main(["export", "--db", str(tmp_path / "none.sqlite3"), "--format", "csv", "--out", str(tmp_path / "x")]) == 2
+    assert "no review store" in capsys.readouterr().err
+    (tmp_path / "blocker").write_text("x")
+    assert main(["export", "--db", str(store.path), "--format", "csv", "--out",
+                 str(tmp_path / "blocker" / "r.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: can't write") and "Traceback" not in err
+    with pytest.raises(SystemExit):
+        main(["export", "--db", str(store.path), "--format", "xml", "--out", str(tmp_path / "x")])
 
 
 def test_coco(store, tmp_path):
@@ -98,7 +171,7 @@ def test_vlm_r1_jsonl(store, tmp_path):
     assert b["conversations"][1]["value"] == b["solution"] and b["box_frame"] == "original_pixels"
     parsed = parse_completion(b["solution"])  # the solution is in the app's own answer grammar
     assert parsed.ok and parsed.anomaly and parsed.defects[0].box == (100, 0, 200, 50)
-    assert b["labels_without_box"] == ["dent"] and b["note"] == "hairline"
+    assert b["labels_without_box"] == ["deformation"] and b["note"] == "hairline"
     assert parse_completion(lines[2]["solution"]).anomaly is False
     with pytest.raises(ValueError):
         export_reviewed(store, "xml", tmp_path / "x")

@@ -9,7 +9,13 @@ from lriad_desktop.core.prompting import DEFAULT_OBJECT, guess_object_name, user
     ("/data/mvtec_ad/bottle/test/broken_large/000.png", "bottle"),  # MVTec: above the split folder
     ("/data/mvtec_ad/metal_nut/train/good/001.png", "metal_nut"),
     ("/data/visa/candle/Data/Images/Anomaly/000.JPG", "candle"),  # VisA: sorting folders skipped
-    ("/srv/line3/scan_17.png", "line3"),  # a folder per product: its name
+    ("/data/washer/scan_17.png", "washer"),  # a folder per product: its name
+    ("/srv/line3/scan_17.png", DEFAULT_OBJECT),  # a line, a batch or a date is not what the image shows
+    ("/data/washer/line3/0001.png", "washer"),
+    ("/data/pcb/2026-11-30/img_001.png", "pcb"),
+    ("/data/capsule/batch_07/a.png", "capsule"),
+    ("/data/capsule/Lot-12/cam2/20261130_0815.png", "capsule"),
+    ("/data/visa/pcb1/Data/Images/Normal/0000.JPG", "pcb1"),  # a product name with a digit stays
     ("/app/resources/samples/washer_scratch.jpg", "washer"),  # a generic folder: the file name's lead word
     ("/home/ann/Pictures/part123.jpg", "part"),
     ("/home/ann/.local/share/lriad-desktop/captures/2026-11-29_101010.png", DEFAULT_OBJECT),

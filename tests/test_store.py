@@ -190,9 +190,10 @@ def test_review_rules_and_status():
     assert image_status(_finding(Verdict.NORMAL), None) is ImageStatus.NORMAL
     assert image_status(Finding(Verdict.UNPARSED), None) is ImageStatus.UNPARSED
     assert image_status(f, None, "truncated") is ImageStatus.ERROR
-    assert image_status(f, rv.acceptance(f)) is ImageStatus.REVIEWED
+    assert image_status(f, rv.acceptance(f)) is ImageStatus.ACCEPTED_DEFECTIVE
+    assert image_status(_finding(Verdict.NORMAL), rv.acceptance(_finding(Verdict.NORMAL))) is ImageStatus.ACCEPTED_NORMAL
     assert rv.acceptance(Finding(Verdict.UNPARSED)) is None
-    flipped = rv.with_verdict_toggled(rv.starting_point(f, None, 3))
+    flipped = rv.classified(rv.with_verdict_toggled(rv.starting_point(f, None, 3)), f)
     assert flipped.kind is ReviewKind.FLAG and flipped.verdict is Verdict.NORMAL and flipped.defects == ()
     assert flipped.inspection_id == 3 and image_status(f, flipped) is ImageStatus.FLAGGED
     drawn = rv.with_defect_added(flipped, Defect("dent", Box(0, 0, 5, 5)))
@@ -212,7 +213,7 @@ def test_history_undo_deletes_the_row_and_redo_writes_it_again(store, tmp_path):
     history.on_change.append(seen.append)
     first = rv.acceptance(_finding())
     history.apply(img.id, first, "Accept")
-    flag = rv.with_verdict_toggled(first)
+    flag = rv.classified(rv.with_verdict_toggled(first), _finding())
     history.apply(img.id, flag, "Flag verdict")
     assert store.current_review(img.id).review == flag
     assert history.undo().text == "Flag verdict"

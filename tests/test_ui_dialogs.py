@@ -118,5 +118,5 @@ def test_settings_dialog_refuses_out_of_range_values(qtbot):
     dialog.editors["device"].addItem("tpu")
     dialog.editors["device"].setCurrentText("tpu")
     dialog.accept()
-    assert dialog.isVisible() and "Device" in dialog.error.text()
+    assert dialog.isVisible() and "Runs on" in dialog.error.text()
     dialog.close()

@@ -5,6 +5,7 @@ training, the versions dialog and roll back. Plus the Qt-free protocol pieces (`
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -72,7 +73,12 @@ def _start(qtbot, window):
     qtbot.mouseClick(window.toolbar.widgetForAction(action), Qt.MouseButton.LeftButton)
     panel = window.improving.panel()
     qtbot.waitExposed(panel)
-    assert window.controller.training.running
+    assert not window.controller.training.running and panel.setup_box.isVisible()  # first: what and how long
+    assert panel.status.text() == "Not started"
+    steps = json.loads(os.environ[RECIPE_ENV])["max_steps"]
+    assert panel.length.length() == ("steps", steps)  # the environment's recipe fixes the steps
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert window.controller.training.running and not panel.setup_box.isVisible()
     return panel
 
 
@@ -295,7 +301,13 @@ def test_progress_folds_the_event_protocol():
         p.apply(e)
         lines.append(event_line(e))
     assert lines[0].startswith("Data: 3 flagged") and "acc 0%" in lines[1] and "2 steps" in lines[2]
-    assert status_text(p) == "Step 1 / 2 · about 2 min left" and p.rewards == [0.5] and "scratch" in p.classes
+    assert status_text(p) == "Step 1 / 2 · measuring the pace…" and p.rewards == [0.5] and "scratch" in p.classes
+    p.apply(Step(step=3, max_steps=20, reward=0.5, kl=0.01, eta_s=90, s_per_step=5.3))
+    assert status_text(p) == "Step 3 / 20 · about 2 min left (5.3 s a step)"
+    timed = TrainingProgress()
+    timed.apply(TrainingSetUp(rows=5, max_steps=300, budget_s=600))
+    timed.apply(Step(step=40, max_steps=300, reward=0.5, kl=0.01, eta_s=420, s_per_step=4.4, elapsed_s=180))
+    assert status_text(timed) == "Step 40 · 3 min of 10 min · about 7 min left (4.4 s a step)"
     p.apply(Evaluated("after", flagged={"scratch": better, "all": better}))
     p.apply(RunDone(version_id=7, adapter="/a/lriad-tiny-v1", minutes=0.5))
     assert p.finished and p.version_id == 7

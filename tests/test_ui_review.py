@@ -43,9 +43,13 @@ def test_a_box_drawn_with_the_mouse_is_a_flag_in_the_store_and_undo_reverts_it(q
     tol = 1 / view.scale_factor + 1
     assert current.review.kind is ReviewKind.FLAG and current.review.verdict is Verdict.ANOMALOUS
     (defect,) = current.review.defects
-    assert defect.label == "defect" and _close(defect.box, (100, 120, 300, 260), tol)
+    assert defect.label == "" and _close(defect.box, (100, 120, 300, 260), tol)  # no type until one is chosen
     assert entry.status is ImageStatus.FLAGGED and len(view.box_items()) == 1
-    assert "Flagged by" in window.review_panel.state.text()
+    assert view.box_items()[0].chip.text == "1  no type yet" and view.selected_index() == 0
+    assert "Verdict flagged by" in window.review_panel.state.text()
+    assert window.review_panel.label_box.lineEdit().hasFocus()  # asked for at once
+    qtbot.keyClick(window.review_panel.label_box.lineEdit(), Qt.Key.Key_Escape)  # later
+    assert view.hasFocus()
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert store.current_review(entry.image_id) is None and store.review_history(entry.image_id) == []
     assert entry.status is ImageStatus.NORMAL and view.box_items() == []
@@ -65,7 +69,7 @@ def test_move_resize_and_delete_a_box(qtbot, make_window, tmp_path):
     tol = 1 / view.scale_factor + 1
     _drag(qtbot, view, QPointF(160, 110), QPointF(260, 210))  # grab inside: move
     moved = store.current_review(image_id).review
-    assert moved.kind is ReviewKind.FLAG and _close(moved.defects[0].box, (220, 180, 300, 240), tol)
+    assert moved.kind is ReviewKind.BOX and _close(moved.defects[0].box, (220, 180, 300, 240), tol)  # box only
     _drag(qtbot, view, QPointF(300, 240), QPointF(340, 300))  # grab the bottom-right corner: resize
     resized = store.current_review(image_id).review.defects[0].box
     assert _close(resized, (220, 180, 340, 300), tol)
@@ -117,11 +121,12 @@ def test_accept_flag_label_note_and_a_new_window_shows_them(qtbot, make_window, 
     again = make_window(load_model=False)  # a new window on the same store
     add_and_wait(qtbot, again, [folder], 3)
     statuses = [e.status for e in again.controller.queue.entries()]
-    assert statuses == [ImageStatus.REVIEWED, ImageStatus.FLAGGED, ImageStatus.UNPARSED]
+    assert statuses == [ImageStatus.ACCEPTED_DEFECTIVE, ImageStatus.FLAGGED, ImageStatus.UNPARSED]
     again.set_current(1)
-    assert "Flagged by" in again.review_panel.state.text()
+    assert "Verdict flagged by" in again.review_panel.state.text()
     assert again.review_panel.note.text() == "hairline near the rim"
-    assert again.finding_panel.badge.text() == "NORMAL"  # the model's verdict, beside the flag
+    assert again.finding_panel.badge.text() == "⚑ DEFECTIVE"  # the inspector's verdict, big, marked as a flag
+    assert "Model said: normal" in again.finding_panel.banner.source.text()  # the model's beneath it
     assert again.controller.store.flagged_images()[0].path == str(b)
     again.close()
 
@@ -163,4 +168,8 @@ def test_the_label_picker_offers_the_known_defect_kinds_after_the_stores_labels(
     c.store.save_review(image.id, Review(ReviewKind.FLAG, Verdict.ANOMALOUS, (Defect("burr", Box(1, 1, 9, 9)),
                                                                                Defect("crack", Box(2, 2, 8, 8)))))
     assert c.known_labels() == ["burr", "crack"] + [k.name for k in DEFECT_KINDS if k.name != "crack"]
+    for label in ("missing_part", "missing part", "Missing-Part"):  # one kind, however it was spelt
+        c.store.save_review(image.id, Review(ReviewKind.FLAG, Verdict.ANOMALOUS, (Defect(label, None),)))
+    labels = c.known_labels()
+    assert labels[0] == "missing part" and "missing_part" not in labels and labels.count("missing part") == 1
     window.close()

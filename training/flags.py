@@ -20,7 +20,7 @@ from lriad_desktop.core.finding import Box, Verdict
 from lriad_desktop.core.images import ImageLoadError, load_image
 from lriad_desktop.core.prompting import DEFAULT_OBJECT
 from lriad_desktop.core.references import ReferenceImage
-from lriad_desktop.core.review import ReviewRecord
+from lriad_desktop.core.review import ReviewKind, ReviewRecord
 from lriad_desktop.core.store import ImageRecord, ReviewStore
 from training.targets import grpo_row
 
@@ -46,8 +46,13 @@ class ReviewedImage:
         return [(d.label, tuple(d.box.as_list(None))) for d in self.review.review.defects if d.box is not None]
 
     @property
+    def kind(self) -> ReviewKind:
+        """Verdict flag, label or box correction (or an acceptance, for replay and held-out images)."""
+        return self.review.review.kind
+
+    @property
     def defect_class(self) -> str:
-        labels = [d.label for d in self.review.review.defects]
+        labels = [d.label for d in self.review.review.defects if d.label.strip()]
         return (labels[0] if labels else "defect") if self.anomalous else GOOD
 
     def as_labelled(self) -> LabelledImage:
@@ -68,8 +73,12 @@ class FlagDataset:
     skipped: list[str]
 
     def summary(self) -> dict:
+        kinds = {k: sum(1 for item in self.flagged if item.kind is k) for k in (ReviewKind.FLAG, ReviewKind.LABEL,
+                                                                                ReviewKind.BOX)}
         return {"flagged": len(self.flagged), "replay": len(self.replay), "holdout": len(self.holdout),
-                "data_revision": self.data_revision, "skipped": len(self.skipped)}
+                "data_revision": self.data_revision, "skipped": len(self.skipped),
+                "verdict_flags": kinds[ReviewKind.FLAG], "label_corrections": kinds[ReviewKind.LABEL],
+                "box_corrections": kinds[ReviewKind.BOX]}
 
 
 def references_of(store: ReviewStore, image: ImageRecord, count: int,
@@ -86,9 +95,11 @@ def collect(store: ReviewStore, replay_ratio: float = 0.5, holdout_fraction: flo
             seed: int = 0, references: int = 1) -> FlagDataset:
     """Flagged images (all trained on), a replay sample of accepted ones, and a held-out slice.
 
-    The held-out slice comes from accepted images not used for replay, so "no regression" is
-    measured on images the run never saw. Each image carries the first `references` golden samples
-    of its object.
+    "Flagged" is every image whose current review disagrees with the model: verdict flags, label corrections
+    and box corrections. Each is trained on as the inspector reviewed it, so a box correction teaches the
+    box (localisation) under the verdict the model already gave; nothing flips it. The held-out slice comes
+    from accepted images not used for replay, so "no regression" is measured on images the run never saw.
+    Each image carries the first `references` golden samples of its object.
     """
     flagged, accepted = [], []
     reviews = {}
@@ -98,7 +109,7 @@ def collect(store: ReviewStore, replay_ratio: float = 0.5, holdout_fraction: flo
             continue
         item = ReviewedImage(state.image, state.review, references_of(store, state.image, references, golden))
         reviews[state.image.id] = item
-        (flagged if state.review.review.is_flag else accepted).append(item)
+        (flagged if state.review.review.disagrees else accepted).append(item)
     if not flagged:
         raise NothingToLearn("No flagged images yet: flag the findings you disagree with, then improve the model")
     rng = random.Random(seed)

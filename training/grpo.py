@@ -26,6 +26,7 @@ from lriad_desktop.core.engine import validate_adapter_folder, validate_model_fo
 from lriad_desktop.core.families import FAMILIES, ModelFamily, prompt_opens_think, read_model_type, with_opened_think
 from lriad_desktop.core.model_files import model_load_errors
 from lriad_desktop.core.run_recovery import TRAINING_RECORD, temp_prefix
+from lriad_desktop.core.step_time import StepClock
 from lriad_desktop.core.train_protocol import AdapterSaved, Emit, RunCancelled, Step, TrainingSetUp, print_event
 from training.rewards import RareDefectEmphasis, class_counts, completion_text, reward_functions
 
@@ -191,33 +192,38 @@ class _Cancel:
         return thread
 
 
-def _events_callback(emit: Emit, cancel: _Cancel, rare: RareDefectEmphasis | None):
+def _events_callback(emit: Emit, cancel: _Cancel, rare: RareDefectEmphasis | None, clock: StepClock,
+                     budget_s: float | None = None, after_s: float = 0.0):
     from transformers import TrainerCallback
 
     class EventsCallback(TrainerCallback):
-        def __init__(self) -> None:
-            self.t0 = time.perf_counter()
+        def on_train_begin(self, args, state, control, **kwargs):
+            clock.started = time.perf_counter()  # steps are timed from here: loading and set-up are not steps
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
             if "reward" not in logs:
                 return
-            elapsed = time.perf_counter() - self.t0
             step = state.global_step
-            per_step = elapsed / max(step, 1)
             emit(Step(step=step, max_steps=state.max_steps, reward=round(float(logs.get("reward", 0.0)), 4),
-                      kl=round(float(logs.get("kl", 0.0)), 5), eta_s=round(per_step * (state.max_steps - step), 1),
-                      s_per_step=round(per_step, 3),
+                      kl=round(float(logs.get("kl", 0.0)), 5),
+                      eta_s=_rounded(clock.eta_s(state.max_steps, budget_s, after_s)),
+                      s_per_step=_rounded(clock.s_per_step, 3), elapsed_s=round(clock.elapsed_s, 1),
                       rewards={k.split("/")[1]: round(float(v), 4) for k, v in logs.items()
                                if k.startswith("rewards/") and k.endswith("/mean")},
                       classes=rare.stats() if rare is not None else {}))
 
         def on_step_end(self, args, state, control, **kwargs):
-            if cancel.requested:
+            clock.step_done()  # before this step's log (the trainer calls on_step_end, then on_log)
+            if cancel.requested or clock.out_of_time(budget_s):
                 control.should_training_stop = True
             return control
 
     return EventsCallback()
+
+
+def _rounded(value: float | None, ndigits: int = 1) -> float | None:
+    return None if value is None else round(value, ndigits)
 
 
 def build_dataset(rows: Sequence[dict]):
@@ -284,11 +290,15 @@ def _after_opened_think(func: Callable) -> Callable:
 
 def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out_dir: str | Path,
              adapter_from: str | Path | None = None, emit: Emit = print_event,
-             cancel: _Cancel | None = None) -> dict:
+             cancel: _Cancel | None = None, budget_s: float | None = None, after_s: float = 0.0) -> dict:
     """Fine-tune a LoRA adapter on `rows` with GRPO; write it to `out_dir`. Returns a summary.
 
+    `budget_s` ends training when one more step would run past it (a run "for 10 minutes"; the recipe's
+    `max_steps` is then a ceiling); `after_s` is what the time left adds for the work after the last step.
+
     Each row: `prompt` (chat messages with one image placeholder per image), `images` (PIL, the golden
-    samples first when there are any), and the truth columns the rewards read. Emits `setup`, `step`, `saved`/`cancelled` events.
+    samples first when there are any), and the truth columns the rewards read. Emits `setup`, `step`,
+    `saved`/`cancelled` events.
     """
     import torch
     from peft import LoraConfig, PeftModel
@@ -343,16 +353,17 @@ def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out
         chat_template_kwargs=template_kwargs or None,
     )
     emit(TrainingSetUp(base=str(base_dir), adapter_from=str(adapter_from or ""), rows=len(rows),
-                       max_steps=recipe.max_steps, recipe=asdict(recipe)))
+                       max_steps=recipe.max_steps, recipe=asdict(recipe), budget_s=budget_s))
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=build_dataset(rows),
                           processing_class=processor, peft_config=peft_config)
     for cb in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(cb)
-    trainer.add_callback(_events_callback(emit, cancel, rare))
+    clock = StepClock()
+    trainer.add_callback(_events_callback(emit, cancel, rare, clock, budget_s, after_s))
     try:
         trainer.train()
         summary = {"steps": trainer.state.global_step, "minutes": round((time.perf_counter() - t0) / 60, 2),
-                   "classes": rare.stats() if rare else {}}
+                   "classes": rare.stats() if rare else {}, "s_per_step": _rounded(clock.s_per_step, 3)}
         if cancel.requested:
             emit(RunCancelled(step=trainer.state.global_step))
             return {**summary, "cancelled": True}

@@ -27,6 +27,7 @@ from lriad_desktop.core.pipeline import InspectionBackend, InspectionRequest, in
 from lriad_desktop.core.run_lock import RunLock
 from lriad_desktop.core.run_recovery import EVAL_RECORD, reconcile_training
 from lriad_desktop.core.store import ReviewStore, StoreError, TrainingRun, default_store_path
+from lriad_desktop.core.step_time import measured_s_per_step, steps_for_minutes
 from lriad_desktop.core.train_protocol import (DataPrepared, Emit, Evaluated, ExitCode, RunCancelled, RunDone, RunFailed,
                                                print_event)
 from lriad_desktop.core.versions import ModelVersion
@@ -84,8 +85,12 @@ def _why(cancel: _Cancel) -> dict:
 
 def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
             recipe: GRPORecipe | None = None, emit: Emit = print_event, device: str = "cpu",
-            synthetic_per_good: int = 0, seed: int = 0, stop_with_parent: bool = False) -> ExitCode:
+            synthetic_per_good: int = 0, seed: int = 0, stop_with_parent: bool = False,
+            minutes: float | None = None) -> ExitCode:
     """Run one "Improve model" job end to end; returns a process exit status.
+
+    With `minutes`, training stops when one more step would pass that budget (the recipe's steps, sized by
+    `train_from_options` from the pace measured on earlier runs, are then only a ceiling).
 
     The active model version is never changed here: the result is registered inactive, and
     the app (or `lriad versions activate`) activates it after the inspector sees the figures.
@@ -127,14 +132,18 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
                                      {"recipe": asdict(recipe), "out": str(out)})
         max_tokens = recipe.max_completion_length
         sets = {"flagged": data.flagged, "holdout": data.holdout}
+        t_eval = time.perf_counter()
         before = evaluate_sets(base, adapter_from, sets, device, max_tokens, cancel)
         emit(Evaluated("before", **before))
+        eval_s = time.perf_counter() - t_eval  # the evaluation after training takes about as long: in the time left
         n_rows = recipe.max_steps * recipe.batch_size // recipe.num_generations
-        summary = run_grpo(base, repeat_to(rows, n_rows), recipe, out, adapter_from, emit, cancel)
+        summary = run_grpo(base, repeat_to(rows, n_rows), recipe, out, adapter_from, emit, cancel,
+                           budget_s=minutes * 60 if minutes else None, after_s=eval_s)
         if summary.get("cancelled"):
             store.finish_training_run(run.id, "cancelled", metrics={"before": before, **_why(cancel)})
             return ExitCode.CANCELLED
-        metrics = {"before": before, "steps": summary["steps"], "classes": summary["classes"], **data.summary()}
+        metrics = {"before": before, "steps": summary["steps"], "classes": summary["classes"],
+                   "s_per_step": summary.get("s_per_step"), "base_path": str(base), **data.summary()}
         # registered before the "after" evaluation: a kill during it leaves a listed, usable version
         version = store.add_model_version(out.name, str(base), str(out), parent.id if parent else None,
                                           data.data_revision, metrics)
@@ -199,10 +208,16 @@ def _finish(store: ReviewStore, run: TrainingRun | None, version: ModelVersion |
 def train_from_options(out: Path, db: Path | None = None, base: Path | None = None, adapter_from: Path | None = None,
                        preset: str | None = None, recipe_file: Path | None = None, recipe_json: str | None = None,
                        steps: int | None = None, device: str = "auto", synthetic_per_good: int = 0,
-                       stop_with_parent: bool = False, emit: Emit = print_event) -> ExitCode:
+                       stop_with_parent: bool = False, emit: Emit = print_event,
+                       minutes: float | None = None) -> ExitCode:
     """`lriad train` with its options as given: the app's store and the bundled model unless told
     otherwise, the recipe resolved from the preset and overrides, the evaluation where the recipe trains.
-    A bad recipe or a missing store is one `RunFailed` event and `ExitCode.BAD_INPUT`."""
+    With `minutes` (and no `steps`), the step ceiling comes from the pace measured on this store's earlier
+    runs of the same base model. A bad recipe or a missing store is one `RunFailed` event and
+    `ExitCode.BAD_INPUT`."""
+    if minutes is not None and minutes <= 0:
+        emit(RunFailed("the training time must be more than 0 minutes"))
+        return ExitCode.BAD_INPUT
     try:
         recipe = resolve_recipe(preset, recipe_file, recipe_json, steps)
     except ValueError as err:
@@ -212,6 +227,11 @@ def train_from_options(out: Path, db: Path | None = None, base: Path | None = No
     if not db.is_file():
         emit(RunFailed(f"No review store at {db}: review some images first"))
         return ExitCode.BAD_INPUT
-    return improve(db, model_folder(base), Path(out), adapter_from, recipe,
+    base = model_folder(base)
+    if minutes is not None and steps is None:  # the step ceiling for the budget, at the pace measured here
+        with ReviewStore.open(db) as store:
+            steps = steps_for_minutes(minutes, measured_s_per_step(store.training_runs(), str(base)))
+        recipe = resolve_recipe(preset, recipe_file, recipe_json, steps)
+    return improve(db, base, Path(out), adapter_from, recipe,
                    emit=emit, device=evaluation_device(recipe, device), synthetic_per_good=synthetic_per_good,
-                   seed=recipe.seed, stop_with_parent=stop_with_parent)
+                   seed=recipe.seed, stop_with_parent=stop_with_parent, minutes=minutes)

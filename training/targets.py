@@ -89,7 +89,7 @@ def grpo_row(image, object_name: str, defects: list[tuple[str, tuple[float, floa
         b = to_model_frame(b, shown, geometry)
         boxes.append([round(b.x1, 1), round(b.y1, 1), round(b.x2, 1), round(b.y2, 1)])
     is_bad = bool(defects) if anomalous is None else anomalous
-    labels = [label for label, _ in defects]
+    labels = [label for label, _ in defects if label.strip()]  # a box whose type is not chosen yet: no label
     return {
         "prompt": view.messages(object_name),
         "images": list(view.images),

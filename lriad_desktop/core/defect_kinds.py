@@ -48,3 +48,21 @@ def normalise_label(label: str) -> str:
     text = re.sub(r"[_\-]+", " ", (label or "").strip().lower())
     text = " ".join(text.split())
     return LABEL_SYNONYMS.get(text, text)
+
+
+KINDS_BY_NAME: dict[str, DefectKind] = {k.name: k for k in DEFECT_KINDS}
+
+
+def canonical_label(label: str) -> str:
+    """The one spelling a label is stored and exported in: a known kind's label ("missing part",
+    "missing_part" and "Missing-Part" are all "missing_part"); another label normalised ("" stays "")."""
+    name = normalise_label(label)
+    kind = KINDS_BY_NAME.get(name)
+    return kind.label if kind is not None else name
+
+
+def display_name(label: str) -> str:
+    """A label as the inspector reads it: a known kind's name ("missing part"), else the label normalised."""
+    name = normalise_label(label)
+    kind = KINDS_BY_NAME.get(name)
+    return kind.name if kind is not None else name

@@ -12,7 +12,10 @@ has none): a CSV column, the finding in JSON, a key of each COCO image and VLM-R
 in a YOLO folder.
 
 The reviewed set is every image with a current review; the inspector's review is the
-ground truth (an acceptance carries the model's defects, a flag the corrected ones). Boxes
+ground truth (an acceptance carries the model's defects, a flag or correction the corrected ones).
+The CSV and JSON keep the audit trail: the review's kind, reviewer and time, the model version and
+verdict it was made against, and the latest inspection (every inspection is kept in the store).
+Verdicts are written as the app says them, normal / defective; labels in their one spelling. Boxes
 stay in original-image pixels everywhere; the VLM-R1 lines say so in `box_frame`, because
 a trainer for Qwen2.5-VL must map them into the resized model input itself.
 """
@@ -31,10 +34,11 @@ from typing import Any, Callable, Sequence
 from PIL import Image
 
 from lriad_desktop.core.atomic_files import atomic_file, atomic_folder, write_text_atomically
-from lriad_desktop.core.finding import Defect
+from lriad_desktop.core.defect_kinds import canonical_label
+from lriad_desktop.core.finding import Defect, verdict_word
 from lriad_desktop.core.prompting import format_answer, user_prompt
-from lriad_desktop.core.review import defects_to_json
-from lriad_desktop.core.store import ImageState, ReviewStore, now_iso
+from lriad_desktop.core.review import agreement
+from lriad_desktop.core.store import ImageState, InspectionRecord, ReviewStore, now_iso
 
 BOX_FRAME = "original_pixels"
 
@@ -93,8 +97,8 @@ def exporter(key: str, menu_label: str, default_name: str,
 
 
 def reviewed_set(store: ReviewStore) -> list[ImageState]:
-    """Every reviewed image with its latest finding and current review."""
-    return store.reviewed_states()
+    """Every reviewed image with its current review, the inspection it was made against and every inspection."""
+    return store.reviewed_states(with_history=True)
 
 
 def _object_name(state: ImageState) -> str:
@@ -125,56 +129,120 @@ def _score_text(state: ImageState) -> str:
     return "" if score is None else f"{score:.6g}"
 
 
+UNTYPED = "defect"  # the class of a box whose type the inspector has not chosen, where a format needs one
+
+
+def _reviewed_defects(state: ImageState, untyped: str = UNTYPED) -> list[Defect]:
+    """The review's defects, each label in its one spelling (`canonical_label`); `untyped` for a box without one."""
+    return [Defect(canonical_label(d.label) or untyped, d.box) for d in state.review.review.defects]
+
+
 def _boxed(defects: Sequence[Defect]) -> list[Defect]:
     return [d for d in defects if d.box is not None and d.box.area > 0]
+
+
+def _defect_dicts(defects: Sequence[Defect]) -> list[dict[str, Any]]:
+    return [{"label": canonical_label(d.label), "box": d.box.as_list(ndigits=2) if d.box else None} for d in defects]
+
+
+def _inspection_dict(record: InspectionRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    f = record.finding
+    return {"inspection_id": record.id, "model_version": record.model_version, "verdict": verdict_word(f.verdict),
+            "defects": _defect_dicts(f.defects), "inspected_at": record.created_at}
+
+
+def _agrees(state: ImageState) -> bool | None:
+    """Whether the latest inspection agrees with the review (None when it is the one reviewed, or there is none)."""
+    latest = state.latest
+    if latest is None or (state.reviewed_against is not None and latest.id == state.reviewed_against.id):
+        return None
+    return agreement(state.review.review, latest.finding).agrees
 
 
 def _review_dict(state: ImageState) -> dict[str, Any]:
     rec = state.review
     assert rec is not None
     r = rec.review
-    return {"kind": r.kind.value, "verdict": r.verdict.value, "defects": json.loads(defects_to_json(r.defects)),
-            "note": r.note, "inspection_id": r.inspection_id, "reviewer": rec.reviewer, "reviewed_at": rec.created_at,
-            "review_id": rec.id}
+    return {"kind": r.kind.value, "kind_words": r.kind.words, "verdict": verdict_word(r.verdict),
+            "defects": _defect_dicts(r.defects), "note": r.note, "reviewer": rec.reviewer,
+            "reviewed_at": rec.created_at, "review_id": rec.id}
+
+
+def _labels_text(record: InspectionRecord | None) -> str:
+    return "; ".join(canonical_label(d.label) for d in record.finding.defects) if record is not None else ""
+
+
+CSV_COLUMNS = ("image_id", "path", "sha256", "object_name", "review", "verdict", "defect", "label",
+               "x1", "y1", "x2", "y2", "note", "reviewer", "reviewed_at",
+               "reviewed_model_version", "reviewed_model_verdict", "reviewed_model_labels",
+               "latest_model_version", "latest_model_verdict", "latest_model_labels", "latest_inspected_at",
+               "latest_agrees", "inspections", "anomaly_score")
+
+
+def csv_rows(state: ImageState) -> list[list[Any]]:
+    """The CSV rows of one reviewed image: one per reviewed defect (one row without defect columns for a part
+    without defects). Each carries the review (its kind, verdict, reviewer, time), the model version and
+    verdict the review was made against, and the latest inspection with whether it agrees."""
+    rec, against, latest = state.review, state.reviewed_against, state.latest
+    agrees = _agrees(state)
+    head = [state.image.id, state.image.path, state.image.sha256, _object_name(state), rec.review.kind.words,
+            verdict_word(rec.review.verdict)]
+    tail = [rec.review.note, rec.reviewer, rec.created_at,
+            against.model_version if against else "", verdict_word(against.finding.verdict) if against else "",
+            _labels_text(against), latest.model_version if latest else "",
+            verdict_word(latest.finding.verdict) if latest else "", _labels_text(latest),
+            latest.created_at if latest else "", "" if agrees is None else ("yes" if agrees else "no"),
+            len(state.inspections), _score_text(state)]
+    defects = _reviewed_defects(state, untyped="")
+    if not defects:
+        return [head + ["", "", "", "", "", ""] + tail]
+    rows = []
+    for i, d in enumerate(defects, start=1):
+        box = [round(v, 2) for v in d.box.as_list(None)] if d.box is not None else ["", "", "", ""]
+        rows.append(head + [i, d.label, *box] + tail)
+    return rows
 
 
 @exporter("csv", "CSV (findings + reviews)…", "reviews.csv")
 def export_csv(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
-    """One row per reviewed image: the model's finding next to the inspector's review."""
+    """One row per reviewed defect (or per reviewed image without defects), flat columns: the review next to
+    the model version and verdict it was made against and the latest inspection."""
     target = Path(path)
-    columns = ["image_id", "path", "sha256", "object_name", "model_version", "model_verdict", "model_defects",
-               "review", "verdict", "defects", "note", "reviewer", "reviewed_at", "anomaly_score"]
     boxes = 0
     with atomic_file(target, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(columns)
+        writer.writerow(CSV_COLUMNS)
         for s in states:
-            review = _review_dict(s)
             boxes += len(_boxed(s.review.review.defects))
-            f = s.finding
-            writer.writerow([s.image.id, s.image.path, s.image.sha256, _object_name(s),
-                             f.model_version if f else "", f.verdict.value if f else "",
-                             defects_to_json(f.defects) if f else "[]", review["kind"], review["verdict"],
-                             json.dumps(review["defects"]), review["note"], review["reviewer"],
-                             review["reviewed_at"], _score_text(s)])
+            writer.writerows(csv_rows(s))
     return ExportResult(target, len(states), boxes)
 
 
 @exporter("json", "JSON (findings, reasoning, reviews)…", "reviews.json")
 def export_json(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
-    """All reviewed images with the full finding (reasoning, raw text, timings) and the review."""
+    """All reviewed images: the review, the inspection it was made against, the latest finding in full
+    (reasoning, raw text, timings) with whether it agrees, and every inspection of the image."""
     target = Path(path)
-    items = [{"image_id": s.image.id, "path": s.image.path, "sha256": s.image.sha256,
-              "object_name": _object_name(s), "finding": s.finding.to_dict() if s.finding else None,
-              "review": _review_dict(s)} for s in states]
-    doc = {"format": "lriad-reviews", "version": 1, "exported_at": now_iso(), "box_frame": BOX_FRAME,
-           "images": items}
+    items = []
+    for s in states:
+        finding = s.finding.to_dict() if s.finding else None
+        if finding is not None:
+            finding["verdict"] = verdict_word(s.finding.verdict)
+        items.append({"image_id": s.image.id, "path": s.image.path, "sha256": s.image.sha256,
+                      "object_name": _object_name(s), "review": _review_dict(s),
+                      "reviewed_against": _inspection_dict(s.reviewed_against),
+                      "latest": _inspection_dict(s.latest), "latest_agrees": _agrees(s), "finding": finding,
+                      "inspections": [_inspection_dict(h) for h in s.inspections]})
+    doc = {"format": "lriad-reviews", "version": 2, "exported_at": now_iso(), "box_frame": BOX_FRAME,
+           "verdicts": ["normal", "defective"], "images": items}
     write_text_atomically(target, json.dumps(doc, indent=1, ensure_ascii=False))
     return ExportResult(target, len(items), sum(len(_boxed(s.review.review.defects)) for s in states))
 
 
 def _categories(states: Sequence[ImageState]) -> list[str]:
-    return sorted({d.label for s in states for d in _boxed(s.review.review.defects)})
+    return sorted({d.label for s in states for d in _boxed(_reviewed_defects(s))})
 
 
 @exporter("coco", "COCO Boxes…", "coco.json")
@@ -191,7 +259,7 @@ def export_coco(states: Sequence[ImageState], path: str | os.PathLike) -> Export
             continue
         images.append({"id": s.image.id, "file_name": s.image.path, "width": size[0], "height": size[1],
                        "anomaly_score": anomaly_score(s)})
-        for d in _boxed(s.review.review.defects):
+        for d in _boxed(_reviewed_defects(s)):
             b = d.box
             annotations.append({"id": len(annotations) + 1, "image_id": s.image.id, "category_id": cat_id[d.label],
                                 "bbox": [round(b.x1, 2), round(b.y1, 2), round(b.width, 2), round(b.height, 2)],
@@ -226,7 +294,7 @@ def export_yolo(states: Sequence[ImageState], folder: str | os.PathLike, copy_im
             w, h = size
             stem = f"{s.image.id:06d}_{src.stem}"
             lines = []
-            for d in _boxed(s.review.review.defects):
+            for d in _boxed(_reviewed_defects(s)):
                 b = d.box
                 cx, cy = (b.x1 + b.x2) / 2 / w, (b.y1 + b.y2) / 2 / h
                 lines.append(f"{index[d.label]} {cx:.6f} {cy:.6f} {b.width / w:.6f} {b.height / h:.6f}")
@@ -254,14 +322,17 @@ def vlm_r1_record(state: ImageState) -> dict[str, Any]:
     review = state.review.review
     obj = _object_name(state)
     problem = user_prompt(obj)
-    boxed = [(d.label, d.box.as_list(ndigits=None)) for d in review.defects if d.box is not None]
+    defects = _reviewed_defects(state)
+    boxed = [(d.label, d.box.as_list(ndigits=None)) for d in defects if d.box is not None]
     solution = format_answer(review.verdict.value == "anomalous", boxed)
     size = image_size(state)
     return {"id": f"lriad-{state.image.id}", "image": state.image.path, "image_size": list(size) if size else None,
             "object_name": obj, "problem": problem, "solution": solution,
             "conversations": [{"from": "human", "value": "<image>" + problem}, {"from": "gpt", "value": solution}],
-            "box_frame": BOX_FRAME, "labels_without_box": [d.label for d in review.defects if d.box is None],
-            "review": review.kind.value, "note": review.note, "anomaly_score": anomaly_score(state)}
+            "box_frame": BOX_FRAME, "labels_without_box": [d.label for d in defects if d.box is None],
+            "review": review.kind.value, "note": review.note, "reviewer": state.review.reviewer,
+            "reviewed_at": state.review.created_at,
+            "anomaly_score": anomaly_score(state)}
 
 
 @exporter("vlm-r1", "VLM-R1 JSONL (training elsewhere)…", "train.jsonl")

@@ -16,6 +16,15 @@ class Verdict(str, Enum):
     UNPARSED = "unparsed"
 
 
+VERDICT_WORDS: dict[Verdict, str] = {Verdict.ANOMALOUS: "defective", Verdict.NORMAL: "normal",
+                                     Verdict.UNPARSED: "unreadable"}
+
+
+def verdict_word(verdict: Verdict | None) -> str:
+    """The verdict as the app, its exports and its command line say it: normal, defective or unreadable."""
+    return VERDICT_WORDS[verdict] if verdict is not None else ""
+
+
 @dataclass(frozen=True)
 class Box:
     """An axis-aligned box `x1, y1, x2, y2` (x2 > x1, y2 > y1) in some pixel frame."""

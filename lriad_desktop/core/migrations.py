@@ -62,8 +62,30 @@ _V5_GOLDEN = """
             UNIQUE (object_key, image_id));
         CREATE INDEX golden_by_object ON golden_samples (object_key, id);
 """
+
+
+def _v6_review_kinds(db: sqlite3.Connection) -> None:
+    """Reviews are also label corrections and box corrections: the `kind` CHECK widens, which SQLite can only
+    do by rebuilding the table (every row is copied as it is, ids included)."""
+    _script(db, """
+        CREATE TABLE reviews_v4 (id INTEGER PRIMARY KEY,
+            image_id INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+            inspection_id INTEGER REFERENCES inspections (id) ON DELETE SET NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('accept', 'flag', 'label', 'box')),
+            verdict TEXT NOT NULL CHECK (verdict IN ('anomalous', 'normal')),
+            defects_json TEXT NOT NULL DEFAULT '[]', note TEXT NOT NULL DEFAULT '',
+            reviewer TEXT NOT NULL, created_at TEXT NOT NULL);
+        INSERT INTO reviews_v4 (id, image_id, inspection_id, kind, verdict, defects_json, note, reviewer, created_at)
+            SELECT id, image_id, inspection_id, kind, verdict, defects_json, note, reviewer, created_at FROM reviews;
+        DROP TABLE reviews;
+        ALTER TABLE reviews_v4 RENAME TO reviews;
+        CREATE INDEX reviews_by_image ON reviews (image_id, id)
+    """)
+
+
 # MIGRATIONS[i] upgrades a database from schema version i to i + 1 (SQL or a function); append, never edit.
-MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (_V1, _V2, _V3, _V4_SCORES, _V5_GOLDEN)
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (_V1, _V2, _V3, _V4_SCORES, _V5_GOLDEN,
+                                                                   _v6_review_kinds)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -52,14 +52,25 @@ SORTING_NAMES = frozenset({
     "img", "data", "samples", "sample", "captures", "capture", "photos", "pictures", "downloads", "desktop",
     "documents", "raw", "input", "inbox", "new", "todo", "done", "reviewed", "tmp", "temp", "dcim", "camera",
     "lriad-desktop", "lriad_desktop", "share", "local", "home", "users", "mnt", "media", "var", "opt", "volumes",
+    "srv", "scan", "scans", "shot", "shots", "frame", "frames", "snapshot", "snapshots", "pic", "pics", "photo",
 })
+# Names that say when or where on the line images were taken, not what they show: line3, batch_07, lot-12,
+# cam2, shift 1, 2026-11-30, 20261130, 0042 — a production line, batch, station or date, never the object.
+ID_WORDS = ("line", "batch", "lot", "shift", "run", "station", "cam", "camera", "cell", "day", "week", "order", "job",
+            "serial", "sn", "id", "set", "session", "series", "take", "bin", "tray", "rack", "pallet", "folder", "dir")
+_ID_LIKE = re.compile(r"^(?:(?:" + "|".join(ID_WORDS) + r")[\s_\-.]?\d+[a-z]?|\d[\d\s_\-.:]*|[a-z]{0,3}\d{3,}[a-z\d]*)$",
+                      re.IGNORECASE)
+
+
+def looks_like_an_id(name: str) -> bool:
+    """Whether a folder name is a line, batch, station or date id (`line3`, `batch_07`, `2026-11-30`)."""
+    return bool(_ID_LIKE.match(name.strip()))
 # MVTec-AD and its relatives keep the object one level above the split folder.
 SPLIT_NAMES = frozenset({"test", "train", "validation", "ground_truth"})
 
 
 def _meaningful(name: str) -> bool:
-    plain = name.replace("-", "").replace("_", "")
-    return len(name) >= 2 and not name.startswith(".") and name.lower() not in SORTING_NAMES and not plain.isdigit()
+    return len(name) >= 2 and not name.startswith(".") and name.lower() not in SORTING_NAMES and not looks_like_an_id(name)
 
 
 def _absolute(path: str | os.PathLike) -> PurePath:
@@ -72,8 +83,9 @@ def _absolute(path: str | os.PathLike) -> PurePath:
 def guess_object_name(path: str | os.PathLike) -> str:
     """The object an image most likely shows, from where it lies, for the prompt's t = f(object).
 
-    `bottle/test/broken_large/000.png` -> bottle; `line3/scan_17.png` -> line3;
-    `samples/washer_scratch.jpg` -> washer; `candle/Data/Images/Anomaly/000.JPG` -> candle.
+    `bottle/test/broken_large/000.png` -> bottle; `washer/line3/0001.png` -> washer (a line, batch or date
+    folder is skipped: `looks_like_an_id`); `samples/washer_scratch.jpg` -> washer;
+    `candle/Data/Images/Anomaly/000.JPG` -> candle.
     The inspector can always set the name for an image or a folder instead. The path is made
     absolute and resolved first, so the same file gets the same name however it was typed
     (`bad/good1.jpg` from its folder's parent, or by its full path, or through a link).

@@ -12,11 +12,10 @@ import getpass
 import json
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable, Protocol, Sequence
 
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-
-DEFAULT_DEFECT_LABEL = "defect"
+from lriad_desktop.core.defect_kinds import canonical_label, display_name
+from lriad_desktop.core.finding import Box, Defect, Finding, Verdict, verdict_word
 
 
 def current_reviewer() -> str:
@@ -38,15 +37,31 @@ def defects_from_json(text: str) -> tuple[Defect, ...]:
 
 
 class ReviewKind(str, Enum):
-    """What the inspector did: agreed with the model, or flagged a disagreement."""
+    """What the inspector did: agreed with the model, or which part of its answer they corrected.
 
-    ACCEPT = "accept"
-    FLAG = "flag"
+    The kind is decided by comparing the review with the finding it was made against (`classified`),
+    never by which key was pressed: a box moved and moved back is an acceptance again.
+    """
+
+    ACCEPT = "accept"  # the model is right
+    FLAG = "flag"  # a verdict flag: normal <-> defective is wrong (or the model gave no readable verdict)
+    LABEL = "label"  # a label correction: the part is defective as the model says, but a defect type is wrong
+    BOX = "box"  # a box correction: verdict and types stand; a box is misplaced, missing or extra
+
+    @property
+    def words(self) -> str:
+        """'accepted', 'verdict flagged', 'label corrected', 'box corrected'."""
+        return REVIEW_KIND_WORDS[self]
+
+
+REVIEW_KIND_WORDS: dict[ReviewKind, str] = {ReviewKind.ACCEPT: "accepted", ReviewKind.FLAG: "verdict flagged",
+                                            ReviewKind.LABEL: "label corrected", ReviewKind.BOX: "box corrected"}
 
 
 @dataclass(frozen=True)
 class Review:
-    """The inspector's judgement of one image: boxes in original-image pixels."""
+    """The inspector's judgement of one image: boxes in original-image pixels; labels as `canonical_label`
+    spells them ("" for a box whose type is not chosen yet)."""
 
     kind: ReviewKind
     verdict: Verdict
@@ -61,8 +76,14 @@ class Review:
             raise ValueError("a normal verdict has no defects")
 
     @property
-    def is_flag(self) -> bool:
-        return self.kind is ReviewKind.FLAG
+    def disagrees(self) -> bool:
+        """A flag or a correction: the inspector changed something the model said (what training learns from)."""
+        return self.kind is not ReviewKind.ACCEPT
+
+    @property
+    def unlabelled(self) -> int:
+        """How many defects have no type yet."""
+        return sum(1 for d in self.defects if not d.label.strip())
 
 
 @dataclass(frozen=True)
@@ -76,29 +97,116 @@ class ReviewRecord:
     created_at: str
 
 
+def _labels(defects: Iterable[Defect]) -> frozenset[str]:
+    return frozenset(canonical_label(d.label) for d in defects if d.label.strip())
+
+
+def same_box(a: Box | None, b: Box | None, tolerance: float = 0.5) -> bool:
+    """Whether two boxes are the same within `tolerance` pixels (a stored box is rounded to 0.01 px)."""
+    if a is None or b is None:
+        return a is b
+    return all(abs(x - y) <= tolerance for x, y in zip(a.as_list(None), b.as_list(None)))
+
+
+def _same_defects(a: Sequence[Defect], b: Sequence[Defect]) -> bool:
+    return len(a) == len(b) and all(canonical_label(x.label) == canonical_label(y.label) and same_box(x.box, y.box)
+                                    for x, y in zip(a, b))
+
+
+def review_kind(finding: Finding | None, verdict: Verdict, defects: Sequence[Defect]) -> ReviewKind:
+    """The kind of a judgement against the model's finding: a different (or no readable) verdict is a flag;
+    the same defective verdict with other defect types a label correction, with the same types but other
+    boxes (moved, added, removed) a box correction; the model's own answer an acceptance."""
+    if finding is None or finding.verdict is Verdict.UNPARSED or finding.verdict is not verdict:
+        return ReviewKind.FLAG
+    if verdict is Verdict.NORMAL or _same_defects(defects, finding.defects):
+        return ReviewKind.ACCEPT
+    if _labels(defects) - _labels(finding.defects) or (_labels(finding.defects) - _labels(defects)
+                                                       and _labels(defects)):
+        return ReviewKind.LABEL
+    return ReviewKind.BOX
+
+
+def classified(review: Review, finding: Finding | None) -> Review:
+    """`review` with the kind it has against `finding` (the finding the inspector saw when making it)."""
+    return replace(review, kind=review_kind(finding, review.verdict, review.defects))
+
+
 class ImageStatus(str, Enum):
-    """Where one image of the queue stands."""
+    """Where one image of the queue stands: the model's verdict until someone reviews it, then the review's."""
 
     NOT_INSPECTED = "not inspected"
     NORMAL = "normal"
-    DEFECT = "defect"
+    DEFECT = "defective"
     UNPARSED = "unparsed"
     ERROR = "error"
+    ACCEPTED_NORMAL = "accepted normal"
+    ACCEPTED_DEFECTIVE = "accepted defective"
     FLAGGED = "flagged"
-    REVIEWED = "reviewed"
+    CORRECTED = "corrected"
+
+    @property
+    def reviewed(self) -> bool:
+        return self in (ImageStatus.ACCEPTED_NORMAL, ImageStatus.ACCEPTED_DEFECTIVE, ImageStatus.FLAGGED,
+                        ImageStatus.CORRECTED)
+
+
+def _review_of(review: ReviewRecord | Review | None) -> Review | None:
+    return review.review if isinstance(review, ReviewRecord) else review
 
 
 def image_status(finding: Finding | None, review: ReviewRecord | Review | None, error: str = "") -> ImageStatus:
     """The queue status: a load error first, then the inspector's review, then the model's verdict."""
     if error:
         return ImageStatus.ERROR
-    r = review.review if isinstance(review, ReviewRecord) else review
+    r = _review_of(review)
     if r is not None:
-        return ImageStatus.FLAGGED if r.is_flag else ImageStatus.REVIEWED
+        if r.kind is ReviewKind.ACCEPT:
+            return ImageStatus.ACCEPTED_DEFECTIVE if r.verdict is Verdict.ANOMALOUS else ImageStatus.ACCEPTED_NORMAL
+        return ImageStatus.FLAGGED if r.kind is ReviewKind.FLAG else ImageStatus.CORRECTED
     if finding is None:
         return ImageStatus.NOT_INSPECTED
     return {Verdict.NORMAL: ImageStatus.NORMAL, Verdict.ANOMALOUS: ImageStatus.DEFECT}.get(
         finding.verdict, ImageStatus.UNPARSED)
+
+
+def verdict_in_force(finding: Finding | None, review: ReviewRecord | Review | None) -> Verdict | None:
+    """The verdict that stands for an image: the inspector's once reviewed, else the model's (None: neither)."""
+    r = _review_of(review)
+    if r is not None:
+        return r.verdict
+    return finding.verdict if finding is not None else None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Whether a (newer) finding agrees with the inspector's review, and why not."""
+
+    agrees: bool
+    why: str
+
+
+def agreement(review: Review, finding: Finding | None, min_iou: float = 0.5) -> Agreement:
+    """Does the model's answer now match the inspector's review: the verdict, the defect types, and each
+    reviewed box found again (IoU >= `min_iou`)?"""
+    if finding is None or finding.verdict is Verdict.UNPARSED:
+        return Agreement(False, "no readable answer")
+    if finding.verdict is not review.verdict:
+        return Agreement(False, f"says {verdict_word(finding.verdict)}")
+    if review.verdict is Verdict.NORMAL:
+        return Agreement(True, "normal, as reviewed")
+    missing = _labels(review.defects) - _labels(finding.defects)
+    if missing:
+        said = ", ".join(sorted(display_name(label) for label in _labels(finding.defects))) or "no type"
+        return Agreement(False, f"names {said}, not {', '.join(sorted(display_name(m) for m in missing))}")
+    boxes = [d.box for d in finding.defects if d.box is not None]
+    for d in review.defects:
+        if d.box is None:
+            continue
+        best = max((d.box.iou(b) for b in boxes), default=0.0)
+        if best < min_iou:
+            return Agreement(False, "no box there" if not boxes else f"box off (overlap {best:.2f})")
+    return Agreement(True, "defective, as reviewed")
 
 
 def acceptance(finding: Finding | None, inspection_id: int | None = None) -> Review | None:
@@ -106,7 +214,8 @@ def acceptance(finding: Finding | None, inspection_id: int | None = None) -> Rev
     if finding is None or finding.verdict is Verdict.UNPARSED:
         return None
     defects = finding.defects if finding.verdict is Verdict.ANOMALOUS else ()
-    return Review(ReviewKind.ACCEPT, finding.verdict, tuple(defects), "", inspection_id)
+    defects = tuple(Defect(canonical_label(d.label), d.box) for d in defects)
+    return Review(ReviewKind.ACCEPT, finding.verdict, defects, "", inspection_id)
 
 
 def starting_point(finding: Finding | None, review: Review | None, inspection_id: int | None = None) -> Review:
@@ -126,44 +235,44 @@ def effective_defects(finding: Finding | None, review: Review | None) -> tuple[D
     return finding.defects if finding is not None and finding.verdict is Verdict.ANOMALOUS else ()
 
 
-def _flag(base: Review, **changes: object) -> Review:
-    return replace(base, kind=ReviewKind.FLAG, **changes)
-
-
+# The edits below change what the review says; its kind is then decided by `classified` against the finding.
 def with_verdict(base: Review, verdict: Verdict) -> Review:
-    """Flag: the verdict is `verdict` (a normal verdict drops the defects)."""
-    return _flag(base, verdict=verdict, defects=() if verdict is Verdict.NORMAL else base.defects)
+    """The verdict is `verdict` (a normal verdict drops the defects)."""
+    return replace(base, verdict=verdict, defects=() if verdict is Verdict.NORMAL else base.defects)
 
 
 def with_verdict_toggled(base: Review) -> Review:
-    """Flag: normal ↔ defective."""
+    """Normal <-> defective."""
     return with_verdict(base, Verdict.NORMAL if base.verdict is Verdict.ANOMALOUS else Verdict.ANOMALOUS)
 
 
 def with_defect_added(base: Review, defect: Defect) -> Review:
-    """Flag: one more defect (the verdict becomes anomalous)."""
-    return _flag(base, verdict=Verdict.ANOMALOUS, defects=base.defects + (defect,))
+    """One more defect (the verdict becomes anomalous); its label may be "" until the inspector picks one."""
+    added = Defect(canonical_label(defect.label), defect.box)
+    return replace(base, verdict=Verdict.ANOMALOUS, defects=base.defects + (added,))
 
 
 def with_defect_removed(base: Review, index: int) -> Review:
-    """Flag: the defect at `index` removed (the verdict stays; set it to normal separately)."""
+    """The defect at `index` removed (the verdict stays; set it to normal separately)."""
     defects = base.defects[:index] + base.defects[index + 1:]
-    return _flag(base, defects=defects)
+    return replace(base, defects=defects)
 
 
 def with_defect_label(base: Review, index: int, label: str) -> Review:
-    """Flag: the defect at `index` has type `label` (a label-only defect is added when there is none)."""
-    label = label.strip() or DEFAULT_DEFECT_LABEL
+    """The defect at `index` has type `label` (a label-only defect is added when there is none)."""
+    label = canonical_label(label)
+    if not label:
+        raise ValueError("choose or type a defect type")
     if not base.defects:
         return with_defect_added(base, Defect(label, None))
     d = base.defects[index]
-    return _flag(base, defects=base.defects[:index] + (Defect(label, d.box),) + base.defects[index + 1:])
+    return replace(base, defects=base.defects[:index] + (Defect(label, d.box),) + base.defects[index + 1:])
 
 
 def with_defect_box(base: Review, index: int, box: Box | None) -> Review:
-    """Flag: the defect at `index` is at `box` (moved, resized or cleared)."""
+    """The defect at `index` is at `box` (moved, resized, redrawn or cleared); it keeps its type."""
     d = base.defects[index]
-    return _flag(base, defects=base.defects[:index] + (Defect(d.label, box),) + base.defects[index + 1:])
+    return replace(base, defects=base.defects[:index] + (Defect(d.label, box),) + base.defects[index + 1:])
 
 
 def with_note(base: Review, note: str) -> Review:
@@ -194,16 +303,17 @@ class ReviewHistory:
     `on_change` listeners are called after every apply, undo and redo with the image id.
     """
 
-    def __init__(self, store: ReviewWriter, limit: int = 500) -> None:
+    def __init__(self, store: ReviewWriter, limit: int = 500, reviewer: Callable[[], str] | None = None) -> None:
         self.store = store
         self.limit = limit
+        self.reviewer = reviewer or current_reviewer  # who signs the edits (asked once in the app)
         self._undo: list[ReviewEdit] = []
         self._redo: list[ReviewEdit] = []
         self.on_change: list[Callable[[int], None]] = []
 
     def apply(self, image_id: int, review: Review, text: str) -> ReviewRecord:
         """Write `review` as the image's current review; it can be undone."""
-        return self.record(image_id, review, text, self.store.save_review(image_id, review))
+        return self.record(image_id, review, text, self.store.save_review(image_id, review, self.reviewer()))
 
     def record(self, image_id: int, review: Review, text: str, written: ReviewRecord) -> ReviewRecord:
         """Make a review already written (by a writer that waited for the store) the edit to undo next."""
@@ -229,7 +339,7 @@ class ReviewHistory:
         leaves the edit to redo."""
         if not self._redo:
             return None
-        record = self.store.save_review(self._redo[-1].image_id, self._redo[-1].review)
+        record = self.store.save_review(self._redo[-1].image_id, self._redo[-1].review, self.reviewer())
         edit = replace(self._redo.pop(), row_id=record.id)
         self._undo.append(edit)
         self._changed(edit.image_id)

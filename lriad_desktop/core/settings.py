@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lriad_desktop.core.atomic_files import FileWriteError, write_text_atomically
-from lriad_desktop.core.devices import DEVICE_CHOICES
+from lriad_desktop.core.devices import DEVICE_CHOICES, DEVICE_NAMES
 from lriad_desktop.core.families import FAMILIES
 from lriad_desktop.core.paths import user_data_dir
 
 SETTINGS_FILE = "settings.json"
 SETTINGS_VERSION = 1
 MAX_RECENT = 10
+MAX_LAST_QUEUE = 500  # files and folders remembered for the next start (a folder counts once, however many images)
 # UPGRADES[v] turns a version-v dict into a version v + 1 dict; add one when a key changes meaning.
 UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
@@ -31,9 +32,10 @@ class SettingsError(Exception):
 
 def _opt(label: str, doc: str = "", *, kind: str = "", choices: tuple[str, ...] = (),
          minimum: float | None = None, maximum: float | None = None, group: str = "General",
-         hidden: bool = False, special: str = "", choice_labels: tuple[str, ...] = ()) -> dict[str, Any]:
+         hidden: bool = False, special: str = "", choice_labels: tuple[str, ...] = (), tech: str = "") -> dict[str, Any]:
+    # label and doc in the inspector's words; `tech` the technical name, for the tooltip
     return {"label": label, "doc": doc, "kind": kind, "choices": choices, "minimum": minimum, "maximum": maximum,
-            "group": group, "hidden": hidden, "special": special, "choice_labels": choice_labels}
+            "group": group, "hidden": hidden, "special": special, "choice_labels": choice_labels, "tech": tech}
 
 
 @dataclass(frozen=True)
@@ -44,16 +46,20 @@ class Settings:
         "Model folder", "A Qwen2-VL / Qwen2.5-VL / Qwen3-VL / Qwen3.5 folder; empty = the bundled demo model",
         kind="model_folder", group="Model"))
     adapter_dir: str = field(default="", metadata=_opt(
-        "Adapter", "A PEFT LoRA adapter folder on top of the model (optional)", kind="adapter_folder", group="Model"))
+        "Improved version", "The version \"Improve model\" trained, on top of the model (optional; Model → Versions "
+        "switches between them)", kind="adapter_folder", group="Model", tech="PEFT LoRA adapter folder"))
     device: str = field(default="auto", metadata=_opt(
-        "Device", "Where the model runs", choices=DEVICE_CHOICES, group="Model"))
+        "Runs on", "Where the model runs on this computer", choices=DEVICE_CHOICES,
+        choice_labels=DEVICE_NAMES, group="Model", tech="torch device: " + ", ".join(DEVICE_CHOICES)))
     batch_size: int = field(default=4, metadata=_opt(
-        "Batch size", "Images per model call when inspecting many", minimum=1, maximum=64, group="Model"))
+        "Images per model call", "How many images the model looks at together when inspecting many", minimum=1,
+        maximum=64, group="Model", tech="batch size"))
     max_new_tokens: int = field(default=256, metadata=_opt(
-        "Max new tokens", "Longest answer the model may write", minimum=16, maximum=4096, group="Model"))
+        "Longest answer", "How much the model may write for one image, reasoning and answer together (in tokens, "
+        "word pieces)", minimum=16, maximum=4096, group="Model", tech="max new tokens"))
     cpu_threads: int = field(default=0, metadata=_opt(
-        "CPU threads", "Threads for inference on the CPU; 0 = all cores but one (kept for the window)",
-        minimum=0, maximum=256, group="Model", special="auto (all cores but one)"))
+        "Processor threads", "How many processor cores the model may use; auto keeps one for the window",
+        minimum=0, maximum=256, group="Model", special="auto (all cores but one)", tech="CPU threads"))
     inference: str = field(default="local", metadata=_opt(
         "Run the model", "On this computer (the model folder above) or on a model server (below)",
         choices=("local", "server"), choice_labels=("On this computer", "On a model server"), group="Model"))
@@ -66,8 +72,8 @@ class Settings:
         "API key", "Sent as a bearer token, never shown or logged; empty = LRIAD_SERVER_API_KEY, or none",
         kind="secret", group="Model server"))
     server_in_flight: int = field(default=4, metadata=_opt(
-        "Requests in flight", "Images sent at once, so the server can batch them", minimum=1, maximum=64,
-        group="Model server"))
+        "Images sent at once", "Images sent together, so the server can work on them side by side", minimum=1,
+        maximum=64, group="Model server", tech="requests in flight"))
     server_timeout_s: int = field(default=60, metadata=_opt(
         "Timeout (s)", "Longest wait for one answer", minimum=5, maximum=600, group="Model server"))
     server_processor_dir: str = field(default="", metadata=_opt(
@@ -78,12 +84,16 @@ class Settings:
         "Model family", "Without a local copy: the served model's family (its patch size and box frame)",
         choices=tuple(FAMILIES), choice_labels=tuple(f.name for f in FAMILIES.values()), group="Model server"))
     server_frame: str = field(default="auto", metadata=_opt(
-        "Box frame", "Without a local copy: the frame the served model answers in",
+        "Box coordinates", "Without a local copy: how the served model gives box positions", tech="coordinate frame",
         choices=("auto", "model_pixels", "norm1000"),
         choice_labels=("The family's", "Pixels of the resized image", "0-1000 grid"), group="Model server"))
     server_max_pixels: int = field(default=0, metadata=_opt(
-        "Pixel budget", "Without a local copy: the most pixels an image is resized to (the server's own budget "
-        "or less)", minimum=0, maximum=16_777_216, group="Model server", special="the family's (1280 image tokens)"))
+        "Largest image size", "Without a local copy: the most pixels an image is resized to (the server's own "
+        "limit or less)", minimum=0, maximum=16_777_216, group="Model server", special="the family's (1280 image tokens)",
+        tech="max pixels (pixel budget)"))
+    reviewer_name: str = field(default="", metadata=_opt(
+        "Your name", "Signs every accept, flag and correction in the review trail and the exports (empty = the "
+        "login name)", group="Inspection", tech="reviewer"))
     auto_inspect: bool = field(default=False, metadata=_opt(
         "Inspect images as they arrive", "Inspect every image added to the queue", group="Inspection"))
     recursive_folders: bool = field(default=True, metadata=_opt(
@@ -119,6 +129,18 @@ class Settings:
         hidden=True))
     demo_notice_shown: bool = field(default=False, metadata=_opt(
         "Demo-model notice shown", "The first-launch notice about the bundled demo model was answered", hidden=True))
+    reviewer_asked: bool = field(default=False, metadata=_opt(
+        "Reviewer name asked", "The inspector was asked their name once (it stays editable)", hidden=True))
+    last_queue: tuple[str, ...] = field(default=(), metadata=_opt(
+        "Last queue", "The files and folders queued when the app last closed: opened again at start", hidden=True))
+    last_open_folder: str = field(default="", metadata=_opt("Last folder images were opened from", hidden=True))
+    last_export_folder: str = field(default="", metadata=_opt("Last folder exported to", hidden=True))
+    training_by: str = field(default="minutes", metadata=_opt(
+        "Train for", "How \"Improve model\" says how long to train", choices=("minutes", "steps"), hidden=True))
+    training_minutes: int = field(default=10, metadata=_opt(
+        "Training minutes", minimum=1, maximum=24 * 60, hidden=True))
+    training_steps: int = field(default=150, metadata=_opt(
+        "Training steps", minimum=1, maximum=100_000, hidden=True, tech="GRPO steps"))
 
     def with_changes(self, **changes: Any) -> "Settings":
         """A copy with `changes`, each checked against its declaration (raises `SettingsError`)."""
@@ -136,6 +158,11 @@ class Settings:
         """Remember `folder` first among the recent folders."""
         items = (folder,) + tuple(f for f in self.recent_folders if f != folder)
         return replace(self, recent_folders=items[:MAX_RECENT])
+
+    def with_queued(self, items: tuple[str, ...]) -> "Settings":
+        """Remember `items` (files and folders) as queued, after what is queued already; () forgets the queue."""
+        merged = tuple(dict.fromkeys(self.last_queue + items)) if items else ()
+        return replace(self, last_queue=merged[:MAX_LAST_QUEUE])
 
     def with_recent_source(self, source: str) -> "Settings":
         """Remember a camera source first among the recent ones."""

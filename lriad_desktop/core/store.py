@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from lriad_desktop.core.defect_kinds import canonical_label
 from lriad_desktop.core.finding import Finding, Verdict
 from lriad_desktop.core.migrations import SCHEMA_VERSION, apply_migration
 from lriad_desktop.core.paths import user_data_dir
@@ -75,27 +76,49 @@ class InspectionRecord:
 
 @dataclass(frozen=True)
 class ImageState:
-    """Everything the queue needs about a known image: record, latest finding, current review."""
+    """Everything the queue needs about a known image: record, latest finding, current review; for an export
+    also the inspection the review was made against and every inspection of the image, oldest first."""
 
     image: ImageRecord
     finding: Finding | None
     inspection_id: int | None
     review: ReviewRecord | None
+    reviewed_against: InspectionRecord | None = None
+    inspections: tuple[InspectionRecord, ...] = ()
+
+    @property
+    def latest(self) -> InspectionRecord | None:
+        """The newest inspection (when the state carries the inspections)."""
+        return self.inspections[-1] if self.inspections else None
 
 
 @dataclass(frozen=True)
 class StoreCounts:
+    """How many images, inspected images and review rows; current reviews by kind (flagged = verdict flags,
+    corrected = label and box corrections)."""
+
     images: int
     inspected: int
     accepted: int
     flagged: int
     reviews: int
+    corrected: int = 0
+
+    @property
+    def to_learn(self) -> int:
+        """Images whose current review disagrees with the model: what "Improve model" learns from."""
+        return self.flagged + self.corrected
 
 
 def _review_row(row: sqlite3.Row) -> ReviewRecord:
     review = Review(ReviewKind(row["kind"]), Verdict(row["verdict"]), defects_from_json(row["defects_json"]),
                     row["note"], row["inspection_id"])
     return ReviewRecord(row["id"], row["image_id"], review, row["reviewer"], row["created_at"])
+
+
+def _inspection_row(row: sqlite3.Row) -> InspectionRecord:
+    return InspectionRecord(row["id"], row["image_id"], row["model_version"], Finding.from_json(row["finding_json"]),
+                            row["created_at"])
 
 
 def _image_row(row: sqlite3.Row) -> ImageRecord:
@@ -233,10 +256,17 @@ class ReviewStore(VersionTables, ThresholdTables, ReferenceTables):
         """The newest inspection of an image, or None."""
         row = self._db.execute("SELECT * FROM inspections WHERE image_id = ? ORDER BY id DESC LIMIT 1",
                                (image_id,)).fetchone()
-        if row is None:
-            return None
-        return InspectionRecord(row["id"], row["image_id"], row["model_version"],
-                                Finding.from_json(row["finding_json"]), row["created_at"])
+        return _inspection_row(row) if row is not None else None
+
+    def inspection(self, inspection_id: int) -> InspectionRecord | None:
+        """One inspection by id, or None (every inspection is kept: a re-inspection adds a row)."""
+        row = self._db.execute("SELECT * FROM inspections WHERE id = ?", (inspection_id,)).fetchone()
+        return _inspection_row(row) if row is not None else None
+
+    def inspection_history(self, image_id: int) -> list[InspectionRecord]:
+        """Every inspection of an image, oldest first."""
+        rows = self._db.execute("SELECT * FROM inspections WHERE image_id = ? ORDER BY id", (image_id,))
+        return [_inspection_row(r) for r in rows]
 
     def inspected_between(self, since: str, until: str) -> list[tuple[ImageRecord, InspectionRecord]]:
         """Each image inspected in `[since, until)` (ISO 8601 UTC, as `now_iso` writes) with its newest
@@ -280,58 +310,69 @@ class ReviewStore(VersionTables, ThresholdTables, ReferenceTables):
         rows = self._db.execute("SELECT * FROM reviews WHERE image_id = ? ORDER BY id", (image_id,))
         return [_review_row(r) for r in rows]
 
-    def _current_reviews(self, kind: ReviewKind | None = None) -> Iterator[sqlite3.Row]:
+    def _current_reviews(self, *kinds: ReviewKind) -> Iterator[sqlite3.Row]:
         sql = "SELECT * FROM reviews WHERE id IN (SELECT max(id) FROM reviews GROUP BY image_id)"
-        params: tuple[Any, ...] = ()
-        if kind is not None:
-            sql += " AND kind = ?"
-            params = (kind.value,)
+        params: tuple[Any, ...] = tuple(k.value for k in kinds)
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
         yield from self._db.execute(sql + " ORDER BY image_id", params)
 
-    def _images_with_current(self, kind: ReviewKind) -> list[ImageRecord]:
-        ids = [r["image_id"] for r in self._current_reviews(kind)]
+    def _images_with_current(self, *kinds: ReviewKind) -> list[ImageRecord]:
+        ids = [r["image_id"] for r in self._current_reviews(*kinds)]
         return [img for img in (self.image(i) for i in ids) if img is not None]
 
     def flagged_images(self) -> list[ImageRecord]:
-        """Images whose current review is a flag (the inspector disagrees with the model)."""
-        return self._images_with_current(ReviewKind.FLAG)
+        """Images whose current review disagrees with the model (a verdict flag, a label or a box correction)."""
+        return self._images_with_current(ReviewKind.FLAG, ReviewKind.LABEL, ReviewKind.BOX)
 
     def accepted_images(self) -> list[ImageRecord]:
         """Images whose current review accepts the model's finding."""
         return self._images_with_current(ReviewKind.ACCEPT)
 
-    def reviewed_states(self) -> list[ImageState]:
-        """Every reviewed image with its latest finding and current review (the exportable set)."""
+    def reviewed_states(self, with_history: bool = False) -> list[ImageState]:
+        """Every reviewed image with its latest finding and current review (the exportable set); with
+        `with_history`, also the inspection each review was made against and all of the image's inspections."""
         states = []
         for row in self._current_reviews():
             image = self.image(row["image_id"])
             if image is None:
                 continue
-            insp = self.latest_inspection(image.id)
+            review = _review_row(row)
+            if with_history:
+                history = tuple(self.inspection_history(image.id))
+                insp = history[-1] if history else None
+                against = next((h for h in history if h.id == review.review.inspection_id), None)
+            else:
+                history, insp, against = (), self.latest_inspection(image.id), None
             states.append(ImageState(image, insp.finding if insp else None, insp.id if insp else None,
-                                     _review_row(row)))
+                                     review, against, history))
         return states
 
     def known_labels(self) -> list[str]:
-        """Defect labels used in reviews and findings, most used first."""
+        """Defect labels used in reviews and findings, most used first, each in its one spelling
+        (`canonical_label`: "missing part" and "missing_part" are one label); none empty."""
         counts: dict[str, int] = {}
-        for (text,) in self._db.execute("SELECT defects_json FROM reviews"):
-            for d in json.loads(text):
-                counts[d["label"]] = counts.get(d["label"], 0) + 1
-        for (text,) in self._db.execute("SELECT finding_json FROM inspections WHERE verdict = 'anomalous'"):
-            for d in json.loads(text).get("defects", []):
-                counts[d["label"]] = counts.get(d["label"], 0) + 1
+        labels = [d["label"] for (text,) in self._db.execute("SELECT defects_json FROM reviews")
+                  for d in json.loads(text)]
+        labels += [d["label"] for (text,) in self._db.execute(
+            "SELECT finding_json FROM inspections WHERE verdict = 'anomalous'")
+                   for d in json.loads(text).get("defects", [])]
+        for label in labels:
+            key = canonical_label(label)
+            if key:
+                counts[key] = counts.get(key, 0) + 1
         return sorted(counts, key=lambda k: (-counts[k], k))
 
     def counts(self) -> StoreCounts:
         """How many images, inspected images, accepted and flagged images, and review rows."""
         q = self._db.execute
-        kinds = {k: 0 for k in ("accept", "flag")}
+        kinds = {k.value: 0 for k in ReviewKind}
         for row in self._current_reviews():
             kinds[row["kind"]] += 1
         return StoreCounts(q("SELECT count(*) FROM images").fetchone()[0],
                            q("SELECT count(DISTINCT image_id) FROM inspections").fetchone()[0],
-                           kinds["accept"], kinds["flag"], q("SELECT count(*) FROM reviews").fetchone()[0])
+                           kinds["accept"], kinds["flag"], q("SELECT count(*) FROM reviews").fetchone()[0],
+                           kinds["label"] + kinds["box"])
 
     def data_revision(self) -> int:
         """A number that grows with every review written (the newest review id; 0 when none)."""

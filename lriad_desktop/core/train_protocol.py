@@ -69,6 +69,7 @@ class TrainingSetUp:
     rows: int = 0
     max_steps: int = 0
     recipe: dict[str, Any] = field(default_factory=dict)
+    budget_s: float | None = None  # a run for so many minutes: training stops there (max_steps is a ceiling)
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,9 @@ class Step:
     max_steps: int = 0
     reward: float = 0.0
     kl: float = 0.0
-    eta_s: float | None = None
-    s_per_step: float | None = None
+    eta_s: float | None = None  # the steps left at the measured pace (or the budget's rest) + the evaluation after
+    s_per_step: float | None = None  # the measured pace: the median of the recent steps
+    elapsed_s: float | None = None  # training time so far
     rewards: dict[str, float] = field(default_factory=dict)
     classes: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -202,9 +204,10 @@ def recipe_from_env() -> dict[str, Any] | None:
 
 
 def train_command(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
-                  recipe: dict[str, Any] | None = None, device: str | None = None) -> list[str]:
+                  recipe: dict[str, Any] | None = None, device: str | None = None, steps: int | None = None,
+                  minutes: float | None = None) -> list[str]:
     """The `lriad train` command for this app: `python -m lriad_desktop train …`, or the frozen app
-    re-launched with `train …` (a frozen build has no separate Python)."""
+    re-launched with `train …` (a frozen build has no separate Python). `steps` or `minutes`: how long."""
     if getattr(sys, "frozen", False):
         head = [sys.executable, "train"]
     else:
@@ -217,4 +220,8 @@ def train_command(db: Path, base: Path, out: Path, adapter_from: Path | None = N
         args += ["--recipe-json", json.dumps(recipe)]
     if device and device != "auto":
         args += ["--device", device]
+    if steps is not None:
+        args += ["--steps", str(steps)]
+    if minutes is not None:
+        args += ["--minutes", f"{minutes:g}"]
     return head + args

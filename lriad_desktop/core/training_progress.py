@@ -22,6 +22,8 @@ class TrainingProgress:
     max_steps: int = 0
     eta_s: float | None = None
     s_per_step: float | None = None
+    budget_s: float | None = None  # a run for so many minutes
+    elapsed_s: float | None = None  # training time so far
     rewards: list[float] = field(default_factory=list)
     kls: list[float] = field(default_factory=list)
     reward_parts: dict[str, float] = field(default_factory=dict)
@@ -48,11 +50,11 @@ class TrainingProgress:
             else:
                 self.after, self.phase = event.scores, "saving"
         elif isinstance(event, TrainingSetUp):
-            self.phase, self.max_steps = "training", event.max_steps
+            self.phase, self.max_steps, self.budget_s = "training", event.max_steps, event.budget_s
         elif isinstance(event, Step):
             self.phase, self.step = "training", event.step
             self.max_steps = event.max_steps or self.max_steps
-            self.eta_s, self.s_per_step = event.eta_s, event.s_per_step
+            self.eta_s, self.s_per_step, self.elapsed_s = event.eta_s, event.s_per_step, event.elapsed_s
             self.rewards.append(float(event.reward))
             self.kls.append(float(event.kl))
             self.reward_parts = dict(event.rewards)

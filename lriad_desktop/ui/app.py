@@ -165,7 +165,9 @@ def run_gui(paths: Sequence[str | os.PathLike] = (), model: Path | None = None, 
         offer_real_model(controller, window, window.models.show)
     if paths:
         controller.add_paths([str(p) for p in paths])
-    elif run is not None:
+    elif run is None:  # no files given: the queue of the last session comes back
+        window.intake.reopen_last_queue()
+    else:
         print("error: give at least one image or folder to screenshot", file=sys.stderr)
         window.close()
         store.close()

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from lriad_desktop.core import review as rv
 from lriad_desktop.core.confidence import DEFAULT_THRESHOLD
-from lriad_desktop.core.defect_kinds import DEFECT_KINDS
+from lriad_desktop.core.defect_kinds import DEFECT_KINDS, display_name
 from lriad_desktop.core.finding import Box, Defect, Verdict
 from lriad_desktop.core.images import is_image_file, iter_image_files
 from lriad_desktop.core.review import ImageStatus, ReviewHistory
@@ -34,6 +34,7 @@ from lriad_desktop.ui.inspection import InspectionOutcome, InspectionService, In
 from lriad_desktop.ui.publisher import PublishingService
 from lriad_desktop.ui.queue_model import QueueEntry, QueueModel, ThumbnailLoader
 from lriad_desktop.ui.store_writes import StoreWrites
+from lriad_desktop.ui.reinspection import Reinspection
 from lriad_desktop.ui.tasks import TaskContext, TaskRunner
 from lriad_desktop.ui.training_process import TrainingService
 
@@ -66,6 +67,7 @@ class AppController(QObject):
 
     entryChanged = Signal(int)  # row
     scanFinished = Signal(int)  # images found
+    imagesAdded = Signal(int, int)  # first new row, how many images a scan added to the queue
     notice = Signal(str)  # a message for the inspector
     settingsChanged = Signal(object)  # Settings
     historyChanged = Signal()
@@ -82,7 +84,7 @@ class AppController(QObject):
         self.writes = StoreWrites(store, self.runner, self)
         self.writes.notice.connect(self.notice)
         self.queue = QueueModel(ThumbnailLoader(self.runner), self)
-        self.history = ReviewHistory(store)
+        self.history = ReviewHistory(store, reviewer=self.reviewer_name)
         self.history.on_change.append(self._review_changed)
         self._object_names = store.object_names()
         self._thresholds = store.thresholds()
@@ -99,34 +101,40 @@ class AppController(QObject):
         self.training = TrainingService(self)
         self.training.finished.connect(
             lambda outcome: self.reconcile_training("found when a training run ended") if outcome != "done" else None)
+        self.reinspection = Reinspection(self)
+        self.reinspection.finished.connect(lambda summary: self.notice.emit(summary.text()))
 
     def _rows_moved(self) -> None:  # the queue was sorted: image ids point at new rows
         self._rows_by_image = {e.image_id: row for row, e in enumerate(self.queue.entries()) if e.image_id is not None}
 
     # --- getting images in ------------------------------------------------------------
-    def add_paths(self, paths: Sequence[str | Path], inspect: bool = False) -> None:
+    def add_paths(self, paths: Sequence[str | Path], inspect: bool = False, remember: bool = True) -> None:
         """Queue image files and (recursively, lazily) the images in folders; with `inspect` (a watched
-        folder), the ones never inspected are inspected whatever the auto-inspect setting says."""
+        folder), the ones never inspected are inspected whatever the auto-inspect setting says; `remember`
+        keeps them for the next start (the last queue reopens)."""
         items = [str(Path(p).expanduser()) for p in paths]
         if not items:
             return
         folders = [p for p in items if Path(p).is_dir()]
-        if folders:
-            s = self.settings
-            for folder in reversed(folders):
-                s = s.with_recent_folder(str(Path(folder).resolve()))
+        s = self.settings
+        for folder in reversed(folders):
+            s = s.with_recent_folder(str(Path(folder).resolve()))
+        if remember:
+            s = s.with_queued(tuple(str(Path(p).resolve()) for p in items))
+        if s != self.settings:
             self.update_settings(s)
         self._scans += 1
         recursive = self.settings.recursive_folders
+        added: dict[str, int] = {"first": -1, "count": 0}
         self.runner.submit(lambda ctx: _scan(items, recursive, ctx),
-                           lambda res, err: self._scan_done(items, res, err), lane="io",
-                           on_progress=lambda found: self._add_scanned(found, inspect))
+                           lambda res, err: self._scan_done(items, res, err, added), lane="io",
+                           on_progress=lambda found: self._add_scanned(found, added, inspect))
 
     @property
     def scanning(self) -> bool:
         return self._scans > 0
 
-    def _add_scanned(self, paths: list[str], inspect: bool = False) -> None:
+    def _add_scanned(self, paths: list[str], added: dict[str, int] | None = None, inspect: bool = False) -> None:
         try:
             known = self.store.lookup_paths(paths)
         except StoreError as err:
@@ -141,6 +149,9 @@ class AppController(QObject):
                 entries.append(QueueEntry(p, state.image.id, state.finding, state.inspection_id, state.review,
                                           threshold=self.threshold_for(p)))
         rows = self.queue.add_entries(entries)
+        if added is not None and rows:
+            added["first"] = rows[0] if added["first"] < 0 else added["first"]
+            added["count"] += len(rows)
         for row in rows:
             e = self.queue.entry(row)
             if e.image_id is not None:
@@ -148,15 +159,25 @@ class AppController(QObject):
         if self.settings.auto_inspect or inspect:
             self.inspect_rows([r for r in rows if self.queue.entry(r).finding is None])
 
-    def _scan_done(self, items: list[str], result: tuple[int, int] | None, error: BaseException | None) -> None:
+    def _scan_done(self, items: list[str], result: tuple[int, int] | None, error: BaseException | None,
+                   added: dict[str, int] | None = None) -> None:
         self._scans -= 1
         if error is not None:
             raise error
         found, skipped = result or (0, 0)
+        count = added["count"] if added is not None else found
         if found == 0:
             self.notice.emit("No images found in " + ", ".join(Path(p).name or p for p in items))
-        elif skipped:
-            self.notice.emit(f"{skipped} file(s) skipped: not images")
+        else:
+            where = Path(items[0]).name if len(items) == 1 else f"{len(items)} files and folders"
+            bits = [f"Added {count} image{'s' if count != 1 else ''} from {where}"]
+            if found > count:
+                bits.append(f"{found - count} already queued")
+            if skipped:
+                bits.append(f"{skipped} file(s) skipped: not images")
+            self.notice.emit(" · ".join(bits))
+        if added is not None and added["count"]:
+            self.imagesAdded.emit(added["first"], added["count"])
         self.scanFinished.emit(found)
 
     # --- object names (t = f(object)) --------------------------------------------------
@@ -221,6 +242,29 @@ class AppController(QObject):
         self.inspect_rows(rows)
         return len(rows)
 
+    def reinspect(self, flagged_only: bool) -> int:
+        """Inspect again, with the model in use, the images whose review disagrees with the model (or every
+        inspected or reviewed image); when they are back, a notice says how many now agree with the review.
+        Returns how many were queued."""
+        rows = [r for r in range(self.queue.rowCount()) if not self.queue.entry(r).error and (
+            (e := self.queue.entry(r)).review is not None and e.review.review.disagrees if flagged_only
+            else e.finding is not None or e.review is not None)]
+        if not rows:
+            return 0
+        self.reinspection.start([self.queue.entry(r).path for r in rows], self.version_name(), flagged_only)
+        self.inspect_rows(rows)
+        return len(rows)
+
+    def version_name(self) -> str:
+        """The name of the model in use: its registered version ('lriad-tiny-v2') or its folder."""
+        try:
+            version = self.model_in_use()
+        except StoreError:
+            version = None
+        if version is not None:
+            return version.name
+        return Path(self.settings.model_dir).name if self.settings.model_dir else bundled_model_dir().name
+
     def _on_outcome(self, out: InspectionOutcome) -> None:
         if out.finding is not None:
             self.publishing.publish(out.finding, out.path)
@@ -232,6 +276,7 @@ class AppController(QObject):
         if out.finding is None:
             self.queue.update(row, error=out.error, busy=False)
             self.entryChanged.emit(row)
+            self.reinspection.dropped([out.path])
             return
         image_id, inspection_id = out.image_id, out.inspection_id
         try:
@@ -251,9 +296,11 @@ class AppController(QObject):
             self.queue.update(row, image_id=image_id, finding=out.finding, inspection_id=inspection_id, error="",
                               busy=False, review=current)
         self.entryChanged.emit(row)
+        self.reinspection.back(self.queue.entry(row))
 
     def _on_dropped(self, paths: list[str]) -> None:
         self.queue.set_busy([r for r in (self.queue.row_of(p) for p in paths) if r is not None], False)
+        self.reinspection.dropped(paths)
 
     # --- review -----------------------------------------------------------------------
     def accept(self, row: int) -> bool:
@@ -269,15 +316,22 @@ class AppController(QObject):
             return True
         return self._write(row, review, "Accept")
 
+    def reviewer_name(self) -> str:
+        """Who signs the reviews: the name the inspector gave, else the login name."""
+        return self.settings.reviewer_name.strip() or rv.current_reviewer()
+
     def edit(self, row: int, change: Callable[[rv.Review], rv.Review], text: str) -> bool:
-        """Apply one review edit (a function of the current review) and write it at once."""
+        """Apply one review edit (a function of the current review) and write it at once. The result is made
+        against the finding on screen, and its kind (accept, verdict flag, label or box correction) decided
+        against that finding."""
         entry = self.queue.entry(row)
         if entry.error:
             self.notice.emit(f"{entry.name} can't be read: {entry.error}")
             return False
         base = rv.starting_point(entry.finding, entry.review.review if entry.review else None, entry.inspection_id)
         try:
-            new = change(base)
+            new = rv.classified(replace(change(base), inspection_id=entry.inspection_id or base.inspection_id),
+                                entry.finding)
         except (IndexError, ValueError) as err:
             self.notice.emit(f"{text}: {err}")
             return False
@@ -291,9 +345,11 @@ class AppController(QObject):
         path, known, label = entry.path, entry.image_id, f"{text} ({entry.name})"
         name = None if known is not None else self.object_name_for(path)
 
+        who = self.history.reviewer()  # the name the app signs reviews with
+
         def work(store: ReviewStore) -> tuple[int, rv.ReviewRecord]:
             image_id = known if known is not None else store.add_image(path, name).id
-            return image_id, store.save_review(image_id, review)
+            return image_id, store.save_review(image_id, review, who)
 
         def then(written: tuple[int, rv.ReviewRecord]) -> None:
             image_id, record = written
@@ -313,13 +369,15 @@ class AppController(QObject):
         """Flag: the verdict is `verdict`."""
         return self.edit(row, lambda r: rv.with_verdict(r, verdict), "Flag verdict")
 
-    def add_box(self, row: int, box: Box, label: str) -> bool:
-        """Flag: a new defect with this box (image pixels) and label."""
-        return self.edit(row, lambda r: rv.with_defect_added(r, Defect(label or rv.DEFAULT_DEFECT_LABEL, box)),
-                         "Draw box")
+    def add_box(self, row: int, box: Box, label: str = "", replacing: int | None = None) -> bool:
+        """A new defect at this box (image pixels), with no type until one is chosen (`label`); or, with
+        `replacing`, that defect's box redrawn (it keeps its type)."""
+        if replacing is not None:
+            return self.edit(row, lambda r: rv.with_defect_box(r, replacing, box), "Redraw box")
+        return self.edit(row, lambda r: rv.with_defect_added(r, Defect(label, box)), "Draw box")
 
     def set_box(self, row: int, index: int, box: Box) -> bool:
-        """Flag: the defect at `index` is at `box`."""
+        """The defect at `index` is at `box` (moved or resized)."""
         return self.edit(row, lambda r: rv.with_defect_box(r, index, box), "Move box")
 
     def delete_defect(self, row: int, index: int) -> bool:
@@ -409,16 +467,20 @@ class AppController(QObject):
         return True
 
     def known_labels(self) -> list[str]:
-        """Defect types for the label picker: the store's, most used first, then the known kinds' names."""
-        common = [k.name for k in DEFECT_KINDS]
-        labels = self.store.known_labels()
-        return labels + [c for c in common if c not in labels]
+        """Defect types for the label picker, as the inspector reads them: the store's, most used first, then
+        the known kinds' names (one entry per kind, however it was spelt)."""
+        try:
+            used = [display_name(label) for label in self.store.known_labels()]
+        except StoreError:
+            used = []
+        return list(dict.fromkeys(used + [k.name for k in DEFECT_KINDS]))
 
     # --- model versions ("Improve model") ------------------------------------------------
     def flag_count(self) -> int:
-        """Images whose current review is a flag (what "Improve model" learns from)."""
+        """Images whose current review disagrees with the model: flags and corrections (what "Improve model"
+        learns from)."""
         try:
-            return self.store.counts().flagged
+            return self.store.counts().to_learn
         except StoreError:
             return 0
 

@@ -1,4 +1,5 @@
-"""What the model said about the current image: verdict badge, reasoning as numbered steps, model and time."""
+"""What the model said about the current image: the verdict banner (the inspector's verdict once reviewed,
+the model's beneath), reasoning as numbered steps, model and time."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import html
 from PySide6.QtWidgets import QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget
 
 from lriad_desktop.core.confidence import format_score
+from lriad_desktop.core.defect_kinds import display_name
 from lriad_desktop.core.finding import Finding, Verdict
 from lriad_desktop.ui.queue_model import QueueEntry
 from lriad_desktop.ui.theme import colour
-
-BADGES = {Verdict.ANOMALOUS: ("DEFECTIVE", "anomalous"), Verdict.NORMAL: ("NORMAL", "normal"),
-          Verdict.UNPARSED: ("UNREADABLE ANSWER", "unparsed")}
+from lriad_desktop.ui.verdict_banner import VerdictBanner
 
 
 def _restyle(widget: QWidget) -> None:
@@ -85,9 +85,8 @@ class FindingPanel(QWidget):
         self.title = QLabel()
         self.title.setWordWrap(True)
         self.title.setStyleSheet("font-size: 12pt; font-weight: 600;")
-        self.badge = QLabel("NOT INSPECTED")
-        self.badge.setObjectName("verdictBadge")
-        self.badge.setProperty("verdict", "pending")
+        self.banner = VerdictBanner()
+        self.badge = self.banner.badge
         self.defect_summary = QLabel()
         self.defect_summary.setWordWrap(True)
         self.score = QLabel()  # the anomaly score against the object's threshold
@@ -102,8 +101,8 @@ class FindingPanel(QWidget):
         self.meta.setObjectName("meta")
         self.meta.setWordWrap(True)
         layout.addWidget(self.title)
-        layout.addWidget(section_title("Model verdict"))
-        layout.addWidget(self.badge)
+        layout.addWidget(section_title("Verdict"))
+        layout.addWidget(self.banner)
         layout.addWidget(self.score)
         layout.addWidget(self.defect_summary)
         layout.addWidget(section_title("Reasoning"))
@@ -129,20 +128,24 @@ class FindingPanel(QWidget):
             self.defect_summary.setText(entry.error)
             self.reasoning.setHtml("")
             self.meta.setText("")
+        elif f is None and entry.review is not None:  # reviewed without the model (or its finding is gone)
+            self.banner.show_entry(entry)
+            self.defect_summary.setText("Not inspected by the model: press I to inspect it.")
+            self.reasoning.setHtml("")
+            self.meta.setText("")
         elif f is None:
             self._badge("INSPECTING…" if entry.busy else "NOT INSPECTED", "pending")
             self.defect_summary.setText("Press I to inspect this image, Ctrl+I for all." if not entry.busy else "")
             self.reasoning.setHtml("")
             self.meta.setText("")
         else:
-            text, key = BADGES[f.verdict]
-            self._badge(text, key)
+            self.banner.show_entry(entry)
             if f.verdict is Verdict.ANOMALOUS:
-                names = ", ".join(f"{i}. {d.label}" + ("" if d.box else " (no box)")
+                names = ", ".join(f"{i}. {display_name(d.label)}" + ("" if d.box else " (no box)")
                                   for i, d in enumerate(f.defects, start=1))
-                self.defect_summary.setText(names or "No defect named")
+                self.defect_summary.setText("The model found: " + (names or "no defect named"))
             elif f.verdict is Verdict.NORMAL:
-                self.defect_summary.setText("No defect found")
+                self.defect_summary.setText("The model found no defect")
             else:
                 self.defect_summary.setText("The model's answer could not be read; flag the right verdict.")
             self.reasoning.setHtml(reasoning_html(f))
@@ -154,6 +157,4 @@ class FindingPanel(QWidget):
             self.meta.setToolTip("\n".join(f.references))
 
     def _badge(self, text: str, key: str) -> None:
-        self.badge.setText(text)
-        self.badge.setProperty("verdict", key)
-        _restyle(self.badge)
+        self.banner.set_badge(text, key)

@@ -62,6 +62,7 @@ class ImageView(QGraphicsView):
         self.box_color = QColor("#ff453a")
         self.flag_color = QColor("#0a84ff")
         self._last_overlay: tuple[tuple[Defect, ...], tuple[Defect, ...], bool] = ((), (), False)
+        self.drop_hint = ""  # while files are dragged over the window: what dropping them does
 
     # --- image ------------------------------------------------------------------------
     @property
@@ -279,7 +280,27 @@ class ImageView(QGraphicsView):
             return
         super().mouseReleaseEvent(event)
 
+    def set_drop_hint(self, text: str) -> None:
+        """Highlight the view with `text` while something droppable is dragged over the window ('' ends it)."""
+        if text != self.drop_hint:
+            self.drop_hint = text
+            self.viewport().update()
+
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        if self.drop_hint:
+            painter.save()
+            painter.resetTransform()
+            area = QRectF(self.viewport().rect()).adjusted(10, 10, -10, -10)
+            fill = QColor(colour("accent"))
+            fill.setAlpha(40)
+            pen = QPen(colour("accent"), 3, Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.setBrush(fill)
+            painter.drawRoundedRect(area, 12, 12)
+            painter.setPen(colour("text"))
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, self.drop_hint)
+            painter.restore()
+            return
         if self._image_item is not None or not self.placeholder:
             return
         painter.save()

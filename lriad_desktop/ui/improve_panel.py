@@ -1,6 +1,7 @@
-""""Improve model": the action that starts a run, and the panel that follows it — progress, reward and
-KL curves, per-class success, the event log, Cancel — then the before/after table with Activate
-and Discard.
+""""Improve model": the action that opens the panel, where the inspector sees what the run learns from and
+chooses how long it trains, then follows it — progress, reward and KL curves, per-class success, the event
+log, Cancel — then the before/after table with Activate and Discard, and, once activated, re-inspection
+of the flagged images with the new version.
 """
 
 from __future__ import annotations
@@ -8,19 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
                                QPlainTextEdit, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
+from lriad_desktop.core.paths import model_folder
+from lriad_desktop.core.step_time import measured_s_per_step
 from lriad_desktop.core.store import StoreError
-from lriad_desktop.core.train_protocol import RunCancelled, Step, TrainingEvent
+from lriad_desktop.core.train_protocol import RunCancelled, Step, TrainingEvent, recipe_from_env
 from lriad_desktop.core.training_progress import COMPARED, compare
 from lriad_desktop.ui.charts import LineChart
 from lriad_desktop.ui.tables import read_only_table
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.theme import colour
+from lriad_desktop.ui.training_length import TrainingLength
 from lriad_desktop.ui.training_process import plan_improvement
 from lriad_desktop.ui.training_text import CANCELLED_LINE, change_text, format_duration, status_text
 
@@ -53,6 +57,8 @@ def _section(text: str) -> QLabel:
 
 class ImprovePanel(QDialog):
     """Follows the controller's training service; one per window, reused run after run."""
+
+    startRequested = Signal(object)  # ("minutes" | "steps", n): the inspector pressed Start training
 
     def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -94,6 +100,7 @@ class ImprovePanel(QDialog):
         self.results_note.setObjectName("meta")
         self.results_note.setWordWrap(True)
         self.classes = _table(["Class", "Seen", "Success", "Weight", "Rarity"])
+        self.classes.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)  # no "contami…"
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(LOG_LINES)
@@ -105,6 +112,17 @@ class ImprovePanel(QDialog):
         self.discard_button.setToolTip("Delete the new adapter; the model in use stays as it is")
         self.cancel_button = QPushButton("Cancel training")
         self.close_button = QPushButton("Close")
+        self.learns_from = QLabel()
+        self.learns_from.setWordWrap(True)
+        s = self.controller.settings
+        self.length = TrainingLength(s.training_by, s.training_minutes, s.training_steps)
+        self.start_button = QPushButton("Start training")
+        self.start_button.setObjectName("primary")
+        self.start_button.clicked.connect(lambda: self.startRequested.emit(self.length.length()))
+        self.reinspect_flagged_button = QPushButton("Re-inspect flagged")
+        self.reinspect_all_button = QPushButton("Re-inspect all")
+        self.reinspect_flagged_button.clicked.connect(lambda: self._reinspect(True))
+        self.reinspect_all_button.clicked.connect(lambda: self._reinspect(False))
         self.activate_button.clicked.connect(self.activate)
         self.discard_button.clicked.connect(self.discard)
         self.cancel_button.clicked.connect(self.cancel)
@@ -119,6 +137,18 @@ class ImprovePanel(QDialog):
         row.addWidget(self.progress, 1)
         row.addWidget(self.status)
         lay.addLayout(row)
+        self.setup_box = QWidget()
+        sl = QVBoxLayout(self.setup_box)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.addWidget(_section("WHAT IT LEARNS FROM"))
+        sl.addWidget(self.learns_from)
+        sl.addWidget(_section("HOW LONG"))
+        sl.addWidget(self.length)
+        start_row = QHBoxLayout()
+        start_row.addWidget(self.start_button)
+        start_row.addStretch(1)
+        sl.addLayout(start_row)
+        lay.addWidget(self.setup_box)
         lay.addWidget(self.error)
         self.results_box = QWidget()
         rl = QVBoxLayout(self.results_box)
@@ -143,6 +173,8 @@ class ImprovePanel(QDialog):
         buttons = QHBoxLayout()
         buttons.addWidget(self.activate_button)
         buttons.addWidget(self.discard_button)
+        buttons.addWidget(self.reinspect_flagged_button)
+        buttons.addWidget(self.reinspect_all_button)
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.close_button)
@@ -165,10 +197,56 @@ class ImprovePanel(QDialog):
                                   "until you activate the result")
         self.log.clear()
         self.error.hide()
+        self.setup_box.setVisible(plan is None and not self.controller.training.running)
+        self.reinspect_flagged_button.hide()
+        self.reinspect_all_button.hide()
         self.results_box.hide()
         self.results.setRowCount(0)
         self.classes.setRowCount(0)
         self._refresh()
+
+    @property
+    def awaiting_decision(self) -> bool:
+        """A finished run's version is waiting for Activate or Discard."""
+        p = self.controller.training.progress
+        return p.phase == "done" and p.version_id is not None and not self._decided
+
+    def prepare(self) -> None:
+        """Before a run: what it would learn from, and how long to train (with the measured pace)."""
+        c = self.controller
+        self.reset()
+        self.title.setText("Improve model")
+        self.subtitle.setText("The model in use doesn't change until you activate the result.")
+        self.setup_box.show()
+        self._refresh()  # "Not started", not the last run's end
+        try:
+            counts, states = c.store.counts(), c.store.reviewed_states()
+            pace = measured_s_per_step(c.store.training_runs(), str(model_folder(c.settings.model_dir)))
+        except StoreError as err:
+            self.learns_from.setText(str(err))
+            self.start_button.setEnabled(False)
+            return
+        untyped = sum(s.review.review.unlabelled for s in states if s.review is not None and s.review.review.disagrees)
+        kinds = [(counts.flagged, "verdict flag"), (counts.corrected, "type or box correction")]
+        parts = ", ".join(f"{n} {what}{'s' if n != 1 else ''}" for n, what in kinds if n)
+        text = (f"<b>{counts.to_learn} of your reviews</b> ({parts}), and a replay of images you accepted so it "
+                f"keeps what it knows ({counts.accepted} accepted).")
+        if untyped:
+            text += (f" {untyped} box{'es have' if untyped != 1 else ' has'} no type yet: it trains where the defect "
+                     "is, not what it is. Give it a type (L) to teach both.")
+        self.learns_from.setText(text)
+        recipe_steps = (recipe_from_env() or {}).get("max_steps")
+        if recipe_steps:  # a recipe given in the environment (a test, a lab) fixes the steps
+            self.length.by_steps.setChecked(True)
+            self.length.steps.setValue(int(recipe_steps))
+        self.length.set_pace(pace)
+        self.start_button.setEnabled(counts.to_learn > 0)
+
+    def _reinspect(self, flagged_only: bool) -> None:
+        n = self.controller.reinspect(flagged_only)
+        self.status.setText(f"Re-inspecting {n} image{'s' if n != 1 else ''} with "
+                            f"{self.controller.version_name()}: the queue marks each one ✓ or ✗" if n else
+                            "Nothing to re-inspect in the queue: open the images first")
 
     def _log(self, line: str) -> None:
         self.log.appendPlainText(line)
@@ -197,7 +275,10 @@ class ImprovePanel(QDialog):
         service = self.controller.training
         p = service.progress
         running = service.running
-        if p.phase == "training" and p.max_steps:
+        if p.phase == "training" and p.budget_s:  # a run for so many minutes: the bar is the time
+            self.progress.setRange(0, int(p.budget_s))
+            self.progress.setValue(int(min(p.elapsed_s or 0, p.budget_s)))
+        elif p.phase == "training" and p.max_steps:
             self.progress.setRange(0, p.max_steps)
             self.progress.setValue(p.step)
         elif p.finished:
@@ -207,6 +288,8 @@ class ImprovePanel(QDialog):
             self.progress.setRange(0, max(p.max_steps, 1))
             self.progress.setValue(p.step)
         status = "Cancelling…" if service.cancelling else status_text(p)
+        if not running and self.setup_box.isVisibleTo(self):
+            status = "Not started"  # the setup asks what and how long first: nothing is starting yet
         if p.phase == "done" and p.minutes is not None:
             status = f"Finished in {format_duration(p.minutes * 60)}"
         self.status.setText(status)
@@ -268,7 +351,12 @@ class ImprovePanel(QDialog):
         version_id = self.controller.training.progress.version_id
         if version_id is not None and self.controller.activate_version(version_id):
             self._decided = True
-            self.status.setText("Activated: the next inspection uses the new version")
+            name = self.controller.version_name()
+            self.status.setText(f"Activated {name}: re-inspect the flagged images to see whether it agrees now")
+            self.reinspect_flagged_button.setText(f"Re-inspect flagged with {name}")
+            self.reinspect_all_button.setText(f"Re-inspect all with {name}")
+            self.reinspect_flagged_button.show()
+            self.reinspect_all_button.show()
         self._update_buttons()
 
     def discard(self) -> None:
@@ -304,6 +392,7 @@ class ImproveController:
                  action: QAction) -> None:
         self.controller, self.parent, self.notice, self.action = controller, parent, notice, action
         self._panel: ImprovePanel | None = None
+        self._length: tuple[str, int] | None = None
         c = controller
         for signal in (c.historyChanged, c.training.started, c.training.eventReceived, c.training.finished):
             signal.connect(lambda *_: self.update_action())
@@ -313,25 +402,37 @@ class ImproveController:
         """The training panel, made on first use (one per window, reused run after run)."""
         if self._panel is None:
             self._panel = ImprovePanel(self.controller, self.parent)
+            self._panel.startRequested.connect(self.start_run)
         return self._panel
 
     def start(self) -> None:
-        """Start a run on the flagged images, or show the one under way."""
+        """Open the panel: before a run, to see what it learns from and choose how long; else the run under way."""
         c = self.controller
         panel = self.panel()  # made before the run starts, so it follows the run from its first event
         if not c.training.running:
             if c.flag_count() == 0:
-                self.notice("Nothing to learn from yet: flag the images the model got wrong first")
+                self.notice("Nothing to learn from yet: flag or correct the images the model got wrong first")
                 return
-            try:
-                plan = plan_improvement(c.store, c.settings, c.register_model_in_use())
-            except (StoreError, ValueError) as err:  # a bad LRIAD_TRAIN_RECIPE is a ValueError
-                self.notice(f"Can't start training: {err}")
-                return
-            c.training.start(plan)
+            if not panel.awaiting_decision:  # a finished run not activated or discarded yet stays on show
+                panel.prepare()
         panel.show()
         panel.raise_()
         panel.activateWindow()
+
+    def start_run(self, length: tuple[str, int]) -> None:
+        """Start a run of `length` ("minutes" | "steps", n) on the flagged and corrected images."""
+        c = self.controller
+        if c.training.running:
+            return
+        try:
+            plan = plan_improvement(c.store, c.settings, c.register_model_in_use(), length=length)
+        except (StoreError, ValueError) as err:  # a bad LRIAD_TRAIN_RECIPE is a ValueError
+            self.notice(f"Can't start training: {err}")
+            return
+        by, n = length
+        if not recipe_from_env():  # the inspector's choice is remembered (not a recipe the environment forced)
+            c.update_settings(c.settings.with_changes(training_by=by, **{f"training_{by}": n}))
+        c.training.start(plan)
 
     def update_action(self) -> None:
         """'Improve Model (16)' while there are flags; the step while a run is under way."""

@@ -11,13 +11,14 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from lriad_desktop.core.export import EXPORTERS
-from lriad_desktop.core.finding import Verdict
 from lriad_desktop.core.images import ImageLoadError
-from lriad_desktop.core.review import ImageStatus, effective_defects
+from lriad_desktop.core.review import ImageStatus, current_reviewer, effective_defects
 from lriad_desktop.core.settings import Settings
 from lriad_desktop.ui.actions import ACTIONS, build_actions, build_menus, build_toolbar, export_action
+from lriad_desktop.ui.box_editing import BoxEditing
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.finding_panel import FindingPanel
+from lriad_desktop.ui.help_page import HelpPage
 from lriad_desktop.ui.image_view import ImageView
 from lriad_desktop.ui.imaging import DisplayImage, decode_display_image
 from lriad_desktop.ui.improve_panel import ImproveController
@@ -27,13 +28,14 @@ from lriad_desktop.ui.queue_view import QueueView
 from lriad_desktop.ui.report_action import ShiftReportAction
 from lriad_desktop.ui.reference_strip import ReferenceStrip
 from lriad_desktop.ui.review_panel import ReviewPanel
+from lriad_desktop.ui.reviewer_prompt import ReviewerPrompt
 from lriad_desktop.ui.status_bar import InspectionStatus
 from lriad_desktop.ui.theme import icon
 from lriad_desktop.ui.threshold_dialog import ThresholdDialog
 from lriad_desktop.ui.versions_dialog import VersionsAction
 from lriad_desktop.ui.watch_mode import FolderWatchMode
-from lriad_desktop.ui.window_io import (ExportAction, FileIntake, SettingsAction, carries_images, show_about,
-                                        show_shortcuts)
+from lriad_desktop.ui.window_io import (ExportAction, FileIntake, SettingsAction, carries_images, drop_hint,
+                                        object_hints, show_about)
 
 CACHE_IMAGES = 4
 CACHE_MAX_PIXELS = 30_000_000  # bigger images are decoded again rather than kept
@@ -53,6 +55,7 @@ class MainWindow(QMainWindow):
         self._row: int | None = None
         self._cache: OrderedDict[str, DisplayImage] = OrderedDict()
         self._loading_path: str | None = None
+        self._help: HelpPage | None = None
         self._build()
         self.actions_ = build_actions(self)
         self.menus_ = build_menus(self, self.actions_)
@@ -68,6 +71,8 @@ class MainWindow(QMainWindow):
         self.watch_mode = FolderWatchMode(controller, self, self.actions_["watch_folder"], self.statusBar(),
                                           self.show_notice)
         self.report = ShiftReportAction(controller, self, self.show_notice)
+        self.boxes = BoxEditing(controller, self.view, self.review_panel, self.actions_["draw_box"],
+                                lambda: self._row, self.show_notice)
         self._connect()
         for child in self.findChildren(QWidget):  # files dropped on any part of the window are queued
             child.installEventFilter(self)
@@ -104,6 +109,9 @@ class MainWindow(QMainWindow):
         self.notice_label.hide()
         side_lay.addWidget(self.finding_panel, 1)
         side_lay.addWidget(self.reference_strip)
+        self.reviewer_prompt = ReviewerPrompt(current_reviewer())
+        self.reviewer_prompt.setVisible(not self.controller.settings.reviewer_asked)
+        side_lay.addWidget(self.reviewer_prompt)
         side_lay.addWidget(self.review_panel)
         side_lay.addWidget(self.notice_label)
         scroll = QScrollArea()
@@ -126,17 +134,19 @@ class MainWindow(QMainWindow):
             "open_files": io.open_files, "open_folder": io.open_folder, "paste": io.paste, "camera": io.open_camera,
             "settings": self.settings_action.open, "quit": self.close,
             "clear_queue": self.clear_queue, "inspect": self.inspect_current, "inspect_all": self.inspect_all,
-            "cancel": c.inspection.cancel, "accept": self.accept_and_next, "toggle_verdict": self.toggle_verdict,
-            "delete_box": self.delete_box, "edit_label": self.review_panel.focus_label,
+            "cancel": c.inspection.cancel, "accept": self.accept_and_next, "toggle_verdict": self.boxes.toggle_verdict,
+            "delete_box": self.boxes.delete_box, "edit_label": self.review_panel.focus_label,
             "edit_note": self.review_panel.focus_note, "undo": lambda: self._after_undo(c.undo()),
             "redo": lambda: self._after_undo(c.redo()), "next": lambda: self.go(1), "previous": lambda: self.go(-1),
             "next_unreviewed": lambda: self.go_to_next(lambda e: e.review is None and not e.error, "unreviewed"),
-            "next_flagged": lambda: self.go_to_next(lambda e: e.status is ImageStatus.FLAGGED, "flagged"),
+            "next_flagged": lambda: self.go_to_next(lambda e: e.status in (ImageStatus.FLAGGED, ImageStatus.CORRECTED),
+                                                    "flagged or corrected"),
             "next_needs_review": lambda: self.go_to_next(lambda e: e.needs_review, "needs-review"),
             "sort_by_doubt": lambda: c.queue.reorder(least_certain_first if a["sort_by_doubt"].isChecked() else None),
             "zoom_in": lambda: self.view.zoom_by(1.25), "zoom_out": lambda: self.view.zoom_by(0.8),
             "zoom_fit": self.view.fit, "zoom_100": self.view.actual_size,
-            "shortcuts": lambda: show_shortcuts(self), "about": lambda: show_about(self, c.store.path),
+            "shortcuts": self.show_help, "about": lambda: show_about(self, c.store.path),
+            "reinspect_flagged": lambda: self.reinspect(True), "reinspect_all": lambda: self.reinspect(False),
             "threshold": self.open_threshold, "improve": self.improving.start, "versions": self.versions.show,
             "models": self.models.show, "shift_report": self.report.ask,
             "mark_golden": lambda: self._with_row(c.toggle_golden),
@@ -145,7 +155,6 @@ class MainWindow(QMainWindow):
             a[name].triggered.connect(lambda _=False, f=fn: f())
         for key in EXPORTERS:
             a[export_action(key)].triggered.connect(lambda _=False, k=key: self.exports.ask(k))
-        a["draw_box"].toggled.connect(self._draw_toggled)
         a["toggle_overlay"].toggled.connect(self.view.set_overlay_visible)
         a["toggle_labels"].toggled.connect(self._labels_toggled)
         a["auto_inspect"].toggled.connect(self._auto_toggled)
@@ -160,20 +169,22 @@ class MainWindow(QMainWindow):
         c.settingsChanged.connect(self.apply_settings)
         c.historyChanged.connect(self._update_undo)
         v, rp = self.view, self.review_panel
-        v.boxDrawn.connect(self._box_drawn)
         v.boxEdited.connect(lambda i, box: self._with_row(lambda r: c.set_box(r, i, box)))
-        v.selectionChanged.connect(lambda i: rp.select_defect(i) if i >= 0 else None)
+        v.selectionChanged.connect(rp.select_defect)
         v.drawModeChanged.connect(a["draw_box"].setChecked)
         rp.acceptClicked.connect(self.accept_and_next)
         rp.verdictClicked.connect(lambda verdict: self._with_row(lambda r: c.set_verdict(r, verdict)))
         rp.drawClicked.connect(lambda: a["draw_box"].setChecked(True))
-        rp.deleteClicked.connect(self.delete_box)
+        rp.deleteClicked.connect(self.boxes.delete_box)
         rp.defectSelected.connect(v.select_defect)
-        rp.labelChosen.connect(self._label_chosen)
         rp.noteEdited.connect(lambda note: self._with_row(lambda r: c.set_note(r, note)))
         rp.objectNameEdited.connect(self._object_name_edited)
         self.reference_strip.removeRequested.connect(c.remove_golden)
         c.golden.changed.connect(lambda _key: self._update_references(self.current_entry()))
+        rp.labelCancelled.connect(self.view.setFocus)
+        c.imagesAdded.connect(lambda first, _n: self.set_current(first))  # the drop's first image, not the old one
+        c.versionsChanged.connect(self._update_reinspect)
+        self.reviewer_prompt.named.connect(self._reviewer_named)
         self._update_undo()
 
     # --- settings -----------------------------------------------------------------------
@@ -187,6 +198,18 @@ class MainWindow(QMainWindow):
             a[name].setChecked(value)
             a[name].blockSignals(False)
         self.inspection_status.update_model_state()
+        self._update_reinspect()
+
+    def _update_reinspect(self) -> None:
+        name = self.controller.version_name()
+        self.actions_["reinspect_flagged"].setText(f"Re-inspect &Flagged with {name}")
+        self.actions_["reinspect_all"].setText(f"Re-inspect A&ll with {name}")
+
+    def _reviewer_named(self, name: str) -> None:
+        c = self.controller
+        c.update_settings(c.settings.with_changes(reviewer_name=name or c.settings.reviewer_name, reviewer_asked=True))
+        self.show_notice(f"Reviews are signed “{c.reviewer_name()}” (Settings → Inspection changes it)")
+        self.view.setFocus()
 
     def _labels_toggled(self, on: bool) -> None:
         self.view.set_labels_visible(on)
@@ -266,7 +289,7 @@ class MainWindow(QMainWindow):
             return
         review = entry.review.review if entry.review else None
         defects = effective_defects(entry.finding, review)
-        flagged = review is not None and review.is_flag
+        flagged = review is not None and review.disagrees
         ghosts = entry.finding.defects if flagged and entry.finding is not None else ()
         self.view.set_defects(defects, ghosts, flagged)
         self.currentShown.emit(entry.path, entry.finding is not None)
@@ -295,6 +318,9 @@ class MainWindow(QMainWindow):
         kind = "image" if scope == entry.path else "folder"
         self.review_panel.show_entry(entry, effective_defects(entry.finding, review), verdict,
                                      c.object_name_for(entry.path), kind, c.known_labels())
+        self.review_panel.select_defect(self.view.selected_index() if self.view.image is not None
+                                        and self.view.image.path == entry.path else -1)
+        self.review_panel.set_object_hints(object_hints(c, entry.path))
 
     def _entry_changed(self, row: int) -> None:
         if row == self._row:
@@ -353,7 +379,15 @@ class MainWindow(QMainWindow):
     def inspect_all(self) -> None:
         """Inspect every image not inspected yet."""
         if self.controller.inspect_all() == 0:
-            self.show_notice("Every image is inspected already")
+            self.show_notice(f"Every image is inspected already: Re-inspect All (Ctrl+Shift+I) inspects them again "
+                             f"with {self.controller.version_name()}")
+
+    def reinspect(self, flagged_only: bool) -> None:
+        """Inspect again with the model in use: the flagged and corrected images, or all of them."""
+        n = self.controller.reinspect(flagged_only)
+        name = self.controller.version_name()
+        self.show_notice(f"Re-inspecting {n} image{'s' if n != 1 else ''} with {name}…" if n else
+                         "Nothing flagged or corrected to re-inspect" if flagged_only else "Nothing to re-inspect")
 
     def _update_queue_header(self) -> None:
         self.queue_header.setText(f"QUEUE · {self.controller.queue.rowCount()}")
@@ -372,44 +406,6 @@ class MainWindow(QMainWindow):
                 self.set_current(self._row + 1)
             else:
                 self.show_notice("Accepted · that was the last image")
-
-    def toggle_verdict(self) -> None:
-        """Flag the verdict; a new "defective" verdict starts drawing its box."""
-        if self._with_row(self.controller.toggle_verdict):
-            entry = self.current_entry()
-            review = entry.review.review if entry and entry.review else None
-            if review is not None and review.verdict is Verdict.ANOMALOUS and not any(d.box for d in review.defects):
-                self.actions_["draw_box"].setChecked(True)
-                self.show_notice("Defective: drag over the defect to draw its box (Esc: no box)")
-
-    def _draw_toggled(self, on: bool) -> None:
-        if on and self.view.image is None:
-            self.actions_["draw_box"].setChecked(False)
-            return
-        self.view.set_draw_mode(on)
-        if on:
-            self.view.setFocus()
-
-    def _box_drawn(self, box: object) -> None:
-        label = self.review_panel.label_box.currentText().strip() or "defect"
-        self._with_row(lambda r: self.controller.add_box(r, box, label))
-
-    def delete_box(self) -> None:
-        """Delete the selected box (a flag)."""
-        index = self.view.selected_index()
-        if index < 0:
-            index = self.review_panel.defects.currentRow()
-        if index < 0:
-            self.show_notice("Select a box to delete")
-            return
-        self._with_row(lambda r: self.controller.delete_defect(r, index))
-
-    def _label_chosen(self, label: str) -> None:
-        index = self.view.selected_index()
-        if index < 0:
-            index = max(self.review_panel.defects.currentRow(), 0)
-        self._with_row(lambda r: self.controller.set_label(r, index, label))
-        self.view.setFocus()
 
     def _object_name_edited(self, scope_kind: str, name: str) -> None:
         entry = self.current_entry()
@@ -445,8 +441,16 @@ class MainWindow(QMainWindow):
         """Empty the queue and stop inspecting (reviews stay saved)."""
         self.controller.inspection.cancel()
         self.controller.queue.clear()
+        self.controller.update_settings(self.controller.settings.with_queued(()))  # the next start opens it empty
         self._row = None
         self._show_current()
+
+    def show_help(self) -> None:
+        """The help page (F1): the review loop, flags, Improve Model and the keys."""
+        if self._help is None:
+            self._help = HelpPage(self)
+        self._help.show()
+        self._help.raise_()
 
     def refresh_icons(self) -> None:
         """Redraw icons after a theme change."""
@@ -472,22 +476,33 @@ class MainWindow(QMainWindow):
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if carries_images(event.mimeData()):
+            self.view.set_drop_hint(drop_hint(event.mimeData()))
             event.acceptProposedAction()
 
+    def dragLeaveEvent(self, event: QEvent) -> None:
+        self.view.set_drop_hint("")
+
     def dropEvent(self, event: QDropEvent) -> None:
+        self.view.set_drop_hint("")
         if self.intake.add_from_mime(event.mimeData()):
             event.acceptProposedAction()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Drops of files, folders or images on any child (a text field included) go to the queue."""
+        """Drops of files, folders or images on any child (a text field included) go to the queue; while they are
+        dragged over the window, the image view is highlighted with what dropping does."""
         kind = event.type()
         if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
             mime = event.mimeData()
             if carries_images(mime):
                 if kind == QEvent.Type.Drop:
+                    self.view.set_drop_hint("")
                     self.intake.add_from_mime(mime)
+                else:
+                    self.view.set_drop_hint(drop_hint(mime))
                 event.acceptProposedAction()
                 return True
+        elif kind == QEvent.Type.DragLeave:
+            self.view.set_drop_hint("")
         return super().eventFilter(watched, event)
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -12,6 +12,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPaint
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsRectItem, QGraphicsSceneHoverEvent, QGraphicsSceneMouseEvent,
                                QStyleOptionGraphicsItem, QWidget)
 
+from lriad_desktop.core.defect_kinds import display_name
 from lriad_desktop.core.finding import Box
 from lriad_desktop.ui.imaging import DisplayImage
 
@@ -94,7 +95,8 @@ class BoxItem(QGraphicsRectItem):
         fill = QColor(self.color)
         fill.setAlpha(0 if dashed else 28)
         self.setBrush(QBrush(fill))
-        self.chip = LabelChip(f"{index + 1}  {label}" if editable else label, self.color, self)
+        name = display_name(label) or "no type yet"
+        self.chip = LabelChip(f"{index + 1}  {name}" if editable else name, self.color, self)
         self.chip.setVisible(show_label)
         self._place_chip()
         if editable:
@@ -114,10 +116,17 @@ class BoxItem(QGraphicsRectItem):
         """The view's zoom (screen pixels per image pixel): handles keep their size on screen."""
         self.prepareGeometryChange()
         self._scale = max(scale, 1e-6)
+        self._place_chip()
 
     def _place_chip(self) -> None:
+        """Above the box's top-left corner, kept inside the image: below the top edge when the box touches it,
+        left of the right edge when the chip would run past it."""
         r = self.rect().normalized()
-        self.chip.setPos(r.topLeft())
+        chip = self.chip.boundingRect()
+        w, h = chip.width() / self._scale, chip.height() / self._scale  # the chip keeps its size on screen
+        x = min(r.left(), max(self.bounds.left(), self.bounds.right() - w))
+        y = r.top() if r.top() - h >= self.bounds.top() else min(r.top() + h, self.bounds.bottom())
+        self.chip.setPos(QPointF(x, y))
 
     def boundingRect(self) -> QRectF:
         m = HANDLE_PX / self._scale

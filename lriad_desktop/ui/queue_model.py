@@ -11,8 +11,8 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistent
 from PySide6.QtGui import QImage
 
 from lriad_desktop.core.confidence import DEFAULT_THRESHOLD, as_decided, doubt, needs_review
-from lriad_desktop.core.finding import Finding
-from lriad_desktop.core.review import ImageStatus, ReviewRecord, image_status
+from lriad_desktop.core.finding import Finding, Verdict
+from lriad_desktop.core.review import ImageStatus, ReviewRecord, image_status, verdict_in_force
 from lriad_desktop.ui.imaging import make_thumbnail
 from lriad_desktop.ui.tasks import TaskRunner
 
@@ -54,6 +54,17 @@ class QueueEntry:
     @property
     def status(self) -> ImageStatus:
         return image_status(self.finding, self.review, self.error)
+
+    @property
+    def defective(self) -> bool:
+        """The verdict in force is defective: the inspector's once reviewed, else the model's."""
+        return not self.error and verdict_in_force(self.finding, self.review) is Verdict.ANOMALOUS
+
+    @property
+    def reinspected(self) -> bool:
+        """Inspected again since it was reviewed (the review was made against an older inspection)."""
+        r = self.review
+        return r is not None and self.inspection_id is not None and r.review.inspection_id != self.inspection_id
 
     @property
     def name(self) -> str:
@@ -121,6 +132,7 @@ class QueueModel(QAbstractListModel):
         self._rows: dict[str, int] = {}
         self._added: dict[str, int] = {}  # path → the order it was queued in
         self._counts: Counter[ImageStatus] = Counter()
+        self._defective = 0
         self.thumbnails = thumbnails
         if thumbnails is not None:
             thumbnails.ready.connect(self._thumbnail_ready)
@@ -168,6 +180,7 @@ class QueueModel(QAbstractListModel):
             self._rows[e.path] = first + i
             self._added[e.path] = len(self._added)
             self._counts[e.status] += 1
+            self._defective += e.defective
         self.endInsertRows()
         self.countsChanged.emit()
         return list(range(first, first + len(new)))
@@ -179,6 +192,7 @@ class QueueModel(QAbstractListModel):
         self._rows.clear()
         self._added.clear()
         self._counts.clear()
+        self._defective = 0
         self.endResetModel()
         self.countsChanged.emit()
 
@@ -211,16 +225,17 @@ class QueueModel(QAbstractListModel):
     def update(self, row: int, **changes: Any) -> QueueEntry:
         """Change fields of one entry and tell the views (and the counts)."""
         entry = self._entries[row]
-        before = entry.status
+        before, was_defective = entry.status, entry.defective
         for key, value in changes.items():
             setattr(entry, key, value)
         after = entry.status
         if after is not before:
             self._counts[before] -= 1
             self._counts[after] += 1
+        self._defective += entry.defective - was_defective
         idx = self.index(row)
         self.dataChanged.emit(idx, idx)
-        if after is not before:
+        if after is not before or entry.defective != was_defective:
             self.countsChanged.emit()
         return entry
 
@@ -236,6 +251,10 @@ class QueueModel(QAbstractListModel):
     def counts(self) -> Counter[ImageStatus]:
         """How many entries have each status."""
         return Counter({k: v for k, v in self._counts.items() if v})
+
+    def defective_count(self) -> int:
+        """How many entries stand as defective (the inspector's verdict once reviewed, else the model's)."""
+        return self._defective
 
     def find(self, start: int, step: int, predicate: Callable[[QueueEntry], bool], wrap: bool = True) -> int | None:
         """The next row after `start` (in direction `step`) whose entry matches, or None."""

@@ -11,22 +11,42 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPainte
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from lriad_desktop.core.confidence import format_score
-from lriad_desktop.core.review import ImageStatus
+from lriad_desktop.core.finding import verdict_word
+from lriad_desktop.core.review import ImageStatus, agreement
 from lriad_desktop.ui.queue_model import THUMB_SIZE, QueueEntry, QueueModel
 from lriad_desktop.ui.theme import colour
 
 ROW_HEIGHT = THUMB_SIZE + 12
 
-# status → (chip text, theme colour token)
+# status → (chip text, theme colour token); until reviewed the chip is the model's verdict, then the review's
 STATUS_STYLE: dict[ImageStatus, tuple[str, str]] = {
     ImageStatus.NOT_INSPECTED: ("not inspected", "muted"),
-    ImageStatus.NORMAL: ("normal", "ok"),
-    ImageStatus.DEFECT: ("defect", "danger"),
-    ImageStatus.UNPARSED: ("unparsed", "warn"),
+    ImageStatus.NORMAL: ("model: normal", "ok"),
+    ImageStatus.DEFECT: ("model: defective", "danger"),
+    ImageStatus.UNPARSED: ("unreadable answer", "warn"),
     ImageStatus.ERROR: ("error", "danger"),
-    ImageStatus.FLAGGED: ("flagged", "accent"),
-    ImageStatus.REVIEWED: ("reviewed", "ok"),
+    ImageStatus.ACCEPTED_NORMAL: ("✓ normal", "ok"),
+    ImageStatus.ACCEPTED_DEFECTIVE: ("✓ defective", "danger"),
+    ImageStatus.FLAGGED: ("⚑ flagged", "accent"),
+    ImageStatus.CORRECTED: ("✎ corrected", "accent"),
 }
+
+
+def chip_text(entry: QueueEntry) -> tuple[str, str]:
+    """The status chip of a row: its text and colour token (a flag says the verdict it sets)."""
+    text, token = STATUS_STYLE[entry.status]
+    if entry.status is ImageStatus.FLAGGED and entry.review is not None:
+        text += " " + verdict_word(entry.review.review.verdict)
+    return text, token
+
+
+def agreement_chip(entry: QueueEntry) -> tuple[str, str] | None:
+    """For an image inspected again since its review: whether the new answer agrees ('✓ agrees', '✗ says
+    normal'), else None."""
+    if not entry.reinspected or entry.finding is None or entry.review is None:
+        return None
+    a = agreement(entry.review.review, entry.finding)
+    return ("✓ agrees", "ok") if a.agrees else (f"✗ {a.why}", "danger")
 
 
 class QueueDelegate(QStyledItemDelegate):
@@ -80,21 +100,27 @@ class QueueDelegate(QStyledItemDelegate):
             line.setWidth(max(0, width - fm.horizontalAdvance(score) - 8))
         painter.drawText(line, Qt.AlignmentFlag.AlignLeft, fm.elidedText(folder, Qt.TextElideMode.ElideMiddle,
                                                                           line.width()))
-        chip_top = r.bottom() - 6 - fm.height() - 2
-        text, token = STATUS_STYLE[entry.status]
+        top = r.bottom() - 6 - fm.height() - 2
+        text, token = chip_text(entry)
         if entry.busy:
             text, token = "inspecting…" if entry.finding is None else text + " · re-inspecting", "warn"
-        right = self._chip(painter, text, token, text_left, chip_top, option.font)
-        if entry.needs_review:  # the score sits in the band around the object's threshold
-            self._chip(painter, "needs review", "warn", right + 6, chip_top, option.font)
+        right = self._chip(painter, text, token, text_left, top, option.font)
+        if entry.needs_review and right + 40 < r.right():  # the score sits in the band around the threshold
+            right = self._chip(painter, "needs review", "warn", right + 6, top, option.font, r.right() - 6 - right - 6)
+        mark = None if entry.busy else agreement_chip(entry)
+        if mark is not None and right + 40 < r.right():
+            self._chip(painter, mark[0], mark[1], right + 4, top, option.font, r.right() - 6 - right - 4)
         painter.restore()
 
-    def _chip(self, painter: QPainter, text: str, token: str, left: int, top: int, font: QFont) -> int:
-        """A rounded chip of `text` in the theme colour `token`; returns its right edge."""
+    def _chip(self, painter: QPainter, text: str, token: str, left: int, top: int, font: QFont,
+              room: int = 0) -> int:
+        """Paint one rounded chip; returns its right edge. `room` > 0 elides the text to fit."""
         small = QFont(font)
         small.setPointSizeF(max(7.0, font.pointSizeF() - 1.0))
         small.setBold(True)
         fm = QFontMetrics(small)
+        if room > 0:
+            text = fm.elidedText(text, Qt.TextElideMode.ElideRight, max(room - 14, 10))
         rect = QRectF(left, top, fm.horizontalAdvance(text) + 14, fm.height() + 2)
         c = colour(token)
         bg = QColor(c)

@@ -1,26 +1,28 @@
-"""The inspector's side: accept, or flag the verdict, the defect types and boxes; a note; the object name."""
+"""The inspector's side: accept, or flag the verdict, correct the defect types and boxes; a note; the object name.
+
+The label field follows the selected box: it shows that box's type (empty for a box without one yet, and
+when no box is selected), so a stale label never goes onto another box.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Sequence
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
+from lriad_desktop.core.defect_kinds import display_name
 from lriad_desktop.core.finding import Defect, Verdict
 from lriad_desktop.core.review import ReviewKind
 from lriad_desktop.ui.finding_panel import _restyle, section_title
 from lriad_desktop.ui.queue_model import QueueEntry
 from lriad_desktop.ui.theme import icon
+from lriad_desktop.ui.verdict_banner import when_text
 
-
-def _when(iso: str) -> str:
-    try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%d %b %H:%M")
-    except ValueError:
-        return iso
+STATE_TEXT = {ReviewKind.ACCEPT: ("✓ Accepted", "accept"), ReviewKind.FLAG: ("⚑ Verdict flagged", "flag"),
+              ReviewKind.LABEL: ("✎ Defect type corrected", "correct"), ReviewKind.BOX: ("✎ Box corrected", "correct")}
+NO_TYPE = "(no type yet)"
 
 
 class ReviewPanel(QWidget):
@@ -34,6 +36,7 @@ class ReviewPanel(QWidget):
     labelChosen = Signal(str)
     noteEdited = Signal(str)
     objectNameEdited = Signal(str, str)  # scope ("folder" | "image"), name
+    labelCancelled = Signal()  # Esc in the label field: back to the image
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -71,7 +74,8 @@ class ReviewPanel(QWidget):
         self.label_box = QComboBox()
         self.label_box.setEditable(True)
         self.label_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.label_box.lineEdit().setPlaceholderText("defect type — pick or type, Enter")
+        self.label_box.lineEdit().setPlaceholderText("select a box, then its type (L), Enter")
+        self.label_box.lineEdit().installEventFilter(self)
         self.label_box.lineEdit().returnPressed.connect(self._label_entered)
         self.label_box.activated.connect(lambda _i: self._label_entered())
         self.note = QLineEdit()
@@ -92,6 +96,11 @@ class ReviewPanel(QWidget):
         obj = QHBoxLayout()
         obj.addWidget(self.object_name, 1)
         obj.addWidget(self.object_scope)
+        self.object_hint = QLabel()
+        self.object_hint.setObjectName("meta")
+        self.object_hint.setWordWrap(True)
+        self.object_scope.currentIndexChanged.connect(lambda _i: self._show_object_hint())
+        self._object_hints: dict[str, str] = {}
         layout.addWidget(section_title("Review"))
         layout.addWidget(self.state)
         layout.addWidget(self.accept_button)
@@ -102,10 +111,12 @@ class ReviewPanel(QWidget):
         layout.addLayout(grid)
         layout.addWidget(section_title("Object (prompt)"))
         layout.addLayout(obj)
+        layout.addWidget(self.object_hint)
         self.accept_button.clicked.connect(self.acceptClicked.emit)
         self._note_shown = ""
         self._object_shown = ""
         self._defects: list[Defect] = []
+        self._path: str | None = None
 
     def show_entry(self, entry: QueueEntry | None, defects: Sequence[Defect], verdict: Verdict | None,
                    object_name: str, object_scope: str, labels: Sequence[str]) -> None:
@@ -121,24 +132,22 @@ class ReviewPanel(QWidget):
         if review is None:
             self.state.setText("Not reviewed yet")
             self.state.setProperty("kind", "")
-        elif review.review.kind is ReviewKind.ACCEPT:
-            self.state.setText(f"✓ Accepted by {review.reviewer} · {_when(review.created_at)}")
-            self.state.setProperty("kind", "accept")
         else:
-            self.state.setText(f"⚑ Flagged by {review.reviewer} · {_when(review.created_at)}")
-            self.state.setProperty("kind", "flag")
+            text, kind = STATE_TEXT[review.review.kind]
+            self.state.setText(f"{text} by {review.reviewer} · {when_text(review.created_at)}")
+            self.state.setProperty("kind", kind)
         _restyle(self.state)
         self.normal_button.setChecked(verdict is Verdict.NORMAL)
         self.defect_button.setChecked(verdict is Verdict.ANOMALOUS)
-        current = self.defects.currentRow()
+        current = self.defects.currentRow() if entry is not None and entry.path == self._path else -1
+        self._path = entry.path if entry is not None else None
         self.defects.blockSignals(True)
         self.defects.clear()
         for i, d in enumerate(defects):
             where = "no box" if d.box is None else "[{:.0f}, {:.0f}, {:.0f}, {:.0f}]".format(*d.box.as_list())
-            item = QListWidgetItem(f"{i + 1}.  {d.label}    {where}")
+            item = QListWidgetItem(f"{i + 1}.  {display_name(d.label) or NO_TYPE}    {where}")
             self.defects.addItem(item)
-        if defects:
-            self.defects.setCurrentRow(min(max(current, 0), len(defects) - 1))
+        self.defects.setCurrentRow(current if 0 <= current < len(defects) else -1)
         self.defects.blockSignals(False)
         self._defects = list(defects)
         self.set_labels(labels)
@@ -168,16 +177,40 @@ class ReviewPanel(QWidget):
         self.label_box.blockSignals(False)
 
     def select_defect(self, index: int) -> None:
-        """Select the defect at `index` in the list."""
+        """Select the defect at `index` in the list (-1: none); the label field follows."""
         self.defects.blockSignals(True)
-        self.defects.setCurrentRow(index)
+        self.defects.setCurrentRow(index if 0 <= index < len(self._defects) else -1)
         self.defects.blockSignals(False)
         self._sync_label()
 
-    def _sync_label(self) -> None:
+    def selected_defect(self) -> int:
+        """The defect selected in the list, or -1."""
         row = self.defects.currentRow()
-        if 0 <= row < len(self._defects):
-            self.label_box.setEditText(self._defects[row].label)
+        return row if 0 <= row < len(self._defects) else -1
+
+    def _sync_label(self, force: bool = False) -> None:
+        if self.label_box.lineEdit().hasFocus() and not force:
+            return  # the inspector is typing a type: keep it
+        row = self.selected_defect()
+        self.label_box.setEditText(display_name(self._defects[row].label) if row >= 0 else "")
+
+    def set_object_hints(self, hints: dict[str, str]) -> None:
+        """What setting the object name changes, per scope ("folder", "image"): shown under the field."""
+        self._object_hints = dict(hints)
+        self._show_object_hint()
+
+    def _show_object_hint(self) -> None:
+        self.object_hint.setText(self._object_hints.get(self.object_scope.currentData() or "folder", ""))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Esc in the label field gives the keys back to the image (the type is left as it was)."""
+        if (watched is self.label_box.lineEdit() and event.type() == QEvent.Type.KeyPress
+                and event.key() == Qt.Key.Key_Escape):
+            self._sync_label(force=True)
+            self.labelCancelled.emit()
+            return True
+        return super().eventFilter(watched, event)
+
 
     def focus_label(self) -> None:
         """Put the cursor in the label picker."""

@@ -3,6 +3,9 @@
 The model picker checks a folder with `core.engine.validate_model_folder` before it can be
 used: a folder that is not a model says why and keeps OK disabled. With "On a model server" chosen,
 *Test connection* reaches the server in the background (the task runner) and says what it found.
+Each group of settings is a tab (the dialog fits a 1280×800 screen); labels are plain words, the
+technical name is in the tooltip. *Runs on* offers only what this computer has: the others are
+listed, disabled, with the reason (found in the background: it asks torch).
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from __future__ import annotations
 from dataclasses import Field, fields
 from typing import Any
 
-from PySide6.QtCore import QObject
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QColor, QIcon, QPixmap, QStandardItemModel
 from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                               QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+                               QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
+                               QTabWidget, QVBoxLayout, QWidget)
 
+from lriad_desktop.core.devices import DeviceOption, device_options
 from lriad_desktop.core.engine import ModelFolderError, validate_adapter_folder, validate_model_folder
 from lriad_desktop.core.model_input import has_processor_settings
 from lriad_desktop.core.models import DEMO_MODEL_NOTE
@@ -31,21 +35,24 @@ def describe_model_folder(path: str) -> tuple[bool, str]:
         info = validate_model_folder(target)
     except ModelFolderError as err:
         return (not path), str(err) + ("  (the bundled model is missing: choose a folder)" if not path else "")
-    frame = info.geometry.frame.value.replace("_", " ")
+    frame = FRAME_WORDS.get(info.geometry.frame.value, info.geometry.frame.value.replace("_", " "))
     family = info.family.name if info.family else info.model_type
     demo = f" · {DEMO_MODEL_NOTE} (Model → Models… to get a real one)" if not path else ""
-    return True, f"✓ {family} · {len(info.weights)} weight file(s) · boxes in {frame}{demo}"
+    return True, f"✓ {family} · {len(info.weights)} weight file(s) · answers boxes {frame}{demo}"
 
 
-def describe_adapter_folder(path: str) -> tuple[bool, str]:
-    """(usable, message) for an adapter folder ('' = none)."""
+FRAME_WORDS = {"model_pixels": "in pixels of the resized image", "norm1000": "on a 0-1000 grid"}
+
+
+def describe_adapter_folder(path: str, version_name: str = "") -> tuple[bool, str]:
+    """(usable, message) for an adapter folder ('' = none); `version_name` is its registered version, if any."""
     if not path:
-        return True, "No adapter"
+        return True, "None: the model as it came"
     try:
         validate_adapter_folder(path)
     except ModelFolderError as err:
         return False, str(err)
-    return True, "✓ PEFT LoRA adapter"
+    return True, f"✓ version {version_name}" if version_name else "✓ an improved version (LoRA adapter)"
 
 
 def describe_processor_folder(path: str) -> tuple[bool, str]:
@@ -58,17 +65,18 @@ def describe_processor_folder(path: str) -> tuple[bool, str]:
 
 
 PLACEHOLDERS = {describe_model_folder: f"(bundled lriad-tiny: {DEMO_MODEL_NOTE})",
-                describe_processor_folder: "(none)"}
+                describe_processor_folder: "(none)", describe_adapter_folder: "(none: the model as it came)"}
 
 
 class PathField(QWidget):
     """A folder path with Browse… and a line saying whether the folder can be used."""
 
-    def __init__(self, value: str, check: Any, title: str, parent: QWidget | None = None) -> None:
+    def __init__(self, value: str, check: Any, title: str, parent: QWidget | None = None,
+                 placeholder: str = "") -> None:
         super().__init__(parent)
         self._check, self._title = check, title
         self.edit = QLineEdit(value)
-        self.edit.setPlaceholderText(PLACEHOLDERS.get(check, "(none)"))
+        self.edit.setPlaceholderText(placeholder or PLACEHOLDERS.get(check, "(none)"))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.status = QLabel()
@@ -130,13 +138,17 @@ class ColorField(QPushButton):
 class SettingsDialog(QDialog):
     """Edit every declared setting; `result_settings()` after OK."""
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None, runner: TaskRunner | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None, runner: TaskRunner | None = None,
+                 version_names: dict[str, str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._settings = settings
         self._runner = runner
+        self._version_names = version_names or {}  # adapter folder → its version name
         self.editors: dict[str, Any] = {}
         layout = QVBoxLayout(self)
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs)
         groups: dict[str, QFormLayout] = {}
         for f in setting_fields():
             meta = f.metadata
@@ -144,14 +156,23 @@ class SettingsDialog(QDialog):
                 continue
             form = groups.get(meta["group"])
             if form is None:
-                box = QGroupBox(meta["group"])
-                form = groups[meta["group"]] = QFormLayout(box)
-                layout.addWidget(box)
+                page = QWidget()
+                form = groups[meta["group"]] = QFormLayout(page)
+                self.tabs.addTab(page, meta["group"])
             editor = self._editor(f, getattr(settings, f.name))
-            editor.setToolTip(meta.get("doc", ""))
+            tip = meta.get("doc", "") + (f"\n(technical name: {meta['tech']})" if meta.get("tech") else "")
+            editor.setToolTip(tip)
             self.editors[f.name] = editor
-            form.addRow(meta["label"], editor)
+            label = QLabel(meta["label"])
+            label.setToolTip(tip)
+            form.addRow(label, editor)
         self.server_box = groups["Model server"].parentWidget()
+        self.device_note = QLabel()
+        self.device_note.setObjectName("meta")
+        self.device_note.setWordWrap(True)
+        groups["Model"].insertRow(groups["Model"].getWidgetPosition(self.editors["device"])[0] + 1, "",
+                                  self.device_note)
+        self._ask_devices()
         self._add_test_connection(groups["Model server"])
         self.error = QLabel()
         self.error.setObjectName("fieldError")
@@ -165,14 +186,17 @@ class SettingsDialog(QDialog):
             self.editors[name].edit.textChanged.connect(self._revalidate)
         self.editors["inference"].currentIndexChanged.connect(self._revalidate)
         self._revalidate()
-        self.resize(620, self.sizeHint().height())
+        self.resize(640, min(self.sizeHint().height(), 720))
 
     def _editor(self, f: Field, value: Any) -> QWidget:
         meta = f.metadata
         if meta.get("kind") == "model_folder":
             return PathField(value, describe_model_folder, "Choose a model folder")
         if meta.get("kind") == "adapter_folder":
-            return PathField(value, describe_adapter_folder, "Choose a LoRA adapter folder")
+            names = self._version_names
+            return PathField(value, lambda p: describe_adapter_folder(p, names.get(p, "")),
+                             "Choose an improved version (LoRA adapter folder)", placeholder=PLACEHOLDERS[
+                                 describe_adapter_folder])
         if meta.get("kind") == "processor_folder":
             return PathField(value, describe_processor_folder, "Choose the served model's folder")
         if meta.get("kind") == "color":
@@ -217,6 +241,45 @@ class SettingsDialog(QDialog):
         row.addWidget(self.test_button)
         row.addWidget(self.test_status, 1)
         form.addRow("", row)
+
+    def _ask_devices(self) -> None:
+        """Find what this computer has off the UI thread (it imports torch), then disable what it lacks."""
+        self.device_note.setText("Looking at what this computer has…")
+        if self._runner is None:
+            self._runner = TaskRunner(self)
+        self._runner.submit(lambda _ctx: device_options(), self._devices_found, lane="io")
+
+    def _devices_found(self, options: tuple[DeviceOption, ...] | None, error: BaseException | None) -> None:
+        if not _alive(self):
+            return
+        if error is not None or options is None:
+            self.device_note.setText(f"Can't tell which devices this computer has: {error}")
+            return
+        self.show_devices(options)
+
+    def show_devices(self, options: tuple[DeviceOption, ...]) -> None:
+        """Name each device choice as this computer has it; one it lacks is disabled, with the reason."""
+        combo: QComboBox = self.editors["device"]
+        model = combo.model()
+        for option in options:
+            i = combo.findData(option.choice)
+            if i < 0:
+                continue
+            combo.setItemText(i, option.name if option.available else f"{option.name} — {option.why_not}")
+            combo.setItemData(i, option.why_not or option.name, Qt.ItemDataRole.ToolTipRole)
+            if isinstance(model, QStandardItemModel):
+                model.item(i).setEnabled(option.available)
+        current = next((o for o in options if o.choice == combo.currentData()), None)
+        have = ", ".join(o.name for o in options if o.available and o.choice not in ("auto", "cpu"))
+        if current is not None and not current.available:
+            self.device_note.setText(f"This computer has no {current.name}: the model would run on the processor. "
+                                     "Choose another.")
+            self.device_note.setObjectName("fieldError")
+        else:
+            self.device_note.setText(f"This computer has: {have or 'no GPU'}; the processor (CPU) always works.")
+            self.device_note.setObjectName("meta")
+        self.device_note.style().unpolish(self.device_note)
+        self.device_note.style().polish(self.device_note)
 
     @property
     def on_server(self) -> bool:

@@ -25,6 +25,8 @@ class InspectionStatus:
         self.model_label = QLabel()
         self.model_label.setObjectName("modelState")
         self.counts_label = QLabel()
+        self.counts_label.setToolTip("Defective: your verdict where you reviewed the image, the model's elsewhere. "
+                                     "Flagged: you changed the verdict. Corrected: you changed a defect's type or box.")
         self.progress = QProgressBar()
         self.progress.setFixedWidth(200)
         self.progress.setTextVisible(True)
@@ -91,12 +93,15 @@ class InspectionStatus:
                                "(Ctrl+,).")
 
     def update_counts(self) -> None:
-        """'40 images · 12 inspected · 3 defect · 2 flagged · 9 accepted'."""
-        counts = self.controller.queue.counts()
-        n = self.controller.queue.rowCount()
+        """'40 images · 12 inspected · 4 defective · 9 reviewed (2 flagged, 1 corrected)'; defective counts the
+        inspector's verdict where there is one, the model's elsewhere."""
+        q = self.controller.queue
+        counts = q.counts()
+        n = q.rowCount()
         inspected = n - counts[ImageStatus.NOT_INSPECTED] - counts[ImageStatus.ERROR]
-        bits = [f"{n} images", f"{inspected} inspected", f"{counts[ImageStatus.DEFECT]} defect",
-                f"{counts[ImageStatus.FLAGGED]} flagged", f"{counts[ImageStatus.REVIEWED]} accepted"]
+        reviewed = sum(v for k, v in counts.items() if k.reviewed)
+        bits = [f"{n} images", f"{inspected} inspected", f"{q.defective_count()} defective",
+                f"{reviewed} reviewed ({counts[ImageStatus.FLAGGED]} flagged, {counts[ImageStatus.CORRECTED]} corrected)"]
         if counts[ImageStatus.ERROR]:
             n_err = counts[ImageStatus.ERROR]
             bits.append(f"{n_err} error" + ("s" if n_err > 1 else ""))

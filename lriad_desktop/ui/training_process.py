@@ -42,10 +42,10 @@ class TrainingPlan:
 
 
 def plan_improvement(store: ReviewStore, settings: Settings, parent: ModelVersion,
-                     recipe: dict[str, Any] | None = None) -> TrainingPlan:
+                     recipe: dict[str, Any] | None = None, length: tuple[str, int] | None = None) -> TrainingPlan:
     """The run "Improve model" starts now: base = the settings' model, continuing from the active adapter
-    (`parent`, the model in use as the controller registered it), into the next free `adapters/<base>-vN`.
-    Reads the store only."""
+    (`parent`, the model in use as the controller registered it), into the next free `adapters/<base>-vN`,
+    for `length` ("minutes" or "steps", n; None: the recipe's steps). Reads the store only."""
     base = model_folder(settings.model_dir)
     adapter = Path(settings.adapter_dir) if settings.adapter_dir else None
     versions = store.model_versions()
@@ -53,8 +53,10 @@ def plan_improvement(store: ReviewStore, settings: Settings, parent: ModelVersio
     out = next_adapter_dir(adapters_dir(), base.name, taken)
     recipe = recipe if recipe is not None else recipe_from_env()
     recipe = {"references": settings.reference_count, **(recipe or {})}  # rows show what inspection shows
-    command = train_command(store.path, base, out, adapter, recipe, settings.device)
-    return TrainingPlan(tuple(command), out, base, adapter, parent.id, parent.name, store.counts().flagged)
+    by, n = length or ("", 0)
+    command = train_command(store.path, base, out, adapter, recipe, settings.device,
+                            steps=n if by == "steps" else None, minutes=n if by == "minutes" else None)
+    return TrainingPlan(tuple(command), out, base, adapter, parent.id, parent.name, store.counts().to_learn)
 
 
 class TrainingService(QObject):

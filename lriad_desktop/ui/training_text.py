@@ -81,7 +81,14 @@ def status_text(progress: TrainingProgress) -> str:
     """One line for the progress bar."""
     p = progress
     if p.phase == "training" and p.max_steps:
-        eta = f" · about {format_duration(p.eta_s)} left" if p.eta_s else ""
+        if p.step < 3:  # the first steps carry the warm-up: no pace to go by yet
+            eta = " · measuring the pace…"
+        else:
+            eta = f" · about {format_duration(p.eta_s)} left" if p.eta_s is not None else ""
+            eta += f" ({p.s_per_step:.1f} s a step)" if p.s_per_step else ""
+        if p.budget_s:
+            done = format_duration(p.elapsed_s or 0)
+            return f"Step {p.step} · {done} of {format_duration(p.budget_s)}{eta}"
         return f"Step {p.step} / {p.max_steps}{eta}"
     return {"starting": "Starting…", "evaluating": "Evaluating before training…" if not p.rewards
             else "Evaluating the new adapter…", "saving": "Registering the new version…",

@@ -97,7 +97,7 @@ class FolderWatchMode:
             return
         self.landed += len(paths)
         self._show()
-        self.controller.add_paths(paths, inspect=True)
+        self.controller.add_paths(paths, inspect=True, remember=False)  # the watched folder is not a queue to reopen
 
     def _show(self) -> None:
         name = Path(self.folder).name or self.folder

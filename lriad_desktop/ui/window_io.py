@@ -11,8 +11,7 @@ from typing import Callable
 
 from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QGuiApplication, QImage
-from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QHeaderView, QMenu, QMessageBox, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMenu, QMessageBox, QWidget
 
 from lriad_desktop import __version__
 from lriad_desktop.core.atomic_files import FileWriteError, write_bytes_atomically
@@ -21,12 +20,10 @@ from lriad_desktop.core.export import EXPORTERS, ExportResult, ExportTarget, exp
 from lriad_desktop.core.images import IMAGE_SUFFIXES
 from lriad_desktop.core.settings import Settings
 from lriad_desktop.core.store import ReviewStore, StoreError
-from lriad_desktop.ui.actions import shortcut_table
 from lriad_desktop.ui.camera_dialog import CameraDialog
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.imaging import png_bytes
 from lriad_desktop.ui.settings_dialog import SettingsDialog
-from lriad_desktop.ui.tables import read_only_table
 from lriad_desktop.ui.theme import ThemeState, apply_theme
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
@@ -41,6 +38,32 @@ def dropped_paths(mime: QMimeData) -> list[str]:
 def carries_images(mime: QMimeData) -> bool:
     """Whether a drop or the clipboard holds files, folders or an image the queue can take."""
     return bool(dropped_paths(mime)) or mime.hasImage()
+
+
+def drop_hint(mime: QMimeData) -> str:
+    """What dropping `mime` here does, in words, for the highlight while it is dragged over the window."""
+    paths = dropped_paths(mime)
+    if not paths:
+        return "Drop to add this image to the queue"
+    folders = sum(1 for p in paths if Path(p).is_dir())
+    files = len(paths) - folders
+    what = [f"{folders} folder{'s' if folders != 1 else ''}" if folders else "",
+            f"{files} file{'s' if files != 1 else ''}" if files else ""]
+    return "Drop to add " + " and ".join(w for w in what if w) + " to the queue"
+
+
+def object_hints(controller: AppController, path: str) -> dict[str, str]:
+    """What setting the object name for this image's folder, or for the image alone, changes: how many queued
+    images get the new name and what they are called now."""
+    folder = Path(path).parent
+    in_folder = [e.path for e in controller.queue.entries() if Path(e.path).parent == folder]
+    now = sorted({controller.object_name_for(p) for p in in_folder}) or [controller.object_name_for(path)]
+    names = ", ".join(f"“{n}”" for n in now[:3]) + (" …" if len(now) > 3 else "")
+    count = len(in_folder)
+    return {"folder": f"Changes the prompt of the {count} queued image{'s' if count != 1 else ''} in "
+                      f"{folder.name or folder}/ (and any added there later); now {names}. An image with its own "
+                      "name keeps it.",
+            "image": f"Changes the prompt of {Path(path).name} only; now “{controller.object_name_for(path)}”."}
 
 
 def save_snapshot_path(folder: Path, prefix: str) -> Path:
@@ -60,20 +83,44 @@ class FileIntake:
         self._camera: CameraDialog | None = None
 
     def _start_folder(self) -> str:
-        recent = self.controller.settings.recent_folders
-        return recent[0] if recent else ""
+        """Where the open dialogs start: the folder images were last opened from."""
+        s = self.controller.settings
+        for folder in (s.last_open_folder, *s.recent_folders):
+            if folder and Path(folder).is_dir():
+                return folder
+        return ""
+
+    def _opened_from(self, folder: Path) -> None:
+        c = self.controller
+        if str(folder) != c.settings.last_open_folder:
+            c.update_settings(c.settings.with_changes(last_open_folder=str(folder)))
 
     def open_files(self) -> None:
         """Ask for image files and queue them."""
         files, _ = QFileDialog.getOpenFileNames(self.parent, "Open images", self._start_folder(), IMAGE_FILTER)
         if files:
+            self._opened_from(Path(files[0]).parent)
             self.controller.add_paths(files)
 
     def open_folder(self) -> None:
         """Ask for a folder and queue its images."""
         folder = QFileDialog.getExistingDirectory(self.parent, "Open a folder of images", self._start_folder())
         if folder:
+            self._opened_from(Path(folder).parent)
             self.controller.add_paths([folder])
+
+    def reopen_last_queue(self) -> int:
+        """Queue again what was queued when the app last closed (what is gone is skipped and said); returns how
+        many files and folders."""
+        c = self.controller
+        items = tuple(p for p in c.settings.last_queue if Path(p).exists())
+        gone = len(c.settings.last_queue) - len(items)
+        if gone:
+            c.update_settings(c.settings.with_queued(()).with_queued(items))
+            self.notice(f"{gone} file(s) or folder(s) of the last queue are gone")
+        if items:
+            c.add_paths(items, remember=False)
+        return len(items)
 
     def fill_recent(self, menu: QMenu) -> None:
         """Fill the Open Recent menu."""
@@ -146,16 +193,27 @@ class ExportAction:
     def __init__(self, controller: AppController, parent: QWidget, notice: Notice) -> None:
         self.controller, self.parent, self.notice = controller, parent, notice
 
+    def start_folder(self) -> Path:
+        """Where the export dialogs start: the folder last exported to (else the home folder)."""
+        last = Path(self.controller.settings.last_export_folder or Path.home())
+        return last if last.is_dir() else Path.home()
+
     def ask(self, key: str) -> None:
-        """Ask where, then export in format `key` (a key of `EXPORTERS`)."""
+        """Ask where (starting in the folder last exported to), then export in format `key` (of `EXPORTERS`)."""
         exporter = EXPORTERS[key]
+        start = self.start_folder()
         if exporter.target is ExportTarget.FOLDER:
-            target = QFileDialog.getExistingDirectory(self.parent, f"Export {exporter.title} into", str(Path.home()))
+            target = QFileDialog.getExistingDirectory(self.parent, f"Export {exporter.title} into", str(start))
         else:
             target, _ = QFileDialog.getSaveFileName(self.parent, f"Export {exporter.title}",
-                                                    str(Path.home() / exporter.default_name),
+                                                    str(start / exporter.default_name),
                                                     f"*{Path(exporter.default_name).suffix}")
         if target:
+            c = self.controller
+            # a folder export (YOLO) starts in that folder next time; a file export in the file's folder
+            folder = str(Path(target) if exporter.target is ExportTarget.FOLDER else Path(target).parent)
+            if folder != c.settings.last_export_folder:
+                c.update_settings(c.settings.with_changes(last_export_folder=folder))
             self.run(key, target)
 
     def run(self, key: str, target: str) -> None:
@@ -186,7 +244,12 @@ class SettingsAction:
 
     def open(self) -> None:
         """Show the settings dialog and apply what was accepted."""
-        dialog = SettingsDialog(self.controller.settings, self.parent, runner=self.controller.runner)
+        try:
+            names = {v.adapter_path: v.name for v in self.controller.store.model_versions() if v.adapter_path}
+        except StoreError:
+            names = {}
+        dialog = SettingsDialog(self.controller.settings, self.parent, runner=self.controller.runner,
+                                version_names=names)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.apply(dialog.result_settings())
 
@@ -197,21 +260,6 @@ class SettingsAction:
         app = QApplication.instance()
         if isinstance(app, QApplication) and apply_theme(app, settings.theme) != before:
             self.on_theme_changed()
-
-
-def show_shortcuts(parent: QWidget) -> None:
-    """List the keyboard shortcuts."""
-    dialog = QDialog(parent)
-    dialog.setWindowTitle("Keyboard shortcuts")
-    rows = shortcut_table()
-    table = read_only_table(["Keys", "Command"], len(rows), dialog)
-    for i, (keys, what) in enumerate(rows):
-        table.setItem(i, 0, QTableWidgetItem(keys))
-        table.setItem(i, 1, QTableWidgetItem(what))
-    table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-    QVBoxLayout(dialog).addWidget(table)
-    dialog.resize(560, 640)
-    dialog.show()
 
 
 def show_about(parent: QWidget, store_path: Path) -> None:
