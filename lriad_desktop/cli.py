@@ -226,7 +226,6 @@ def _print_notices(result, shown: set[str]) -> None:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from lriad_desktop.core.confidence import DEFAULT_THRESHOLD, decided_verdict, format_score
-    from lriad_desktop.core.finding import verdict_word
     from lriad_desktop.core.images import iter_image_files
     from lriad_desktop.core.pipeline import InspectionRequest, inspect_requests
     from lriad_desktop.core.prompting import guess_object_name

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 
 from lriad_desktop.core.finding import Defect, Finding, Verdict
 from lriad_desktop.core.review import ImageStatus, ReviewKind
-from lriad_desktop.ui.finding_panel import BADGES
+from lriad_desktop.ui.verdict_banner import BADGES
 from lriad_desktop.ui.queue_model import least_certain_first
 from test_ui_helpers import UI_MARKS, add_and_wait, deliver, make_window, no_leaked_windows, part_image  # noqa: F401
 
@@ -108,7 +108,7 @@ def test_the_objects_threshold_decides_the_verdict_shown_and_accepted(qtbot, mak
     window.set_current(q.row_of(str(paths["c"])))
     assert window.finding_panel.score.text() == ("Anomaly score 0.56 · threshold 0.90 (the model said anomalous)")
     assert window.finding_panel.badge.text() == BADGES[Verdict.NORMAL][0]
-    assert window.finding_panel.defect_summary.text() == "No defect found"
+    assert window.finding_panel.defect_summary.text() == "Normal at this object's threshold"
     qtbot.keyClick(window, Qt.Key.Key_Space)
     accepted = c.store.current_review(entry.image_id).review
     assert accepted.verdict is Verdict.NORMAL and accepted.defects == ()

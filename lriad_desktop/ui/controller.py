@@ -8,7 +8,6 @@ holds the store — in the background with a status line, so the window never wa
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -23,13 +22,11 @@ from lriad_desktop.core.finding import Box, Defect, Verdict
 from lriad_desktop.core.images import is_image_file, iter_image_files
 from lriad_desktop.core.review import ImageStatus, ReviewHistory
 from lriad_desktop.core.settings import Settings, SettingsError, save_settings
-from lriad_desktop.core.paths import bundled_model_dir, model_folder
+from lriad_desktop.core.paths import bundled_model_dir
 from lriad_desktop.core.prompting import guess_object_name
-from lriad_desktop.core.run_recovery import Reconciled, reconcile_training
 from lriad_desktop.core.store import GoldenSample, ReviewStore, StoreError, object_name_in
-from lriad_desktop.core.versions import (ModelVersion, adapters_dir, find_version, is_available, resolve_base,
-                                         sync_active_version)
 from lriad_desktop.ui.golden_samples import GoldenSamples
+from lriad_desktop.ui.model_version_actions import ModelVersionActions
 from lriad_desktop.ui.inspection import InspectionOutcome, InspectionService, InspectorFactory
 from lriad_desktop.ui.publisher import PublishingService
 from lriad_desktop.ui.queue_model import QueueEntry, QueueModel, ThumbnailLoader
@@ -62,7 +59,7 @@ def _scan(paths: Sequence[str], recursive: bool, ctx: TaskContext) -> tuple[int,
     return found, skipped
 
 
-class AppController(QObject):
+class AppController(ModelVersionActions, QObject):
     """Owns the store, the settings, the task runner, the queue, inspection and the review history."""
 
     entryChanged = Signal(int)  # row
@@ -474,118 +471,6 @@ class AppController(QObject):
         except StoreError:
             used = []
         return list(dict.fromkeys(used + [k.name for k in DEFECT_KINDS]))
-
-    # --- model versions ("Improve model") ------------------------------------------------
-    def flag_count(self) -> int:
-        """Images whose current review disagrees with the model: flags and corrections (what "Improve model"
-        learns from)."""
-        try:
-            return self.store.counts().to_learn
-        except StoreError:
-            return 0
-
-    def model_in_use(self) -> ModelVersion | None:
-        """The registered version the settings' model and adapter are, if any."""
-        s = self.settings
-        return find_version(self.store.model_versions(), model_folder(s.model_dir),
-                            Path(s.adapter_dir) if s.adapter_dir else None)
-
-    def register_model_in_use(self) -> ModelVersion:
-        """Register the settings' model (base + adapter) as a version on first use and make it the active one
-        (so it is listed, and a run trained on it has a parent). Raises `StoreError`."""
-        s = self.settings
-        return sync_active_version(self.store, model_folder(s.model_dir),
-                                   Path(s.adapter_dir) if s.adapter_dir else None)
-
-    def activate_version(self, version_id: int) -> bool:
-        """Make a version the active one: the very next inspection uses its base + adapter (reloaded in
-        the background, no restart)."""
-        version = next((v for v in self.store.model_versions() if v.id == version_id), None)
-        if version is None or not is_available(version):
-            self.notice.emit("That model version can't be used: its adapter or base folder is gone")
-            return False
-        base = resolve_base(version.base_path)
-        try:
-            settings = self.settings.with_changes(model_dir="" if base == bundled_model_dir() else str(base),
-                                                  adapter_dir=version.adapter_path or "")
-            self.store.activate_model_version(version.id)
-        except (StoreError, SettingsError) as err:
-            self.notice.emit(str(err))
-            return False
-        self.update_settings(settings)
-        self.versionsChanged.emit()
-        if settings.inference == "server" and version.adapter_path:
-            self._activate_on_server(version)
-        else:
-            self.notice.emit(f"Model version {version.name} is active: the next inspection uses it")
-        return True
-
-    def _activate_on_server(self, version: ModelVersion) -> None:
-        """Inspecting on a server: have it serve the version's adapter under its LoRA name (in the background),
-        then send requests to that name; a server that can't load adapters gets the command to run."""
-        from lriad_desktop.core.server import ServerConfig
-        from lriad_desktop.core.server_adapters import activate_adapter_on_server, lora_name
-
-        config, name, path = ServerConfig.from_settings(self.settings), lora_name(version.name), version.adapter_path
-
-        def done(result, error: BaseException | None) -> None:  # noqa: ANN001 - AdapterOnServer
-            if error is not None:
-                raise error
-            if result.ok:
-                self.update_settings(replace(self.settings, server_model=result.name))
-                self.notice.emit(f"{result.message}: model version {version.name} is active on the server")
-            else:
-                log.info("adapter %s not served: %s", result.name, " | ".join(result.commands))
-                self.notice.emit(result.message)
-
-        self.notice.emit(f"Asking the model server to serve {name}…")
-        self.runner.submit(lambda ctx: activate_adapter_on_server(config, name, path or ""), done, lane="io")
-
-    def reconcile_training(self, when: str = "found at the app's start") -> None:
-        """Put right, in the background, what killed training runs left: runs still `running` become
-        `interrupted`, complete orphan adapters in the adapters folder are listed (inactive, recovered),
-        temp folders go. Runs alive elsewhere hold their lock and are left alone. Says what it found."""
-        path = self.store.path
-
-        def work(ctx: TaskContext) -> Reconciled:
-            with ReviewStore.open(path) as store:
-                return reconcile_training(store, [adapters_dir()], when)
-
-        def done(found: Reconciled | None, error: BaseException | None) -> None:
-            if isinstance(error, (StoreError, OSError)):
-                self.notice.emit(f"Can't check earlier training runs: {error}")
-            elif error is not None:
-                raise error
-            elif found is not None and found.summary():
-                self.notice.emit(f"Earlier training runs: {found.summary()}")
-                self.versionsChanged.emit()
-
-        self.runner.submit(work, done, lane="io")
-
-    def discard_version(self, version_id: int) -> bool:
-        """Delete a version's adapter folder (in the background); the version stays listed, unusable.
-        Only adapters the app trained (under the data folder) are deleted; the active version never is."""
-        version = next((v for v in self.store.model_versions() if v.id == version_id), None)
-        if version is None or version.active or not version.adapter_path:
-            self.notice.emit("The active model version can't be discarded" if version is not None and version.active
-                             else "Nothing to discard")
-            return False
-        folder = Path(version.adapter_path)
-        if folder.resolve().parent != adapters_dir().resolve():
-            self.notice.emit(f"{folder} was not trained by this app: it is left where it is")
-            return False
-
-        def done(_: object, error: BaseException | None) -> None:
-            if isinstance(error, OSError):
-                self.notice.emit(f"Can't delete {folder}: {error.strerror or error}")
-            elif error is not None:
-                raise error
-            else:
-                self.notice.emit(f"Discarded {version.name}")
-            self.versionsChanged.emit()
-
-        self.runner.submit(lambda ctx: shutil.rmtree(folder) if folder.exists() else None, done, lane="io")
-        return True
 
     # --- settings and shutdown ----------------------------------------------------------
     def update_settings(self, settings: Settings) -> None:

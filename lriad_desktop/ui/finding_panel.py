@@ -145,7 +145,9 @@ class FindingPanel(QWidget):
                                   for i, d in enumerate(f.defects, start=1))
                 self.defect_summary.setText("The model found: " + (names or "no defect named"))
             elif f.verdict is Verdict.NORMAL:
-                self.defect_summary.setText("The model found no defect")
+                overruled = entry.model_finding is not None and entry.model_finding.verdict is not Verdict.NORMAL
+                self.defect_summary.setText("Normal at this object's threshold" if overruled
+                                            else "The model found no defect")
             else:
                 self.defect_summary.setText("The model's answer could not be read; flag the right verdict.")
             self.reasoning.setHtml(reasoning_html(f))
