@@ -196,7 +196,7 @@ def test_evaluate_auroc_is_the_auroc_of_the_inspected_scores(tmp_path):
     res = run_cli("evaluate", data, "--json", "--plot", tmp_path / "plots")
     assert res.returncode == 0, res.stderr
     figures = json.loads(res.stdout)
-    assert {"image_auroc", "image_ap"} <= set(figures["all"]) and set(figures) == {"bottle", "washer", "all"}
+    assert {"image_auroc", "image_ap"} <= set(figures["all"]) and set(figures) == {"bottle", "washer", "all", "protocol"}
     res = run_cli("inspect", *(data / n / "test" for n in ("bottle", "washer")), "--json")
     rows = [json.loads(line) for line in res.stdout.splitlines()]
     assert len(rows) == figures["all"]["n"] == 16

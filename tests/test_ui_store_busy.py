@@ -57,7 +57,7 @@ def test_a_store_held_by_another_program_never_freezes_the_window(qtbot, make_wi
     qtbot.waitUntil(lambda: "free again: 2 waiting change(s) saved" in status.currentMessage(), timeout=20_000)
     store = controller.store
     assert store.current_review(entry.image_id).review.verdict is Verdict.NORMAL
-    assert entry.status is ImageStatus.REVIEWED
+    assert entry.status is ImageStatus.ACCEPTED_NORMAL
     second = controller.queue.entry(1)
     assert store.current_review(second.image_id).review.verdict is Verdict.ANOMALOUS
     assert controller.undo() is not None and store.current_review(second.image_id) is None  # undo as usual

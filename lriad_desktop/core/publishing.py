@@ -1,8 +1,9 @@
 """Verdicts to the line over MQTT: one JSON message per finding, QoS 1, kept while the broker is gone.
 
 A PLC, a reject gate or a dashboard subscribes to `PREFIX/finding`; each message is one finding:
-`{"image", "verdict", "anomaly_score" (where the backend scores), "defects": [{"label", "box"}], "object",
-"image_size", "model_version", "time", "tiling" (when tiled)}`, boxes in original-image pixels. `PREFIX/status`
+`{"image", "verdict", "anomaly_score" (where the backend scores), "defects": [{"label", "box", "confidence"
+(where scored)}], "object", "image_size", "model_version", "time", "tiling" (when tiled)}`, boxes in
+original-image pixels. `PREFIX/status`
 holds `online` while the publisher is connected and `offline` once it stops or is cut off (retained, the
 broker's last will), so a subscriber can tell a quiet line from a dead one.
 
@@ -115,7 +116,7 @@ def finding_message(finding: Finding, image_path: str = "", at: str = "") -> dic
     if data.get("anomaly_score") is not None:
         message["anomaly_score"] = data["anomaly_score"]
     message.update({
-        "defects": data["defects"],
+        "defects": [{k: v for k, v in d.items() if k != "confidence" or v is not None} for d in data["defects"]],
         "object": finding.object_name,
         "image_size": data["image_size"],
         "model_version": finding.model_version,

@@ -442,10 +442,10 @@ class AppController(ModelVersionActions, QObject):
                 self.notice.emit("Only an image judged normal can be a golden sample: accept a normal finding "
                                  "(Space) or flag it normal first")
                 return False
-            image_id = self._ensure_image(row)
-            if image_id is None:
+            if entry.image_id is None:  # its review is still waiting for the store
+                self.notice.emit(f"{entry.name} is still being saved: mark it again in a moment")
                 return False
-            self.golden.add(image_id, name)
+            self.golden.add(entry.image_id, name)
         except StoreError as err:
             self.notice.emit(str(err))
             return False
