@@ -44,14 +44,22 @@ def _folder_images(folder: Path) -> list[Image.Image]:
     return [load_image(p).image for p in iter_image_files([folder])]
 
 
+def _hottest_point(found) -> tuple[float, float]:
+    """(x, y) in original-image pixels of the centre of the map's hottest cell."""
+    row, col = found.hottest_cell
+    rows, cols = found.cells.shape
+    width, height = found.image_size
+    return (col + 0.5) * width / cols, (row + 0.5) * height / rows
+
+
 def test_a_pasted_defect_lights_its_cells_and_gets_a_box(tower, good_folder):
     bank = build_bank(tower, "woven fabric", _folder_images(good_folder))
     clean = _good(100)
     defective = clean.copy()
     defective.paste((250, 30, 200), (140, 56, 180, 96))  # a magenta blot over cells (row 2-3, col 5-6)
     clean_map, defect_map = map_images(tower, bank, [clean, defective])
-    row, col = defect_map.hottest_cell
-    assert 56 // 28 <= row <= 95 // 28 and 140 // 28 <= col <= 179 // 28
+    x, y = _hottest_point(defect_map)
+    assert 140 <= x <= 180 and 56 <= y <= 96
     assert defect_map.score > clean_map.score + 3
     assert defect_map.heat.shape == (SIDE, SIDE)
     box = defect_map.boxes[0]
@@ -66,6 +74,8 @@ def test_boxes_are_in_original_image_pixels(tower, good_folder):
     big.paste((250, 30, 200), (420, 112, 540, 192))  # the blot, 3 x 2 larger like the image
     (found,) = map_images(tower, bank, [big])
     assert found.image_size == (SIDE * 3, SIDE * 2) and found.heat.shape == (SIDE * 2, SIDE * 3)
+    x, y = _hottest_point(found)
+    assert 420 <= x <= 540 and 112 <= y <= 192
     box = found.boxes[0]
     assert box.x1 < 540 and box.x2 > 420 and box.y1 < 192 and box.y2 > 112
     assert box.x2 <= SIDE * 3 and box.y2 <= SIDE * 2
@@ -98,8 +108,9 @@ def test_a_bank_from_another_model_is_refused(tower, good_folder, tiny_model_dir
     other = VisionTower.load(tiny_model_dir)
     with pytest.raises(StaleBank, match="rebuild it"):
         map_images(other, bank, [_good(1)])
+    assert bank.identity.feature == tower.default_feature == "block:1"  # a middle block of the 4
     with pytest.raises(StaleBank, match="feature"):
-        bank.check(BankIdentity.of(tower, "block:1"))
+        bank.check(BankIdentity.of(tower, "merged"))
 
 
 def test_new_weights_in_the_same_folder_invalidate_the_bank(tmp_path, good_folder):
@@ -120,10 +131,11 @@ def test_new_weights_in_the_same_folder_invalidate_the_bank(tmp_path, good_folde
 
 
 def test_save_and_load_keep_the_bank(tower, good_folder, tmp_path):
-    bank = build_bank(tower, "woven fabric", _folder_images(good_folder), top_k=3)
+    bank = build_bank(tower, "woven fabric", _folder_images(good_folder), top_k=3, reach=0.25)
     path = bank.to_file(tmp_path / "fabric.bank")
     loaded = MemoryBank.from_file(path, BankIdentity.of(tower))
-    assert torch.equal(loaded.features, bank.features)
+    assert torch.equal(loaded.features, bank.features) and torch.equal(loaded.positions, bank.positions)
+    assert loaded.reach == 0.25
     assert loaded.good_scores == pytest.approx(bank.good_scores)
     assert (loaded.object_name, loaded.identity, loaded.n_images, loaded.top_k) == ("woven fabric", bank.identity, 6, 3)
     path.write_bytes(path.read_bytes()[:100])
@@ -137,7 +149,7 @@ def test_block_features_are_unpermuted_patches(tower):
     """The merger over the last block's per-patch features, regrouped, gives the merged tokens exactly:
     so the window order of Qwen2.5-VL is undone and each patch sits in its own cell."""
     images = [_good(3).resize((196, 224)), _good(4).resize((280, 168))]  # grids 8x7 and 6x10 tokens
-    merged = tower.features(images)
+    merged = tower.features(images, "merged")
     patches = tower.features(images, f"block:{tower.depth - 1}")
     for m, p in zip(merged, patches):
         assert (p.rows, p.cols) == (2 * m.rows, 2 * m.cols)
@@ -165,8 +177,8 @@ def test_a_large_bank_is_thinned_and_still_finds_the_defect(tower, good_folder):
     defective = _good(105)
     defective.paste((250, 30, 200), (28, 140, 68, 180))
     (found,) = map_images(tower, bank, [defective])
-    row, col = found.hottest_cell
-    assert 140 // 28 <= row <= 179 // 28 and 28 // 28 <= col <= 67 // 28
+    x, y = _hottest_point(found)
+    assert 28 <= x <= 68 and 140 <= y <= 180
 
 
 def test_regions_are_connected_components():
@@ -177,3 +189,32 @@ def test_regions_are_connected_components():
     boxes = regions(heat, 1.0)
     assert [(b.x1, b.y1, b.x2, b.y2) for b in boxes] == [(60, 30, 75, 45), (5, 5, 15, 10)]
     assert regions(heat, 10.0) == ()
+
+
+def _two_halves(i: int, swap_cell: bool = False) -> Image.Image:
+    """A fixture shot: red left half, blue right half, fresh noise; `swap_cell` paints red into the blue half."""
+    pixels = np.zeros((SIDE, SIDE, 3), np.float32)
+    pixels[:, :112] = (200, 40, 40)
+    pixels[:, 112:] = (40, 40, 200)
+    if swap_cell:
+        pixels[84:140, 140:196] = (200, 40, 40)  # right material, wrong place: a part fitted in the wrong slot
+    pixels += np.random.default_rng([9, i]).uniform(-12, 12, pixels.shape)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def test_a_reach_finds_the_right_material_in_the_wrong_place(tower):
+    """Per-patch features of an early block are local; compared only near their own place (a part in a
+    fixture), red in the blue half stands out. Compared anywhere, it matches the red half."""
+    feature = "block:1"
+    cells = tower.features([_two_halves(i) for i in range(6)], feature)
+    identity = BankIdentity.of(tower, feature)
+    anywhere = bank_from_features("fixture", identity, cells)
+    near = bank_from_features("fixture", identity, cells, reach=0.15)
+    query = [_two_halves(50), _two_halves(51, swap_cell=True)]
+    (ok_any, bad_any), (ok_near, bad_near) = map_images(tower, anywhere, query), map_images(tower, near, query)
+    assert bad_near.score > ok_near.score + 10
+    row, col = bad_near.hottest_cell  # a 16 x 16 grid of 14 px patches
+    assert 84 // 14 <= row <= 139 // 14 and 140 // 14 <= col <= 195 // 14
+    assert bad_near.score - ok_near.score > 5 * (bad_any.score - ok_any.score)
+    box = bad_near.boxes[0]
+    assert box.x1 < 196 and box.x2 > 140 and box.y1 < 140 and box.y2 > 84

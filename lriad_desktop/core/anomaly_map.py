@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from lriad_desktop.core.finding import Box
-from lriad_desktop.core.vision_features import MERGED, CellFeatures, VisionTower
+from lriad_desktop.core.vision_features import CellFeatures, VisionTower
 
 DEFAULT_MAX_BANK = 16_384  # features kept after the coreset (PatchCore keeps 1-10 % of a large bank)
 MAX_LEAVE_ONE_OUT = 64  # good images scored leave-one-out for the normalisation (a seeded sample beyond)
@@ -51,12 +51,12 @@ class BankIdentity:
 
     model_version: str
     fingerprint: str  # `vision_features.model_fingerprint` of the model folder (+ adapter)
-    feature: str = MERGED
+    feature: str  # `"merged"` or `"block:K"` (`vision_features.parse_feature`)
 
     @classmethod
-    def of(cls, tower: VisionTower, feature: str = MERGED) -> "BankIdentity":
-        """The identity a bank built now with `tower` would have."""
-        return cls(tower.model_version, tower.fingerprint, feature)
+    def of(cls, tower: VisionTower, feature: str | None = None) -> "BankIdentity":
+        """The identity a bank built now with `tower` (and `feature`, else the tower's default) would have."""
+        return cls(tower.model_version, tower.fingerprint, feature or tower.default_feature)
 
 
 @dataclass(frozen=True)
@@ -84,14 +84,24 @@ def image_score(distances: Any, top_k: int = 1) -> float:
     return float(flat.topk(k).values.mean())
 
 
-def nearest_distances(queries: Any, bank: Any, chunk: int = 4096) -> Any:
-    """Euclidean distance from each query row to its nearest bank row (torch, chunked to bound memory)."""
+def nearest_distances(queries: Any, bank: Any, chunk: int = 4096, query_positions: Any = None,
+                      bank_positions: Any = None, reach: float | None = None) -> Any:
+    """Euclidean distance from each query row to its nearest bank row (torch, chunked to bound memory).
+
+    With `reach` (and both positions, fractions of the image), only bank rows at most `reach` away from
+    the query's own place count: a part held in a fixture is compared with the same place on good parts.
+    """
     import torch
 
     out = []
     for start in range(0, queries.shape[0], chunk):
-        part = queries[start:start + chunk]
-        out.append(torch.cdist(part, bank).min(dim=1).values)
+        d = torch.cdist(queries[start:start + chunk], bank)
+        best = d.min(dim=1).values
+        if reach is not None:
+            gap = torch.cdist(query_positions[start:start + chunk], bank_positions, p=float("inf"))
+            near = d.masked_fill(gap > reach, float("inf")).min(dim=1).values
+            best = torch.where(torch.isinf(near), best, near)  # nothing kept near that place: anywhere
+        out.append(best)
     return torch.cat(out) if out else queries.new_zeros(0)
 
 
@@ -121,10 +131,15 @@ class MemoryBank:
     """The good images' features of one object, with the leave-one-out scores that normalise its maps."""
 
     def __init__(self, object_name: str, identity: BankIdentity, features: Any, good_scores: Sequence[float],
-                 n_images: int, top_k: int = 1, built_at: float | None = None, build_seconds: float = 0.0) -> None:
+                 n_images: int, top_k: int = 1, built_at: float | None = None, build_seconds: float = 0.0,
+                 positions: Any = None, reach: float | None = None) -> None:
+        if reach is not None and positions is None:
+            raise ValueError("a bank with a reach needs its features' positions")
         self.object_name = object_name
         self.identity = identity
         self.features = features
+        self.positions = positions  # (size, 2) cell centres, fractions of the image; None: not kept
+        self.reach = reach  # compare a cell only with bank cells this near its place (fraction); None: anywhere
         self.good_scores = tuple(float(s) for s in good_scores)
         self.n_images = n_images
         self.top_k = top_k
@@ -165,7 +180,8 @@ class MemoryBank:
 
     def cell_distances(self, cells: CellFeatures) -> Any:
         """(rows, cols) nearest-bank distances of one image's cells."""
-        return nearest_distances(cells.values, self.features).reshape(cells.rows, cells.cols)
+        return nearest_distances(cells.values, self.features, query_positions=cells.positions,
+                                 bank_positions=self.positions, reach=self.reach).reshape(cells.rows, cells.cols)
 
     def anomaly_map(self, cells: CellFeatures, smoothing: float = 0.5) -> AnomalyMap:
         """The map of one image: cell distances upsampled to the model input, smoothed (Gaussian, sigma
@@ -195,9 +211,13 @@ class MemoryBank:
         meta = {"format": str(BANK_FORMAT), "object_name": self.object_name, "model_version": self.identity.model_version,
                 "fingerprint": self.identity.fingerprint, "feature": self.identity.feature,
                 "good_scores": json.dumps(self.good_scores), "n_images": str(self.n_images), "top_k": str(self.top_k),
-                "built_at": repr(self.built_at), "build_seconds": repr(self.build_seconds)}
+                "built_at": repr(self.built_at), "build_seconds": repr(self.build_seconds),
+                "reach": "" if self.reach is None else repr(self.reach)}
+        tensors = {"features": self.features.contiguous()}
+        if self.positions is not None:
+            tensors["positions"] = self.positions.contiguous()
         tmp = path.with_name(path.name + ".part")
-        save_file({"features": self.features.contiguous()}, str(tmp), metadata=meta)
+        save_file(tensors, str(tmp), metadata=meta)
         os.replace(tmp, path)
         return path
 
@@ -211,11 +231,13 @@ class MemoryBank:
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
                 features = f.get_tensor("features")
+                positions = f.get_tensor("positions") if "positions" in f.keys() else None
             if meta.get("format") != str(BANK_FORMAT):
                 raise ValueError(f"format {meta.get('format')!r}, expected {BANK_FORMAT}")
             bank = cls(meta["object_name"], BankIdentity(meta["model_version"], meta["fingerprint"], meta["feature"]),
                        features, json.loads(meta["good_scores"]), int(meta["n_images"]), int(meta["top_k"]),
-                       float(meta["built_at"]), float(meta["build_seconds"]))
+                       float(meta["built_at"]), float(meta["build_seconds"]), positions,
+                       float(meta["reach"]) if meta.get("reach") else None)
         except (OSError, ValueError, KeyError, TypeError) as err:  # safetensors raises its own (a ValueError kin)
             raise AnomalyMapError(f"The anomaly-map bank {path} can't be read ({err}): rebuild it") from None
         except Exception as err:  # SafetensorError derives from Exception only
@@ -247,7 +269,7 @@ def _all_features(tower: VisionTower, images: Sequence[Image.Image], feature: st
 
 
 def leave_one_out_scores(cells: Sequence[CellFeatures], top_k: int = 1, limit: int = MAX_LEAVE_ONE_OUT,
-                         seed: int = 0) -> list[float]:
+                         seed: int = 0, reach: float | None = None) -> list[float]:
     """Each good image's score against the other good images' features (at most `limit` images, a seeded sample)."""
     import torch
 
@@ -259,12 +281,15 @@ def leave_one_out_scores(cells: Sequence[CellFeatures], top_k: int = 1, limit: i
     scores = []
     for i in order:
         others = torch.cat([c.values for j, c in enumerate(cells) if j != i])
-        scores.append(image_score(nearest_distances(cells[i].values, others), top_k))
+        places = torch.cat([c.positions for j, c in enumerate(cells) if j != i])
+        scores.append(image_score(nearest_distances(cells[i].values, others, query_positions=cells[i].positions,
+                                                    bank_positions=places, reach=reach), top_k))
     return scores
 
 
-def build_bank(tower: VisionTower, object_name: str, good_images: Sequence[Image.Image], feature: str = MERGED,
-               max_bank: int = DEFAULT_MAX_BANK, top_k: int = 1, seed: int = 0) -> MemoryBank:
+def build_bank(tower: VisionTower, object_name: str, good_images: Sequence[Image.Image], feature: str | None = None,
+               max_bank: int = DEFAULT_MAX_BANK, top_k: int = 1, seed: int = 0,
+               reach: float | None = None) -> MemoryBank:
     """A memory bank of `object_name` from its good RGB images. Raises `EmptyBank` with fewer than two
     (the normalisation needs a leave-one-out score), `FeatureError` for a tower that can't give features."""
     if len(good_images) < 2:
@@ -272,23 +297,28 @@ def build_bank(tower: VisionTower, object_name: str, good_images: Sequence[Image
         raise EmptyBank(f"The anomaly map of {object_name!r} needs at least two good images (golden samples or "
                         f"images reviewed as normal); it has {have}")
     start = time.perf_counter()
-    cells = _all_features(tower, good_images, feature)
-    return bank_from_features(object_name, BankIdentity.of(tower, feature), cells, max_bank, top_k, seed, start)
+    identity = BankIdentity.of(tower, feature)
+    cells = _all_features(tower, good_images, identity.feature)
+    return bank_from_features(object_name, identity, cells, max_bank, top_k, seed, start, reach)
 
 
 def bank_from_features(object_name: str, identity: BankIdentity, cells: Sequence[CellFeatures],
                        max_bank: int = DEFAULT_MAX_BANK, top_k: int = 1, seed: int = 0,
-                       started: float | None = None) -> MemoryBank:
-    """A bank from good images' features already computed with the tower `identity` names."""
+                       started: float | None = None, reach: float | None = None) -> MemoryBank:
+    """A bank from good images' features already computed with the tower `identity` names. `reach`:
+    compare each cell only with good cells within that fraction of the image of its place (parts held
+    in a fixture); None compares with every good cell (PatchCore)."""
     import torch
 
     start = time.perf_counter() if started is None else started
-    good_scores = leave_one_out_scores(cells, top_k, seed=seed)
+    good_scores = leave_one_out_scores(cells, top_k, seed=seed, reach=reach)
     features = torch.cat([c.values for c in cells])
+    positions = torch.cat([c.positions for c in cells])
     if features.shape[0] > max_bank:
-        features = features[greedy_coreset(features, max_bank, seed)].contiguous()
+        keep = greedy_coreset(features, max_bank, seed)
+        features, positions = features[keep].contiguous(), positions[keep].contiguous()
     return MemoryBank(object_name, identity, features, good_scores, len(cells), top_k,
-                      build_seconds=time.perf_counter() - start)
+                      build_seconds=time.perf_counter() - start, positions=positions, reach=reach)
 
 
 def map_images(tower: VisionTower, bank: MemoryBank, images: Sequence[Image.Image],

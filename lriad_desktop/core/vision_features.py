@@ -75,6 +75,15 @@ class CellFeatures:
     input_size: tuple[int, int]  # (width, height) of the model input the grid covers
     image_size: tuple[int, int]  # (width, height) of the original image
 
+    @property
+    def positions(self) -> Any:
+        """(rows * cols, 2) float32 tensor: each cell's centre as (row, col) fractions of the image, 0-1."""
+        import torch
+
+        r = (torch.arange(self.rows, dtype=torch.float32) + 0.5) / self.rows
+        c = (torch.arange(self.cols, dtype=torch.float32) + 0.5) / self.cols
+        return torch.stack(torch.meshgrid(r, c, indexing="ij"), dim=-1).reshape(-1, 2)
+
 
 class VisionTower:
     """A model folder's vision tower and image processor, turning images into `CellFeatures`.
@@ -131,11 +140,17 @@ class VisionTower:
         """How many blocks the tower has."""
         return len(self.visual.blocks)
 
-    def features(self, images: Sequence[Image.Image], feature: str = MERGED) -> list[CellFeatures]:
-        """Cell features of RGB images (one tower pass for the batch)."""
+    @property
+    def default_feature(self) -> str:
+        """A middle block's per-patch features: on the bundled model they separate defective parts better
+        than the merged tokens, which full attention has mixed over the whole image (see the README)."""
+        return f"block:{(self.depth - 1) // 2}"
+
+    def features(self, images: Sequence[Image.Image], feature: str | None = None) -> list[CellFeatures]:
+        """Cell features of RGB images (one tower pass for the batch); `feature` None: `default_feature`."""
         import torch
 
-        block = parse_feature(feature)
+        block = parse_feature(feature or self.default_feature)
         if block is not None and not 0 <= block < self.depth:
             raise FeatureError(f"block {block} is outside the tower's {self.depth} blocks (0-{self.depth - 1})")
         if not images:
