@@ -22,7 +22,7 @@ from training.synthetic_parts import PRODUCT_KINDS, ProductKind
 
 __all__ = [
     "DEFECT_LABELS", "PRODUCT_KINDS", "Defect", "ProductKind", "Sample", "synthesize_defect",
-    "generate_sample", "as_side_by_side", "model_view", "generate_dataset", "write_mvtec_layout",
+    "generate_sample", "generate_line_sample", "as_side_by_side", "model_view", "generate_dataset", "write_mvtec_layout",
     "defects_from_folder_of_good_images", "IMAGE_SUFFIXES",
 ]
 
@@ -30,6 +30,7 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".ti
 USER_SURFACE = "the usual surface of this part"
 _SIZE_MIN, _SIZE_MAX = 160, 512
 _TWO_DEFECTS_P = 0.1
+_LINE_SEED = 0x11E  # the line-like variants' own stream, apart from every sample seed
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,24 @@ def generate_sample(
     return Sample(image, mask, kind, spec.object_name, spec.surface, defects, golden)
 
 
+def generate_line_sample(rng: np.random.Generator, kind: str, defect: str | bool = False, variant: int = 0) -> Sample:
+    """One image from a line that makes a single product variant: ``kind`` and ``variant`` fix colour,
+    shape and size (every call the same); ``rng`` draws the fixture jitter (a few pixels and degrees),
+    mild lighting, noise and the defect (``defect`` as in `generate_sample`, but False by default)."""
+    if kind not in PRODUCT_KINDS:
+        raise ValueError(f"unknown product kind {kind!r}; expected one of {tuple(PRODUCT_KINDS)}")
+    spec = PRODUCT_KINDS[kind]
+    variant_rng = np.random.default_rng([_LINE_SEED, list(PRODUCT_KINDS).index(kind), variant])
+    width, height = _random_size(variant_rng)
+    pixels, object_mask = spec.render_line(variant_rng.bit_generator.state, rng, width, height)
+    image, label = Image.fromarray(pixels), _choose_label(rng, defect)
+    if label is None:
+        mask, defects = np.zeros((height, width), np.uint8), ()
+    else:
+        image, mask, defects = _paint_defects(image, rng, label, object_mask)
+    return Sample(image, mask, kind, spec.object_name, spec.surface, defects)
+
+
 def as_side_by_side(sample: Sample) -> Sample:
     """The sample as the model sees it when comparing with a golden sample: one composite image
     (reference left, query right, each `HALF_SIZE`: `lriad_desktop.core.side_by_side`), mask and
@@ -185,14 +204,22 @@ def write_mvtec_layout(
     kinds: Iterable[str] | None = None,
     labels: Iterable[str] | None = None,
     size: tuple[int, int] | None = None,
+    line_variant: int | None = None,
 ) -> Path:
     """Write an MVTec-AD style data set under ``root`` and return ``root``.
 
     For each kind: ``samples_per_kind`` images in ``train/good`` and in ``test/good``, and
     ``samples_per_kind`` images per defect label in ``test/<label>`` with their masks
-    (single channel, 0/255) in ``ground_truth/<label>/NNN_mask.png``.
+    (single channel, 0/255) in ``ground_truth/<label>/NNN_mask.png``. ``line_variant``: every image
+    of a kind is that one product variant, as on a line (`generate_line_sample`; ``size`` is ignored).
     """
     root = Path(root)
+
+    def make(rng: np.random.Generator, kind: str, defect: str | bool) -> Sample:
+        if line_variant is None:
+            return generate_sample(rng, kind, defect, size)
+        return generate_line_sample(rng, kind, defect, line_variant)
+
     kind_list = list(kinds) if kinds is not None else list(PRODUCT_KINDS)
     label_list = list(labels) if labels is not None else list(DEFECT_LABELS)
     for k, kind in enumerate(kind_list):
@@ -201,9 +228,9 @@ def write_mvtec_layout(
         for folder in (train_good, test_good):
             folder.mkdir(parents=True, exist_ok=True)
         for i in range(samples_per_kind):
-            _save_png(generate_sample(_sample_rng(seed, 100_000 * k + i), kind, False, size).image,
+            _save_png(make(_sample_rng(seed, 100_000 * k + i), kind, False).image,
                       train_good / f"{i:03d}.png")
-            _save_png(generate_sample(_sample_rng(seed + 1, 100_000 * k + i), kind, False, size).image,
+            _save_png(make(_sample_rng(seed + 1, 100_000 * k + i), kind, False).image,
                       test_good / f"{i:03d}.png")
         for j, label in enumerate(label_list):
             images, masks = base / "test" / label, base / "ground_truth" / label
@@ -211,7 +238,7 @@ def write_mvtec_layout(
             masks.mkdir(parents=True, exist_ok=True)
             for i in range(samples_per_kind):
                 rng = _sample_rng(seed + 2 + j, 100_000 * k + i)
-                sample = generate_sample(rng, kind, label, size)
+                sample = make(rng, kind, label)
                 _save_png(sample.image, images / f"{i:03d}.png")
                 _save_png(sample.mask, masks / f"{i:03d}_mask.png")
     return root
@@ -260,8 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--per-kind", type=int, default=4, help="images per kind and label (and good)")
     p.add_argument("--seed", type=int, required=True, help="use a seed that no training run used")
+    p.add_argument("--line-variant", type=int, default=None, metavar="V",
+                   help="line-like: one product variant V per kind, placed in a fixture (default: mixed)")
     args = p.parse_args(argv)
-    root = write_mvtec_layout(args.out, args.per_kind, args.seed)
+    root = write_mvtec_layout(args.out, args.per_kind, args.seed, line_variant=args.line_variant)
     print(f"wrote {sum(1 for _ in root.rglob('*.png'))} files under {root}")
     return 0
 

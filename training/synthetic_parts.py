@@ -45,10 +45,27 @@ class ProductKind:
         img, _coverage = self.painter(replay, height, width)
         return _finish(_pose_jitter(img.astype(np.float32, copy=False), rng), rng, height, width)
 
+    def render_line(self, painter_state: dict, rng: np.random.Generator, width: int,
+                    height: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The product variant `painter_state` fixes (kind, colour, shape) as a line camera sees it, placed
+        again in its fixture: `LINE_JITTER`, mild lighting and fresh noise from `rng`. Image and mask as `render`."""
+        replay = np.random.Generator(type(rng.bit_generator)())
+        replay.bit_generator.state = painter_state
+        img, coverage = self.painter(replay, height, width)
+        m = _jitter_matrix(rng, height, width, LINE_JITTER)
+        img = cv2.warpAffine(img.astype(np.float32, copy=False), m, (width, height), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REFLECT_101)
+        mask = None
+        if coverage is not None:
+            mask = cv2.warpAffine(coverage.astype(np.float32), m, (width, height), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REFLECT_101) > 0.5
+        return _finish(img, rng, height, width, LINE_LIGHTING), mask
 
-def _finish(img: np.ndarray, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """Lighting gradient and sensor noise over a painted image, as uint8."""
-    img = img.astype(np.float32, copy=False) * _lighting(rng, h, w)[..., None]
+
+def _finish(img: np.ndarray, rng: np.random.Generator, h: int, w: int,
+            lighting: tuple[float, float, float, float] = (0.22, 0.6, 0.88, 1.12)) -> np.ndarray:
+    """Lighting gradient and sensor noise over a painted image, as uint8 (`lighting`: see `_lighting`)."""
+    img = img.astype(np.float32, copy=False) * _lighting(rng, h, w, *lighting)[..., None]
     # sensor noise; uniform rather than Gaussian because it is several times cheaper to draw
     noise = rng.random((h, w, 3), dtype=np.float32) - np.float32(0.5)
     img += noise * np.float32(rng.uniform(3.5, 15.0))
@@ -60,13 +77,23 @@ def _finish(img: np.ndarray, rng: np.random.Generator, h: int, w: int) -> np.nda
 REFERENCE_JITTER = (3.0, 0.02, 0.02)
 
 
-def _pose_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A slightly moved copy: rotation, shift and scale within `REFERENCE_JITTER`."""
-    h, w = img.shape[:2]
-    degrees, shift, size = REFERENCE_JITTER
+# A line's fixture: a few pixels and degrees, no change of scale; and mild lighting (see `_lighting`).
+LINE_JITTER = (2.0, 0.012, 0.0)
+LINE_LIGHTING = (0.05, 0.1, 0.96, 1.04)
+
+
+def _jitter_matrix(rng: np.random.Generator, h: int, w: int, jitter: tuple[float, float, float]) -> np.ndarray:
+    degrees, shift, size = jitter
     angle, scale = rng.uniform(-degrees, degrees), rng.uniform(1 - size, 1 + size)
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
     m[:, 2] += rng.uniform(-shift, shift, 2) * (w, h)
+    return m
+
+
+def _pose_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A slightly moved copy: rotation, shift and scale within `REFERENCE_JITTER`."""
+    h, w = img.shape[:2]
+    m = _jitter_matrix(rng, h, w, REFERENCE_JITTER)
     return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
@@ -90,12 +117,14 @@ def _streaks(rng: np.random.Generator, h: int, w: int, length: int) -> np.ndarra
     return n * math.sqrt(length)
 
 
-def _lighting(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+def _lighting(rng: np.random.Generator, h: int, w: int, tilt: float = 0.22, vignette: float = 0.6,
+              gain_low: float = 0.88, gain_high: float = 1.12) -> np.ndarray:
+    """A random lighting gradient (up to `tilt`), vignette (up to `vignette`) and gain (in the range)."""
     X, Y = _coords(h, w)
     a = rng.uniform(0, 2 * np.pi)
-    grad = ((X / w - 0.5) * math.cos(a) + (Y / h - 0.5) * math.sin(a)) * 2 * rng.uniform(0, 0.22)
-    vig = ((X / w - 0.5) ** 2 + (Y / h - 0.5) ** 2) * rng.uniform(0, 0.6)
-    return (rng.uniform(0.88, 1.12) * (1 + grad - vig)).astype(np.float32)
+    grad = ((X / w - 0.5) * math.cos(a) + (Y / h - 0.5) * math.sin(a)) * 2 * rng.uniform(0, tilt)
+    vig = ((X / w - 0.5) ** 2 + (Y / h - 0.5) ** 2) * rng.uniform(0, vignette)
+    return (rng.uniform(gain_low, gain_high) * (1 + grad - vig)).astype(np.float32)
 
 
 def _texture_frame(rng: np.random.Generator, h: int, w: int) -> tuple[int, int, bool]:

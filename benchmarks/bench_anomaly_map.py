@@ -1,0 +1,99 @@
+"""Cost of the anomaly map, in one run: ms/image for the map (tower pass + nearest-neighbour search)
+beside the model's generation ms/image, and bank build time and memory for 20, 200 and 2,000 good images.
+
+    PYTHONPATH=. python benchmarks/bench_anomaly_map.py [--model DIR] [--feature merged] [--threads 2]
+
+The good images are 224 x 224 crops (random offsets and flips) of a few synthetic images, so that
+2,000 of them are distinct without rendering 2,000 products.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main() -> int:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from benchmarks.anomaly_map_auroc import cpu_name
+    from lriad_desktop.core.anomaly_map import DEFAULT_MAX_BANK, build_bank
+    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.paths import bundled_model_dir
+    from lriad_desktop.core.vision_features import VisionTower
+    from training.synthetic import generate_line_sample
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, default=bundled_model_dir())
+    p.add_argument("--feature", default="merged", help="merged, or block:K")
+    p.add_argument("--sizes", default="20,200,2000", help="good images per bank")
+    p.add_argument("--max-bank", type=int, default=DEFAULT_MAX_BANK, help="features kept after the coreset")
+    p.add_argument("--n", type=int, default=10, help="images timed for the map and for generation")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rng = np.random.default_rng(4242)
+    base = [generate_line_sample(np.random.default_rng([31, i]), "pcb").image.resize((320, 320)) for i in range(24)]
+
+    def crop(i: int):
+        x, y = (int(v) for v in rng.integers(0, 96, 2))
+        image = base[i % len(base)].crop((x, y, x + 224, y + 224))
+        return image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else image
+
+    good = [crop(i) for i in range(max(sizes))]
+    queries = [crop(10_000 + i) for i in range(args.n)]
+    print(f"# CPU {cpu_name()}, {args.threads} threads; model {args.model.name}; feature {args.feature}; "
+          f"coreset above {args.max_bank} features; load average {os.getloadavg()[0]:.1f}")
+    t = time.perf_counter()
+    tower = VisionTower.load(args.model)
+    print(f"tower load: {time.perf_counter() - t:.2f} s")
+    def build(n: int) -> None:
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t = time.perf_counter()
+        bank = build_bank(tower, "pcb", good[:n], args.feature, max_bank=args.max_bank)
+        seconds = time.perf_counter() - t
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(f"bank of {n:>5} good images: build {seconds:7.2f} s ({seconds / n * 1000:.1f} ms/image), "
+              f"{bank.size} features x {bank.features.shape[1]} ({bank.features.numel() * 4 / 1e6:.1f} MB), "
+              f"peak RSS {rss / 1024:.0f} MB (+{(rss - rss0) / 1024:.0f})", flush=True)
+        tower_ms, search_ms = [], []
+        for image in queries:
+            t = time.perf_counter()
+            (cells,) = tower.features([image], args.feature)
+            t1 = time.perf_counter()
+            bank.anomaly_map(cells)
+            t2 = time.perf_counter()
+            tower_ms.append((t1 - t) * 1000)
+            search_ms.append((t2 - t1) * 1000)
+        print(f"  map against it: {statistics.median(tower_ms) + statistics.median(search_ms):.1f} ms/image "
+              f"(tower {statistics.median(tower_ms):.1f} + search and map {statistics.median(search_ms):.1f})",
+              flush=True)
+
+    tower.features(queries[:1], args.feature)  # warm-up
+    inspector = Inspector(args.model, device="cpu").load()
+    inspector.inspect(queries[0], "circuit board")  # warm-up
+    gen_ms = []
+    for image in queries:
+        t = time.perf_counter()
+        inspector.inspect(image, "circuit board")
+        gen_ms.append((time.perf_counter() - t) * 1000)
+    print(f"generation (the model's answer, batch 1): {statistics.median(gen_ms):.1f} ms/image", flush=True)
+    inspector.close()
+    for n in sizes:
+        build(n)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
