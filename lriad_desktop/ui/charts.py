@@ -6,10 +6,10 @@ import math
 from typing import Sequence
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from lriad_desktop.ui.theme import colour
+from lriad_desktop.ui.theme import colour, paint_card
 
 
 def nice_range(values: Sequence[float]) -> tuple[float, float]:
@@ -52,16 +52,8 @@ class LineChart(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        header = paint_card(p, QRectF(self.rect()), self.font(), self.title)
         frame = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
-        p.setPen(QPen(colour("border"), 1))
-        p.setBrush(colour("base"))
-        p.drawRoundedRect(frame, 6, 6)
-        font = QFont(self.font())
-        font.setBold(True)
-        p.setFont(font)
-        p.setPen(colour("muted"))
-        header = frame.adjusted(10, 6, -10, 0)
-        p.drawText(header, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, self.title.upper())
         line = QColor(colour(self.colour_token))
         if self.values:
             p.setPen(line)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QFont, QPainter, QPainterPath, QPaintEvent, QPen
+from PySide6.QtGui import QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from lriad_desktop.ui.theme import colour
+from lriad_desktop.ui.theme import colour, paint_card
 
 
 class CurveChart(QWidget):
@@ -45,16 +45,8 @@ class CurveChart(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        header = paint_card(p, QRectF(self.rect()), self.font(), self.title)
         frame = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
-        p.setPen(QPen(colour("border"), 1))
-        p.setBrush(colour("base"))
-        p.drawRoundedRect(frame, 6, 6)
-        bold = QFont(self.font())
-        bold.setBold(True)
-        p.setFont(bold)
-        p.setPen(colour("muted"))
-        header = frame.adjusted(10, 6, -10, 0)
-        p.drawText(header, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, self.title.upper())
         p.setPen(colour("accent"))
         p.drawText(header, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, self.figure)
         p.setFont(self.font())

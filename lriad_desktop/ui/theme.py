@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from PySide6.QtCore import QByteArray, QRectF, Qt
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
 
@@ -118,3 +118,19 @@ def icon(name: str) -> QIcon:
         for size in (16, 20, 24, 32):
             result.addPixmap(_render(svg, size, dpr), mode)
     return result
+
+
+def paint_card(p: QPainter, rect: QRectF, font: QFont, title: str) -> QRectF:
+    """A chart's card: the rounded frame in the theme's colours and its title in bold capitals at the top
+    left; returns the header area (for a figure at its right). Leaves the painter on a bold font."""
+    frame = QRectF(rect).adjusted(0.5, 0.5, -0.5, -0.5)
+    p.setPen(colour("border"))
+    p.setBrush(colour("base"))
+    p.drawRoundedRect(frame, 6, 6)
+    bold = QFont(font)
+    bold.setBold(True)
+    p.setFont(bold)
+    p.setPen(colour("muted"))
+    header = frame.adjusted(10, 6, -10, 0)
+    p.drawText(header, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, title.upper())
+    return header
