@@ -68,6 +68,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p_inspect = sub.add_parser("inspect", help="inspect image files or folders")
     p_inspect.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
+    p_inspect.add_argument("--map", action="append", type=Path, default=[], metavar="GOOD",
+                           help="also compare each image with these good images (files or folders, at least two) "
+                                "on the model's own vision tower: the JSON gains anomaly_map (a score, about 0 "
+                                "on good images, and the regions that differ most)")
     p_inspect.add_argument("--reference", action="append", type=Path, default=[], metavar="GOOD",
                            help="a golden sample: a good image of the same object, shown to the model beside each "
                                 "image (repeat for more; the finding names the ones used)")
@@ -234,6 +238,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if references is None:
         return 2
     backend = _make_backend(args)
+    amap = _map_option(args) if args.map else None
+    if args.map and amap is None:
+        return 2
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     failures = count = 0
     requests = (InspectionRequest(str(path), args.object or guess_object_name(path), references=references)
@@ -253,16 +260,32 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         elif args.json:  # the finding (the model's own verdict) and what the threshold decides
             line = {**finding.to_dict(), "threshold": threshold,
                     "decision": decided_verdict(finding, threshold).value}
+            if amap is not None:
+                line["anomaly_map"] = amap.describe(result.request.path)
             print(json.dumps(line, ensure_ascii=False), flush=True)
         else:
             decided = decided_verdict(finding, threshold)
+            mapped = amap.describe(result.request.path) if amap is not None else None
+            shown_map = "" if mapped is None else f"map {mapped.get('score', '—')}\t"
             print(f"{finding.image_path}\t{_verdict_column(finding, decided)}\t{_describe(finding)}\t"
-                  f"score {format_score(finding.anomaly_score)}\t{finding.timings.get('total_ms', 0):.0f} ms",
-                  flush=True)
+                  f"score {format_score(finding.anomaly_score)}\t{shown_map}"
+                  f"{finding.timings.get('total_ms', 0):.0f} ms", flush=True)
     if count == 0:
         print("error: no image files found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return 1
     return 1 if failures else 0
+
+
+def _map_option(args: argparse.Namespace):
+    """The `--map` memory bank on the local model's tower (None after one error line)."""
+    from lriad_desktop.core.paths import model_folder
+    from lriad_desktop.map_cli import MapOption
+
+    if args.server and not args.model:
+        print("error: --map compares on the model's own vision tower: give its local folder with --model",
+              file=sys.stderr)
+        return None
+    return MapOption.build(args.map, model_folder(args.model), args.adapter, args.device, args.object or "")
 
 
 def _spread(items: list, limit: int | None) -> list:
