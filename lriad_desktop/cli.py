@@ -88,6 +88,9 @@ def _build_parser() -> argparse.ArgumentParser:
                              "normal train split, a plain layout's good/) go beside each image as golden samples, "
                              "picked with a fixed seed (default 0: each image alone)")
     p_eval.add_argument("--seed", type=int, default=0, help="the seed that picks the --shots golden samples")
+    p_eval.add_argument("--map", type=int, default=0, metavar="K",
+                        help="also build each category's anomaly map from K of its normal training images (the same "
+                             "seed) and report image AUROC of the map, the model and their fusion side by side")
     model_options(p_eval)
     threshold_option(p_eval)
 
@@ -288,6 +291,13 @@ def _map_option(args: argparse.Namespace):
     return MapOption.build(args.map, model_folder(args.model), args.adapter, args.device, args.object or "")
 
 
+def _map_figures(args: argparse.Namespace, pairs: list, good: dict) -> dict:
+    from lriad_desktop.core.paths import model_folder
+    from lriad_desktop.map_cli import evaluate_maps
+
+    return evaluate_maps(pairs, good, model_folder(args.model), args.adapter, args.device)
+
+
 def _spread(items: list, limit: int | None) -> list:
     if not limit or limit >= len(items):
         return items
@@ -297,14 +307,25 @@ def _spread(items: list, limit: int | None) -> list:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from lriad_desktop.core.confidence import as_decided
-    from lriad_desktop.core.datasets import pick_references, read_dataset
+    from lriad_desktop.core.datasets import DatasetError, pick_references, read_dataset
     from lriad_desktop.core.evaluation import format_table, score_by_category
     from lriad_desktop.core.finding import Finding, Verdict
     from lriad_desktop.core.pipeline import InspectionRequest, inspect_requests
 
+    if args.map == 1 or args.map < 0 or (args.map and args.server and not args.model):
+        print("error: --map K needs K of at least 2 (the map is normalised by leave-one-out scores)" if not
+              (args.map and args.server and not args.model) else
+              "error: --map compares on the model's own vision tower: give its local folder with --model",
+              file=sys.stderr)
+        return 2
     items = read_dataset(args.dataset, note=lambda line: print(f"warning: {line}", file=sys.stderr))
     protocol = pick_references(args.dataset, args.shots, {item.category for item in items}, args.seed)
-    items = _spread(protocol.remaining(items), args.limit)
+    try:
+        banks = pick_references(args.dataset, args.map, {item.category for item in items}, args.seed)
+    except DatasetError as err:  # too few normal training images for the banks
+        print(f"error: {str(err).replace('--shots', '--map')}", file=sys.stderr)
+        return 2
+    items = _spread(banks.remaining(protocol.remaining(items)), args.limit)
     if not items:
         print(f"error: no test images in {args.dataset}", file=sys.stderr)
         return 1
@@ -331,11 +352,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         pairs.append((result.request.tag, finding))
     print(file=sys.stderr)
     scores = score_by_category(pairs)
+    maps = _map_figures(args, pairs, banks.references) if args.map else None
     if args.json:
-        print(json.dumps({**{name: s.as_dict() for name, s in scores.items()}, "protocol": protocol.as_dict()}))
+        extra = {"anomaly_map": maps} if maps is not None else {}
+        print(json.dumps({**{name: s.as_dict() for name, s in scores.items()}, "protocol": protocol.as_dict(),
+                          **extra}))
     else:
         print(protocol.describe())
         print(format_table(scores))
+        if maps is not None:
+            from lriad_desktop.map_cli import format_map_table
+
+            print(format_map_table(maps))
     if args.plot is not None:
         from lriad_desktop.core.curve_plots import write_curve_plots
 

@@ -53,3 +53,56 @@ class MapOption:
             return {"error": getattr(err, "reason", None) or str(err)}
         return {"score": round(float(amap.score), 4), "raw_score": round(float(amap.raw_score), 4),
                 "boxes": [b.as_list(1) for b in amap.boxes], "bank_images": self.bank.n_images}
+
+
+def evaluate_maps(pairs: Sequence[tuple[Any, Any]], good: dict[str, Sequence[Path]], model_dir: Path,
+                  adapter_dir: Path | None, device: str) -> dict[str, dict[str, Any]]:
+    """`lriad evaluate --map K`: per category, a bank from its K normal training images (`good`), then image
+    AUROC of the map, of the model's own score and of their fusion (`core.anomaly_map.fused_score`) on the
+    same test images; "all" pools the categories' images."""
+    from lriad_desktop.core.anomaly_map import fused_score
+    from lriad_desktop.core.devices import pick_device
+    from lriad_desktop.core.score_curves import auroc
+    from lriad_desktop.core.vision_features import VisionTower
+
+    tower = VisionTower.load(model_dir, adapter_dir, device=pick_device(device)[0])
+    rows: dict[str, list[tuple[bool, float | None, float | None]]] = {}
+    banks: dict[str, int] = {}
+    for category in sorted({item.category for item, _ in pairs}):
+        bank = build_bank(tower, category, [load_image(p).image for p in good.get(category, ())])
+        banks[category] = bank.n_images
+        chosen = [(item, finding) for item, finding in pairs if item.category == category]
+        print(f"\ranomaly map: {category} ({len(chosen)} images)", end="", file=sys.stderr, flush=True)
+        for item, finding in chosen:
+            try:
+                score = float(map_images(tower, bank, [load_image(item.path).image])[0].score)
+            except (ImageLoadError, AnomalyMapError):
+                score = None
+            rows.setdefault(category, []).append((item.anomalous, finding.anomaly_score, score))
+    print(file=sys.stderr)
+    rows["all"] = [r for cat in sorted(banks) for r in rows.get(cat, [])]
+
+    def area(values: list[tuple[bool, float | None]]) -> float | None:
+        kept = [(t, s) for t, s in values if s is not None]
+        return auroc([s for _, s in kept], [t for t, _ in kept]) if kept else None
+
+    out = {}
+    for name, values in rows.items():
+        out[name] = {"map_auroc": area([(t, m) for t, _, m in values]),
+                     "model_auroc": area([(t, p) for t, p, _ in values]),
+                     "fusion_auroc": area([(t, fused_score(p, m)) for t, p, m in values]),
+                     "images": len(values), "bank_images": banks.get(name, sum(banks.values()))}
+    return out
+
+
+def format_map_table(figures: dict[str, dict[str, Any]]) -> str:
+    """The map, the model and the fusion side by side, a row per category."""
+    def num(v: float | None) -> str:
+        return "—" if v is None else f"{v:.3f}"
+
+    lines = [f"{'anomaly map':<14} {'images':>6} {'bank':>5} {'map AUROC':>10} {'model AUROC':>12} "
+             f"{'fusion AUROC':>13}"]
+    for name, f in figures.items():
+        lines.append(f"{name:<14} {f['images']:>6} {f['bank_images']:>5} {num(f['map_auroc']):>10} "
+                     f"{num(f['model_auroc']):>12} {num(f['fusion_auroc']):>13}")
+    return "\n".join(lines)

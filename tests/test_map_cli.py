@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from test_cli import run_cli
 
 
@@ -41,3 +43,37 @@ def test_too_few_or_unreadable_good_images_are_one_error_line(tmp_path):
     assert bad.returncode == 2 and "--map" in bad.stderr and "Traceback" not in bad.stderr
     served = run_cli("inspect", part, "--map", good, "--server", "http://127.0.0.1:9")
     assert served.returncode == 2 and "give its local folder with --model" in served.stderr
+
+
+@pytest.mark.slow
+def test_evaluate_reports_the_map_the_model_and_their_fusion_side_by_side(tmp_path):
+    from training.synthetic import main as make_synthetic
+
+    make_synthetic([str(tmp_path / "all"), "--per-kind", "2", "--seed", "5150", "--line-variant", "0"])
+    data = tmp_path / "set"
+    data.mkdir()
+    for name in ("fabric", "washer"):
+        (tmp_path / "all" / name).rename(data / name)
+    res = run_cli("evaluate", data, "--map", "2", "--json", "--max-new-tokens", "8")
+    assert res.returncode == 0, res.stderr
+    maps = json.loads(res.stdout)["anomaly_map"]
+    assert set(maps) == {"fabric", "washer", "all"}
+    assert maps["all"]["bank_images"] == 4 and maps["fabric"]["bank_images"] == 2
+    assert maps["all"]["images"] == maps["fabric"]["images"] + maps["washer"]["images"] > 0
+    for figures in maps.values():
+        assert all(figures[k] is None or 0 <= figures[k] <= 1 for k in ("map_auroc", "model_auroc", "fusion_auroc"))
+    assert maps["fabric"]["map_auroc"] >= 0.8  # defects in one fabric variant stand out from 2 good images
+    table = run_cli("evaluate", data, "--map", "2", "--max-new-tokens", "8", "--limit", "4")
+    assert table.returncode == 0 and "map AUROC" in table.stdout and "fusion AUROC" in table.stdout
+    one = run_cli("evaluate", data, "--map", "1")
+    assert one.returncode == 2 and "at least 2" in one.stderr
+    many = run_cli("evaluate", data, "--map", "3")
+    assert many.returncode == 2 and "--map 3 needs 3" in many.stderr and "Traceback" not in many.stderr
+
+
+def test_the_fusion_rule():
+    from lriad_desktop.core.anomaly_map import MAP_MIDPOINT, fused_score, map_probability
+
+    assert map_probability(MAP_MIDPOINT) == 0.5 and map_probability(0.0) < 0.05 < 0.95 < map_probability(6.0)
+    assert fused_score(0.9, None) == 0.9 and fused_score(None, MAP_MIDPOINT) == 0.5 and fused_score(None, None) is None
+    assert fused_score(0.2, MAP_MIDPOINT) == 0.35

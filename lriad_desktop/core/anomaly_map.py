@@ -326,3 +326,20 @@ def map_images(tower: VisionTower, bank: MemoryBank, images: Sequence[Image.Imag
     """Maps of RGB images against `bank`; raises `StaleBank` when the tower is another model's."""
     bank.check(BankIdentity.of(tower, bank.identity.feature))
     return [bank.anomaly_map(c, smoothing) for c in _all_features(tower, images, bank.identity.feature)]
+
+
+MAP_MIDPOINT = 3.0  # a normalised map score this many good-image spreads above their mean reads as P = 0.5
+
+
+def map_probability(score: float) -> float:
+    """A normalised map score as a probability of anomalous: a logistic centred `MAP_MIDPOINT` good-image
+    spreads above the good images' mean (good images sit near 0), one spread wide."""
+    return float(1.0 / (1.0 + np.exp(-(float(score) - MAP_MIDPOINT))))
+
+
+def fused_score(mllm_probability: float | None, map_score: float | None) -> float | None:
+    """The fusion rule: the mean of the MLLM's P(anomalous) and the map's probability; whichever exists when
+    only one does; None when neither."""
+    parts = [p for p in (mllm_probability, None if map_score is None else map_probability(map_score))
+             if p is not None]
+    return float(np.mean(parts)) if parts else None
