@@ -67,13 +67,14 @@ def make_window(qtbot, inspector):
     from lriad_desktop.ui.controller import AppController
     from lriad_desktop.ui.main_window import MainWindow
 
-    stores = []
+    stores, controllers = [], []
 
     def make(settings: Settings | None = None, store_path=None, factory=None, load_model: bool = True):
         store = ReviewStore.open(store_path)
         stores.append(store)
         controller = AppController(store, settings or Settings(),
                                    inspector_factory=factory or (lambda s: inspector))
+        controllers.append(controller)
         window = MainWindow(controller, load_model=load_model)
         window.resize(1280, 800)
         window.show()
@@ -81,6 +82,8 @@ def make_window(qtbot, inspector):
         return window
 
     yield make
+    for c in controllers:  # a model call a quick close left running ends before the next test uses the model
+        c.runner.wait_left(120)
     for s in stores:
         s.close()
 

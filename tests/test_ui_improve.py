@@ -111,12 +111,13 @@ def test_improve_then_activate_hot_swaps_and_the_versions_dialog_rolls_back(qtbo
     assert panel.progress.maximum() == 2 and panel.progress.value() == 2 and p.step == 2
     assert len(panel.reward_chart.values) == 2 and len(panel.kl_chart.values) == 2
     assert panel.classes.rowCount() >= 1 and "Step 2/2" in panel.log.toPlainText()
-    # the before/after table: flagged and held-out, "all" first
-    assert panel.results_box.isVisible()
-    cells = [[panel.results.item(r, k).text() for k in range(panel.results.columnCount())]
-             for r in range(panel.results.rowCount())]
-    assert cells[0][:3] == ["Flagged", "all classes", "3"] and "→" in cells[0][3]
-    assert any(row[0] == "Held out" for row in cells)
+    # before/after: the held-out images first (5 accepted: too few to judge), the 3 flags apart, "all" first
+    results = panel.results_box
+    assert results.isVisible() and results.headline.text().startswith("Can't judge yet")
+    trained = results.trained_on
+    cells = [[trained.item(r, k).text() for k in range(trained.columnCount())] for r in range(trained.rowCount())]
+    assert cells[0][:2] == ["all classes", "3"] and "→" in cells[0][2]
+    assert results.trained_title.text().startswith("TRAINED ON THESE: the 3 images you flagged")
     # the run registered an inactive version on top of the base model (registered on first use)
     adapter = adapters_dir() / f"{tiny_model_dir.name}-v1"
     assert Path(p.adapter) == adapter and adapter.is_dir()

@@ -42,6 +42,7 @@ class Scores:
     image_auroc: float | None = None
     image_ap: float | None = None
     unscored_rate: float = 0.0
+    boxes: int = 0  # boxes the model drew on the images it called defective (0: it draws none)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,10 +54,12 @@ def score(pairs: Iterable[tuple[LabelledImage, Finding]]) -> Scores:
     ious: list[float] = []
     label_hits: list[bool] = []
     ms: list[float] = []
-    n = 0
+    n = boxes = 0
     ranked: list[tuple[float | None, bool]] = []
     for truth, finding in pairs:
         n += 1
+        if finding.verdict is Verdict.ANOMALOUS:
+            boxes += sum(d.box is not None for d in finding.defects)
         ranked.append(ranked_pair(truth, finding))
         ms.append(finding.timings.get("total_ms", 0.0))
         if finding.verdict is Verdict.UNPARSED:
@@ -94,6 +97,7 @@ def score(pairs: Iterable[tuple[LabelledImage, Finding]]) -> Scores:
         image_auroc=figures[0],
         image_ap=figures[1],
         unscored_rate=figures[2],
+        boxes=boxes,
     )
 
 

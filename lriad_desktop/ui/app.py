@@ -1,11 +1,13 @@
-"""Starting the GUI: the application object, theme, store and settings, and the headless screenshot mode."""
+"""Starting the GUI: the application object, theme, store and settings, and the headless screenshot mode;
+and leaving it at once on quit (`leave`)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
@@ -136,10 +138,25 @@ def _settings_for_run(model: Path | None, adapter: Path | None, device: str | No
     return settings.with_changes(**changes)
 
 
+def leave(rc: int) -> NoReturn:
+    """End the process now, after the window closed and the store with it. By then every write is done: reviews
+    (the store lane is waited for), exports and reports (the io lane too), settings (saved as they change).
+    What a normal exit would still wait for — a model load or generation deep in torch, which can't be
+    interrupted, and the interpreter's teardown of torch — is seconds with nothing to save."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):  # no console (a windowed build), or already closed
+            pass
+    os._exit(rc)
+
+
 def run_gui(paths: Sequence[str | os.PathLike] = (), model: Path | None = None, adapter: Path | None = None,
             device: str | None = None, screenshot: Path | None = None,
             inspector_factory: InspectorFactory | None = None) -> int:
-    """Run the app; with `screenshot`, run headless until the first image is inspected and drawn."""
+    """Run the app; with `screenshot`, run headless until the first image is inspected and drawn (and return
+    its exit status; without, the process ends when the window closes: `leave`)."""
     if screenshot is not None and sys.platform.startswith("linux") and not (
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -174,6 +191,8 @@ def run_gui(paths: Sequence[str | os.PathLike] = (), model: Path | None = None, 
         return 1
     rc = app.exec()
     store.close()
+    if run is None:  # an inspector's session: quit within a second, not after the model call under way
+        leave(rc)
     if run is not None:
         if run.rc is None:
             run.rc, run.message = 1, "the window closed before the screenshot"

@@ -486,8 +486,8 @@ class AppController(ModelVersionActions, QObject):
         self.settingsChanged.emit(settings)
 
     def shutdown(self) -> None:
-        """Stop background work (waits for a running model call and a training process to end) — the store
-        is already up to date."""
+        """Stop background work: waits for the writes under way and a training process to end, for a model
+        call at most a moment (`runner.left_running` counts what it left) — the store is then up to date."""
         self.training.stop()
         self.inspection.cancel()
         self.runner.shutdown(wait=True)

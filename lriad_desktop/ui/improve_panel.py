@@ -19,14 +19,14 @@ from lriad_desktop.core.paths import model_folder
 from lriad_desktop.core.step_time import measured_s_per_step
 from lriad_desktop.core.store import StoreError
 from lriad_desktop.core.train_protocol import RunCancelled, Step, TrainingEvent, recipe_from_env
-from lriad_desktop.core.training_progress import COMPARED, compare
 from lriad_desktop.ui.charts import LineChart
 from lriad_desktop.ui.tables import read_only_table
 from lriad_desktop.ui.controller import AppController
+from lriad_desktop.ui.run_results import RunResults
 from lriad_desktop.ui.theme import colour
 from lriad_desktop.ui.training_length import TrainingLength
 from lriad_desktop.ui.training_process import plan_improvement
-from lriad_desktop.ui.training_text import CANCELLED_LINE, change_text, format_duration, status_text
+from lriad_desktop.ui.training_text import CANCELLED_LINE, format_duration, status_text
 
 LOG_LINES = 2000
 
@@ -93,12 +93,6 @@ class ImprovePanel(QDialog):
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.reward_chart = LineChart("Reward", "accent")
         self.kl_chart = LineChart("KL to the starting model", "warn")
-        self.results = _table(["Images", "Class", "n"] + [f"{title}  (before → after)" for _, title in COMPARED])
-        for column in range(3):
-            self.results.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        self.results_note = QLabel()
-        self.results_note.setObjectName("meta")
-        self.results_note.setWordWrap(True)
         self.classes = _table(["Class", "Seen", "Success", "Weight", "Rarity"])
         self.classes.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)  # no "contami…"
         self.log = QPlainTextEdit()
@@ -150,12 +144,7 @@ class ImprovePanel(QDialog):
         sl.addLayout(start_row)
         lay.addWidget(self.setup_box)
         lay.addWidget(self.error)
-        self.results_box = QWidget()
-        rl = QVBoxLayout(self.results_box)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(_section("BEFORE → AFTER"))
-        rl.addWidget(self.results)
-        rl.addWidget(self.results_note)
+        self.results_box = RunResults()  # before → after: held out first, the trained-on flags apart
         lay.addWidget(self.results_box)
         charts = QHBoxLayout()
         charts.addWidget(self.reward_chart)
@@ -201,7 +190,6 @@ class ImprovePanel(QDialog):
         self.reinspect_flagged_button.hide()
         self.reinspect_all_button.hide()
         self.results_box.hide()
-        self.results.setRowCount(0)
         self.classes.setRowCount(0)
         self._refresh()
 
@@ -324,24 +312,7 @@ class ImprovePanel(QDialog):
 
     def _fill_results(self) -> None:
         p = self.controller.training.progress
-        rows = compare(p.before, p.after)
-        self.results.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            self.results.setItem(r, 0, _item(row.split))
-            self.results.setItem(r, 1, _item("all classes" if row.defect_class == "all" else row.defect_class))
-            self.results.setItem(r, 2, _item(str(row.n), True))
-            for c, change in enumerate(row.changes, start=3):
-                delta = change.delta
-                tone = "" if delta is None or abs(delta) < 0.005 else ("ok" if delta > 0 else "danger")
-                self.results.setItem(r, c, _item(change_text(change), True, tone))
-        if not p.after.get("holdout"):
-            note = "No held-out images: accept more of the model's findings to measure regressions. "
-        else:
-            note = "Held out: accepted images the run never trained on (a drop there means a regression). "
-        self.results_note.setText(note + "Activate makes the very next inspection use the new version; "
-                                         "the previous one stays one click away in Model Versions.")
-        header = self.results.horizontalHeader().height()
-        self.results.setFixedHeight(header + sum(self.results.rowHeight(r) for r in range(len(rows))) + 4)
+        self.results_box.show_run(p.before, p.after, p.training_falls())
         self.results_box.show()
         self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
 

@@ -7,6 +7,11 @@ the newest one, so a fast producer — a camera — can't flood the UI). `fn` ne
 widget. Lanes: "model" (one thread: all model loading and inference, in order), "io"
 (decoding, thumbnails, folder scans, exports), "capture" (long camera loops) and "store" (one
 thread: review-store writes that wait for another program's lock, in order).
+
+On quit (`shutdown`) every task is cancelled; the lanes that write ("store", "io": reviews, exports,
+reports, snapshots) are waited for to their end, the others ("model", "capture": a call deep in torch or a
+camera) at most `QUIT_WAIT_S`. `left_running` then says whether one is still under way: the process can
+leave without it (`ui.app`), since nothing it does is a write the inspector would lose.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait as wait_for
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -23,6 +28,9 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 log = logging.getLogger(__name__)
 
 LANES: dict[str, int] = {"model": 1, "io": 2, "capture": 1, "store": 1}
+WRITING_LANES = frozenset({"store", "io"})  # a quit waits for these to the end
+KEPT_ON_QUIT = frozenset({"store"})  # and runs these even when still queued: they hold the reviews
+QUIT_WAIT_S = 0.5  # and for a model call or a camera loop at most this long
 _LATEST = object()
 
 
@@ -99,6 +107,7 @@ class TaskRunner(QObject):
         self._tasks: dict[int, TaskHandle] = {}
         self._ids = itertools.count(1)
         self._closed = False
+        self._left: list[Future] = []
         self._finished.connect(self._deliver_result, Qt.ConnectionType.QueuedConnection)
         self._progressed.connect(self._deliver_progress, Qt.ConnectionType.QueuedConnection)
 
@@ -128,7 +137,7 @@ class TaskRunner(QObject):
         result: Any = None
         error: BaseException | None = None
         try:
-            if handle.ctx.cancelled:
+            if handle.ctx.cancelled and handle.lane not in KEPT_ON_QUIT:  # a kept one sees `cancelled` and ends soon
                 raise TaskCancelled()
             result = fn(handle.ctx)
         except BaseException as err:  # delivered to on_done on the main thread
@@ -187,11 +196,25 @@ class TaskRunner(QObject):
         """Tasks submitted and not yet delivered."""
         return len(self._tasks)
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Cancel every task and stop the threads (waits for running ones unless `wait` is False)."""
+    @property
+    def left_running(self) -> int:
+        """After `shutdown`: tasks still running (a model call or camera loop that didn't stop in time)."""
+        return sum(not f.done() for f in self._left)
+
+    def wait_left(self, timeout_s: float | None = None) -> bool:
+        """Wait for the tasks a `shutdown` left running; True once none is."""
+        return not wait_for(self._left, timeout=timeout_s).not_done
+
+    def shutdown(self, wait: bool = True, others_s: float = QUIT_WAIT_S) -> None:
+        """Cancel every task and stop the threads. With `wait`, waits for the running tasks of the lanes that
+        write to their end, and for the others at most `others_s` (`left_running` counts what is left)."""
         self._closed = True
-        for handle in list(self._tasks.values()):
+        running = list(self._tasks.values())
+        for handle in running:
             handle.cancel()
-        for pool in self._pools.values():
-            pool.shutdown(wait=wait, cancel_futures=True)
+        for lane, pool in self._pools.items():
+            pool.shutdown(wait=wait and lane in WRITING_LANES, cancel_futures=lane not in KEPT_ON_QUIT)
+        self._left = [h.future for h in running if h.future is not None and h.lane not in WRITING_LANES]
+        if wait and self._left:
+            wait_for(self._left, timeout=others_s)
         self._tasks.clear()

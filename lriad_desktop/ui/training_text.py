@@ -9,7 +9,8 @@ from typing import Any
 
 from lriad_desktop.core.train_protocol import (AdapterSaved, DataPrepared, Evaluated, Output, RunCancelled, RunDone,
                                                RunFailed, Step, TrainingEvent, TrainingSetUp)
-from lriad_desktop.core.training_progress import SPLITS, MetricChange, TrainingProgress
+from lriad_desktop.core.training_progress import (MIN_HELD_OUT, SPLITS, Fall, MetricChange, RunJudgement,
+                                                  TrainingProgress, judge)
 from lriad_desktop.core.versions import ModelVersion
 
 
@@ -54,8 +55,8 @@ def event_line(event: TrainingEvent) -> str:
         return (f"Data: {event.flagged} flagged, {event.replay} replayed, {event.holdout} held out → "
                 f"{event.rows} training rows{extra}")
     if isinstance(event, Evaluated):
-        return (f"{event.when.capitalize()}: flagged {scores_summary(event.flagged.get('all', {}))}; "
-                f"held out {scores_summary(event.holdout.get('all', {}))}")
+        return (f"{event.when.capitalize()}: held out {scores_summary(event.holdout.get('all', {}))}; "
+                f"flagged (trained on) {scores_summary(event.flagged.get('all', {}))}")
     if isinstance(event, TrainingSetUp):
         start = Path(event.adapter_from).name if event.adapter_from else "the base model"
         return f"Training from {start}: {event.rows} rows, {event.max_steps} steps"
@@ -95,13 +96,80 @@ def status_text(progress: TrainingProgress) -> str:
             "done": "Finished", "cancelled": "Cancelled", "failed": "Failed"}.get(p.phase, p.phase)
 
 
+def _images(n: int) -> str:
+    return f"{n} image{'s' if n != 1 else ''}"
+
+
+METRIC_WORDS = {"accuracy": "accuracy", "f1": "F1", "mean_iou": "mean IoU", "success": "success"}
+WHERE = {"holdout": "On held-out images", "flagged": "On the flagged images it trained on",
+         "training": "During training"}
+
+
+def held_out_headline(judgement: RunJudgement, changes: tuple[MetricChange, ...] = ()) -> str:
+    """The run's headline: its held-out figures with their image count, or "can't judge yet"."""
+    n = judgement.held_out
+    if not judgement.judgeable:
+        few = "no held-out images" if n == 0 else f"only {_images(n)} held out"
+        return (f"Can't judge yet: {few} ({MIN_HELD_OUT} needed). Images you accept are set aside to measure "
+                "runs on: accept more of the model's findings before trusting these figures.")
+    figures = " · ".join(f"{METRIC_WORDS[c.name]} {change_text(c)}" for c in changes)
+    return f"On the {n} held-out images (accepted, never trained on): {figures}"
+
+
+def trained_on_title(judgement: RunJudgement) -> str:
+    """The title over the flagged figures, which say how well it learned, not how good it is."""
+    return (f"TRAINED ON THESE: the {_images(judgement.flagged)} you flagged (it learned from them, so they "
+            "flatter it)")
+
+
+def _fall_sentence(where: str, falls: list[Fall]) -> str:
+    cls = falls[0].defect_class
+    what = "overall" if cls == "all" else cls
+    if where == "training":
+        f = falls[0]
+        return f"{WHERE[where]}, {what}'s success fell from {_pct(f.before)} to {_pct(f.after)}."
+    figures = ", ".join(f"{METRIC_WORDS[f.metric]} {format_metric(f.metric, f.before)} → "
+                        f"{format_metric(f.metric, f.after)}" for f in falls)
+    return f"{WHERE[where]}, {what} fell: {figures}."
+
+
+def warnings(judgement: RunJudgement) -> list[str]:
+    """What the table alone would hide, in words: boxes that vanished, every figure that fell."""
+    lines = []
+    j = judgement
+    if j.boxes_gone and j.boxes_before is not None:
+        lines.append(f"No boxes any more: the new version draws no boxes (the one before drew {j.boxes_before} "
+                     "on the same images), so it can't show where a defect is.")
+    elif j.boxes_gone:
+        lines.append("No boxes any more: mean IoU fell to 0, so its boxes miss every defect.")
+    elif j.draws_no_boxes:
+        lines.append("The new version draws no boxes on these images (nor did the one before).")
+    groups: dict[tuple[str, str], list[Fall]] = {}
+    for fall in j.falls:
+        if j.boxes_gone and fall.metric == "mean_iou" and fall.after == 0:
+            continue  # said once above
+        groups.setdefault((fall.split, fall.defect_class), []).append(fall)
+    lines += [_fall_sentence(where, falls) for (where, _), falls in groups.items()]
+    return lines
+
+
 def key_metrics(version: ModelVersion) -> str:
-    """'flagged F1 0.20 → 0.65 · held out F1 0.90 → 0.91' from a version's metrics (or '')."""
+    """'held out F1 0.90 → 0.91 (12 images) · trained on F1 0.20 → 0.65' from a version's metrics (or ''); the
+    held-out figure reads "can't judge" on too few images, and vanished boxes are said."""
     before, after = version.metrics.get("before") or {}, version.metrics.get("after") or {}
+    if not after:
+        return ""
+    j = judge(before, after)
     bits = []
     for key, title in SPLITS:
         b = ((before.get(key) or {}).get("all") or {}).get("f1")
         a = ((after.get(key) or {}).get("all") or {}).get("f1")
-        if a is not None:
-            bits.append(f"{title.lower()} F1 {_num(b)} → {_num(a)}")
+        if key == "holdout" and not j.judgeable:
+            bits.append(f"held out: can't judge ({_images(j.held_out)})")
+        elif a is not None:
+            where = f"held out F1 {_num(b)} → {_num(a)} ({_images(j.held_out)})" if key == "holdout" else \
+                f"trained on F1 {_num(b)} → {_num(a)}"
+            bits.append(where)
+    if j.boxes_gone:
+        bits.append("no boxes any more")
     return " · ".join(bits)
