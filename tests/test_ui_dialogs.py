@@ -107,7 +107,7 @@ def test_export_from_the_window_runs_in_the_background(qtbot, make_window, tmp_p
     target = tmp_path / "out" / "train.jsonl"
     window.exports.run("vlm-r1", str(target))
     qtbot.waitUntil(lambda: window.statusBar().currentMessage().startswith("Exported"))
-    assert "1 images, 1 boxes" in window.statusBar().currentMessage()
+    assert "1 image, 1 box" in window.statusBar().currentMessage()
     assert json.loads(target.read_text())["solution"].startswith("<answer>")
     window.close()
 

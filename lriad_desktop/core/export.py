@@ -54,7 +54,10 @@ class ExportResult:
 
     def summary(self) -> str:
         """One line for the status bar."""
-        text = f"{self.images} images, {self.boxes} boxes → {self.path}"
+        def count(n: int, word: str) -> str:
+            return f"{n} {word}{'' if n == 1 else 'es' if word == 'box' else 's'}"
+
+        text = f"{count(self.images, 'image')}, {count(self.boxes, 'box')} → {self.path}"
         return text + (f" ({len(self.skipped)} skipped)" if self.skipped else "")
 
 
