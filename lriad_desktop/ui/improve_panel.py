@@ -23,7 +23,7 @@ from lriad_desktop.ui.charts import LineChart
 from lriad_desktop.ui.tables import read_only_table
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.run_results import RunResults
-from lriad_desktop.ui.theme import colour
+from lriad_desktop.ui.theme import bring_to_front, colour
 from lriad_desktop.ui.training_length import TrainingLength
 from lriad_desktop.ui.training_process import plan_improvement
 from lriad_desktop.ui.training_text import CANCELLED_LINE, format_duration, status_text
@@ -386,9 +386,7 @@ class ImproveController:
                 return
             if not panel.awaiting_decision:  # a finished run not activated or discarded yet stays on show
                 panel.prepare()
-        panel.show()
-        panel.raise_()
-        panel.activateWindow()
+        bring_to_front(panel)
 
     def start_run(self, length: tuple[str, int]) -> None:
         """Start a run of `length` ("minutes" | "steps", n) on the flagged and corrected images."""

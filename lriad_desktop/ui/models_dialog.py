@@ -26,7 +26,7 @@ from lriad_desktop.core.paths import model_folder, models_dir
 from lriad_desktop.core.settings import SettingsError
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.tasks import TaskCancelled, TaskContext, TaskHandle
-from lriad_desktop.ui.theme import colour
+from lriad_desktop.ui.theme import bring_to_front, colour
 
 LANE = "models"  # downloads and smoke inspections: one at a time, apart from inspection's "model" lane
 MODEL_COLUMNS = ("", "Model", "Family", "Parameters", "Size", "Boxes in", "Fits this machine", "Found in")
@@ -379,9 +379,7 @@ class ModelsAction:
         """Refresh and show the dialog."""
         dialog = self.dialog()
         dialog.refresh()
-        dialog.show()
-        dialog.raise_()
-        dialog.activateWindow()
+        bring_to_front(dialog)
 
     def close(self) -> None:
         """Close the dialog (the window is closing)."""

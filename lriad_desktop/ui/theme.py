@@ -7,7 +7,7 @@ from functools import lru_cache
 from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from lriad_desktop.core.paths import resources_dir
 
@@ -134,3 +134,10 @@ def paint_card(p: QPainter, rect: QRectF, font: QFont, title: str) -> QRectF:
     header = frame.adjusted(10, 6, -10, 0)
     p.drawText(header, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, title.upper())
     return header
+
+
+def bring_to_front(window: QWidget) -> None:
+    """Show a dialog or panel window, raised above the others and given the focus."""
+    window.show()
+    window.raise_()
+    window.activateWindow()

@@ -17,7 +17,7 @@ from lriad_desktop.core.store import StoreError
 from lriad_desktop.core.versions import ModelVersion, is_available, resolve_base, rollback_target
 from lriad_desktop.ui.controller import AppController
 from lriad_desktop.ui.tables import read_only_table
-from lriad_desktop.ui.theme import colour
+from lriad_desktop.ui.theme import bring_to_front, colour
 from lriad_desktop.ui.training_text import key_metrics
 
 COLUMNS = ("", "Version", "Base model", "Adapter", "Parent", "Data rev.", "Created", "Flagged / held-out F1")
@@ -181,9 +181,7 @@ class VersionsAction:
             return
         dialog = self.dialog()
         dialog.refresh()
-        dialog.show()
-        dialog.raise_()
-        dialog.activateWindow()
+        bring_to_front(dialog)
 
     def close(self) -> None:
         """Close the dialog (the window is closing)."""
