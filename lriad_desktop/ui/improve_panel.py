@@ -1,7 +1,8 @@
 """"Improve model": the action that opens the panel, where the inspector sees what the run learns from and
 chooses how long it trains, then follows it — progress, reward and KL curves, per-class success, the event
-log, Cancel — then the before/after table with Activate and Discard, and, once activated, re-inspection
-of the flagged images with the new version.
+log, Cancel — then the before/after table with Activate and Discard (the guard recommends one: Discard when
+the held-out images lost more than the tolerance setting, and Activate then asks once, naming what fell),
+and, once activated, re-inspection of the flagged images with the new version.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from lriad_desktop.core.train_protocol import RunCancelled, Step, TrainingEvent,
 from lriad_desktop.ui.charts import LineChart
 from lriad_desktop.ui.tables import read_only_table
 from lriad_desktop.ui.controller import AppController
-from lriad_desktop.ui.run_results import RunResults
+from lriad_desktop.ui.run_results import RunResults, confirm_despite_verdict
 from lriad_desktop.ui.theme import bring_to_front, colour
 from lriad_desktop.ui.training_length import TrainingLength
 from lriad_desktop.ui.training_process import plan_improvement
@@ -103,7 +104,8 @@ class ImprovePanel(QDialog):
         self.activate_button.setObjectName("primary")
         self.activate_button.setToolTip("Use the new version from the next inspection on")
         self.discard_button = QPushButton("Discard")
-        self.discard_button.setToolTip("Delete the new adapter; the model in use stays as it is")
+        self.discard_button.setToolTip("Set the new version aside (listed as discarded; its adapter folder is "
+                                       "deleted to free the disk); the model in use stays as it is")
         self.cancel_button = QPushButton("Cancel training")
         self.close_button = QPushButton("Close")
         self.learns_from = QLabel()
@@ -182,7 +184,7 @@ class ImprovePanel(QDialog):
             start = f"continuing from {plan.parent_name}" if plan.adapter_from else "starting from the base model"
             self.title.setText(f"Improving {plan.base.name} on {plan.flagged} flagged image"
                                + ("s" if plan.flagged != 1 else ""))
-            self.subtitle.setText(f"{start} · new adapter {plan.out_dir.name} · the model in use doesn't change "
+            self.subtitle.setText(f"{start} · new version {plan.out_dir.name} · the model in use doesn't change "
                                   "until you activate the result")
         self.log.clear()
         self.error.hide()
@@ -297,6 +299,15 @@ class ImprovePanel(QDialog):
         self.discard_button.setVisible(pending)
         self.activate_button.setEnabled(pending and not self._decided)
         self.discard_button.setEnabled(pending and not self._decided)
+        verdict = self.results_box.verdict if pending else None
+        discard_first = verdict is not None and verdict.discard  # the recommended button is the primary one
+        for button, primary in ((self.activate_button, not discard_first), (self.discard_button, discard_first)):
+            if (button.objectName() == "primary") != primary:
+                button.setObjectName("primary" if primary else "")
+                button.style().unpolish(button)
+                button.style().polish(button)
+        self.activate_button.setToolTip("Use the new version from the next inspection on" + (
+            f" (it lost {verdict.fell()} on the held-out images: asks first)" if discard_first else ""))
 
     def _fill_classes(self) -> None:
         classes = self.controller.training.progress.classes
@@ -312,7 +323,7 @@ class ImprovePanel(QDialog):
 
     def _fill_results(self) -> None:
         p = self.controller.training.progress
-        self.results_box.show_run(p.before, p.after, p.training_falls())
+        self.results_box.show_run(p.before, p.after, p.training_falls(), self.controller.settings.improve_tolerance)
         self.results_box.show()
         self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
 
@@ -320,6 +331,9 @@ class ImprovePanel(QDialog):
     def activate(self) -> None:
         """Make the finished run's version the active model."""
         version_id = self.controller.training.progress.version_id
+        new_name = Path(self.controller.training.progress.adapter).name
+        if version_id is not None and not confirm_despite_verdict(self, self.results_box.verdict, new_name):
+            return
         if version_id is not None and self.controller.activate_version(version_id):
             self._decided = True
             name = self.controller.version_name()
@@ -331,13 +345,14 @@ class ImprovePanel(QDialog):
         self._update_buttons()
 
     def discard(self) -> None:
-        """Delete the finished run's adapter (after asking)."""
+        """Discard the finished run's version (after asking): listed as discarded, its adapter folder deleted."""
         p = self.controller.training.progress
         if p.version_id is None:
             return
         name = Path(p.adapter).name
         answer = QMessageBox.question(self, "Discard the new version",
-                                      f"Delete the adapter {name}? The model in use stays as it is.",
+                                      f"Discard {name}? It stays listed as discarded in Model Versions, and its "
+                                      "adapter folder is deleted to free the disk. The model in use stays as it is.",
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)
         if answer != QMessageBox.StandardButton.Yes:

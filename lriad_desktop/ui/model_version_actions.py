@@ -16,8 +16,8 @@ from lriad_desktop.core.paths import bundled_model_dir, model_folder
 from lriad_desktop.core.run_recovery import Reconciled, reconcile_training
 from lriad_desktop.core.settings import SettingsError
 from lriad_desktop.core.store import ReviewStore, StoreError
-from lriad_desktop.core.versions import (ModelVersion, adapters_dir, find_version, is_available, resolve_base,
-                                         sync_active_version)
+from lriad_desktop.core.versions import (ModelVersion, find_version, is_available, resolve_base,
+                                         sync_active_version, trained_here)
 from lriad_desktop.ui.tasks import TaskContext
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,9 @@ class ModelVersionActions:
         """Make a version the active one: the very next inspection uses its base + adapter (reloaded in
         the background, no restart)."""
         version = next((v for v in self.store.model_versions() if v.id == version_id), None)
+        if version is not None and version.discarded:
+            self.notice.emit(f"{version.name} was discarded: restore it in Model Versions before activating it")
+            return False
         if version is None or not is_available(version):
             self.notice.emit("That model version can't be used: its adapter or base folder is gone")
             return False
@@ -113,21 +116,29 @@ class ModelVersionActions:
         self.runner.submit(work, done, lane="io")
 
     def discard_version(self, version_id: int) -> bool:
-        """Delete a version's adapter folder (in the background); the version stays listed, unusable.
-        Only adapters the app trained (under the data folder) are deleted; the active version never is."""
+        """Mark a version discarded (its row, name and figures stay; it reads "discarded", can't be activated
+        until restored), then delete its adapter folder in the background to free the disk. Only adapters the
+        app trained (under the data folder) are deleted; another folder is left where it is. The active
+        version, or a base model, is never discarded."""
         version = next((v for v in self.store.model_versions() if v.id == version_id), None)
         if version is None or version.active or not version.adapter_path:
             self.notice.emit("The active model version can't be discarded" if version is not None and version.active
                              else "Nothing to discard")
             return False
-        folder = Path(version.adapter_path)
-        if folder.resolve().parent != adapters_dir().resolve():
-            self.notice.emit(f"{folder} was not trained by this app: it is left where it is")
+        try:
+            self.store.discard_model_version(version.id)
+        except StoreError as err:
+            self.notice.emit(str(err))
             return False
+        self.versionsChanged.emit()
+        folder = Path(version.adapter_path)
+        if not trained_here(version):
+            self.notice.emit(f"Discarded {version.name}; {folder} was not trained by this app: it is left where it is")
+            return True
 
         def done(_: object, error: BaseException | None) -> None:
             if isinstance(error, OSError):
-                self.notice.emit(f"Can't delete {folder}: {error.strerror or error}")
+                self.notice.emit(f"Discarded {version.name}, but can't delete {folder}: {error.strerror or error}")
             elif error is not None:
                 raise error
             else:
@@ -135,4 +146,16 @@ class ModelVersionActions:
             self.versionsChanged.emit()
 
         self.runner.submit(lambda ctx: shutil.rmtree(folder) if folder.exists() else None, done, lane="io")
+        return True
+
+    def restore_version(self, version_id: int) -> bool:
+        """Undo a discard: listed as ready again (activatable if its adapter folder is still there)."""
+        try:
+            version = self.store.restore_model_version(version_id)
+        except StoreError as err:
+            self.notice.emit(str(err))
+            return False
+        self.versionsChanged.emit()
+        self.notice.emit(f"Restored {version.name}" + ("" if is_available(version) else
+                                                       ": its adapter folder is gone, so it can't be activated"))
         return True

@@ -23,8 +23,8 @@ def _num(v: float | None) -> str:
 
 
 def format_metric(name: str, value: float | None) -> str:
-    """A metric as people read it: accuracy in percent, the others with two decimals."""
-    return _pct(value) if name == "accuracy" else _num(value)
+    """A metric as people read it: accuracy and label accuracy in percent, the others with two decimals."""
+    return _pct(value) if name in ("accuracy", "label_accuracy") else _num(value)
 
 
 def change_text(change: MetricChange) -> str:
@@ -100,7 +100,8 @@ def _images(n: int) -> str:
     return f"{n} image{'s' if n != 1 else ''}"
 
 
-METRIC_WORDS = {"accuracy": "accuracy", "f1": "F1", "mean_iou": "mean IoU", "success": "success"}
+METRIC_WORDS = {"accuracy": "accuracy", "label_accuracy": "label accuracy", "f1": "F1", "mean_iou": "mean IoU",
+                "success": "success"}
 WHERE = {"holdout": "On held-out images", "flagged": "On the flagged images it trained on",
          "training": "During training"}
 
