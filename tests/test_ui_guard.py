@@ -21,6 +21,7 @@ from lriad_desktop.core.paths import bundled_model_dir
 from lriad_desktop.core.review import Review, ReviewKind
 from lriad_desktop.core.train_protocol import DataPrepared, Evaluated, RunDone, Step, TrainingSetUp
 from lriad_desktop.core.versions import adapters_dir, version_state
+from lriad_desktop.ui.training_text import reviews_in_words
 from lriad_desktop.ui.theme import style_sheet
 from test_ui_helpers import UI_MARKS, make_window, no_leaked_windows, part_image  # noqa: F401
 
@@ -89,6 +90,9 @@ def test_a_regressed_run_recommends_discard_and_activate_asks_once_naming_the_fi
                     "label accuracy 100% → 0% (−100 points).")
     assert results.recommendation.isVisible() and results.recommendation.property("recommend") == "discard"
     assert panel.discard_button.objectName() == "primary" and panel.activate_button.objectName() == ""
+    # what it learned from, by kind: a box correction is no flag
+    assert panel.title.text() == "Improving base on 1 flag, 1 box correction"
+    assert "you flagged or corrected (1 flag, 1 box correction;" in results.trained_title.text()
     shot = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path) / "improve-discard.png"
     panel.setStyleSheet(style_sheet("light"))  # as the app shows it (the tests run without the app's theme)
     panel.resize(980, 900)
@@ -168,3 +172,8 @@ def test_a_discarded_version_whose_folder_is_kept_can_be_restored_from_the_dialo
     dialog.close()
     window.close()
 
+
+def test_reviews_are_said_by_kind():
+    assert reviews_in_words({"flag": 1, "box": 1}) == "1 flag, 1 box correction"
+    assert reviews_in_words({"flag": 2, "label": 1, "box": 3}) == "2 flags, 1 type correction, 3 box corrections"
+    assert reviews_in_words({}) == ""

@@ -27,7 +27,7 @@ from lriad_desktop.ui.run_results import RunResults, confirm_despite_verdict
 from lriad_desktop.ui.theme import bring_to_front, colour
 from lriad_desktop.ui.training_length import TrainingLength
 from lriad_desktop.ui.training_process import plan_improvement
-from lriad_desktop.ui.training_text import CANCELLED_LINE, format_duration, status_text
+from lriad_desktop.ui.training_text import CANCELLED_LINE, format_duration, reviews_in_words, status_text
 
 LOG_LINES = 2000
 
@@ -68,6 +68,7 @@ class ImprovePanel(QDialog):
         self.resize(980, 780)
         self._decided = False  # Activate or Discard was pressed for the finished run
         self._cancel_logged = False  # the run's own RunCancelled event is in the log
+        self._learns = ""  # what the run learns from, in words ('1 flag, 1 box correction')
         self._build()
         service = controller.training
         service.started.connect(self.reset)
@@ -182,8 +183,9 @@ class ImprovePanel(QDialog):
             self.subtitle.setText("")
         else:
             start = f"continuing from {plan.parent_name}" if plan.adapter_from else "starting from the base model"
-            self.title.setText(f"Improving {plan.base.name} on {plan.flagged} flagged image"
-                               + ("s" if plan.flagged != 1 else ""))
+            self._learns = self._reviews_in_words()  # a box correction is no flag: say which is which
+            self.title.setText(f"Improving {plan.base.name} on " + (self._learns or f"{plan.flagged} flagged image"
+                                                                    + ("s" if plan.flagged != 1 else "")))
             self.subtitle.setText(f"{start} · new version {plan.out_dir.name} · the model in use doesn't change "
                                   "until you activate the result")
         self.log.clear()
@@ -194,6 +196,18 @@ class ImprovePanel(QDialog):
         self.results_box.hide()
         self.classes.setRowCount(0)
         self._refresh()
+
+    def _reviews_in_words(self) -> str:
+        """'1 flag, 1 box correction': the current reviews a run learns from, by kind ('' if the store can't say)."""
+        try:
+            states = self.controller.store.reviewed_states()
+        except StoreError:
+            return ""
+        kinds: dict[str, int] = {}
+        for st in states:
+            if st.review is not None and st.review.review.disagrees:
+                kinds[st.review.review.kind.value] = kinds.get(st.review.review.kind.value, 0) + 1
+        return reviews_in_words(kinds)
 
     @property
     def awaiting_decision(self) -> bool:
@@ -323,7 +337,8 @@ class ImprovePanel(QDialog):
 
     def _fill_results(self) -> None:
         p = self.controller.training.progress
-        self.results_box.show_run(p.before, p.after, p.training_falls(), self.controller.settings.improve_tolerance)
+        self.results_box.show_run(p.before, p.after, p.training_falls(), self.controller.settings.improve_tolerance,
+                                  self._learns)
         self.results_box.show()
         self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
 

@@ -80,9 +80,10 @@ class RunResults(QWidget):
             lay.addWidget(widget)
 
     def show_run(self, before: dict[str, Any], after: dict[str, Any], during: tuple[Fall, ...] = (),
-                 tolerance: float = DEFAULT_TOLERANCE_POINTS) -> None:
+                 tolerance: float = DEFAULT_TOLERANCE_POINTS, trained_what: str = "") -> None:
         """Show a run's scores (split → class → figures, as `lriad train` reports them), the falls seen
-        during it, and the guard's recommendation at `tolerance` points."""
+        during it, and the guard's recommendation at `tolerance` points; `trained_what` says what the trained-on
+        images are ('1 flag, 1 box correction')."""
         j = self.judgement = judge(before, after, during)
         v = self.verdict = run_verdict(before, after, tolerance)
         self.recommendation.setText(v.sentence())
@@ -98,7 +99,7 @@ class RunResults(QWidget):
         said = warnings(j)
         self.warnings.setText("\n".join(said))
         self.warnings.setVisible(bool(said))
-        self.trained_title.setText(trained_on_title(j))
+        self.trained_title.setText(trained_on_title(j, trained_what))
         self._fill(self.trained_on, [r for r in rows if r.split == "Flagged"], coloured=False)
 
     @staticmethod

@@ -117,10 +117,23 @@ def held_out_headline(judgement: RunJudgement, changes: tuple[MetricChange, ...]
     return f"On the {n} held-out images (accepted, never trained on): {figures}"
 
 
-def trained_on_title(judgement: RunJudgement) -> str:
-    """The title over the flagged figures, which say how well it learned, not how good it is."""
+def trained_on_title(judgement: RunJudgement, what: str = "") -> str:
+    """The title over the flagged figures, which say how well it learned, not how good it is; `what` says
+    what they are ('1 flag, 1 box correction', from `reviews_in_words`)."""
+    if what:
+        return (f"TRAINED ON THESE: the {_images(judgement.flagged)} you flagged or corrected ({what}; it learned "
+                "from them, so they flatter it)")
     return (f"TRAINED ON THESE: the {_images(judgement.flagged)} you flagged (it learned from them, so they "
             "flatter it)")
+
+
+REVIEW_WORDS = {"flag": ("flag", "flags"), "label": ("type correction", "type corrections"),
+                "box": ("box correction", "box corrections")}
+
+
+def reviews_in_words(kinds: dict[str, int]) -> str:
+    """'1 flag, 1 box correction' from how many current reviews of each kind ('flag', 'label', 'box')."""
+    return ", ".join(f"{n} {REVIEW_WORDS[k][n != 1]}" for k in REVIEW_WORDS if (n := kinds.get(k, 0)))
 
 
 def _fall_sentence(where: str, falls: list[Fall]) -> str:
