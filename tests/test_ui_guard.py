@@ -93,6 +93,8 @@ def test_a_regressed_run_recommends_discard_and_activate_asks_once_naming_the_fi
     # what it learned from, by kind: a box correction is no flag
     assert panel.title.text() == "Improving base on 1 flag, 1 box correction"
     assert "you flagged or corrected (1 flag, 1 box correction;" in results.trained_title.text()
+    # the flag nobody gave a type reads "(no label)", not the placeholder class "defect"
+    assert [row[0] for row in rr._cells(results.trained_on)] == ["all classes", "(no label)", "hole"]
     shot = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path) / "improve-discard.png"
     panel.setStyleSheet(style_sheet("light"))  # as the app shows it (the tests run without the app's theme)
     panel.resize(980, 900)

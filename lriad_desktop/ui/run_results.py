@@ -22,6 +22,15 @@ NOTE = ("Activate makes the very next inspection use the new version; the previo
         "Model Versions.")
 
 
+# `training.flags` files a defective image whose review names no type under this class
+UNLABELLED_CLASS = "defect"
+
+
+def class_name(defect_class: str) -> str:
+    """A class as the table says it: 'all classes', '(no label)' for defective images nobody gave a type."""
+    return {"all": "all classes", UNLABELLED_CLASS: "(no label)"}.get(defect_class, defect_class)
+
+
 def _table() -> QTableWidget:
     table = read_only_table(["Class", "Images"] + [f"{title}  (before → after)" for _, title in COMPARED])
     table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -107,7 +116,7 @@ class RunResults(QWidget):
         """One line a class; a change is green or red only where it means something (enough held-out images)."""
         table.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            cells = [QTableWidgetItem("all classes" if row.defect_class == "all" else row.defect_class),
+            cells = [QTableWidgetItem(class_name(row.defect_class)),
                      QTableWidgetItem(str(row.n))]
             for change in row.changes:
                 item = QTableWidgetItem(change_text(change))
