@@ -179,3 +179,23 @@ def test_reviews_are_said_by_kind():
     assert reviews_in_words({"flag": 1, "box": 1}) == "1 flag, 1 box correction"
     assert reviews_in_words({"flag": 2, "label": 1, "box": 3}) == "2 flags, 1 type correction, 3 box corrections"
     assert reviews_in_words({}) == ""
+
+
+def test_the_kl_axis_never_goes_below_zero_and_its_labels_fit(qtbot):
+    from lriad_desktop.ui.charts import LineChart
+
+    chart = LineChart("KL to the starting model", "warn", floor=0.0)
+    qtbot.addWidget(chart)
+    chart.resize(300, 170)
+    chart.set_values([0.000123, 0.0362, 0.0776], 3)
+    labels = chart.axis_labels()
+    assert labels[0] == "0" and not any(t.startswith("-") for t in labels)
+    metrics = chart.fontMetrics()
+    for values in ([0.000123, 0.0362, 0.0776], [-123.456, 0.00012345], [1e-7, 2.5e-7]):
+        chart.floor = None
+        chart.set_values(values, 3)
+        room = chart.plot_rect(metrics).left() - 0.5 - 10  # the label box: from the card's edge + 4 to the plot - 6
+        assert all(metrics.horizontalAdvance(t) <= room for t in chart.axis_labels()), chart.axis_labels()
+    chart.show()
+    qtbot.waitExposed(chart)
+    assert not chart.grab().isNull()

@@ -94,7 +94,7 @@ class ImprovePanel(QDialog):
         self.error.setWordWrap(True)
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.reward_chart = LineChart("Reward", "accent")
-        self.kl_chart = LineChart("KL to the starting model", "warn")
+        self.kl_chart = LineChart("KL to the starting model", "warn", floor=0.0)  # a KL is never below 0
         self.classes = _table(["Class", "Seen", "Success", "Weight", "Rarity"])
         self.classes.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)  # no "contami…"
         self.log = QPlainTextEdit()
