@@ -44,6 +44,14 @@ class ModelVersion:
         return "recovered" in self.metrics
 
 
+def version_label(model_version: str) -> str:
+    """The version a finding's `model_version` names, as the app names it everywhere: 'lriad-tiny-v1' for the
+    engine's 'lriad-tiny+lriad-tiny-v1' (base + adapter; a version is named after its adapter folder), the base
+    model's name without an adapter. The stored string keeps both, for exports."""
+    base, plus, adapter = model_version.rpartition("+")
+    return adapter if plus and base and adapter else model_version
+
+
 def adapters_dir() -> Path:
     """Where the app keeps the adapters it trains (`user_data_dir()/adapters`)."""
     return user_data_dir() / "adapters"

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QW
 from lriad_desktop.core.confidence import format_score
 from lriad_desktop.core.defect_kinds import display_name
 from lriad_desktop.core.finding import Finding, Verdict
+from lriad_desktop.core.versions import version_label
 from lriad_desktop.ui.queue_model import QueueEntry
 from lriad_desktop.ui.theme import colour
 from lriad_desktop.ui.verdict_banner import VerdictBanner
@@ -155,8 +156,10 @@ class FindingPanel(QWidget):
             obj = f" · object “{f.object_name}”" if f.object_name else ""
             n = len(f.references)
             beside = f" · beside {n} golden sample{'s' if n > 1 else ''}" if n else " · no golden sample"
-            self.meta.setText(f"Model {f.model_version or '?'}" + (f" · {timing}" if timing else "") + obj + beside)
-            self.meta.setToolTip("\n".join(f.references))
+            self.meta.setText(f"Model {version_label(f.model_version) or '?'}" + (f" · {timing}" if timing else "")
+                              + obj + beside)
+            both = (f"base + adapter: {f.model_version}",) if version_label(f.model_version) != f.model_version else ()
+            self.meta.setToolTip("\n".join(both + tuple(f.references)))
 
     def _badge(self, text: str, key: str) -> None:
         self.banner.set_badge(text, key)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from lriad_desktop.core.finding import Verdict, verdict_word
 from lriad_desktop.core.review import ReviewKind, agreement
+from lriad_desktop.core.versions import version_label
 from lriad_desktop.ui.queue_model import QueueEntry
 
 BADGES = {Verdict.ANOMALOUS: ("DEFECTIVE", "anomalous"), Verdict.NORMAL: ("NORMAL", "normal"),
@@ -71,7 +72,8 @@ class VerdictBanner(QWidget):
     def show_entry(self, entry: QueueEntry) -> None:
         """The verdict in force for `entry` (which has a finding or a review) and where it comes from."""
         f, rec = entry.finding, entry.review
-        model = f"{verdict_word(f.verdict)} ({f.model_version or 'model'})" if f is not None else "not inspected"
+        model = f"{verdict_word(f.verdict)} ({version_label(f.model_version) or 'model'})" if f is not None \
+            else "not inspected"
         if rec is None:
             text, key = BADGES[f.verdict] if f is not None else ("NOT INSPECTED", "pending")
             self._badge(text, key, reviewed=False)
@@ -86,7 +88,7 @@ class VerdictBanner(QWidget):
         self.source.show()
         if rec is not None and entry.reinspected and f is not None:
             a = agreement(rec.review, f)
-            who = f.model_version or "the model"
+            who = version_label(f.model_version) or "the model"
             self.agreement.setText(f"✓ {who} now agrees with your review" if a.agrees
                                    else f"✗ {who} still disagrees with your review: {a.why}")
             self.agreement.setProperty("agrees", "yes" if a.agrees else "no")
