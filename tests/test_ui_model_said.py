@@ -34,3 +34,24 @@ def test_the_finding_and_the_banner_name_the_version_as_model_versions_does(qtbo
     assert window.controller.edit(0, lambda r: with_verdict(r, Verdict.NORMAL), "Flag")
     qtbot.waitUntil(lambda: "Model said: defective (lriad-tiny-v1)" in panel.banner.source.text())
     window.close()
+
+
+def test_after_a_re_inspection_model_said_is_the_version_the_review_was_made_against(qtbot, make_window, tmp_path):
+    path = part_image(tmp_path / "b.png")
+    window = make_window(load_model=False)
+    c = window.controller
+    add_and_wait(qtbot, window, [path], 1)
+    deliver(window, path, replace(hand_finding(path), verdict=Verdict.NORMAL, defects=(), model_version="lriad-tiny"))
+    window.set_current(0)
+    wait_shown(qtbot, window, path)
+    assert c.edit(0, lambda r: with_verdict(r, Verdict.ANOMALOUS), "Flag")  # the base model missed it
+    banner = window.finding_panel.banner
+    qtbot.waitUntil(lambda: "Model said: normal (lriad-tiny)" in banner.source.text())
+    first = c.queue.entry(0).inspection_id
+    deliver(window, path, replace(hand_finding(path), model_version=WITH_ADAPTER))  # re-inspected with the new one
+    qtbot.waitUntil(lambda: c.queue.entry(0).inspection_id not in (None, first))
+    window.set_current(0)
+    qtbot.waitUntil(lambda: banner.agreement.isVisible())
+    assert "Model said: normal (lriad-tiny)" in banner.source.text()  # what the review answered, not the newest
+    assert banner.agreement.text() == "✓ lriad-tiny-v1 now agrees with your review"
+    window.close()

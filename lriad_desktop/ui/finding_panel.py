@@ -110,8 +110,9 @@ class FindingPanel(QWidget):
         layout.addWidget(self.reasoning, 1)
         layout.addWidget(self.meta)
 
-    def show_entry(self, entry: QueueEntry | None) -> None:
-        """Show the model's finding for `entry` (or an empty state)."""
+    def show_entry(self, entry: QueueEntry | None, reviewed: Finding | None = None) -> None:
+        """Show the model's finding for `entry` (or an empty state); `reviewed` is the finding its review was
+        made against, when a re-inspection has replaced it (the banner's "Model said")."""
         if entry is None:
             self.title.setText("No image")
             self._badge("NO IMAGE", "pending")
@@ -130,7 +131,7 @@ class FindingPanel(QWidget):
             self.reasoning.setHtml("")
             self.meta.setText("")
         elif f is None and entry.review is not None:  # reviewed without the model (or its finding is gone)
-            self.banner.show_entry(entry)
+            self.banner.show_entry(entry, reviewed)
             self.defect_summary.setText("Not inspected by the model: press I to inspect it.")
             self.reasoning.setHtml("")
             self.meta.setText("")
@@ -140,7 +141,7 @@ class FindingPanel(QWidget):
             self.reasoning.setHtml("")
             self.meta.setText("")
         else:
-            self.banner.show_entry(entry)
+            self.banner.show_entry(entry, reviewed)
             if f.verdict is Verdict.ANOMALOUS:
                 names = ", ".join(f"{i}. {display_name(d.label)}" + ("" if d.box else " (no box)")
                                   for i, d in enumerate(f.defects, start=1))

@@ -12,12 +12,14 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from lriad_desktop.core.finding import Finding
 from lriad_desktop.core.paths import bundled_model_dir, model_folder
 from lriad_desktop.core.run_recovery import Reconciled, reconcile_training
 from lriad_desktop.core.settings import SettingsError
 from lriad_desktop.core.store import ReviewStore, StoreError
 from lriad_desktop.core.versions import (ModelVersion, find_version, is_available, resolve_base,
                                          sync_active_version, trained_here)
+from lriad_desktop.ui.queue_model import QueueEntry
 from lriad_desktop.ui.tasks import TaskContext
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,20 @@ class ModelVersionActions:
             return self.store.counts().to_learn
         except StoreError:
             return 0
+
+    def reviewed_finding(self, entry: QueueEntry | None) -> Finding | None:
+        """The finding an image's review was made against, when a re-inspection has since replaced it (so "Model
+        said" names the version that said it); None otherwise, or when the store can't say."""
+        if entry is None or not entry.reinspected or entry.review is None or entry.review.review.inspection_id is None:
+            return None
+        try:
+            record = self.store.inspection(entry.review.review.inspection_id)
+        except StoreError:
+            return None
+        if record is None:
+            return None
+        return record.finding if record.finding.model_version else replace(record.finding,
+                                                                            model_version=record.model_version)
 
     def model_in_use(self) -> ModelVersion | None:
         """The registered version the settings' model and adapter are, if any."""
