@@ -128,7 +128,8 @@ def test_within_the_tolerance_setting_it_recommends_activate_and_does_not_ask(qt
     window.close()
 
 
-def test_discard_keeps_the_version_listed_as_discarded_and_it_needs_restoring(qtbot, regressed, monkeypatch):
+def test_discard_keeps_the_version_listed_as_discarded_and_it_needs_restoring(qtbot, regressed, monkeypatch,
+                                                                              tmp_path):
     window, base, new, folder, run = regressed
     c = window.controller
     panel = run()
@@ -144,11 +145,14 @@ def test_discard_keeps_the_version_listed_as_discarded_and_it_needs_restoring(qt
     dialog.table.selectRow(row)
     assert dialog.table.item(row, 0).text() == "discarded"
     assert "(deleted)" not in dialog.table.item(row, 3).text()
+    assert dialog.table.item(row, 7).text().endswith("· held out: label accuracy fell")  # why it was set aside
     assert "discarded on" in dialog.details.text() and "adapter folder deleted" in dialog.details.text()
     assert not dialog.activate_button.isEnabled()
     assert dialog.restore_button.isVisible() and not dialog.restore_button.isEnabled()  # its files are gone
     assert not c.activate_version(new.id) and c.store.active_model_version().id == base.id
     assert version_state(c.store.model_version(new.id)) == "discarded"
+    dialog.setStyleSheet(style_sheet("light"))
+    assert dialog.grab().save(str(Path(os.environ.get(SCREENSHOT_ENV) or tmp_path) / "versions-discarded.png"))
     dialog.close()
     panel.close()
     window.close()

@@ -60,6 +60,7 @@ class VersionsDialog(QDialog):
         self.details = QLabel()
         self.details.setObjectName("meta")
         self.details.setWordWrap(True)
+        self.details.setMinimumHeight(self.details.fontMetrics().lineSpacing() * 3 + 6)  # long paths: never clipped
         self.activate_button = QPushButton("Activate")
         self.activate_button.setObjectName("primary")
         self.rollback_button = QPushButton("Roll Back")
@@ -110,7 +111,7 @@ class VersionsDialog(QDialog):
             cells = [status, v.name, base_text, adapter,
                      names.get(v.parent_id, "") if v.parent_id is not None else "",
                      "" if v.data_revision is None else str(v.data_revision), local_time(v.created_at),
-                     key_metrics(v)]
+                     self._figures(v)]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, v.id)
@@ -127,6 +128,12 @@ class VersionsDialog(QDialog):
         if self.versions:
             self.table.selectRow(row)
         self._update_buttons()
+
+    def _figures(self, v: ModelVersion) -> str:
+        """Its key figures, and what fell on the held-out images when the guard would discard it."""
+        verdict = version_verdict(v.metrics, self.controller.settings.improve_tolerance)
+        fell = ", ".join(f"{d.words} fell" for d in verdict.drops) if verdict is not None and verdict.discard else ""
+        return " · ".join(bit for bit in (key_metrics(v), f"held out: {fell}" if fell else "") if bit)
 
     def selected_version(self) -> ModelVersion | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
@@ -160,7 +167,7 @@ class VersionsDialog(QDialog):
             bits.append(f"recovered: {(v.metrics['recovered'] or {}).get('reason', '')}")
         elif v.adapter_path and "before" in v.metrics and "after" not in v.metrics:
             bits.append("no \"after\" figures yet: its training run is still evaluating it, or was interrupted")
-        metrics = key_metrics(v)
+        metrics = self._figures(v)
         if metrics:
             bits.append(metrics)
         self.details.setText(" · ".join(bits))
