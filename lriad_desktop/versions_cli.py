@@ -47,7 +47,7 @@ def _verdict_word(version, tolerance: float) -> str:
 def cmd_versions(args: argparse.Namespace) -> int:
     """List, discard or restore; exit 0, or 2 with one line when the store or the version can't be used."""
     from lriad_desktop.core.store import ReviewStore, StoreError, default_store_path
-    from lriad_desktop.core.versions import trained_here, version_state
+    from lriad_desktop.core.versions import files_present, trained_here, version_state
 
     db = Path(args.db) if args.db is not None else default_store_path()
     if not db.is_file():
@@ -68,6 +68,11 @@ def cmd_versions(args: argparse.Namespace) -> int:
                 print(f"discarded {version.name}{removed}")
                 return 0
             if command == "restore":
+                version = store.model_version(args.id)
+                if not files_present(version):  # it would read "deleted" and lose the record of the discard
+                    print(f"error: can't restore {version.name}: its adapter folder {version.adapter_path} is gone",
+                          file=sys.stderr)
+                    return 2
                 version = store.restore_model_version(args.id)
                 print(f"restored {version.name} ({version_state(version)})")
                 return 0

@@ -150,6 +150,7 @@ def test_discard_keeps_the_version_listed_as_discarded_and_it_needs_restoring(qt
     assert not dialog.activate_button.isEnabled()
     assert dialog.restore_button.isVisible() and not dialog.restore_button.isEnabled()  # its files are gone
     assert not c.activate_version(new.id) and c.store.active_model_version().id == base.id
+    assert not c.restore_version(new.id) and c.store.model_version(new.id).discarded  # nothing left to restore
     assert version_state(c.store.model_version(new.id)) == "discarded"
     dialog.setStyleSheet(style_sheet("light"))
     assert dialog.grab().save(str(Path(os.environ.get(SCREENSHOT_ENV) or tmp_path) / "versions-discarded.png"))

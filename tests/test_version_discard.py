@@ -131,5 +131,8 @@ def test_lriad_versions_discard_deletes_an_adapter_the_app_trained_and_says_the_
     assert main(["versions", "--db", str(tmp_path / "s.sqlite3"), "discard", str(v.id)]) == 0
     assert capsys.readouterr().out.strip() == f"discarded base-v1; deleted {folder}"
     assert not folder.exists()
+    assert main(["versions", "--db", str(tmp_path / "s.sqlite3"), "restore", str(v.id)]) == 2  # nothing to restore
+    err = capsys.readouterr().err
+    assert err.startswith("error: can't restore base-v1: its adapter folder") and err.rstrip().endswith("is gone")
     with ReviewStore.open(tmp_path / "s.sqlite3") as s:
         assert version_state(s.model_version(v.id)) == "discarded"  # not "deleted": the discard is recorded

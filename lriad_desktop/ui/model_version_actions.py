@@ -17,7 +17,7 @@ from lriad_desktop.core.paths import bundled_model_dir, model_folder
 from lriad_desktop.core.run_recovery import Reconciled, reconcile_training
 from lriad_desktop.core.settings import SettingsError
 from lriad_desktop.core.store import ReviewStore, StoreError
-from lriad_desktop.core.versions import (ModelVersion, find_version, is_available, resolve_base,
+from lriad_desktop.core.versions import (ModelVersion, files_present, find_version, is_available, resolve_base,
                                          sync_active_version, trained_here)
 from lriad_desktop.ui.queue_model import QueueEntry
 from lriad_desktop.ui.tasks import TaskContext
@@ -165,13 +165,17 @@ class ModelVersionActions:
         return True
 
     def restore_version(self, version_id: int) -> bool:
-        """Undo a discard: listed as ready again (activatable if its adapter folder is still there)."""
+        """Undo a discard: listed as ready again. Refused once its adapter folder is gone (it would read
+        "deleted" and lose the record of the discard)."""
         try:
+            version = self.store.model_version(version_id)
+            if not files_present(version):
+                self.notice.emit(f"Can't restore {version.name}: its adapter folder was deleted")
+                return False
             version = self.store.restore_model_version(version_id)
         except StoreError as err:
             self.notice.emit(str(err))
             return False
         self.versionsChanged.emit()
-        self.notice.emit(f"Restored {version.name}" + ("" if is_available(version) else
-                                                       ": its adapter folder is gone, so it can't be activated"))
+        self.notice.emit(f"Restored {version.name}: it can be activated again")
         return True
