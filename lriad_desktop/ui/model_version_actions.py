@@ -17,8 +17,8 @@ from lriad_desktop.core.paths import bundled_model_dir, model_folder
 from lriad_desktop.core.run_recovery import Reconciled, reconcile_training
 from lriad_desktop.core.settings import SettingsError
 from lriad_desktop.core.store import ReviewStore, StoreError
-from lriad_desktop.core.versions import (ModelVersion, files_present, find_version, is_available, resolve_base,
-                                         sync_active_version, trained_here)
+from lriad_desktop.core.versions import (ModelVersion, adapters_dir, files_present, find_version, is_available,
+                                         resolve_base, sync_active_version, trained_here)
 from lriad_desktop.ui.queue_model import QueueEntry
 from lriad_desktop.ui.tasks import TaskContext
 
