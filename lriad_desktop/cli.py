@@ -1,5 +1,5 @@
-"""The `lriad` command: the GUI by default; `inspect`, `evaluate`, `watch`, `report`, `train`, `models` and
-`export` on the command line."""
+"""The `lriad` command: the GUI by default; `inspect`, `evaluate`, `watch`, `report`, `train`, `models`,
+`export` and `versions` on the command line."""
 
 from __future__ import annotations
 
@@ -125,6 +125,10 @@ def _build_parser() -> argparse.ArgumentParser:
     from lriad_desktop.export_cli import add_parser as add_export_parser
 
     add_export_parser(sub)
+
+    from lriad_desktop.versions_cli import add_parser as add_versions_parser
+
+    add_versions_parser(sub)
 
     p_gui = sub.add_parser("gui", help="open the desktop app (the default without a command)")
     p_gui.add_argument("paths", nargs="*", type=Path, help="images or folders to open")
@@ -419,6 +423,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lriad_desktop.export_cli import cmd_export
 
         return cmd_export(args)
+    if args.command == "versions":
+        from lriad_desktop.versions_cli import cmd_versions
+
+        return cmd_versions(args)
     from lriad_desktop.core.datasets import DatasetError
     from lriad_desktop.core.engine import ModelFolderError
     from lriad_desktop.core.hot_folder import HotFolderError

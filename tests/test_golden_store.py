@@ -49,7 +49,8 @@ def test_the_golden_sample_migration_keeps_every_row_of_a_store_of_the_previous_
         assert s.golden_samples("nut") == []
     db = sqlite3.connect(path)
     for table, rows in before.items():
-        assert db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall() == rows, table
+        now = db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+        assert [r[:len(rows[0])] for r in now] == rows, table  # every old column (V7 adds the version status)
     db.close()
     with ReviewStore.open(path) as s:
         assert s.add_golden_sample(1, "nut").path == "/a.png"

@@ -79,7 +79,7 @@ def test_judge_sees_vanished_boxes_too_few_held_out_and_what_fell():
     b2, a2 = _held_out_class_falls()
     j2 = judge(b2, a2)
     assert j2.judgeable and j2.held_out == 10 >= MIN_HELD_OUT and not j2.boxes_gone
-    assert "On held-out images, scratch fell: accuracy 100% → 50%, F1 1.00 → 0.67, mean IoU 0.77 → 0.39." in warnings(j2)
+    assert "On held-out images, scratch fell: accuracy 100% → 50%, label accuracy 100% → 50%, F1 1.00 → 0.67, mean IoU 0.77 → 0.39." in warnings(j2)
     assert not any(f.defect_class == "all" and f.metric == "accuracy" for f in j2.falls)  # overall it rose
 
 
@@ -153,11 +153,11 @@ def test_the_panel_says_cant_judge_boxes_gone_and_a_falling_class(qtbot, make_wi
     held = _cells(results.held_out)
     assert held[0][:2] == ["all classes", "3"]
     assert all(results.held_out.item(r, c).foreground().color() not in (colour("ok"), colour("danger"))
-               for r in range(results.held_out.rowCount()) for c in range(2, 5))
+               for r in range(results.held_out.rowCount()) for c in range(2, 6))
     # the flags it trained on: apart, labelled, and not green though they went 0 % → 100 %
     assert results.trained_title.text().startswith("TRAINED ON THESE: the 4 images you flagged")
     trained = _cells(results.trained_on)
-    assert trained[0] == ["all classes", "4", "0% → 100%", "0.00 → 1.00", "0.00 → 0.00"]
+    assert trained[0] == ["all classes", "4", "0% → 100%", "0% → 100%", "0.00 → 1.00", "0.00 → 0.00"]
     assert results.trained_on.item(0, 2).foreground().color() != colour("ok")
     said = results.warnings.text()
     assert results.warnings.isVisible() and "No boxes any more" in said
@@ -175,12 +175,12 @@ def test_the_panel_headlines_enough_held_out_images_and_colours_them(qtbot, make
         Evaluated("after", **after), RunDone(version_id=2, adapter=str(tmp_path / "out"), minutes=0.2)])
     results = panel.results_box
     assert results.headline.text() == ("On the 10 held-out images (accepted, never trained on): accuracy 70% → "
-                                       "90% · F1 0.57 → 0.67 · mean IoU 0.77 → 0.39")
+                                       "90% · label accuracy 100% → 50% · F1 0.57 → 0.67 · mean IoU 0.77 → 0.39")
     held = _cells(results.held_out)
     assert [row[:2] for row in held] == [["all classes", "10"], ["good", "8"], ["scratch", "2"]]
     assert results.held_out.item(0, 2).foreground().color() == colour("ok")  # accuracy rose on enough images
     assert results.held_out.item(2, 2).foreground().color() == colour("danger")  # scratch fell
-    assert "On held-out images, scratch fell: accuracy 100% → 50%, F1 1.00 → 0.67, mean IoU 0.77 → 0.39." in results.warnings.text()
+    assert "On held-out images, scratch fell: accuracy 100% → 50%, label accuracy 100% → 50%, F1 1.00 → 0.67, mean IoU 0.77 → 0.39." in results.warnings.text()
     assert "No boxes" not in results.warnings.text()
     panel.close()
     window.close()

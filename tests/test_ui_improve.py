@@ -155,7 +155,7 @@ def test_improve_then_activate_hot_swaps_and_the_versions_dialog_rolls_back(qtbo
     window.close()
 
 
-def test_discard_deletes_the_adapter_and_the_version_is_not_activatable(qtbot, improve_window, monkeypatch,
+def test_discard_deletes_the_adapter_and_keeps_the_version_listed_as_discarded(qtbot, improve_window, monkeypatch,
                                                                        tiny_model_dir):
     window = improve_window()
     c = window.controller
@@ -170,7 +170,9 @@ def test_discard_deletes_the_adapter_and_the_version_is_not_activatable(qtbot, i
     window.actions_["versions"].trigger()
     dialog = window.versions.dialog()
     dialog.table.selectRow(0)
-    assert "(deleted)" in dialog.table.item(0, 3).text() and not dialog.activate_button.isEnabled()
+    # listed as discarded (the store says so), not "(deleted)" as a folder that merely vanished
+    assert dialog.table.item(0, 0).text() == "discarded" and "(deleted)" not in dialog.table.item(0, 3).text()
+    assert not dialog.activate_button.isEnabled() and c.store.model_versions()[-1].discarded
     assert not c.activate_version(c.store.model_versions()[-1].id)
     # the discarded version's name is never reused
     assert plan_improvement(c.store, c.settings, c.register_model_in_use()).out_dir.name == f"{tiny_model_dir.name}-v2"
@@ -314,7 +316,8 @@ def test_progress_folds_the_event_protocol():
     assert p.finished and p.version_id == 7
     rows = compare(p.before, p.after)
     assert [(r.split, r.defect_class) for r in rows] == [("Flagged", "all"), ("Flagged", "scratch")]
-    acc, f1, iou = rows[0].changes
+    acc, label, f1, iou = rows[0].changes
+    assert change_text(label) == "– → –"  # no label accuracy in these figures
     assert change_text(acc) == "0% → 67%" and f1.delta == pytest.approx(0.8) and change_text(iou) == "– → 0.40"
     failed = TrainingProgress()
     failed.apply(RunFailed("disk full"))

@@ -83,9 +83,18 @@ def _v6_review_kinds(db: sqlite3.Connection) -> None:
     """)
 
 
+# A model version the inspector discarded keeps its row (its name, figures and lineage) with status 'discarded'
+# and when; its adapter folder may be gone to free the disk. Every earlier version is 'ready' (one whose folder
+# was deleted before this still reads "(deleted)": its files are gone, nobody recorded a discard).
+_V7_DISCARDED = """
+        ALTER TABLE model_versions ADD COLUMN status TEXT NOT NULL DEFAULT 'ready'
+            CHECK (status IN ('ready', 'discarded'));
+        ALTER TABLE model_versions ADD COLUMN discarded_at TEXT
+"""
+
 # MIGRATIONS[i] upgrades a database from schema version i to i + 1 (SQL or a function); append, never edit.
 MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (_V1, _V2, _V3, _V4_SCORES, _V5_GOLDEN,
-                                                                   _v6_review_kinds)
+                                                                   _v6_review_kinds, _V7_DISCARDED)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

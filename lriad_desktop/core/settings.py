@@ -17,6 +17,7 @@ from lriad_desktop.core.atomic_files import FileWriteError, write_text_atomicall
 from lriad_desktop.core.devices import DEVICE_CHOICES, DEVICE_NAMES
 from lriad_desktop.core.families import FAMILIES
 from lriad_desktop.core.paths import user_data_dir
+from lriad_desktop.core.run_verdict import DEFAULT_TOLERANCE_POINTS
 
 SETTINGS_FILE = "settings.json"
 SETTINGS_VERSION = 1
@@ -122,6 +123,10 @@ class Settings:
         "Flag box colour", "Boxes you drew or changed", kind="color", group="Appearance"))
     show_labels: bool = field(default=True, metadata=_opt(
         "Show label chips", "The defect type above each box", group="Appearance"))
+    improve_tolerance: float = field(default=DEFAULT_TOLERANCE_POINTS, metadata=_opt(
+        "Allowed loss on held-out images (points)", "After \"Improve model\", Discard is recommended when the images "
+        "it never trained on lose more than this on accuracy, label accuracy or mean IoU (2 points = 2 % of "
+        "accuracy, 0.02 of IoU)", minimum=0.0, maximum=100.0, group="Improve model", tech="regression tolerance"))
     recent_folders: tuple[str, ...] = field(default=(), metadata=_opt("Recent folders", hidden=True))
     recent_sources: tuple[str, ...] = field(default=(), metadata=_opt("Recent camera sources", hidden=True))
     model_folders: tuple[str, ...] = field(default=(), metadata=_opt(

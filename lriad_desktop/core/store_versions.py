@@ -30,7 +30,8 @@ class TrainingRun:
 
 def _model_row(row: sqlite3.Row) -> ModelVersion:
     return ModelVersion(row["id"], row["name"], row["base_path"], row["adapter_path"], row["parent_id"],
-                        row["data_revision"], json.loads(row["metrics_json"]), row["created_at"], bool(row["active"]))
+                        row["data_revision"], json.loads(row["metrics_json"]), row["created_at"], bool(row["active"]),
+                        row["status"], row["discarded_at"])
 
 
 def _run_row(row: sqlite3.Row) -> TrainingRun:
@@ -69,13 +70,47 @@ class VersionTables(StoreConnection):
         row = self._db.execute("SELECT * FROM model_versions WHERE active = 1").fetchone()
         return _model_row(row) if row else None
 
+    def model_version(self, version_id: int) -> ModelVersion:
+        """One version by id (raises `StoreError` when there is none)."""
+        row = self._db.execute("SELECT * FROM model_versions WHERE id = ?", (version_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"No model version {version_id}")
+        return _model_row(row)
+
     def activate_model_version(self, version_id: int | None) -> None:
-        """Make one version active (None: none) in one transaction."""
+        """Make one version active (None: none) in one transaction; a discarded version must be restored first."""
         with self._transaction() as db:
+            if version_id is not None:
+                row = db.execute("SELECT name, status FROM model_versions WHERE id = ?", (version_id,)).fetchone()
+                if row is None:
+                    raise StoreError(f"No model version {version_id}")
+                if row["status"] == "discarded":
+                    raise StoreError(f"Model version {row['name']} was discarded: restore it before activating it")
             db.execute("UPDATE model_versions SET active = 0 WHERE active = 1")
             if version_id is not None:
-                if db.execute("UPDATE model_versions SET active = 1 WHERE id = ?", (version_id,)).rowcount != 1:
-                    raise StoreError(f"No model version {version_id}")
+                db.execute("UPDATE model_versions SET active = 1 WHERE id = ?", (version_id,))
+
+    def discard_model_version(self, version_id: int) -> ModelVersion:
+        """Mark a version discarded (now): its row, name, figures and lineage stay; it can't be activated until
+        `restore_model_version`. The active version can't be discarded. (Deleting its adapter folder to free
+        the disk is the caller's business; the row then still reads "discarded".)"""
+        with self._transaction() as db:
+            row = db.execute("SELECT name, active FROM model_versions WHERE id = ?", (version_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"No model version {version_id}")
+            if row["active"]:
+                raise StoreError(f"Model version {row['name']} is active: activate another one before discarding it")
+            db.execute("UPDATE model_versions SET status = 'discarded', discarded_at = COALESCE(discarded_at, ?) "
+                       "WHERE id = ?", (now_iso(), version_id))
+        return self.model_version(version_id)
+
+    def restore_model_version(self, version_id: int) -> ModelVersion:
+        """Undo a discard (the version is listed as ready again; whether its files are still there is
+        `versions.is_available`)."""
+        if self._write("UPDATE model_versions SET status = 'ready', discarded_at = NULL WHERE id = ?",
+                       (version_id,)).rowcount != 1:
+            raise StoreError(f"No model version {version_id}")
+        return self.model_version(version_id)
 
     def add_training_run(self, base_version_id: int | None, data_revision: int | None,
                          config: dict[str, Any] | None = None, log_path: str = "",

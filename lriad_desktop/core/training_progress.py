@@ -11,7 +11,8 @@ from typing import Any
 from lriad_desktop.core.train_protocol import (AdapterSaved, DataPrepared, Evaluated, RunCancelled, RunDone, RunFailed,
                                                Step, TrainingEvent, TrainingSetUp)
 
-COMPARED: tuple[tuple[str, str], ...] = (("accuracy", "Accuracy"), ("f1", "F1"), ("mean_iou", "Mean IoU"))
+COMPARED: tuple[tuple[str, str], ...] = (("accuracy", "Accuracy"), ("label_accuracy", "Label accuracy"), ("f1", "F1"),
+                                        ("mean_iou", "Mean IoU"))
 SPLITS: tuple[tuple[str, str], ...] = (("holdout", "Held out"), ("flagged", "Flagged"))  # the headline first
 MIN_HELD_OUT = 8  # fewer held-out images than this are too few to judge a run by
 FALL = 0.005  # a before/after figure lower by more than this fell

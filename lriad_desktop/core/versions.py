@@ -29,12 +29,27 @@ class ModelVersion:
     metrics: dict[str, Any]
     created_at: str
     active: bool
+    status: str = "ready"  # "ready" | "discarded" (the inspector discarded it; its adapter folder may be gone)
+    discarded_at: str | None = None
+
+    @property
+    def discarded(self) -> bool:
+        """The inspector discarded this version: it stays listed, and can't be activated until restored."""
+        return self.status == "discarded"
 
     @property
     def recovered(self) -> bool:
         """A version found on disk after its training run was interrupted (registered inactive by
         `core.run_recovery`; `metrics["recovered"]` says why and when)."""
         return "recovered" in self.metrics
+
+
+def version_label(model_version: str) -> str:
+    """The version a finding's `model_version` names, as the app names it everywhere: 'lriad-tiny-v1' for the
+    engine's 'lriad-tiny+lriad-tiny-v1' (base + adapter; a version is named after its adapter folder), the base
+    model's name without an adapter. The stored string keeps both, for exports."""
+    base, plus, adapter = model_version.rpartition("+")
+    return adapter if plus and base and adapter else model_version
 
 
 def adapters_dir() -> Path:
@@ -54,10 +69,32 @@ def next_adapter_dir(root: Path, base_name: str, taken: Iterable[str] = ()) -> P
     return root / f"{base_name}-v{n}"
 
 
-def is_available(version: ModelVersion) -> bool:
-    """A version can be activated: its base folder can be found and its adapter (if any) still exists."""
+def files_present(version: ModelVersion) -> bool:
+    """Its base folder can be found and its adapter (if any) still exists."""
     adapter_ok = version.adapter_path is None or Path(version.adapter_path).is_dir()
     return adapter_ok and resolve_base(version.base_path).is_dir()
+
+
+def is_available(version: ModelVersion) -> bool:
+    """A version can be activated: not discarded, and its files are there."""
+    return not version.discarded and files_present(version)
+
+
+def trained_here(version: ModelVersion) -> bool:
+    """Its adapter folder is one the app trained (directly in `adapters_dir()`): only those are ever deleted."""
+    return bool(version.adapter_path) and Path(version.adapter_path).resolve().parent == adapters_dir().resolve()
+
+
+def version_state(version: ModelVersion) -> str:
+    """One word for the version's state, the same in the app and `lriad versions`: 'active', 'discarded',
+    'deleted' (its files are gone, no discard recorded), 'recovered', or 'ready'."""
+    if version.active:
+        return "active"
+    if version.discarded:
+        return "discarded"
+    if not files_present(version):
+        return "deleted"
+    return "recovered" if version.recovered else "ready"
 
 
 def resolve_base(base_path: str) -> Path:

@@ -6,20 +6,22 @@ import math
 from typing import Sequence
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from lriad_desktop.ui.theme import colour, paint_card
 
 
-def nice_range(values: Sequence[float]) -> tuple[float, float]:
-    """A y range that holds `values` with a little room (a flat series still gets some height)."""
+def nice_range(values: Sequence[float], floor: float | None = None) -> tuple[float, float]:
+    """A y range that holds `values` with a little room (a flat series still gets some height), never below
+    `floor` when the values aren't (a KL divergence is never negative: its axis shouldn't say -0.0036)."""
     lo, hi = min(values), max(values)
     if math.isclose(lo, hi, abs_tol=1e-12):
         pad = abs(lo) * 0.1 or 1.0
-        return lo - pad, hi + pad
-    pad = (hi - lo) * 0.08
-    return lo - pad, hi + pad
+    else:
+        pad = (hi - lo) * 0.08
+    low = lo - pad if floor is None or lo < floor else max(lo - pad, floor)
+    return low, hi + pad
 
 
 def _label(v: float) -> str:
@@ -29,9 +31,11 @@ def _label(v: float) -> str:
 class LineChart(QWidget):
     """One series against the training step: title and latest value on top, the curve below."""
 
-    def __init__(self, title: str, colour_token: str = "accent", parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, colour_token: str = "accent", parent: QWidget | None = None,
+                 floor: float | None = None) -> None:
         super().__init__(parent)
         self.title = title
+        self.floor = floor
         self.colour_token = colour_token
         self.values: list[float] = []
         self.max_steps = 0
@@ -49,6 +53,23 @@ class LineChart(QWidget):
         self.setToolTip(f"{self.title}: {_label(self.values[-1])} at step {len(self.values)}" if self.values else "")
         self.update()
 
+    def y_range(self) -> tuple[float, float]:
+        return nice_range(self.values, self.floor)
+
+    def axis_labels(self) -> list[str]:
+        """The three y-axis labels, bottom to top ([] before the first value)."""
+        if not self.values:
+            return []
+        lo, hi = self.y_range()
+        return [_label(lo + (hi - lo) * k / 2) for k in range(3)]
+
+    def plot_rect(self, metrics: QFontMetrics) -> QRectF:
+        """Where the curve goes: left of it, room for the widest y label (never clipped at the card's edge)."""
+        frame = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
+        widest = max((metrics.horizontalAdvance(t) for t in self.axis_labels()),
+                     default=metrics.horizontalAdvance("-0.000"))
+        return frame.adjusted(10 + widest + 6, 8 + metrics.height() + 6, -12, -(8 + metrics.height()))
+
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -60,8 +81,7 @@ class LineChart(QWidget):
             p.drawText(header, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, _label(self.values[-1]))
         p.setFont(self.font())
         metrics = p.fontMetrics()
-        plot = frame.adjusted(10 + metrics.horizontalAdvance("-0.000") + 6, 8 + metrics.height() + 6, -12,
-                              -(8 + metrics.height()))
+        plot = self.plot_rect(metrics)
         if plot.width() < 20 or plot.height() < 20:
             p.end()
             return
@@ -70,7 +90,7 @@ class LineChart(QWidget):
             p.drawText(plot, Qt.AlignmentFlag.AlignCenter, "waiting for the first step")
             p.end()
             return
-        lo, hi = nice_range(self.values)
+        lo, hi = self.y_range()
         steps = max(self.max_steps, len(self.values), 2)
 
         def point(i: int, v: float) -> QPointF:

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QW
 from lriad_desktop.core.confidence import format_score
 from lriad_desktop.core.defect_kinds import display_name
 from lriad_desktop.core.finding import Finding, Verdict
+from lriad_desktop.core.versions import version_label
 from lriad_desktop.ui.queue_model import QueueEntry
 from lriad_desktop.ui.theme import colour
 from lriad_desktop.ui.verdict_banner import VerdictBanner
@@ -109,8 +110,9 @@ class FindingPanel(QWidget):
         layout.addWidget(self.reasoning, 1)
         layout.addWidget(self.meta)
 
-    def show_entry(self, entry: QueueEntry | None) -> None:
-        """Show the model's finding for `entry` (or an empty state)."""
+    def show_entry(self, entry: QueueEntry | None, reviewed: Finding | None = None) -> None:
+        """Show the model's finding for `entry` (or an empty state); `reviewed` is the finding its review was
+        made against, when a re-inspection has replaced it (the banner's "Model said")."""
         if entry is None:
             self.title.setText("No image")
             self._badge("NO IMAGE", "pending")
@@ -129,7 +131,7 @@ class FindingPanel(QWidget):
             self.reasoning.setHtml("")
             self.meta.setText("")
         elif f is None and entry.review is not None:  # reviewed without the model (or its finding is gone)
-            self.banner.show_entry(entry)
+            self.banner.show_entry(entry, reviewed)
             self.defect_summary.setText("Not inspected by the model: press I to inspect it.")
             self.reasoning.setHtml("")
             self.meta.setText("")
@@ -139,7 +141,7 @@ class FindingPanel(QWidget):
             self.reasoning.setHtml("")
             self.meta.setText("")
         else:
-            self.banner.show_entry(entry)
+            self.banner.show_entry(entry, reviewed)
             if f.verdict is Verdict.ANOMALOUS:
                 names = ", ".join(f"{i}. {display_name(d.label)}" + ("" if d.box else " (no box)")
                                   for i, d in enumerate(f.defects, start=1))
@@ -155,8 +157,10 @@ class FindingPanel(QWidget):
             obj = f" · object “{f.object_name}”" if f.object_name else ""
             n = len(f.references)
             beside = f" · beside {n} golden sample{'s' if n > 1 else ''}" if n else " · no golden sample"
-            self.meta.setText(f"Model {f.model_version or '?'}" + (f" · {timing}" if timing else "") + obj + beside)
-            self.meta.setToolTip("\n".join(f.references))
+            self.meta.setText(f"Model {version_label(f.model_version) or '?'}" + (f" · {timing}" if timing else "")
+                              + obj + beside)
+            both = (f"base + adapter: {f.model_version}",) if version_label(f.model_version) != f.model_version else ()
+            self.meta.setToolTip("\n".join(both + tuple(f.references)))
 
     def _badge(self, text: str, key: str) -> None:
         self.banner.set_badge(text, key)

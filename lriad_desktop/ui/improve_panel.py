@@ -1,7 +1,8 @@
 """"Improve model": the action that opens the panel, where the inspector sees what the run learns from and
 chooses how long it trains, then follows it — progress, reward and KL curves, per-class success, the event
-log, Cancel — then the before/after table with Activate and Discard, and, once activated, re-inspection
-of the flagged images with the new version.
+log, Cancel — then the before/after table with Activate and Discard (the guard recommends one: Discard when
+the held-out images lost more than the tolerance setting, and Activate then asks once, naming what fell),
+and, once activated, re-inspection of the flagged images with the new version.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from lriad_desktop.core.train_protocol import RunCancelled, Step, TrainingEvent,
 from lriad_desktop.ui.charts import LineChart
 from lriad_desktop.ui.tables import read_only_table
 from lriad_desktop.ui.controller import AppController
-from lriad_desktop.ui.run_results import RunResults
+from lriad_desktop.ui.run_results import RunResults, confirm_despite_verdict
 from lriad_desktop.ui.theme import bring_to_front, colour
 from lriad_desktop.ui.training_length import TrainingLength
 from lriad_desktop.ui.training_process import plan_improvement
-from lriad_desktop.ui.training_text import CANCELLED_LINE, format_duration, status_text
+from lriad_desktop.ui.training_text import CANCELLED_LINE, format_duration, reviews_in_words, status_text
 
 LOG_LINES = 2000
 
@@ -67,6 +68,7 @@ class ImprovePanel(QDialog):
         self.resize(980, 780)
         self._decided = False  # Activate or Discard was pressed for the finished run
         self._cancel_logged = False  # the run's own RunCancelled event is in the log
+        self._learns = ""  # what the run learns from, in words ('1 flag, 1 box correction')
         self._build()
         service = controller.training
         service.started.connect(self.reset)
@@ -92,7 +94,7 @@ class ImprovePanel(QDialog):
         self.error.setWordWrap(True)
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.reward_chart = LineChart("Reward", "accent")
-        self.kl_chart = LineChart("KL to the starting model", "warn")
+        self.kl_chart = LineChart("KL to the starting model", "warn", floor=0.0)  # a KL is never below 0
         self.classes = _table(["Class", "Seen", "Success", "Weight", "Rarity"])
         self.classes.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)  # no "contami…"
         self.log = QPlainTextEdit()
@@ -103,7 +105,8 @@ class ImprovePanel(QDialog):
         self.activate_button.setObjectName("primary")
         self.activate_button.setToolTip("Use the new version from the next inspection on")
         self.discard_button = QPushButton("Discard")
-        self.discard_button.setToolTip("Delete the new adapter; the model in use stays as it is")
+        self.discard_button.setToolTip("Set the new version aside (listed as discarded; its adapter folder is "
+                                       "deleted to free the disk); the model in use stays as it is")
         self.cancel_button = QPushButton("Cancel training")
         self.close_button = QPushButton("Close")
         self.learns_from = QLabel()
@@ -180,9 +183,10 @@ class ImprovePanel(QDialog):
             self.subtitle.setText("")
         else:
             start = f"continuing from {plan.parent_name}" if plan.adapter_from else "starting from the base model"
-            self.title.setText(f"Improving {plan.base.name} on {plan.flagged} flagged image"
-                               + ("s" if plan.flagged != 1 else ""))
-            self.subtitle.setText(f"{start} · new adapter {plan.out_dir.name} · the model in use doesn't change "
+            self._learns = self._reviews_in_words()  # a box correction is no flag: say which is which
+            self.title.setText(f"Improving {plan.base.name} on " + (self._learns or f"{plan.flagged} flagged image"
+                                                                    + ("s" if plan.flagged != 1 else "")))
+            self.subtitle.setText(f"{start} · new version {plan.out_dir.name} · the model in use doesn't change "
                                   "until you activate the result")
         self.log.clear()
         self.error.hide()
@@ -192,6 +196,18 @@ class ImprovePanel(QDialog):
         self.results_box.hide()
         self.classes.setRowCount(0)
         self._refresh()
+
+    def _reviews_in_words(self) -> str:
+        """'1 flag, 1 box correction': the current reviews a run learns from, by kind ('' if the store can't say)."""
+        try:
+            states = self.controller.store.reviewed_states()
+        except StoreError:
+            return ""
+        kinds: dict[str, int] = {}
+        for st in states:
+            if st.review is not None and st.review.review.disagrees:
+                kinds[st.review.review.kind.value] = kinds.get(st.review.review.kind.value, 0) + 1
+        return reviews_in_words(kinds)
 
     @property
     def awaiting_decision(self) -> bool:
@@ -297,6 +313,15 @@ class ImprovePanel(QDialog):
         self.discard_button.setVisible(pending)
         self.activate_button.setEnabled(pending and not self._decided)
         self.discard_button.setEnabled(pending and not self._decided)
+        verdict = self.results_box.verdict if pending else None
+        discard_first = verdict is not None and verdict.discard  # the recommended button is the primary one
+        for button, primary in ((self.activate_button, not discard_first), (self.discard_button, discard_first)):
+            if (button.objectName() == "primary") != primary:
+                button.setObjectName("primary" if primary else "")
+                button.style().unpolish(button)
+                button.style().polish(button)
+        self.activate_button.setToolTip("Use the new version from the next inspection on" + (
+            f" (it lost {verdict.fell()} on the held-out images: asks first)" if discard_first else ""))
 
     def _fill_classes(self) -> None:
         classes = self.controller.training.progress.classes
@@ -312,7 +337,8 @@ class ImprovePanel(QDialog):
 
     def _fill_results(self) -> None:
         p = self.controller.training.progress
-        self.results_box.show_run(p.before, p.after, p.training_falls())
+        self.results_box.show_run(p.before, p.after, p.training_falls(), self.controller.settings.improve_tolerance,
+                                  self._learns)
         self.results_box.show()
         self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
 
@@ -320,6 +346,9 @@ class ImprovePanel(QDialog):
     def activate(self) -> None:
         """Make the finished run's version the active model."""
         version_id = self.controller.training.progress.version_id
+        new_name = Path(self.controller.training.progress.adapter).name
+        if version_id is not None and not confirm_despite_verdict(self, self.results_box.verdict, new_name):
+            return
         if version_id is not None and self.controller.activate_version(version_id):
             self._decided = True
             name = self.controller.version_name()
@@ -331,13 +360,14 @@ class ImprovePanel(QDialog):
         self._update_buttons()
 
     def discard(self) -> None:
-        """Delete the finished run's adapter (after asking)."""
+        """Discard the finished run's version (after asking): listed as discarded, its adapter folder deleted."""
         p = self.controller.training.progress
         if p.version_id is None:
             return
         name = Path(p.adapter).name
         answer = QMessageBox.question(self, "Discard the new version",
-                                      f"Delete the adapter {name}? The model in use stays as it is.",
+                                      f"Discard {name}? It stays listed as discarded in Model Versions, and its "
+                                      "adapter folder is deleted to free the disk. The model in use stays as it is.",
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)
         if answer != QMessageBox.StandardButton.Yes:

@@ -306,7 +306,7 @@ class MainWindow(QMainWindow):
 
     def _update_panels(self) -> None:
         entry = self.current_entry()
-        self.finding_panel.show_entry(entry)
+        self.finding_panel.show_entry(entry, self.controller.reviewed_finding(entry))
         self._update_references(entry)
         c = self.controller
         if entry is None:
@@ -460,7 +460,7 @@ class MainWindow(QMainWindow):
         self.review_panel.refresh_icons()
         self.view.viewport().update()
         self.queue_view.viewport().update()
-        self.finding_panel.show_entry(self.current_entry())
+        self.finding_panel.show_entry(entry := self.current_entry(), self.controller.reviewed_finding(entry))
 
     def show_notice(self, text: str, sticky: bool = False) -> None:
         """A message for the inspector: in the status bar and, if sticky, above the review panel."""

@@ -12,12 +12,14 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from lriad_desktop.core.finding import Finding
 from lriad_desktop.core.paths import bundled_model_dir, model_folder
 from lriad_desktop.core.run_recovery import Reconciled, reconcile_training
 from lriad_desktop.core.settings import SettingsError
 from lriad_desktop.core.store import ReviewStore, StoreError
-from lriad_desktop.core.versions import (ModelVersion, adapters_dir, find_version, is_available, resolve_base,
-                                         sync_active_version)
+from lriad_desktop.core.versions import (ModelVersion, adapters_dir, files_present, find_version, is_available,
+                                         resolve_base, sync_active_version, trained_here)
+from lriad_desktop.ui.queue_model import QueueEntry
 from lriad_desktop.ui.tasks import TaskContext
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,20 @@ class ModelVersionActions:
             return self.store.counts().to_learn
         except StoreError:
             return 0
+
+    def reviewed_finding(self, entry: QueueEntry | None) -> Finding | None:
+        """The finding an image's review was made against, when a re-inspection has since replaced it (so "Model
+        said" names the version that said it); None otherwise, or when the store can't say."""
+        if entry is None or not entry.reinspected or entry.review is None or entry.review.review.inspection_id is None:
+            return None
+        try:
+            record = self.store.inspection(entry.review.review.inspection_id)
+        except StoreError:
+            return None
+        if record is None:
+            return None
+        return record.finding if record.finding.model_version else replace(record.finding,
+                                                                            model_version=record.model_version)
 
     def model_in_use(self) -> ModelVersion | None:
         """The registered version the settings' model and adapter are, if any."""
@@ -51,6 +67,9 @@ class ModelVersionActions:
         """Make a version the active one: the very next inspection uses its base + adapter (reloaded in
         the background, no restart)."""
         version = next((v for v in self.store.model_versions() if v.id == version_id), None)
+        if version is not None and version.discarded:
+            self.notice.emit(f"{version.name} was discarded: restore it in Model Versions before activating it")
+            return False
         if version is None or not is_available(version):
             self.notice.emit("That model version can't be used: its adapter or base folder is gone")
             return False
@@ -113,21 +132,29 @@ class ModelVersionActions:
         self.runner.submit(work, done, lane="io")
 
     def discard_version(self, version_id: int) -> bool:
-        """Delete a version's adapter folder (in the background); the version stays listed, unusable.
-        Only adapters the app trained (under the data folder) are deleted; the active version never is."""
+        """Mark a version discarded (its row, name and figures stay; it reads "discarded", can't be activated
+        until restored), then delete its adapter folder in the background to free the disk. Only adapters the
+        app trained (under the data folder) are deleted; another folder is left where it is. The active
+        version, or a base model, is never discarded."""
         version = next((v for v in self.store.model_versions() if v.id == version_id), None)
         if version is None or version.active or not version.adapter_path:
             self.notice.emit("The active model version can't be discarded" if version is not None and version.active
                              else "Nothing to discard")
             return False
-        folder = Path(version.adapter_path)
-        if folder.resolve().parent != adapters_dir().resolve():
-            self.notice.emit(f"{folder} was not trained by this app: it is left where it is")
+        try:
+            self.store.discard_model_version(version.id)
+        except StoreError as err:
+            self.notice.emit(str(err))
             return False
+        self.versionsChanged.emit()
+        folder = Path(version.adapter_path)
+        if not trained_here(version):
+            self.notice.emit(f"Discarded {version.name}; {folder} was not trained by this app: it is left where it is")
+            return True
 
         def done(_: object, error: BaseException | None) -> None:
             if isinstance(error, OSError):
-                self.notice.emit(f"Can't delete {folder}: {error.strerror or error}")
+                self.notice.emit(f"Discarded {version.name}, but can't delete {folder}: {error.strerror or error}")
             elif error is not None:
                 raise error
             else:
@@ -135,4 +162,20 @@ class ModelVersionActions:
             self.versionsChanged.emit()
 
         self.runner.submit(lambda ctx: shutil.rmtree(folder) if folder.exists() else None, done, lane="io")
+        return True
+
+    def restore_version(self, version_id: int) -> bool:
+        """Undo a discard: listed as ready again. Refused once its adapter folder is gone (it would read
+        "deleted" and lose the record of the discard)."""
+        try:
+            version = self.store.model_version(version_id)
+            if not files_present(version):
+                self.notice.emit(f"Can't restore {version.name}: its adapter folder was deleted")
+                return False
+            version = self.store.restore_model_version(version_id)
+        except StoreError as err:
+            self.notice.emit(str(err))
+            return False
+        self.versionsChanged.emit()
+        self.notice.emit(f"Restored {version.name}: it can be activated again")
         return True

@@ -23,8 +23,8 @@ def _num(v: float | None) -> str:
 
 
 def format_metric(name: str, value: float | None) -> str:
-    """A metric as people read it: accuracy in percent, the others with two decimals."""
-    return _pct(value) if name == "accuracy" else _num(value)
+    """A metric as people read it: accuracy and label accuracy in percent, the others with two decimals."""
+    return _pct(value) if name in ("accuracy", "label_accuracy") else _num(value)
 
 
 def change_text(change: MetricChange) -> str:
@@ -100,7 +100,8 @@ def _images(n: int) -> str:
     return f"{n} image{'s' if n != 1 else ''}"
 
 
-METRIC_WORDS = {"accuracy": "accuracy", "f1": "F1", "mean_iou": "mean IoU", "success": "success"}
+METRIC_WORDS = {"accuracy": "accuracy", "label_accuracy": "label accuracy", "f1": "F1", "mean_iou": "mean IoU",
+                "success": "success"}
 WHERE = {"holdout": "On held-out images", "flagged": "On the flagged images it trained on",
          "training": "During training"}
 
@@ -116,10 +117,23 @@ def held_out_headline(judgement: RunJudgement, changes: tuple[MetricChange, ...]
     return f"On the {n} held-out images (accepted, never trained on): {figures}"
 
 
-def trained_on_title(judgement: RunJudgement) -> str:
-    """The title over the flagged figures, which say how well it learned, not how good it is."""
+def trained_on_title(judgement: RunJudgement, what: str = "") -> str:
+    """The title over the flagged figures, which say how well it learned, not how good it is; `what` says
+    what they are ('1 flag, 1 box correction', from `reviews_in_words`)."""
+    if what:
+        return (f"TRAINED ON THESE: the {_images(judgement.flagged)} you flagged or corrected ({what}; it learned "
+                "from them, so they flatter it)")
     return (f"TRAINED ON THESE: the {_images(judgement.flagged)} you flagged (it learned from them, so they "
             "flatter it)")
+
+
+REVIEW_WORDS = {"flag": ("flag", "flags"), "label": ("type correction", "type corrections"),
+                "box": ("box correction", "box corrections")}
+
+
+def reviews_in_words(kinds: dict[str, int]) -> str:
+    """'1 flag, 1 box correction' from how many current reviews of each kind ('flag', 'label', 'box')."""
+    return ", ".join(f"{n} {REVIEW_WORDS[k][n != 1]}" for k in REVIEW_WORDS if (n := kinds.get(k, 0)))
 
 
 def _fall_sentence(where: str, falls: list[Fall]) -> str:

@@ -11,8 +11,9 @@ from datetime import datetime
 
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from lriad_desktop.core.finding import Verdict, verdict_word
+from lriad_desktop.core.finding import Finding, Verdict, verdict_word
 from lriad_desktop.core.review import ReviewKind, agreement
+from lriad_desktop.core.versions import version_label
 from lriad_desktop.ui.queue_model import QueueEntry
 
 BADGES = {Verdict.ANOMALOUS: ("DEFECTIVE", "anomalous"), Verdict.NORMAL: ("NORMAL", "normal"),
@@ -68,10 +69,15 @@ class VerdictBanner(QWidget):
         self.source.setVisible(bool(source))
         self.agreement.hide()
 
-    def show_entry(self, entry: QueueEntry) -> None:
-        """The verdict in force for `entry` (which has a finding or a review) and where it comes from."""
+    def show_entry(self, entry: QueueEntry, reviewed: Finding | None = None) -> None:
+        """The verdict in force for `entry` (which has a finding or a review) and where it comes from; after a
+        re-inspection "Model said" is `reviewed`, the finding the review was made against, not the newest."""
         f, rec = entry.finding, entry.review
-        model = f"{verdict_word(f.verdict)} ({f.model_version or 'model'})" if f is not None else "not inspected"
+        said = reviewed if entry.reinspected else f
+        if said is not None:
+            model = f"{verdict_word(said.verdict)} ({version_label(said.model_version) or 'model'})"
+        else:
+            model = "an earlier inspection" if entry.reinspected else "not inspected"
         if rec is None:
             text, key = BADGES[f.verdict] if f is not None else ("NOT INSPECTED", "pending")
             self._badge(text, key, reviewed=False)
@@ -82,11 +88,11 @@ class VerdictBanner(QWidget):
             self._badge(text, key, reviewed=True, mark=_MARK[r.kind])
             how = {ReviewKind.LABEL: ", another defect type", ReviewKind.BOX: ", the box elsewhere"}.get(r.kind, "")
             self.source.setText(f"Your review · {_DID[r.kind]} by {rec.reviewer} · {when_text(rec.created_at)}\n"
-                                f"Model said: {model}{how if f is not None else ''}")
+                                f"Model said: {model}{how if said is not None else ''}")
         self.source.show()
         if rec is not None and entry.reinspected and f is not None:
             a = agreement(rec.review, f)
-            who = f.model_version or "the model"
+            who = version_label(f.model_version) or "the model"
             self.agreement.setText(f"✓ {who} now agrees with your review" if a.agrees
                                    else f"✗ {who} still disagrees with your review: {a.why}")
             self.agreement.setProperty("agrees", "yes" if a.agrees else "no")

@@ -1,5 +1,6 @@
-"""Model versions: every base model and adapter the store knows, which one is active, Activate and
-Roll back (to the active version's parent) in one click each."""
+"""Model versions: every base model and adapter the store knows, its state (active, discarded, deleted,
+recovered), Activate and Roll back (to the active version's parent) in one click each, Restore for a
+discarded one. Activating a version the guard recommends discarding asks once, naming what fell."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderV
 
 from lriad_desktop.core.paths import bundled_model_dir
 from lriad_desktop.core.store import StoreError
-from lriad_desktop.core.versions import ModelVersion, is_available, resolve_base, rollback_target
+from lriad_desktop.core.run_verdict import version_verdict
+from lriad_desktop.core.versions import (ModelVersion, files_present, is_available, resolve_base, rollback_target,
+                                         version_state)
 from lriad_desktop.ui.controller import AppController
+from lriad_desktop.ui.run_results import confirm_despite_verdict
 from lriad_desktop.ui.tables import read_only_table
 from lriad_desktop.ui.theme import bring_to_front, colour
 from lriad_desktop.ui.training_text import key_metrics
@@ -41,7 +45,8 @@ class VersionsDialog(QDialog):
         self.setWindowTitle("Model versions")
         self.resize(1100, 360)
         intro = QLabel("The active version inspects every new image. Activate any version whose adapter still "
-                       "exists; Roll Back goes to the version the active one was trained from.")
+                       "exists; Roll Back goes to the version the active one was trained from. A discarded version "
+                       "stays listed; Restore it to activate it again.")
         intro.setObjectName("meta")
         intro.setWordWrap(True)
         self.table = read_only_table(COLUMNS)
@@ -55,16 +60,21 @@ class VersionsDialog(QDialog):
         self.details = QLabel()
         self.details.setObjectName("meta")
         self.details.setWordWrap(True)
+        self.details.setMinimumHeight(self.details.fontMetrics().lineSpacing() * 3 + 6)  # long paths: never clipped
         self.activate_button = QPushButton("Activate")
         self.activate_button.setObjectName("primary")
         self.rollback_button = QPushButton("Roll Back")
+        self.restore_button = QPushButton("Restore")
+        self.restore_button.setToolTip("Undo the discard of the selected version")
         close = QPushButton("Close")
         self.activate_button.clicked.connect(self.activate_selected)
         self.rollback_button.clicked.connect(self.roll_back)
+        self.restore_button.clicked.connect(self.restore_selected)
         close.clicked.connect(self.close)
         buttons = QHBoxLayout()
         buttons.addWidget(self.activate_button)
         buttons.addWidget(self.rollback_button)
+        buttons.addWidget(self.restore_button)
         buttons.addStretch(1)
         buttons.addWidget(close)
         lay = QVBoxLayout(self)
@@ -92,14 +102,16 @@ class VersionsDialog(QDialog):
             usable = is_available(v)
             base = resolve_base(v.base_path)
             base_text = f"{base.name} (bundled)" if base == bundled_model_dir() else base.name
+            state = version_state(v)
             if v.adapter_path is None:
                 adapter = "— (base model)"
             else:
-                adapter = Path(v.adapter_path).name + ("" if usable else "  (deleted)")
-            cells = ["● active" if v.active else "recovered" if v.recovered else "", v.name, base_text, adapter,
+                adapter = Path(v.adapter_path).name + ("  (deleted)" if state == "deleted" else "")
+            status = {"active": "● active", "ready": "", "discarded": "discarded"}.get(state, state)
+            cells = [status, v.name, base_text, adapter,
                      names.get(v.parent_id, "") if v.parent_id is not None else "",
                      "" if v.data_revision is None else str(v.data_revision), local_time(v.created_at),
-                     key_metrics(v)]
+                     self._figures(v)]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, v.id)
@@ -117,6 +129,12 @@ class VersionsDialog(QDialog):
             self.table.selectRow(row)
         self._update_buttons()
 
+    def _figures(self, v: ModelVersion) -> str:
+        """Its key figures, and what fell on the held-out images when the guard would discard it."""
+        verdict = version_verdict(v.metrics, self.controller.settings.improve_tolerance)
+        fell = ", ".join(f"{d.words} fell" for d in verdict.drops) if verdict is not None and verdict.discard else ""
+        return " · ".join(bit for bit in (key_metrics(v), f"held out: {fell}" if fell else "") if bit)
+
     def selected_version(self) -> ModelVersion | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         return self.versions[rows[0].row()] if rows and rows[0].row() < len(self.versions) else None
@@ -127,6 +145,10 @@ class VersionsDialog(QDialog):
     def _update_buttons(self) -> None:
         v = self.selected_version()
         self.activate_button.setEnabled(v is not None and not v.active and is_available(v))
+        self.restore_button.setVisible(v is not None and v.discarded)
+        self.restore_button.setEnabled(v is not None and v.discarded and files_present(v))
+        self.restore_button.setToolTip("Undo the discard of the selected version" if v is None or files_present(v)
+                                       else "Its adapter folder was deleted when it was discarded: nothing to restore")
         target = rollback_target(list(reversed(self.versions)), self._active())
         self.rollback_button.setEnabled(target is not None)
         self.rollback_button.setToolTip(f"Activate {target.name}, the version before the active one"
@@ -135,13 +157,17 @@ class VersionsDialog(QDialog):
             self.details.setText("")
             return
         bits = [f"{v.name}: base {v.base_path}", f"adapter {v.adapter_path}" if v.adapter_path else "no adapter"]
-        if v.adapter_path and not is_available(v):
+        if v.discarded:
+            when = f" on {local_time(v.discarded_at)}" if v.discarded_at else ""
+            bits.append(f"discarded{when}" + (": restore it to activate it" if files_present(v)
+                                              else ", its adapter folder deleted"))
+        elif v.adapter_path and not is_available(v):
             bits.append("its adapter was deleted, so it can't be activated")
         if v.recovered:
             bits.append(f"recovered: {(v.metrics['recovered'] or {}).get('reason', '')}")
         elif v.adapter_path and "before" in v.metrics and "after" not in v.metrics:
             bits.append("no \"after\" figures yet: its training run is still evaluating it, or was interrupted")
-        metrics = key_metrics(v)
+        metrics = self._figures(v)
         if metrics:
             bits.append(metrics)
         self.details.setText(" · ".join(bits))
@@ -149,8 +175,17 @@ class VersionsDialog(QDialog):
     def activate_selected(self) -> None:
         """Activate the selected version."""
         v = self.selected_version()
-        if v is not None and not v.active:
+        if v is None or v.active:
+            return
+        verdict = version_verdict(v.metrics, self.controller.settings.improve_tolerance)
+        if confirm_despite_verdict(self, verdict, v.name):
             self.controller.activate_version(v.id)
+
+    def restore_selected(self) -> None:
+        """Undo the discard of the selected version."""
+        v = self.selected_version()
+        if v is not None and v.discarded:
+            self.controller.restore_version(v.id)
 
     def roll_back(self) -> None:
         """Activate the active version's parent (or the newest usable version before it)."""
