@@ -11,9 +11,11 @@ image AUROC and how often the hottest cell lies on the defect, for each feature 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import subprocess
 import time
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -59,19 +61,78 @@ def hottest_on_defect(cells: np.ndarray, mask: np.ndarray) -> bool:
     return bool(mask[y1:y2, x1:x2].any())
 
 
+class ModelScores:
+    """The MLLM's P(anomalous) of test samples, cached in a JSON file (generation is the slow part)."""
+
+    def __init__(self, path: str, model: str, tag: str) -> None:
+        self.path, self.model, self.tag = Path(path), model, tag
+        self.cache = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.inspector = None
+
+    def __call__(self, kind: str, part: str, samples: Sequence[Sample]) -> list[float | None]:
+        keys = [f"{self.tag}/{kind}/{part}/{i}" for i in range(len(samples))]
+        todo = [i for i, key in enumerate(keys) if key not in self.cache]
+        if todo:
+            if self.inspector is None:
+                from lriad_desktop.core.engine import Inspector
+
+                self.inspector = Inspector(self.model, device="cpu").load()
+            for start in range(0, len(todo), 8):
+                chunk = todo[start:start + 8]
+                found = self.inspector.inspect_batch([samples[i].image for i in chunk],
+                                                     [samples[i].object_name for i in chunk])
+                for i, finding in zip(chunk, found):
+                    self.cache[keys[i]] = finding.anomaly_score
+            self.path.write_text(json.dumps(self.cache))
+        return [self.cache[key] for key in keys]
+
+
+def fusion_figures(good_p: list, bad_p: list, good_m: list, bad_m: list) -> dict[str, float]:
+    """AUROC of the model alone, the old mean rule, and a rule fitted (2-fold, out-of-fold scores) on the same images."""
+    from lriad_desktop.core.map_fusion import fit_fusion, map_probability
+
+    p, m = list(good_p) + list(bad_p), list(good_m) + list(bad_m)
+    y = [False] * len(good_p) + [True] * len(bad_p)
+    n = len(y)
+    fitted = [0.0] * n
+    folds = [[i for i in range(n) if (i % 2) == f] for f in (0, 1)]
+    rules = []
+    for f in (0, 1):
+        rule = fit_fusion([(p[i], m[i], y[i]) for i in folds[1 - f]])
+        rules.append(rule)
+        for i in folds[f]:
+            fitted[i] = rule(p[i], m[i])
+    g = len(good_p)
+    mean = [float(np.mean([a, map_probability(b)])) for a, b in zip(p, m)]
+    return {"model": auroc(p[:g], p[g:]), "mean": auroc(mean[:g], mean[g:]), "fitted": auroc(fitted[:g], fitted[g:]),
+            "rule": rules[0].describe()}
+
+
+def kind_sets(args: argparse.Namespace, kind: str) -> tuple[list, list[Sample], list[Sample]]:
+    """The bank's good images, the good test samples and the defective ones (every label in turn) of a kind."""
+    bank = [make(args.mode, args.seed, kind, i, False, args.variant).image for i in range(args.bank)]
+    good = [make(args.mode, args.seed + 1, kind, i, False, args.variant) for i in range(args.good)]
+    bad = [make(args.mode, args.seed + 2, kind, i, DEFECT_LABELS[i % len(DEFECT_LABELS)], args.variant)
+           for i in range(args.bad)]
+    return bank, good, bad
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--mode", choices=("line", "mixed"), default="line")
     p.add_argument("--bank", type=int, default=16, help="good images in the bank per kind")
     p.add_argument("--good", type=int, default=8, help="good test images per kind")
     p.add_argument("--bad", type=int, default=14, help="defective test images per kind")
-    p.add_argument("--features", default="merged,block:1,block:2")
+    p.add_argument("--features", default="merged,block:1", help="comma list of feature strings (FeatureSpec)")
     p.add_argument("--top-k", default="1,3")
     p.add_argument("--reach", default="none", help="comma list: none (anywhere) or a fraction of the image")
     p.add_argument("--kinds", default=",".join(PRODUCT_KINDS))
     p.add_argument("--seed", type=int, default=918_273)
     p.add_argument("--variant", type=int, default=0)
     p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--quiet", action="store_true", help="only the summary line of each setting")
+    p.add_argument("--mllm", default=None, metavar="CACHE.json",
+                   help="also the model's own P(anomalous) (cached in this file) and the fusion's AUROC")
     args = p.parse_args(argv)
     features = args.features.split(",")
     top_ks = [int(k) for k in args.top_k.split(",")]
@@ -79,15 +140,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     tower = VisionTower.load(args.model)
     print(f"# {args.mode}, bank {args.bank}, test {args.good} good + {args.bad} defective per kind, seed {args.seed}; "
           f"model {tower.model_version}; CPU {cpu_name()}")
-    print("| kind | feature | reach | score | image AUROC | hottest cell on the defect |")
-    print("|---|---|---|---|---|---|")
+    if not args.quiet:
+        print("| kind | feature | reach | score | image AUROC | hottest cell on the defect |")
+        print("|---|---|---|---|---|---|")
     start = time.perf_counter()
-    summary: dict[tuple[str, str, int], list[float]] = {}
+    scorer = ModelScores(args.mllm, args.model, f"{args.mode}/{args.seed}/{args.variant}/{args.good}/{args.bad}") \
+        if args.mllm else None
+    fusion: dict[tuple[str, str, int], list[tuple[str, dict]]] = {}
+    summary: dict[tuple[str, str, int], list[tuple[str, float, float]]] = {}
     for kind in args.kinds.split(","):
-        bank_images = [make(args.mode, args.seed, kind, i, False, args.variant).image for i in range(args.bank)]
-        good = [make(args.mode, args.seed + 1, kind, i, False, args.variant) for i in range(args.good)]
-        bad = [make(args.mode, args.seed + 2, kind, i, DEFECT_LABELS[i % len(DEFECT_LABELS)], args.variant)
-               for i in range(args.bad)]
+        bank_images, good, bad = kind_sets(args, kind)
+        model_p = (scorer(kind, "good", good), scorer(kind, "bad", bad)) if scorer else None
         for feature in features:
             bank_cells = tower.features(bank_images, feature)
             test_cells = tower.features([s.image for s in good + bad], feature)
@@ -97,15 +160,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                     maps = [bank.anomaly_map(c) for c in test_cells]
                     scores = [m.score for m in maps]
                     value = auroc(scores[:len(good)], scores[len(good):])
-                    hits = np.mean([hottest_on_defect(m.cells, s.mask) for m, s in zip(maps[len(good):], bad)])
+                    hits = float(np.mean([hottest_on_defect(m.cells, s.mask) for m, s in zip(maps[len(good):], bad)]))
                     score = "max" if k == 1 else f"top-{k} mean"
-                    summary.setdefault((feature, str(reach or "anywhere"), k), []).append(value)
-                    print(f"| {kind} | {feature} | {reach or 'anywhere'} | {score} | {value:.3f} | {hits:.0%} |",
-                          flush=True)
+                    summary.setdefault((feature, str(reach or "anywhere"), k), []).append((kind, value, hits))
+                    if model_p is not None:
+                        figures = fusion_figures(*model_p, scores[:len(good)], scores[len(good):])
+                        fusion.setdefault((feature, str(reach or "anywhere"), k), []).append(
+                            (kind, {"map": value, "hits": hits, **figures}))
+                    if not args.quiet:
+                        print(f"| {kind} | {feature} | {reach or 'anywhere'} | {score} | {value:.3f} | {hits:.0%} |",
+                              flush=True)
     print()
-    for (feature, reach, k), values in summary.items():
-        print(f"# mean AUROC {feature}, reach {reach}, {'max' if k == 1 else f'top-{k}'}: {np.mean(values):.3f} "
-              f"(min {min(values):.3f})")
+    for (feature, reach, k), rows in summary.items():
+        values, hits = [v for _, v, _ in rows], [h for _, _, h in rows]
+        worst = min(rows, key=lambda r: r[1])
+        print(f"# {feature:<22} reach {reach:<8} {'max' if k == 1 else f'top-{k}':<6} AUROC mean {np.mean(values):.3f} "
+              f"min {worst[1]:.3f} ({worst[0]}); hottest cell on the defect {np.mean(hits):.0%} "
+              f"(min {min(hits):.0%})", flush=True)
+    for (feature, reach, k), rows in fusion.items():
+        print(f"\n## {feature}, reach {reach}, {'max' if k == 1 else f'top-{k}'}: map, model and fusion image AUROC")
+        print("| kind | map (= default fusion) | model | mean rule (old) | fitted rule, 2-fold | hottest cell on "
+              "the defect | fitted on one fold |")
+        print("|---|---|---|---|---|---|---|")
+        for kind, f in rows:
+            print(f"| {kind} | {f['map']:.3f} | {f['model']:.3f} | {f['mean']:.3f} | {f['fitted']:.3f} | "
+                  f"{f['hits']:.0%} | {f['rule']} |")
+        cols = ("map", "model", "mean", "fitted", "hits")
+        print("| mean | " + " | ".join(f"{np.mean([f[c] for _, f in rows]):.3f}" for c in cols) + " | |")
+        print("| min | " + " | ".join(f"{min(f[c] for _, f in rows):.3f}" for c in cols) + " | |")
     print(f"# {time.perf_counter() - start:.0f} s")
     return 0
 
