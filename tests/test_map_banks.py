@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file, save_file
 
-from lriad_desktop.core.anomaly_map import MAP_MIDPOINT, fused_score
+from lriad_desktop.core.anomaly_map import DEFAULT_FUSION, MAP_MIDPOINT, FusionRule, fused_score
 from lriad_desktop.core.engine import Inspector
 from lriad_desktop.core.finding import Finding, MapSummary, Verdict
-from lriad_desktop.core.map_banks import (BANK_FOLDER, FUSION_RULE, MapBanks, choose_good_images, finding_with_map,
+from lriad_desktop.core.map_banks import (BANK_FOLDER, MapBanks, choose_good_images, finding_with_map,
                                           sources_digest)
 from lriad_desktop.core.map_stage import MapStage
 from lriad_desktop.core.review import Review, ReviewKind
@@ -135,9 +135,13 @@ def test_the_fused_score_and_its_rule_are_on_the_finding():
     summary = MapSummary(6.0, cells=((0.0, 6.0),), bank_images=12)
     fused = finding_with_map(model, summary)
     assert fused.anomaly_score == pytest.approx(fused_score(0.3, 6.0)) and fused.anomaly_score > 0.5
-    assert fused.score_rule == FUSION_RULE and fused.verdict_probability == 0.3 and fused.score_source == "verdict_token"
+    rule = DEFAULT_FUSION.describe()
+    assert fused.score_rule == rule and fused.verdict_probability == 0.3 and fused.score_source == "verdict_token"
     back = Finding.from_json(fused.to_json())  # the store keeps it in the finding's JSON
-    assert back.anomaly_map == summary and back.score_rule == FUSION_RULE and back.map_boxes == ()
+    assert back.anomaly_map == summary and back.score_rule == rule and back.map_boxes == ()
+    fitted = finding_with_map(model, summary, FusionRule(0.5, 0.5, 0.0, fitted_on=20))
+    assert fitted.anomaly_score == pytest.approx(fused_score(0.3, 6.0, FusionRule(0.5, 0.5, 0.0, 20)))
+    assert fitted.score_rule == "fusion: map 0.5 + model 0.5 (fitted on 20 reviewed images)"
     assert Finding.from_dict({**model.to_dict(), "anomaly_map": {"score": "x"}}).anomaly_map is None
 
 

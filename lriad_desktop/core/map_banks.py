@@ -8,7 +8,8 @@ with the model it was built with (`BankIdentity`: version, weights fingerprint, 
 object's good images are the ones it was built from; otherwise it is out of date and is built again.
 
 `finding_with_map` puts a map into a finding: the map's score and boxes (apart from the model's), and the
-anomaly score fused from the verdict probability and the map (`anomaly_map.fused_score`), saying which rule.
+anomaly score fused from the verdict probability and the map (`anomaly_map.fused_score` with the object's
+rule: `fit_fusion` on its reviewed images once there are enough, else `DEFAULT_FUSION`), saying which rule.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from lriad_desktop.core.anomaly_map import (AnomalyMap, AnomalyMapError, BankIdentity, EmptyBank, MemoryBank,
-                                            bank_from_features, fused_score, map_probability)
+from lriad_desktop.core.anomaly_map import (DEFAULT_FUSION, AnomalyMap, AnomalyMapError, BankBuilder, BankIdentity,
+                                            EmptyBank, FusionRule, MemoryBank, fused_score, map_probability)
 from lriad_desktop.core.atomic_files import FileWriteError, write_text_atomically
 from lriad_desktop.core.finding import Finding, MapSummary
 from lriad_desktop.core.images import ImageLoadError, load_image
@@ -31,7 +32,6 @@ from lriad_desktop.core.vision_features import FeatureError, VisionTower
 
 BANK_FOLDER = "anomaly-maps"
 MAX_BANK_IMAGES = 200  # golden samples first, then the newest images reviewed as normal
-FUSION_RULE = "mean of the model's and the map's probability"  # `anomaly_map.fused_score`, as the finding says it
 _BATCH = 8
 
 Progress = Callable[[int, int], None]
@@ -177,9 +177,8 @@ class MapBanks:
         readable good images, said in words), `FeatureError`, `FileWriteError` (the folder can't be written)."""
         identity = BankIdentity.of(tower)
         readable: list[str] = []
-        cells = []
-        start = time.perf_counter()
         total = len(good_paths)
+        builder = BankBuilder(object_name, identity, total)  # image by image: a large bank never sits whole
         for at in range(0, total, _BATCH):
             if check is not None:
                 check()
@@ -190,16 +189,16 @@ class MapBanks:
                     readable.append(path)
                 except (ImageLoadError, OSError):
                     continue  # a good image deleted or damaged since: built without it
-            cells.extend(tower.features(images, identity.feature))
+            builder.add(tower.features(images, identity.feature))
             if progress is not None:
                 progress(min(total, at + _BATCH), total)
-        if len(cells) < 2:
-            lost = total - len(cells)
-            have = "none" if not cells else "only one"
+        if builder.added < 2:
+            lost = total - builder.added
+            have = "none" if not builder.added else "only one"
             unreadable = f" ({lost} can't be read)" if lost else ""
             raise EmptyBank(f"No anomaly map for the {object_phrase(object_name)}: it needs at least two good images "
                             f"(golden samples or images reviewed as normal); there is {have}{unreadable}")
-        bank = bank_from_features(object_name, identity, cells, started=start)
+        bank = builder.finish()
         path = self.bank_path(object_name, identity)
         try:
             bank.to_file(path)
@@ -227,10 +226,11 @@ def tower_of(backend: Any) -> VisionTower:
 
 
 def map_summary(amap: AnomalyMap, bank: MemoryBank, hint: str = "") -> MapSummary:
-    """What a finding keeps of a map: score, boxes, the cell grid in normalised units, the bank's size."""
+    """What a finding keeps of a map: score, boxes, the cell grid in normalised units (3 decimals, as stored),
+    the bank's size."""
     cells = bank.normalise(amap.cells)
     return MapSummary(float(amap.score), tuple(amap.boxes),
-                      tuple(tuple(float(v) for v in row) for row in cells.tolist()), bank.n_images, hint)
+                      tuple(tuple(round(float(v), 3) for v in row) for row in cells.tolist()), bank.n_images, hint)
 
 
 def hint_for(amap: AnomalyMap) -> str:
@@ -238,20 +238,22 @@ def hint_for(amap: AnomalyMap) -> str:
     return region_hint([b.as_list(None) for b in amap.boxes], amap.image_size)
 
 
-def finding_with_map(finding: Finding, summary: MapSummary) -> Finding:
-    """The finding with the map's view beside the model's: its summary and the fused anomaly score."""
-    fused = fused_score(finding.verdict_probability, summary.score)
-    return replace(finding, anomaly_map=summary, anomaly_score=fused, score_rule=FUSION_RULE)
+def finding_with_map(finding: Finding, summary: MapSummary, rule: FusionRule | None = None) -> Finding:
+    """The finding with the map's view beside the model's: its summary and the anomaly score fused by `rule`
+    (the object's; None: `DEFAULT_FUSION`), which the finding names."""
+    rule = rule or DEFAULT_FUSION
+    fused = fused_score(finding.verdict_probability, summary.score, rule)
+    return replace(finding, anomaly_map=summary, anomaly_score=fused, score_rule=rule.describe())
 
 
 def describe_fusion(finding: Finding) -> str:
-    """"model 0.62 · map 0.80 (mean of …)" for the finding panel; "" without a map."""
+    """"model 0.62 · map 0.80 · fusion: map alone (default)" for the finding panel; "" without a map."""
     if finding.anomaly_map is None:
         return ""
     model = "—" if finding.verdict_probability is None else f"{finding.verdict_probability:.2f}"
-    return f"model {model} · map {map_probability(finding.anomaly_map.score):.2f} ({finding.score_rule})"
+    return f"model {model} · map {map_probability(finding.anomaly_map.score):.2f} · {finding.score_rule}"
 
 
-__all__ = ["BANK_FOLDER", "BankStatus", "EmptyBank", "FUSION_RULE", "FeatureError", "FileWriteError", "MapBanks",
+__all__ = ["BANK_FOLDER", "BankStatus", "EmptyBank", "FeatureError", "FileWriteError", "MapBanks",
            "MAX_BANK_IMAGES", "age", "choose_good_images", "describe_fusion", "finding_with_map", "hint_for",
            "map_summary", "object_slug", "sources_digest", "tower_of"]

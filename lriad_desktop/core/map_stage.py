@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from lriad_desktop.core.anomaly_map import AnomalyMapError, map_images
+from lriad_desktop.core.anomaly_map import AnomalyMapError, FusionRule, map_images
 from lriad_desktop.core.atomic_files import FileWriteError
 from lriad_desktop.core.finding import MapSummary
 from lriad_desktop.core.images import ImageLoadError, load_image
@@ -27,6 +27,7 @@ class ChunkMaps:
     notices for the inspector (each said once per stage)."""
 
     summaries: dict[str, MapSummary] = field(default_factory=dict)
+    rules: dict[str, FusionRule] = field(default_factory=dict)  # per image path: its object's fusion rule
     notices: list[str] = field(default_factory=list)
     built: list[str] = field(default_factory=list)  # objects whose bank was (re)built
 
@@ -48,9 +49,11 @@ class MapStage:
             out.notices.append(text)
 
     def run(self, backend: Any, items: Sequence[tuple[str, str]], good: dict[str, Sequence[str]],
-            hints: bool = True, check: Callable[[], None] | None = None) -> ChunkMaps:
+            hints: bool = True, check: Callable[[], None] | None = None,
+            rules: dict[str, FusionRule] | None = None) -> ChunkMaps:
         """Maps for `items` (path, object name); `good[object_key]` are the object's good image paths
-        (`map_banks.choose_good_images`). With `hints`, each summary carries its region hint sentence."""
+        (`map_banks.choose_good_images`), `rules[object_key]` its fusion rule (absent: the default). With
+        `hints`, each summary carries its region hint sentence."""
         out = ChunkMaps()
         if not items:
             return out
@@ -77,6 +80,8 @@ class MapStage:
                     self._say(out, str(err))
                     continue
                 out.summaries[path] = map_summary(amap, bank, hint_for(amap) if hints else "")
+                if rules and key in rules:
+                    out.rules[path] = rules[key]
         return out
 
     def _bank(self, out: ChunkMaps, tower: Any, name: str, paths: list[str], check: Callable[[], None] | None):
