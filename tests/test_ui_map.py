@@ -89,7 +89,7 @@ def test_an_inspection_builds_the_bank_from_golden_samples_and_fuses_the_score(q
     goods = _fabric(tmp_path / "fabric", 3)
     store_path = _store_with_golden(tmp_path / "store.sqlite3", goods)
     defective = _fabric(tmp_path / "fabric", 1, start=10, defect=True)[0]
-    window = make_window(store_path=store_path, factory=lambda s: bundled)
+    window = make_window(store_path=store_path, factory=lambda s: bundled, settings=Settings(region_hint=True))
     add_and_wait(qtbot, window, [defective], 1)
     qtbot.waitUntil(lambda: window.controller.inspection.state is ModelState.READY, timeout=60000)
     window.set_current(0)
