@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lriad_desktop.core.anomaly_map import BankIdentity, bank_from_features
+from lriad_desktop.core.anomaly_map import BankBuilder, BankIdentity, image_score
 from lriad_desktop.core.defect_kinds import DEFECT_LABELS
 from lriad_desktop.core.vision_features import VisionTower
 from training.synthetic import PRODUCT_KINDS, Sample, generate_line_sample, generate_sample
@@ -155,12 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             bank_cells = tower.features(bank_images, feature)
             test_cells = tower.features([s.image for s in good + bad], feature)
             for reach in reaches:
+                builder = BankBuilder(kind, BankIdentity.of(tower, feature), len(bank_cells), reach=reach)
+                builder.add(bank_cells)
+                bank = builder.finish()
+                grids = [bank.cell_distances(c) for c in test_cells]  # once; each score below reduces them
                 for k in top_ks:
-                    bank = bank_from_features(kind, BankIdentity.of(tower, feature), bank_cells, top_k=k, reach=reach)
-                    maps = [bank.anomaly_map(c) for c in test_cells]
-                    scores = [m.score for m in maps]
+                    bank.top_k = k
+                    bank.good_scores = tuple(image_score(d, k) for d in builder.loo_distances)
+                    scores = [float(bank.normalise(image_score(g, k))) for g in grids]
                     value = auroc(scores[:len(good)], scores[len(good):])
-                    hits = float(np.mean([hottest_on_defect(m.cells, s.mask) for m, s in zip(maps[len(good):], bad)]))
+                    hits = float(np.mean([hottest_on_defect(g.numpy(), s.mask) for g, s in zip(grids[len(good):], bad)]))
                     score = "max" if k == 1 else f"top-{k} mean"
                     summary.setdefault((feature, str(reach or "anywhere"), k), []).append((kind, value, hits))
                     if model_p is not None:

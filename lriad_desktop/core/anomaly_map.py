@@ -169,6 +169,7 @@ class MemoryBank:
         self.built_at = time.time() if built_at is None else built_at
         self.build_seconds = build_seconds
         self.coreset_radius = 0.0  # every good row dropped by the coreset lies this near a kept one (0: none dropped)
+        self.build_timings: dict[str, float] = {}  # `BankBuilder.timings` of the build, when built here
 
     @property
     def size(self) -> int:
@@ -315,12 +316,17 @@ def _loo_order(n: int, limit: int, seed: int) -> list[int]:
 def _leave_one_out(kept: dict[int, CellFeatures], order: Sequence[int], rows: Any, places: Any, owner: Any,
                    top_k: int, reach: float | None) -> list[float]:
     """Scores of the images `order` names against the bank rows (`rows`, `places`) of the other images (`owner`)."""
-    scores = []
+    return [image_score(d, top_k) for d in _leave_one_out_distances(kept, order, rows, places, owner, reach)]
+
+
+def _leave_one_out_distances(kept: dict[int, CellFeatures], order: Sequence[int], rows: Any, places: Any, owner: Any,
+                             reach: float | None) -> list[Any]:
+    out = []
     for i in order:
         others = owner != i
-        scores.append(image_score(nearest_distances(kept[i].values, rows[others], query_positions=kept[i].positions,
-                                                    bank_positions=places[others], reach=reach), top_k))
-    return scores
+        out.append(nearest_distances(kept[i].values, rows[others], query_positions=kept[i].positions,
+                                     bank_positions=places[others], reach=reach))
+    return out
 
 
 CANDIDATES_PER_KEPT = 4  # a large bank's rows are first sampled down to this many times `max_bank`, per image
@@ -345,6 +351,8 @@ class BankBuilder:
         self._places: list[Any] = []
         self._owner: list[Any] = []
         self.added = 0
+        self.timings: dict[str, float] = {}  # after `finish`: coreset_s, leave_one_out_s, candidates
+        self.loo_distances: list[Any] = []  # after `finish`: each leave-one-out image's cell distances
 
     def add(self, cells: Sequence[CellFeatures]) -> None:
         """The next good images' features, in order."""
@@ -372,16 +380,21 @@ class BankBuilder:
             raise EmptyBank(f"{self.added} good image(s): leave-one-out needs at least 2")
         features, positions, owner = torch.cat(self._values), torch.cat(self._places), torch.cat(self._owner)
         self._values, self._places, self._owner = [], [], []
-        radius = 0.0
+        radius, candidates = 0.0, int(features.shape[0])
+        t0 = time.perf_counter()
         if features.shape[0] > self.max_bank:
             chosen = coreset(features, self.max_bank, self.seed)
             keep, radius = chosen.indices, chosen.radius
             features, positions, owner = features[keep].contiguous(), positions[keep].contiguous(), owner[keep]
+        t1 = time.perf_counter()
         order = [i for i in self.order if i < self.added]
-        good_scores = _leave_one_out(self.kept, order, features, positions, owner, self.top_k, self.reach)
+        self.loo_distances = _leave_one_out_distances(self.kept, order, features, positions, owner, self.reach)
+        good_scores = [image_score(d, self.top_k) for d in self.loo_distances]
+        self.timings = {"coreset_s": t1 - t0, "leave_one_out_s": time.perf_counter() - t1, "candidates": candidates}
         bank = MemoryBank(self.object_name, self.identity, features, good_scores, self.added, self.top_k,
                           build_seconds=time.perf_counter() - self.started, positions=positions, reach=self.reach)
         bank.coreset_radius = radius
+        bank.build_timings = dict(self.timings)
         return bank
 
 
@@ -418,3 +431,28 @@ def map_images(tower: VisionTower, bank: MemoryBank, images: Sequence[Image.Imag
     """Maps of RGB images against `bank`; raises `StaleBank` when the tower is another model's."""
     bank.check(BankIdentity.of(tower, bank.identity.feature))
     return [bank.anomaly_map(c, smoothing) for c in _all_features(tower, images, bank.identity.feature)]
+
+
+def pixel_auroc(heats: Sequence[np.ndarray], masks: Sequence[np.ndarray], side: int = 128) -> float | None:
+    """Pixel AUROC (the field's localisation figure): the chance a defect pixel's heat is above a normal pixel's,
+    pooled over images (each heat map and its mask, same shape, resized to at most `side` px; ties count half).
+    None when the pixels are all of one kind."""
+    import cv2
+
+    values, truth = [], []
+    for heat, mask in zip(heats, masks):
+        h, w = heat.shape
+        scale = min(1.0, side / max(h, w))
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        values.append(cv2.resize(np.asarray(heat, np.float32), size, interpolation=cv2.INTER_AREA).ravel())
+        truth.append(cv2.resize((np.asarray(mask) > 0).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).ravel())
+    if not values:
+        return None
+    v, t = np.concatenate(values), np.concatenate(truth).astype(bool)
+    pos = int(t.sum())
+    neg = len(t) - pos
+    if not pos or not neg:
+        return None
+    _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # average 1-based rank of each value
+    return float((ranks[t].sum() - pos * (pos + 1) / 2.0) / (pos * neg))

@@ -24,6 +24,10 @@ MERGED = "merged"  # the tower's merged output tokens: one feature per image tok
 _CHUNK = 1 << 20
 
 
+class _Enough(Exception):
+    """Raised by a forward hook to end the tower pass once the last block needed has run."""
+
+
 class FeatureError(ValueError):
     """The model's vision tower can't give features (a clear sentence, shown as is)."""
 
@@ -197,12 +201,21 @@ class VisionTower:
         pixels = batch["pixel_values"].to(self.device, self.visual.dtype)
         grid = batch["image_grid_thw"].to(self.device)
         captured: dict[int, Any] = {}
-        hooks = [self.visual.blocks[b].register_forward_hook(
-            lambda _m, _i, out, b=b: captured.__setitem__(b, out[0] if isinstance(out, tuple) else out))
-            for b in spec.blocks or ()]
+        last = max(spec.blocks) if spec.blocks else None
+
+        def keep(block: int, out: Any) -> None:
+            captured[block] = out[0] if isinstance(out, tuple) else out
+            if block == last:
+                raise _Enough  # the later blocks and the merger aren't needed: stop the pass here
+
+        hooks = [self.visual.blocks[b].register_forward_hook(lambda _m, _i, out, b=b: keep(b, out))
+                 for b in spec.blocks or ()]
+        out = None
         try:
             with torch.inference_mode():
                 out = self.visual(pixels, grid_thw=grid)
+        except _Enough:
+            pass
         finally:
             for hook in hooks:
                 hook.remove()
