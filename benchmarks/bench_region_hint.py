@@ -4,8 +4,8 @@ and without the sentence naming where the image differs most from the good image
 Per kind: a bank of `--good` good images of one product variant (`training.synthetic.generate_line_sample`),
 then `--per-kind` good and as many defective images, each mapped and inspected twice (hint off, hint on).
 Figures: accuracy of the model's verdict, accuracy of the fused decision (threshold 0.5), mean IoU of the
-model's boxes on the defective images (best match per truth box), and the share of defective images whose
-hint named a region that overlaps the defect.
+model's boxes on the defective images (best match per truth box), answers the parser can't read, and the
+share of defective images whose hint named a region that overlaps the defect.
 
     python benchmarks/bench_region_hint.py --per-kind 8 --good 16 --seed 4242 [--kinds fabric,washer] [--json]
 """
@@ -27,7 +27,7 @@ from lriad_desktop.core.anomaly_map import bank_from_features, map_images  # noq
 from lriad_desktop.core.confidence import decided_verdict  # noqa: E402
 from lriad_desktop.core.engine import Inspector  # noqa: E402
 from lriad_desktop.core.evaluation import best_iou  # noqa: E402
-from lriad_desktop.core.finding import Box  # noqa: E402
+from lriad_desktop.core.finding import Box, Verdict  # noqa: E402
 from lriad_desktop.core.map_banks import finding_with_map, hint_for, map_summary  # noqa: E402
 from lriad_desktop.core.paths import bundled_model_dir  # noqa: E402
 from training.synthetic import PRODUCT_KINDS, generate_line_sample  # noqa: E402
@@ -71,7 +71,8 @@ def run_kind(inspector: Inspector, kind: str, per_kind: int, good: int, seed: in
         ious = [best_iou([Box(*d.box) for d in s.defects], [d.box for d in f.defects])
                 for s, f in zip(tests, findings) if s.anomalous]
         rows[mode] = {"model_accuracy": float(np.mean(model_ok)), "fused_accuracy": float(np.mean(fused_ok)),
-                      "mean_iou": float(np.mean(ious)) if ious else None}
+                      "mean_iou": float(np.mean(ious)) if ious else None,
+                      "unparsed": sum(f.verdict is Verdict.UNPARSED for f in findings)}
     on_defect = []
     for s, m in zip(tests, maps):
         if s.anomalous:
@@ -100,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     inspector = Inspector(bundled_model_dir(), device="cpu").load()
     start = time.perf_counter()
-    results = [run_kind(inspector, k.strip(), args.per_kind, args.good, args.seed, args.batch)
-               for k in args.kinds.split(",") if k.strip()]
+    results = []
+    for kind in (k.strip() for k in args.kinds.split(",") if k.strip()):
+        results.append(run_kind(inspector, kind, args.per_kind, args.good, args.seed, args.batch))
+        print(f"{kind}: {json.dumps(results[-1])}", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - start
 
     def mean(key: str, mode: str) -> float | None:
@@ -120,11 +123,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"region hint on the bundled model · {args.per_kind}+{args.per_kind} images per kind · bank of "
           f"{args.good} good · seed {args.seed} · {seconds:.0f} s on {_cpu()} ({torch.get_num_threads()} threads)")
-    print(f"{'kind':<10} {'model acc off/on':>17} {'fused acc off/on':>17} {'IoU off/on':>14} {'hint on defect':>15}")
+    print(f"{'kind':<10} {'model acc off/on':>17} {'fused acc off/on':>17} {'IoU off/on':>14} {'hint on defect':>15} "
+          f"{'unreadable off/on':>18}")
     for r in results + [{"kind": "mean", **summary, "hint_on_defect": None}]:
+        unread = (f"{r['off']['unparsed']}/{r['on']['unparsed']}" if "unparsed" in r["off"] else "")
         print(f"{r['kind']:<10} {num(r['off']['model_accuracy']):>8}/{num(r['on']['model_accuracy']):<8} "
               f"{num(r['off']['fused_accuracy']):>8}/{num(r['on']['fused_accuracy']):<8} "
-              f"{num(r['off']['mean_iou']):>6}/{num(r['on']['mean_iou']):<7} {num(r.get('hint_on_defect')):>15}")
+              f"{num(r['off']['mean_iou']):>6}/{num(r['on']['mean_iou']):<7} {num(r.get('hint_on_defect')):>15} "
+              f"{unread:>18}")
     return 0
 
 

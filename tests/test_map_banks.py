@@ -16,7 +16,8 @@ from lriad_desktop.core.engine import Inspector
 from lriad_desktop.core.finding import Finding, MapSummary, Verdict
 from lriad_desktop.core.map_banks import (BANK_FOLDER, MapBanks, choose_good_images, finding_with_map,
                                           sources_digest)
-from lriad_desktop.core.map_stage import MapStage
+from lriad_desktop.core.anomaly_map import EmptyBank
+from lriad_desktop.core.map_stage import MapStage, fusion_rules
 from lriad_desktop.core.review import Review, ReviewKind
 from lriad_desktop.core.store import ReviewStore
 from training.synthetic import generate_line_sample
@@ -116,18 +117,41 @@ def test_new_good_images_make_the_bank_out_of_date(bundled, tmp_path):
     assert sources_digest(goods) != sources_digest(goods[:3])
 
 
-def test_zero_or_one_good_image_is_a_notice_once_and_the_image_is_inspected_without_a_map(bundled, tmp_path):
+def test_zero_or_one_good_image_says_why_and_the_image_is_inspected_without_a_map(bundled, tmp_path):
     query = _fabric(tmp_path / "query", 1)[0]
     stage = MapStage(MapBanks(tmp_path / BANK_FOLDER))
     maps = stage.run(bundled, [(query, "fabric")], {})
-    assert maps.summaries == {} and len(maps.notices) == 1
-    assert "needs at least two good images" in maps.notices[0] and "there is none" in maps.notices[0]
-    assert stage.run(bundled, [(query, "fabric")], {}).notices == []  # said once
+    assert maps.summaries == {} and maps.notices == []  # expected: the bank row says it, not every inspection
+    assert "needs at least two good images" in maps.skipped["fabric"] and "there is none" in maps.skipped["fabric"]
     one = stage.run(bundled, [(query, "fabric")], {"fabric": [query]})
-    assert "there is only one" in one.notices[0]
-    unreadable = stage.run(bundled, [(query, "fabric")], {"fabric": [str(tmp_path / "gone1.png"),
-                                                                     str(tmp_path / "gone2.png")]})
+    assert "there is only one" in one.skipped["fabric"]
+    gone = [str(tmp_path / "gone1.png"), str(tmp_path / "gone2.png")]
+    unreadable = stage.run(bundled, [(query, "fabric")], {"fabric": gone})
     assert "there is none (2 can't be read)" in unreadable.notices[0] and unreadable.summaries == {}
+    assert stage.run(bundled, [(query, "fabric")], {"fabric": gone}).notices == []  # a notice is said once
+    with pytest.raises(EmptyBank, match="needs at least two good images"):
+        stage.banks.build(bundled.vision_tower(), "fabric", [])
+
+
+def test_each_object_gets_the_fusion_rule_fitted_on_its_reviews(tmp_path):
+    store = ReviewStore.open(tmp_path / "store.sqlite3")
+    for i in range(10):
+        anomalous = i % 2 == 1
+        image = store.add_image(str(tmp_path / f"{i}.png"), "washer", sha256=f"{i:064d}")
+        finding = finding_with_map(Finding(Verdict.ANOMALOUS if anomalous else Verdict.NORMAL, anomaly_score=0.5,
+                                           verdict_probability=0.6 if anomalous else 0.45),
+                                   MapSummary(5.0 + i if anomalous else 0.5 - i * 0.1, bank_images=8))
+        store.record_inspection(image.id, finding)
+        store.save_review(image.id, Review(ReviewKind.ACCEPT, finding.verdict), "tester")
+    other = store.add_image(str(tmp_path / "nut.png"), "metal nut", sha256="f" * 64)
+    store.save_review(other.id, Review(ReviewKind.ACCEPT, Verdict.NORMAL), "tester")
+    rules = fusion_rules(store)
+    assert set(rules) == {"washer"} and rules["washer"].fitted_on == 10
+    assert "fitted on 10 reviewed images" in finding_with_map(Finding(Verdict.NORMAL), MapSummary(1.0),
+                                                              rules["washer"]).score_rule
+    store.close()
+    stage = MapStage(MapBanks(tmp_path / BANK_FOLDER), tmp_path / "store.sqlite3")
+    assert stage.rules()["washer"] == rules["washer"]
 
 
 def test_the_fused_score_and_its_rule_are_on_the_finding():

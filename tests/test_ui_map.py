@@ -131,10 +131,17 @@ def test_no_good_images_is_a_notice_and_the_image_is_inspected_without_a_map(qtb
         qtbot.keyClick(window, Qt.Key.Key_I)
     finding = window.current_entry().model_finding
     assert finding is not None and finding.anomaly_map is None and finding.score_rule == ""
-    assert any("needs at least two good images" in n and "there is none" in n for n in notices), notices
-    assert window.reference_strip.bank_row.text.text().startswith("No anomaly map: it needs at least two")
+    assert not any("anomaly map" in n.lower() for n in notices), notices  # the bank row says it, not each image
+    row = window.reference_strip.bank_row
+    assert row.text.text().startswith("No anomaly map: it needs at least two good images of the fabric")
     qtbot.keyClick(window, Qt.Key.Key_M)
-    assert "No anomaly map for this image" in window.statusBar().currentMessage()
+    assert window.statusBar().currentMessage().startswith("No anomaly map: it needs at least two good images")
+    assert row.rebuild_button.text() == "Build"
+    notices.clear()
+    qtbot.mouseClick(row.rebuild_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: any(n.startswith("No anomaly map for the fabric: it needs at least two good images")
+                                and "there is none" in n for n in notices))
+    assert row.rebuild_button.isEnabled() and not row.bar.isVisible()
     window.close()
 
 

@@ -8,12 +8,11 @@ import logging
 
 from PySide6.QtCore import QObject, Signal
 
-from lriad_desktop.core.anomaly_map import DEFAULT_FUSION, AnomalyMapError, BankIdentity, FusionRule, fit_fusion
-from lriad_desktop.core.finding import Verdict
+from lriad_desktop.core.anomaly_map import AnomalyMapError, BankIdentity
 from lriad_desktop.core.atomic_files import FileWriteError
 from lriad_desktop.core.map_banks import BankStatus, MapBanks, choose_good_images, tower_of
 from lriad_desktop.core.map_stage import MapStage
-from lriad_desktop.core.prompting import object_key, object_phrase
+from lriad_desktop.core.prompting import object_phrase
 from lriad_desktop.core.store import ReviewStore, StoreError
 from lriad_desktop.core.vision_features import FeatureError
 from lriad_desktop.ui.tasks import TaskCancelled, TaskContext, TaskRunner
@@ -34,14 +33,12 @@ class AnomalyMaps(QObject):
         self._store = store
         self._runner = runner
         self.banks = MapBanks.beside(store.path)
-        self.stage = MapStage(self.banks)
+        self.stage = MapStage(self.banks, store.path)
         self.identity: BankIdentity | None = None  # the model in use's, once it is loaded
         self.note = ""  # why the model in use can't give a map (a server without a local copy)
         self.building: str | None = None
         self._inspection = None
         self._pending: str | None = None
-        self._rules: dict[str, FusionRule] = {}
-        self._rules_at = -1  # the store's data revision the rules were fitted at
 
     def attach(self, inspection) -> None:
         """Follow the inspection service's model: the identity banks are kept under, and Rebuild's model."""
@@ -56,25 +53,6 @@ class AnomalyMaps(QObject):
             log.warning("good images of %s: %s", object_name, err)
             return []
         return choose_good_images([g.path for g in good], sum(g.golden for g in good))
-
-    def rule_for(self, object_name: str) -> FusionRule:
-        """The object's fusion rule: fitted on its reviewed images that have a map and a verdict probability
-        once there are enough of both kinds (`fit_fusion`), else the default; refitted as reviews arrive."""
-        try:
-            revision = self._store.data_revision()
-            if revision != self._rules_at:
-                pairs: dict[str, list[tuple[float | None, float | None, bool]]] = {}
-                for state in self._store.reviewed_states():
-                    f = state.finding
-                    if f is None or f.anomaly_map is None or state.review is None:
-                        continue
-                    pairs.setdefault(object_key(state.image.object_name), []).append(
-                        (f.verdict_probability, f.anomaly_map.score, state.review.review.verdict is Verdict.ANOMALOUS))
-                self._rules = {key: fit_fusion(rows) for key, rows in pairs.items()}
-                self._rules_at = revision
-        except StoreError as err:
-            log.warning("fusion rule of %s: %s", object_name, err)
-        return self._rules.get(object_key(object_name), DEFAULT_FUSION)
 
     def status(self, object_name: str) -> BankStatus:
         """The object's bank for the model in use against its good images now."""

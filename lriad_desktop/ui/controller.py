@@ -93,7 +93,7 @@ class AppController(ModelVersionActions, QObject):
         self.maps = AnomalyMaps(store, self.runner, self)  # banks beside the store, built on the model's tower
         self.inspection = InspectionService(self.runner, settings, self.object_name_for, inspector_factory,
                                             store.path, self, references_for=self.references_for,
-                                            maps=(self.maps.stage, self.maps.good_paths, self.maps.rule_for))
+                                            maps=(self.maps.stage, self.maps.good_paths))
         self.maps.attach(self.inspection)
         self.inspection.outcome.connect(self._on_outcome)
         self.inspection.dropped.connect(self._on_dropped)

@@ -21,7 +21,6 @@ from PySide6.QtCore import QObject, Signal
 
 from lriad_desktop.core.engine import Inspector, ModelFolderError
 from lriad_desktop.core.finding import Finding
-from lriad_desktop.core.anomaly_map import FusionRule
 from lriad_desktop.core.map_banks import finding_with_map
 from lriad_desktop.core.map_stage import ChunkMaps, MapStage
 from lriad_desktop.core.paths import model_folder
@@ -165,10 +164,9 @@ class InspectionService(QObject):
                  factory: InspectorFactory | None = None, store_path: Path | None = None,
                  parent: QObject | None = None,
                  references_for: Callable[[str, str], tuple[str, ...]] | None = None,
-                 maps: tuple[MapStage, Callable[[str], list[str]], Callable[[str], FusionRule]] | None = None
-                 ) -> None:
+                 maps: tuple[MapStage, Callable[[str], list[str]]] | None = None) -> None:
         super().__init__(parent)
-        self._maps = maps  # the anomaly map stage and, per object name, its good images' paths and fusion rule
+        self._maps = maps  # the anomaly map stage and, per object name, its good images' paths
         self._runner = runner
         self._store_path = store_path
         self._settings = settings
@@ -283,31 +281,29 @@ class InspectionService(QObject):
         names = {p: self._object_name_for(p) for p in chunk}
         items = [(p, names[p], self._references_for(p, names[p])) for p in chunk]
         inspector, store_path = self._inspector, self._store_path
-        stage, good, rules = self._map_inputs(items)
+        stage, good = self._map_inputs(items)
         hints = self._settings.region_hint
 
         def work(ctx: TaskContext) -> list[InspectionOutcome]:
-            maps = stage.run(inspector, [(p, n) for p, n, _ in items], good, hints, ctx.check, rules) if stage else None
+            maps = stage.run(inspector, [(p, n) for p, n, _ in items], good, hints, ctx.check) if stage else None
             outcomes = inspect_chunk(inspector, items, ctx, maps)
             return record_outcomes(store_path, outcomes, names) if store_path is not None else outcomes
 
         self._running = True
         self._runner.submit(work, self._chunk_done, lane="model")
 
-    def _map_inputs(self, items: Sequence[ChunkItem]
-                    ) -> tuple[MapStage | None, dict[str, list[str]], dict[str, FusionRule]]:
-        """The map stage, each object's good images and fusion rule (read here, on the UI thread's store), or
-        no stage when the map is off."""
+    def _map_inputs(self, items: Sequence[ChunkItem]) -> tuple[MapStage | None, dict[str, list[str]]]:
+        """The map stage and each object's good images (read here, on the UI thread's store), or no stage when
+        the map is off."""
         if self._maps is None or not self._settings.anomaly_map:
-            return None, {}, {}
-        stage, good_for, rule_for = self._maps
+            return None, {}
+        stage, good_for = self._maps
         good: dict[str, list[str]] = {}
-        rules: dict[str, FusionRule] = {}
         for _path, name, _refs in items:
             key = object_key(name)
             if key not in good:
-                good[key], rules[key] = good_for(name), rule_for(name)
-        return stage, good, rules
+                good[key] = good_for(name)
+        return stage, good
 
     def _chunk_done(self, outcomes: list[InspectionOutcome] | None, error: BaseException | None) -> None:
         self._running = False

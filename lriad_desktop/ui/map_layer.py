@@ -68,19 +68,20 @@ class MapLayer(QObject):
         self.view.set_map_visible(on)
         entry = self._current()
         if on and entry is not None and entry.model_finding is not None and entry.model_finding.anomaly_map is None:
-            self.controller.notice.emit("No anomaly map for this image: " + self._why_none(entry))
+            self.controller.notice.emit(self._why_none(entry))
         c = self.controller
         if on != c.settings.show_map:
             c.update_settings(c.settings.with_changes(show_map=on))
 
     def _why_none(self, entry: QueueEntry) -> str:
+        """Why an inspected image has no map, in one sentence."""
         c = self.controller
         if not c.settings.anomaly_map:
-            return "it is off in the settings (Inspection → Anomaly map)"
+            return "No anomaly map for this image: it is off in the settings (Inspection → Anomaly map)"
         status = c.maps.status(c.object_name_for(entry.path))
         if status.note or status.images == 0:
             return status.text()
-        return "it was inspected before its object had one: inspect it again (I)"
+        return "No anomaly map for this image: it was inspected before its object had one; inspect it again (I)"
 
     def show(self, entry: QueueEntry | None) -> None:
         """The current image's map on the view (after the view shows that image)."""
