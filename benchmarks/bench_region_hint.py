@@ -28,7 +28,7 @@ from lriad_desktop.core.confidence import decided_verdict  # noqa: E402
 from lriad_desktop.core.engine import Inspector  # noqa: E402
 from lriad_desktop.core.evaluation import best_iou  # noqa: E402
 from lriad_desktop.core.finding import Box, Verdict  # noqa: E402
-from lriad_desktop.core.map_banks import finding_with_map, hint_for, map_summary  # noqa: E402
+from lriad_desktop.core.map_banks import finding_with_map, hint_for, map_summary, tower_of  # noqa: E402
 from lriad_desktop.core.paths import bundled_model_dir  # noqa: E402
 from training.synthetic import PRODUCT_KINDS, generate_line_sample  # noqa: E402
 
@@ -44,7 +44,7 @@ def _cpu() -> str:
 
 
 def run_kind(inspector: Inspector, kind: str, per_kind: int, good: int, seed: int, batch: int) -> dict:
-    tower = inspector.vision_tower()
+    tower = tower_of(inspector)
     rng = np.random.default_rng([seed, list(PRODUCT_KINDS).index(kind)])
     bank_images = [generate_line_sample(rng, kind).image for _ in range(good)]
     from lriad_desktop.core.anomaly_map import BankIdentity

@@ -15,7 +15,7 @@ from lriad_desktop.core.anomaly_map import DEFAULT_FUSION, MAP_MIDPOINT, FusionR
 from lriad_desktop.core.engine import Inspector
 from lriad_desktop.core.finding import Finding, MapSummary, Verdict
 from lriad_desktop.core.map_banks import (BANK_FOLDER, MapBanks, choose_good_images, finding_with_map,
-                                          sources_digest)
+                                          sources_digest, tower_of)
 from lriad_desktop.core.anomaly_map import EmptyBank
 from lriad_desktop.core.map_stage import MapStage, fusion_rules
 from lriad_desktop.core.review import Review, ReviewKind
@@ -80,7 +80,7 @@ def test_a_bank_is_built_from_golden_samples_and_saved_beside_the_store(bundled,
 def _identity(inspector: Inspector):
     from lriad_desktop.core.anomaly_map import BankIdentity
 
-    return BankIdentity.of(inspector.vision_tower())
+    return BankIdentity.of(tower_of(inspector))
 
 
 def test_new_weights_make_the_bank_out_of_date_and_it_is_built_again(tmp_path):
@@ -90,7 +90,7 @@ def test_new_weights_make_the_bank_out_of_date_and_it_is_built_again(tmp_path):
     banks = MapBanks(tmp_path / BANK_FOLDER)
     first = Inspector(model, device="cpu").load()
     old = _identity(first)
-    banks.build(first.vision_tower(), "fabric", goods)
+    banks.build(tower_of(first), "fabric", goods)
     assert banks.current("fabric", old, goods) is not None
     weights = load_file(str(model / "model.safetensors"))
     name = next(k for k in weights if "visual" in k and k.endswith("weight"))
@@ -109,7 +109,7 @@ def test_new_weights_make_the_bank_out_of_date_and_it_is_built_again(tmp_path):
 def test_new_good_images_make_the_bank_out_of_date(bundled, tmp_path):
     goods = _fabric(tmp_path / "good", 4)
     banks = MapBanks(tmp_path / BANK_FOLDER)
-    banks.build(bundled.vision_tower(), "fabric", goods[:3])
+    banks.build(tower_of(bundled), "fabric", goods[:3])
     identity = _identity(bundled)
     status = banks.status("fabric", identity, goods)
     assert status.stale == "1 new good image" and "out of date: 1 new good image" in status.text()
@@ -130,7 +130,7 @@ def test_zero_or_one_good_image_says_why_and_the_image_is_inspected_without_a_ma
     assert "there is none (2 can't be read)" in unreadable.notices[0] and unreadable.summaries == {}
     assert stage.run(bundled, [(query, "fabric")], {"fabric": gone}).notices == []  # a notice is said once
     with pytest.raises(EmptyBank, match="needs at least two good images"):
-        stage.banks.build(bundled.vision_tower(), "fabric", [])
+        stage.banks.build(tower_of(bundled), "fabric", [])
 
 
 def test_each_object_gets_the_fusion_rule_fitted_on_its_reviews(tmp_path):
@@ -184,3 +184,18 @@ def test_the_region_hint_goes_into_the_prompt_only_when_on(bundled, tmp_path):
     assert off.hint(query) == "" and off.summaries[query].hint == ""
     inspect_chunk(bundled, [InspectionRequest(query, "fabric", hint=off.hint(query))])
     assert "differs most" not in bundled.last_prompts[0]
+
+
+def test_a_server_backend_maps_with_its_local_copy_or_says_the_map_is_off(tmp_path):
+    from lriad_desktop.core.server import ServerBackend, ServerConfig
+
+    query = _fabric(tmp_path / "query", 1)[0]
+    goods = _fabric(tmp_path / "good", 3)
+    stage = MapStage(MapBanks(tmp_path / BANK_FOLDER))
+    remote = ServerBackend(ServerConfig(url="http://127.0.0.1:9", model="lriad-tiny"))  # nothing is sent
+    maps = stage.run(remote, [(query, "fabric")], {"fabric": goods})
+    assert maps.summaries == {} and maps.notices == []
+    assert maps.skipped["fabric"].startswith("Anomaly map off: a model server gives no image features")
+    assert "Local copy of the model" in maps.skipped["fabric"]
+    local = ServerBackend(ServerConfig(url="http://127.0.0.1:9", processor_dir=str(BUNDLED)))
+    assert stage.run(local, [(query, "fabric")], {"fabric": goods}).summaries[query].bank_images == 3

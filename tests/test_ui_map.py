@@ -93,7 +93,7 @@ def test_an_inspection_builds_the_bank_from_golden_samples_and_fuses_the_score(q
     add_and_wait(qtbot, window, [defective], 1)
     qtbot.waitUntil(lambda: window.controller.inspection.state is ModelState.READY, timeout=60000)
     window.set_current(0)
-    row = window.reference_strip.bank_row
+    row = window.bank_row
     qtbot.waitUntil(lambda: "not built yet: 3 good images" in row.text.text())
     with qtbot.waitSignal(window.controller.inspection.batchFinished, timeout=120000):
         qtbot.keyClick(window, Qt.Key.Key_I)
@@ -132,7 +132,7 @@ def test_no_good_images_is_a_notice_and_the_image_is_inspected_without_a_map(qtb
     finding = window.current_entry().model_finding
     assert finding is not None and finding.anomaly_map is None and finding.score_rule == ""
     assert not any("anomaly map" in n.lower() for n in notices), notices  # the bank row says it, not each image
-    row = window.reference_strip.bank_row
+    row = window.bank_row
     assert row.text.text().startswith("No anomaly map: it needs at least two good images of the fabric")
     qtbot.keyClick(window, Qt.Key.Key_M)
     assert window.statusBar().currentMessage().startswith("No anomaly map: it needs at least two good images")

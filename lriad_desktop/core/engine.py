@@ -165,7 +165,7 @@ class Inspector:
         self.load_seconds: float | None = None
         self._model: Any = None
         self._processor: Any = None
-        self._tower: Any = None
+        self.map_tower: Any = None  # the anomaly map's tower on these weights (`core.map_banks`), dropped with them
         self.last_prompts: tuple[str, ...] = ()  # the prompt texts of the last generate call
 
     @property
@@ -188,19 +188,14 @@ class Inspector:
 
     def close(self) -> None:
         """Drop the weights (memory back before a training run loads its own); a later inspection reloads."""
-        self._model = self._processor = self._tower = None
+        self._model = self._processor = self.map_tower = None
 
-    def vision_tower(self) -> Any:
-        """The anomaly map's `VisionTower` on the weights this inspector has loaded (no second copy; loads
-        them first if needed); an adapter's changes to the tower count, and its fingerprint names it."""
+    def loaded_model(self) -> tuple[Any, Any]:
+        """The loaded model (under a PEFT adapter, its base model with the adapter's layers in it) and processor,
+        loading them first: what the anomaly map's tower reuses (`core.map_banks.tower_of`), no second copy."""
         self.load()
-        if self._tower is None:
-            from lriad_desktop.core.vision_features import VisionTower, model_fingerprint
-
-            model = self._model.get_base_model() if hasattr(self._model, "get_base_model") else self._model
-            self._tower = VisionTower(model, self._processor, self.geometry, self.model_version,
-                                      model_fingerprint(self.info.path, self.adapter_dir), self.device or "cpu")
-        return self._tower
+        model = self._model.get_base_model() if hasattr(self._model, "get_base_model") else self._model
+        return model, self._processor
 
     def load(self) -> "Inspector":
         """Load weights and processor (idempotent)."""

@@ -28,7 +28,7 @@ from lriad_desktop.core.atomic_files import FileWriteError, write_text_atomicall
 from lriad_desktop.core.finding import Finding, MapSummary
 from lriad_desktop.core.images import ImageLoadError, load_image
 from lriad_desktop.core.prompting import object_key, object_phrase, region_hint
-from lriad_desktop.core.vision_features import FeatureError, VisionTower
+from lriad_desktop.core.vision_features import FeatureError, VisionTower, model_fingerprint
 
 BANK_FOLDER = "anomaly-maps"
 MAX_BANK_IMAGES = 200  # golden samples first, then the newest images reviewed as normal
@@ -214,8 +214,16 @@ class MapBanks:
 
 
 def tower_of(backend: Any) -> VisionTower:
-    """The vision tower of an inspection backend's model, reusing the weights it has loaded (a tiled backend's
-    inner one). Raises `FeatureError` with the reason when it has none (a server without a local copy)."""
+    """The vision tower of an inspection backend's model, reusing the weights it has loaded (the in-process
+    `Inspector`'s, kept on it as `map_tower` until it closes; a tiled backend's inner one; a server's local
+    copy). Raises `FeatureError` with the reason when it has none (a server without a local copy)."""
+    if hasattr(backend, "loaded_model"):
+        if backend.map_tower is None:
+            model, processor = backend.loaded_model()
+            backend.map_tower = VisionTower(model, processor, backend.geometry, backend.model_version,
+                                            model_fingerprint(backend.info.path, backend.adapter_dir),
+                                            backend.device or "cpu")
+        return backend.map_tower
     inner = getattr(backend, "inner", None)
     if inner is not None and not hasattr(backend, "vision_tower"):
         return tower_of(inner)

@@ -59,10 +59,8 @@ class AnomalyMaps(QObject):
         return self.banks.status(object_name, self.identity, self.good_paths(object_name), self.note)
 
     def _model_changed(self) -> None:
-        from lriad_desktop.ui.inspection import ModelState
-
-        backend = self._inspection.inspector if self._inspection is not None else None
-        if self._inspection is None or self._inspection.state is not ModelState.READY or backend is None:
+        backend = self._inspection.inspector if self._inspection is not None else None  # None unless ready
+        if backend is None:
             if self.identity is not None or self.note:
                 self.identity, self.note = None, ""
                 self.changed.emit("")

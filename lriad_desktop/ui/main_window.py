@@ -34,9 +34,8 @@ from lriad_desktop.ui.theme import icon
 from lriad_desktop.ui.threshold_dialog import ThresholdDialog
 from lriad_desktop.ui.versions_dialog import VersionsAction
 from lriad_desktop.ui.watch_mode import FolderWatchMode
-from lriad_desktop.ui.map_layer import MapLayer
-from lriad_desktop.ui.window_drops import DropTarget
-from lriad_desktop.ui.window_io import ExportAction, FileIntake, SettingsAction, object_hints, show_about
+from lriad_desktop.ui.map_layer import BankRow, MapLayer
+from lriad_desktop.ui.window_io import DropTarget, ExportAction, FileIntake, SettingsAction, object_hints, show_about
 
 CACHE_IMAGES = 4
 CACHE_MAX_PIXELS = 30_000_000  # bigger images are decoded again rather than kept
@@ -73,7 +72,7 @@ class MainWindow(QMainWindow):
         self.report = ShiftReportAction(controller, self, self.show_notice)
         self.boxes = BoxEditing(controller, self.view, self.review_panel, self.actions_["draw_box"],
                                 lambda: self._row, self.show_notice)
-        self.map_layer = MapLayer(controller, self.view, self.reference_strip.bank_row, self.actions_["toggle_map"],
+        self.map_layer = MapLayer(controller, self.view, self.bank_row, self.actions_["toggle_map"],
                                   self.current_entry, self)
         self._connect()
         self.drops = DropTarget(self, self.view, self.intake)
@@ -110,6 +109,8 @@ class MainWindow(QMainWindow):
         self.notice_label.hide()
         side_lay.addWidget(self.finding_panel, 1)
         side_lay.addWidget(self.reference_strip)
+        self.bank_row = BankRow()  # the object's anomaly-map bank, beside its golden samples
+        side_lay.addWidget(self.bank_row)
         self.reviewer_prompt = ReviewerPrompt(current_reviewer())
         self.reviewer_prompt.setVisible(not self.controller.settings.reviewer_asked)
         side_lay.addWidget(self.reviewer_prompt)

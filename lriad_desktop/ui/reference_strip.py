@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QToolBut
 from lriad_desktop.core.prompting import object_phrase
 from lriad_desktop.core.store import GoldenSample
 from lriad_desktop.ui.finding_panel import section_title
-from lriad_desktop.ui.map_layer import BankRow
 from lriad_desktop.ui.queue_model import THUMB_SIZE, ThumbnailLoader
 
 TILE = THUMB_SIZE + 36
@@ -99,8 +98,6 @@ class ReferenceStrip(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.scroll)
         layout.addWidget(self.hint)
-        self.bank_row = BankRow()  # the object's anomaly-map bank, built from these and the accepted normals
-        layout.addWidget(self.bank_row)
 
     @property
     def tiles(self) -> list[_Tile]:
