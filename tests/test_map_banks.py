@@ -147,7 +147,7 @@ def test_each_object_gets_the_fusion_rule_fitted_on_its_reviews(tmp_path):
     store.save_review(other.id, Review(ReviewKind.ACCEPT, Verdict.NORMAL), "tester")
     rules = fusion_rules(store)
     assert set(rules) == {"washer"} and rules["washer"].fitted_on == 10
-    assert "fitted on 10 reviewed images" in finding_with_map(Finding(Verdict.NORMAL), MapSummary(1.0),
+    assert "fitted on 10 reviewed images" in finding_with_map(Finding(Verdict.NORMAL), MapSummary(1.0, bank_images=8),
                                                               rules["washer"]).score_rule
     store.close()
     stage = MapStage(MapBanks(tmp_path / BANK_FOLDER), tmp_path / "store.sqlite3")
@@ -167,6 +167,9 @@ def test_the_fused_score_and_its_rule_are_on_the_finding():
     assert fitted.anomaly_score == pytest.approx(fused_score(0.3, 6.0, FusionRule(0.5, 0.5, 0.0, 20)))
     assert fitted.score_rule == "fusion: map 0.5 + model 0.5 (fitted on 20 reviewed images)"
     assert Finding.from_dict({**model.to_dict(), "anomaly_map": {"score": "x"}}).anomaly_map is None
+    thin = finding_with_map(model, MapSummary(6.0, bank_images=3))  # too few good images to decide with
+    assert thin.anomaly_score == 0.3 and thin.anomaly_map is not None
+    assert thin.score_rule == "model alone: the map counts from 8 good images, it has 3"
 
 
 def test_the_region_hint_goes_into_the_prompt_only_when_on(bundled, tmp_path):

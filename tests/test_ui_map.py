@@ -86,7 +86,7 @@ def test_m_shows_the_heatmap_with_its_legend_and_the_maps_boxes_apart(qtbot, mak
 
 def test_an_inspection_builds_the_bank_from_golden_samples_and_fuses_the_score(qtbot, make_window, tmp_path,
                                                                                 bundled):
-    goods = _fabric(tmp_path / "fabric", 3)
+    goods = _fabric(tmp_path / "fabric", 8)
     store_path = _store_with_golden(tmp_path / "store.sqlite3", goods)
     defective = _fabric(tmp_path / "fabric", 1, start=10, defect=True)[0]
     window = make_window(store_path=store_path, factory=lambda s: bundled, settings=Settings(region_hint=True))
@@ -94,11 +94,11 @@ def test_an_inspection_builds_the_bank_from_golden_samples_and_fuses_the_score(q
     qtbot.waitUntil(lambda: window.controller.inspection.state is ModelState.READY, timeout=60000)
     window.set_current(0)
     row = window.bank_row
-    qtbot.waitUntil(lambda: "not built yet: 3 good images" in row.text.text())
+    qtbot.waitUntil(lambda: "not built yet: 8 good images" in row.text.text())
     with qtbot.waitSignal(window.controller.inspection.batchFinished, timeout=120000):
         qtbot.keyClick(window, Qt.Key.Key_I)
     finding = window.current_entry().model_finding
-    assert finding.anomaly_map is not None and finding.anomaly_map.bank_images == 3
+    assert finding.anomaly_map is not None and finding.anomaly_map.bank_images == 8
     assert finding.score_rule == DEFAULT_FUSION.describe() and finding.anomaly_score is not None
     assert finding.anomaly_map.hint.startswith("Compared with good images")
     assert finding.anomaly_map.hint in bundled.last_prompts[0]
@@ -106,14 +106,14 @@ def test_an_inspection_builds_the_bank_from_golden_samples_and_fuses_the_score(q
     stored = window.controller.store.latest_finding(window.current_entry().image_id)
     assert stored.anomaly_map == finding.anomaly_map and stored.score_rule == finding.score_rule
     assert len(list((tmp_path / BANK_FOLDER).glob("*.safetensors"))) == 1
-    qtbot.waitUntil(lambda: "Anomaly map · 3 good images · built just now" in row.text.text())
+    qtbot.waitUntil(lambda: "Anomaly map · 8 good images · built just now" in row.text.text())
     qtbot.keyClick(window, Qt.Key.Key_M)
     assert window.view.heatmap_item() is not None and window.view.heatmap_item().isVisible()
     notices = []
     window.controller.notice.connect(notices.append)
     qtbot.mouseClick(row.rebuild_button, Qt.MouseButton.LeftButton)
     assert not row.rebuild_button.isEnabled() and row.bar.isVisible()
-    qtbot.waitUntil(lambda: any("rebuilt from 3 good images" in n for n in notices), timeout=60000)
+    qtbot.waitUntil(lambda: any("rebuilt from 8 good images" in n for n in notices), timeout=60000)
     assert row.rebuild_button.isEnabled() and not row.bar.isVisible()
     window.close()
 

@@ -32,6 +32,7 @@ from lriad_desktop.core.vision_features import FeatureError, VisionTower, model_
 
 BANK_FOLDER = "anomaly-maps"
 MAX_BANK_IMAGES = 200  # golden samples first, then the newest images reviewed as normal
+MIN_FUSED_BANK = 8  # below this many good images the map is shown but the score stays the model's
 _BATCH = 8
 
 Progress = Callable[[int, int], None]
@@ -248,7 +249,12 @@ def hint_for(amap: AnomalyMap) -> str:
 
 def finding_with_map(finding: Finding, summary: MapSummary, rule: FusionRule | None = None) -> Finding:
     """The finding with the map's view beside the model's: its summary and the anomaly score fused by `rule`
-    (the object's; None: `DEFAULT_FUSION`), which the finding names."""
+    (the object's; None: `DEFAULT_FUSION`), which the finding names. A bank of fewer than `MIN_FUSED_BANK`
+    good images is too thin to decide with (its normalisation rests on a few leave-one-out scores): the
+    score stays the model's, and the rule says why."""
+    if summary.bank_images < MIN_FUSED_BANK:
+        return replace(finding, anomaly_map=summary, score_rule=f"model alone: the map counts from {MIN_FUSED_BANK} "
+                                                                 f"good images, it has {summary.bank_images}")
     rule = rule or DEFAULT_FUSION
     fused = fused_score(finding.verdict_probability, summary.score, rule)
     return replace(finding, anomaly_map=summary, anomaly_score=fused, score_rule=rule.describe())
@@ -263,5 +269,5 @@ def describe_fusion(finding: Finding) -> str:
 
 
 __all__ = ["BANK_FOLDER", "BankStatus", "EmptyBank", "FeatureError", "FileWriteError", "MapBanks",
-           "MAX_BANK_IMAGES", "age", "choose_good_images", "describe_fusion", "finding_with_map", "hint_for",
+           "MAX_BANK_IMAGES", "MIN_FUSED_BANK", "age", "choose_good_images", "describe_fusion", "finding_with_map", "hint_for",
            "map_summary", "object_slug", "sources_digest", "tower_of"]
