@@ -15,7 +15,7 @@ from lriad_desktop.core.anomaly_map import DEFAULT_FUSION, MAP_MIDPOINT, FusionR
 from lriad_desktop.core.engine import Inspector
 from lriad_desktop.core.finding import Finding, MapSummary, Verdict
 from lriad_desktop.core.map_banks import (BANK_FOLDER, MapBanks, choose_good_images, finding_with_map,
-                                          sources_digest, tower_of)
+                                          GoodPaths, sources_digest, still_usable, tower_of)
 from lriad_desktop.core.anomaly_map import EmptyBank
 from lriad_desktop.core.map_stage import MapStage, fusion_rules
 from lriad_desktop.core.review import Review, ReviewKind
@@ -115,6 +115,21 @@ def test_new_good_images_make_the_bank_out_of_date(bundled, tmp_path):
     assert status.stale == "1 new good image" and "out of date: 1 new good image" in status.text()
     assert banks.current("fabric", identity, goods) is None and banks.current("fabric", identity, goods[:3])
     assert sources_digest(goods) != sources_digest(goods[:3])
+
+
+def test_a_few_new_normal_images_wait_but_a_new_golden_sample_or_a_lost_image_rebuilds(bundled, tmp_path):
+    paths = [str(p) for p in _fabric(tmp_path / "good", 7)]
+    banks = MapBanks(tmp_path / BANK_FOLDER)
+    built = GoodPaths(paths[:5], golden=2)  # 2 golden samples, 3 images reviewed as normal
+    banks.build(tower_of(bundled), "fabric", built)
+    identity = _identity(bundled)
+    two_more = GoodPaths(paths, golden=2)
+    assert banks.current("fabric", identity, two_more) is not None  # an accept doesn't cost a rebuild
+    assert banks.status("fabric", identity, two_more).stale == "2 new good images"
+    assert banks.current("fabric", identity, GoodPaths(paths[:2] + paths[3:5], golden=2)) is None  # one went
+    assert banks.current("fabric", identity, GoodPaths(paths[:6], golden=3)) is None  # a new golden sample
+    assert banks.current("fabric", identity, paths[:6]) is None  # a plain list: every change counts
+    assert still_usable(paths[:5], 2, GoodPaths(paths[:5], golden=2))
 
 
 def test_zero_or_one_good_image_says_why_and_the_image_is_inspected_without_a_map(bundled, tmp_path):

@@ -33,6 +33,7 @@ from lriad_desktop.core.vision_features import FeatureError, VisionTower, model_
 BANK_FOLDER = "anomaly-maps"
 MAX_BANK_IMAGES = 200  # golden samples first, then the newest images reviewed as normal
 MIN_FUSED_BANK = 8  # below this many good images the map is shown but the score stays the model's
+LAZY_NEW = 3  # newly reviewed normal images a bank waits for before it is rebuilt (or 10 % of it)
 _BATCH = 8
 
 Progress = Callable[[int, int], None]
@@ -50,13 +51,36 @@ def sources_digest(paths: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
 
 
-def choose_good_images(paths_golden_first: Sequence[str], golden: int) -> list[str]:
+class GoodPaths(list):
+    """Good image paths, golden samples first; `golden` says how many of them are golden samples (a plain list
+    of paths counts as all golden: any change to it makes a bank out of date at once)."""
+
+    def __init__(self, paths: Sequence[str] = (), golden: int | None = None) -> None:
+        super().__init__(paths)
+        self.golden = len(self) if golden is None else golden
+
+
+def golden_count(paths: Sequence[str]) -> int:
+    return getattr(paths, "golden", len(paths))
+
+
+def choose_good_images(paths_golden_first: Sequence[str], golden: int) -> GoodPaths:
     """The good images a bank is built from: every golden sample (the first `golden` paths), then the newest
     images reviewed as normal, at most `MAX_BANK_IMAGES` in all."""
     head = list(paths_golden_first[:golden])[:MAX_BANK_IMAGES]
     room = MAX_BANK_IMAGES - len(head)
     rest = list(paths_golden_first[golden:])
-    return head + (rest[-room:] if room > 0 else [])
+    return GoodPaths(head + (rest[-room:] if room > 0 else []), len(head))
+
+
+def still_usable(built: Sequence[str], built_golden: int, good: Sequence[str]) -> bool:
+    """Whether a bank built from `built` (its first `built_golden` golden samples) may still be used with the
+    good images now: the same golden samples, none of its images gone (a normal image flagged defective must
+    leave the bank at once), and only a few newly reviewed normal ones (fewer than `LAZY_NEW`, or 10 % of the
+    bank): each accepted normal image does not cost a rebuild; the bank row says it is out of date."""
+    if list(built[:built_golden]) != list(good[:golden_count(good)]) or not set(built) <= set(good):
+        return False
+    return len(set(good) - set(built)) < max(LAZY_NEW, len(built) // 10)
 
 
 @dataclass(frozen=True)
@@ -156,20 +180,25 @@ class MapBanks:
         return self._manifest(found[-1]) if found else None
 
     def current(self, object_name: str, identity: BankIdentity, good_paths: Sequence[str]) -> MemoryBank | None:
-        """The saved bank when it is current for this model and these good images, else None (loaded once)."""
-        digest = sources_digest(good_paths)
-        cached = self._loaded.get((object_key(object_name), identity))
-        if cached is not None and cached[0] == digest:
-            return cached[1]
+        """The saved bank when it is current for this model and these good images (or `still_usable` with
+        them), else None: it is to be built again. Loaded from its file once."""
         path = self.bank_path(object_name, identity)
         manifest = self._manifest(path)
-        if manifest is None or manifest.get("sources") != digest or not path.is_file():
+        if manifest is None or not path.is_file():
             return None
+        built = manifest.get("paths") or []
+        if manifest.get("sources") != sources_digest(good_paths) and not still_usable(
+                built, int(manifest.get("golden", len(built))), good_paths):
+            return None
+        key = (object_key(object_name), identity)
+        cached = self._loaded.get(key)
+        if cached is not None and cached[0] == manifest.get("sources"):
+            return cached[1]
         try:
             bank = MemoryBank.from_file(path, identity)
         except AnomalyMapError:  # damaged or another model's (StaleBank): built again
             return None
-        self._loaded[(object_key(object_name), identity)] = (digest, bank)
+        self._loaded[key] = (manifest.get("sources"), bank)
         return bank
 
     def build(self, tower: VisionTower, object_name: str, good_paths: Sequence[str],
@@ -207,7 +236,8 @@ class MapBanks:
             raise FileWriteError(path, err) from None
         manifest = {"object": object_name, "model_version": identity.model_version,
                     "fingerprint": identity.fingerprint, "feature": identity.feature,
-                    "sources": sources_digest(good_paths), "paths": list(good_paths), "images": bank.n_images,
+                    "sources": sources_digest(good_paths), "paths": list(good_paths),
+                    "golden": golden_count(good_paths), "images": bank.n_images,
                     "features": bank.size, "built_at": bank.built_at, "build_seconds": bank.build_seconds}
         write_text_atomically(path.with_suffix(".json"), json.dumps(manifest, indent=1))  # the bank counts from here
         self._loaded[(object_key(object_name), identity)] = (sources_digest(good_paths), bank)
@@ -268,6 +298,6 @@ def describe_fusion(finding: Finding) -> str:
     return f"model {model} · map {map_probability(finding.anomaly_map.score):.2f} · {finding.score_rule}"
 
 
-__all__ = ["BANK_FOLDER", "BankStatus", "EmptyBank", "FeatureError", "FileWriteError", "MapBanks",
+__all__ = ["BANK_FOLDER", "BankStatus", "EmptyBank", "FeatureError", "GoodPaths", "LAZY_NEW", "still_usable", "FileWriteError", "MapBanks",
            "MAX_BANK_IMAGES", "MIN_FUSED_BANK", "age", "choose_good_images", "describe_fusion", "finding_with_map", "hint_for",
            "map_summary", "object_slug", "sources_digest", "tower_of"]

@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, Signal
 
 from lriad_desktop.core.anomaly_map import AnomalyMapError, BankIdentity
 from lriad_desktop.core.atomic_files import FileWriteError
-from lriad_desktop.core.map_banks import BankStatus, MapBanks, choose_good_images, tower_of
+from lriad_desktop.core.map_banks import BankStatus, GoodPaths, MapBanks, choose_good_images, tower_of
 from lriad_desktop.core.map_stage import MapStage
 from lriad_desktop.core.prompting import object_phrase
 from lriad_desktop.core.store import ReviewStore, StoreError
@@ -45,13 +45,13 @@ class AnomalyMaps(QObject):
         self._inspection = inspection
         inspection.stateChanged.connect(self._model_changed)
 
-    def good_paths(self, object_name: str) -> list[str]:
+    def good_paths(self, object_name: str) -> GoodPaths:
         """The good images a bank of the object is built from (golden samples first), read from the store."""
         try:
             good = self._store.good_images(object_name)
         except StoreError as err:
             log.warning("good images of %s: %s", object_name, err)
-            return []
+            return GoodPaths([], 0)
         return choose_good_images([g.path for g in good], sum(g.golden for g in good))
 
     def status(self, object_name: str) -> BankStatus:
