@@ -102,7 +102,7 @@ def test_an_inspection_builds_the_bank_from_golden_samples_and_fuses_the_score(q
     assert finding.score_rule == DEFAULT_FUSION.describe() and finding.anomaly_score is not None
     assert finding.anomaly_map.hint.startswith("Compared with good images")
     assert finding.anomaly_map.hint in bundled.last_prompts[0]
-    assert "Fused: model" in window.finding_panel.score.text()
+    assert "Score from model" in window.finding_panel.score.text()
     stored = window.controller.store.latest_finding(window.current_entry().image_id)
     assert stored.anomaly_map == finding.anomaly_map and stored.score_rule == finding.score_rule
     assert len(list((tmp_path / BANK_FOLDER).glob("*.safetensors"))) == 1

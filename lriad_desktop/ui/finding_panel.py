@@ -76,7 +76,7 @@ def describe_score(entry: QueueEntry) -> str:
     if f.anomaly_map is not None:
         m = f.anomaly_map
         regions = len(m.boxes)
-        text += (f"\nFused: {describe_fusion(f)}\nAnomaly map {m.score:+.1f} · "
+        text += (f"\nScore from {describe_fusion(f)}\nAnomaly map {m.score:+.1f} · "
                  f"{regions} region{'s' if regions != 1 else ''} · {m.bank_images} good images · M shows it")
         if m.hint:
             text += " · its region was named in the prompt"
