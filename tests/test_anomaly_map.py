@@ -108,7 +108,7 @@ def test_a_bank_from_another_model_is_refused(tower, good_folder, tiny_model_dir
     other = VisionTower.load(tiny_model_dir)
     with pytest.raises(StaleBank, match="rebuild it"):
         map_images(other, bank, [_good(1)])
-    assert bank.identity.feature == tower.default_feature == "block:1"  # a middle block of the 4
+    assert bank.identity.feature == tower.default_feature == "block:0+1@448"  # the middle blocks of 4, 448 px
     with pytest.raises(StaleBank, match="feature"):
         bank.check(BankIdentity.of(tower, "merged"))
 

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from lriad_desktop.core.finding import Box
+from lriad_desktop.core.map_align import Registration, unwarp
 from lriad_desktop.core.map_fusion import (DEFAULT_FUSION, MAP_MIDPOINT, FusionRule, fit_fusion,  # noqa: F401 (re-exported)
                                            fused_score, map_probability)
 from lriad_desktop.core.vision_features import CellFeatures, VisionTower
@@ -71,6 +72,7 @@ class AnomalyMap:
     score: float  # (raw - good mean) / good spread: ~0 on good images, larger is more anomalous
     boxes: tuple[Box, ...]  # regions above the highest good-image score, original-image pixels
     image_size: tuple[int, int]
+    warp: Any = None  # the 2 x 3 alignment onto the bank's reference (`map_align`); `cells` lie in that frame
 
     @property
     def hottest_cell(self) -> tuple[int, int]:
@@ -155,7 +157,8 @@ class MemoryBank:
 
     def __init__(self, object_name: str, identity: BankIdentity, features: Any, good_scores: Sequence[float],
                  n_images: int, top_k: int = 1, built_at: float | None = None, build_seconds: float = 0.0,
-                 positions: Any = None, reach: float | None = None) -> None:
+                 positions: Any = None, reach: float | None = None,
+                 registration: Registration | None = None) -> None:
         if reach is not None and positions is None:
             raise ValueError("a bank with a reach needs its features' positions")
         self.object_name = object_name
@@ -168,6 +171,7 @@ class MemoryBank:
         self.top_k = top_k
         self.built_at = time.time() if built_at is None else built_at
         self.build_seconds = build_seconds
+        self.registration = registration  # images are aligned onto its reference before their features; None: not
         self.coreset_radius = 0.0  # every good row dropped by the coreset lies this near a kept one (0: none dropped)
         self.build_timings: dict[str, float] = {}  # `BankBuilder.timings` of the build, when built here
 
@@ -208,9 +212,10 @@ class MemoryBank:
         return nearest_distances(cells.values, self.features, query_positions=cells.positions,
                                  bank_positions=self.positions, reach=self.reach).reshape(cells.rows, cells.cols)
 
-    def anomaly_map(self, cells: CellFeatures, smoothing: float = 0.5) -> AnomalyMap:
+    def anomaly_map(self, cells: CellFeatures, smoothing: float = 0.5, warp: Any = None) -> AnomalyMap:
         """The map of one image: cell distances upsampled to the model input, smoothed (Gaussian, sigma
-        `smoothing` cells), resized to the original image; score and boxes from it."""
+        `smoothing` cells), resized to the original image (and warped back from the aligned frame by `warp`,
+        `Registration.align`'s matrix); score and boxes from it."""
         import cv2
 
         dist = self.cell_distances(cells)
@@ -222,10 +227,10 @@ class MemoryBank:
         if sigma > 0:
             up = cv2.GaussianBlur(up, (0, 0), sigmaX=sigma, sigmaY=sigma)
         w, h = cells.image_size
-        heat = cv2.resize(up, (w, h), interpolation=cv2.INTER_LINEAR)
+        heat = unwarp(cv2.resize(up, (w, h), interpolation=cv2.INTER_LINEAR), warp)
         boxes = regions(heat, self.box_threshold)
         return AnomalyMap(np.asarray(self.normalise(heat), np.float32), grid, raw, float(self.normalise(raw)),
-                          boxes, (w, h))
+                          boxes, (w, h), warp)
 
     def to_file(self, path: str | os.PathLike) -> Path:
         """Save the bank (safetensors: no pickle), atomically."""
@@ -239,6 +244,10 @@ class MemoryBank:
                 "built_at": repr(self.built_at), "build_seconds": repr(self.build_seconds),
                 "reach": "" if self.reach is None else repr(self.reach)}
         tensors = {"features": self.features.contiguous()}
+        if self.registration is not None:
+            import torch
+
+            tensors["reference"] = torch.from_numpy(np.ascontiguousarray(self.registration.reference, np.float32))
         if self.positions is not None:
             tensors["positions"] = self.positions.contiguous()
         tmp = path.with_name(path.name + ".part")
@@ -257,12 +266,14 @@ class MemoryBank:
                 meta = f.metadata() or {}
                 features = f.get_tensor("features")
                 positions = f.get_tensor("positions") if "positions" in f.keys() else None
+                reference = f.get_tensor("reference").numpy() if "reference" in f.keys() else None
             if meta.get("format") != str(BANK_FORMAT):
                 raise ValueError(f"format {meta.get('format')!r}, expected {BANK_FORMAT}")
             bank = cls(meta["object_name"], BankIdentity(meta["model_version"], meta["fingerprint"], meta["feature"]),
                        features, json.loads(meta["good_scores"]), int(meta["n_images"]), int(meta["top_k"]),
                        float(meta["built_at"]), float(meta["build_seconds"]), positions,
-                       float(meta["reach"]) if meta.get("reach") else None)
+                       float(meta["reach"]) if meta.get("reach") else None,
+                       None if reference is None else Registration(reference))
         except (OSError, ValueError, KeyError, TypeError) as err:  # safetensors raises its own (a ValueError kin)
             raise AnomalyMapError(f"The anomaly-map bank {path} can't be read ({err}): rebuild it") from None
         except Exception as err:  # SafetensorError derives from Exception only
@@ -339,8 +350,10 @@ class BankBuilder:
     their own rows (what a new image will meet). Only the images picked for leave-one-out are kept whole."""
 
     def __init__(self, object_name: str, identity: BankIdentity, n_images: int, max_bank: int = DEFAULT_MAX_BANK,
-                 top_k: int = 1, seed: int = 0, reach: float | None = None, started: float | None = None) -> None:
+                 top_k: int = 1, seed: int = 0, reach: float | None = None, started: float | None = None,
+                 registration: Registration | None = None) -> None:
         self.object_name, self.identity, self.n_images = object_name, identity, n_images
+        self.registration = registration  # the good images given to `add` were aligned onto it
         self.max_bank, self.top_k, self.seed, self.reach = max_bank, top_k, seed, reach
         self.started = time.perf_counter() if started is None else started
         self.per_image = max(1, math.ceil(CANDIDATES_PER_KEPT * max_bank / max(n_images, 1)))
@@ -392,7 +405,8 @@ class BankBuilder:
         good_scores = [image_score(d, self.top_k) for d in self.loo_distances]
         self.timings = {"coreset_s": t1 - t0, "leave_one_out_s": time.perf_counter() - t1, "candidates": candidates}
         bank = MemoryBank(self.object_name, self.identity, features, good_scores, self.added, self.top_k,
-                          build_seconds=time.perf_counter() - self.started, positions=positions, reach=self.reach)
+                          build_seconds=time.perf_counter() - self.started, positions=positions, reach=self.reach,
+                          registration=self.registration)
         bank.coreset_radius = radius
         bank.build_timings = dict(self.timings)
         return bank
@@ -400,28 +414,35 @@ class BankBuilder:
 
 def build_bank(tower: VisionTower, object_name: str, good_images: Sequence[Image.Image], feature: str | None = None,
                max_bank: int = DEFAULT_MAX_BANK, top_k: int = 1, seed: int = 0,
-               reach: float | None = None) -> MemoryBank:
+               reach: float | None = None, align: bool = True) -> MemoryBank:
     """A memory bank of `object_name` from its good RGB images. Raises `EmptyBank` with fewer than two
-    (the normalisation needs a leave-one-out score), `FeatureError` for a tower that can't give features."""
+    (the normalisation needs a leave-one-out score), `FeatureError` for a tower that can't give features.
+    `align`: register every image onto the first good one first (`core.map_align`; a part in a fixture)."""
     if len(good_images) < 2:
         have = "no good images" if not good_images else "only one good image"
         raise EmptyBank(f"The anomaly map of {object_name!r} needs at least two good images (golden samples or "
                         f"images reviewed as normal); it has {have}")
     start = time.perf_counter()
     identity = BankIdentity.of(tower, feature)
-    builder = BankBuilder(object_name, identity, len(good_images), max_bank, top_k, seed, reach, start)
+    registration = Registration.from_image(good_images[0]) if align else None
+    builder = BankBuilder(object_name, identity, len(good_images), max_bank, top_k, seed, reach, start, registration)
     for at in range(0, len(good_images), _BATCH):
-        builder.add(tower.features(good_images[at:at + _BATCH], identity.feature))
+        batch = good_images[at:at + _BATCH]
+        if registration is not None:
+            batch = [registration.align(im)[0] for im in batch]
+        builder.add(tower.features(batch, identity.feature))
     return builder.finish()
 
 
 def bank_from_features(object_name: str, identity: BankIdentity, cells: Sequence[CellFeatures],
                        max_bank: int = DEFAULT_MAX_BANK, top_k: int = 1, seed: int = 0,
-                       started: float | None = None, reach: float | None = None) -> MemoryBank:
+                       started: float | None = None, reach: float | None = None,
+                       registration: Registration | None = None) -> MemoryBank:
     """A bank from good images' features already computed with the tower `identity` names. `reach`:
     compare each cell only with good cells within that fraction of the image of its place (parts held
-    in a fixture); None compares with every good cell (PatchCore). (`BankBuilder` for a large bank.)"""
-    builder = BankBuilder(object_name, identity, len(cells), max_bank, top_k, seed, reach, started)
+    in a fixture); None compares with every good cell (PatchCore). `registration`: the cells are of good images
+    aligned onto it (`Registration.align`), and queries will be too. (`BankBuilder` for a large bank.)"""
+    builder = BankBuilder(object_name, identity, len(cells), max_bank, top_k, seed, reach, started, registration)
     builder.add(cells)
     return builder.finish()
 
@@ -430,7 +451,12 @@ def map_images(tower: VisionTower, bank: MemoryBank, images: Sequence[Image.Imag
                smoothing: float = 0.5) -> list[AnomalyMap]:
     """Maps of RGB images against `bank`; raises `StaleBank` when the tower is another model's."""
     bank.check(BankIdentity.of(tower, bank.identity.feature))
-    return [bank.anomaly_map(c, smoothing) for c in _all_features(tower, images, bank.identity.feature)]
+    warps: list[Any] = [None] * len(images)
+    if bank.registration is not None:
+        pairs = [bank.registration.align(im) for im in images]
+        images, warps = [a for a, _ in pairs], [w for _, w in pairs]
+    cells = _all_features(tower, images, bank.identity.feature)
+    return [bank.anomaly_map(c, smoothing, w) for c, w in zip(cells, warps)]
 
 
 def pixel_auroc(heats: Sequence[np.ndarray], masks: Sequence[np.ndarray], side: int = 128) -> float | None:

@@ -21,6 +21,7 @@ from lriad_desktop.core.coordinates import ModelGeometry, processor_size
 from lriad_desktop.core.model_files import model_load_errors
 
 MERGED = "merged"  # the tower's merged output tokens: one feature per image token
+DEFAULT_SIDE = 448  # the default feature's least input side: 32 x 32 patches
 _CHUNK = 1 << 20
 
 
@@ -179,9 +180,13 @@ class VisionTower:
 
     @property
     def default_feature(self) -> str:
-        """A middle block's per-patch features: on the bundled model they separate defective parts better
-        than the merged tokens, which full attention has mixed over the whole image (see the README)."""
-        return f"block:{(self.depth - 1) // 2}"
+        """The per-patch features of the two blocks around the middle, concatenated, on an input of at least
+        `DEFAULT_SIDE` px: measured best on the line-like set (defects of parts are smaller than one patch at
+        the bundled model's own 224 px; the merged tokens are mixed over the whole image). See the README."""
+        middle = max(1, (self.depth - 1) // 2)
+        native = int(self.geometry.max_pixels ** 0.5)
+        side = f"@{DEFAULT_SIDE}" if native < DEFAULT_SIDE else ""
+        return f"block:{middle - 1}+{middle}{side}"
 
     def features(self, images: Sequence[Image.Image], feature: str | None = None) -> list[CellFeatures]:
         """Cell features of RGB images (one tower pass for the batch); `feature` None: `default_feature`
