@@ -84,7 +84,8 @@ def test_boxes_are_in_original_image_pixels(tower, good_folder):
 def test_leave_one_out_normalisation(tower, good_folder):
     images = _folder_images(good_folder)
     bank = build_bank(tower, "woven fabric", images)
-    cells = tower.features(images)
+    aligned = [bank.registration.align(im)[0] for im in images] if bank.registration is not None else images
+    cells = tower.features(aligned, bank.identity.feature)  # as the bank saw them: registered, its feature
     assert len(bank.good_scores) == len(images)
     for i, score in enumerate(bank.good_scores):  # each good image against the others only
         others = torch.cat([c.values for j, c in enumerate(cells) if j != i])

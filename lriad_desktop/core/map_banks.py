@@ -27,6 +27,7 @@ from lriad_desktop.core.anomaly_map import (DEFAULT_FUSION, AnomalyMap, AnomalyM
 from lriad_desktop.core.atomic_files import FileWriteError, write_text_atomically
 from lriad_desktop.core.finding import Finding, MapSummary
 from lriad_desktop.core.images import ImageLoadError, load_image
+from lriad_desktop.core.map_align import Registration
 from lriad_desktop.core.prompting import object_key, object_phrase, region_hint
 from lriad_desktop.core.vision_features import FeatureError, VisionTower, model_fingerprint
 
@@ -208,7 +209,7 @@ class MapBanks:
         identity = BankIdentity.of(tower)
         readable: list[str] = []
         total = len(good_paths)
-        builder = BankBuilder(object_name, identity, total)  # image by image: a large bank never sits whole
+        builder: BankBuilder | None = None  # image by image: a large bank never sits whole
         for at in range(0, total, _BATCH):
             if check is not None:
                 check()
@@ -219,12 +220,18 @@ class MapBanks:
                     readable.append(path)
                 except (ImageLoadError, OSError):
                     continue  # a good image deleted or damaged since: built without it
-            builder.add(tower.features(images, identity.feature))
+            if images and builder is None:  # every good image is registered onto the first readable one
+                builder = BankBuilder(object_name, identity, total, registration=Registration.from_image(images[0]))
+            if builder is not None and builder.registration is not None:
+                images = [builder.registration.align(im)[0] for im in images]
+            if images:
+                builder.add(tower.features(images, identity.feature))
             if progress is not None:
                 progress(min(total, at + _BATCH), total)
-        if builder.added < 2:
-            lost = total - builder.added
-            have = "none" if not builder.added else "only one"
+        added = builder.added if builder is not None else 0
+        if builder is None or added < 2:
+            lost = total - added
+            have = "none" if not added else "only one"
             unreadable = f" ({lost} can't be read)" if lost else ""
             raise EmptyBank(f"No anomaly map for the {object_phrase(object_name)}: it needs at least two good images "
                             f"(golden samples or images reviewed as normal); there is {have}{unreadable}")
