@@ -35,13 +35,14 @@ def main() -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=bundled_model_dir())
-    p.add_argument("--feature", default="merged", help="merged, or block:K")
+    p.add_argument("--feature", default=None, help="a feature string (default: the tower's default_feature)")
     p.add_argument("--sizes", default="20,200,2000", help="good images per bank")
     p.add_argument("--max-bank", type=int, default=DEFAULT_MAX_BANK, help="features kept after the coreset")
     p.add_argument("--n", type=int, default=10, help="images timed for the map and for generation")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    run_start = time.perf_counter()
     sizes = [int(s) for s in args.sizes.split(",")]
     rng = np.random.default_rng(4242)
     base = [generate_line_sample(np.random.default_rng([31, i]), "pcb").image.resize((320, 320)) for i in range(24)]
@@ -53,20 +54,25 @@ def main() -> int:
 
     good = [crop(i) for i in range(max(sizes))]
     queries = [crop(10_000 + i) for i in range(args.n)]
-    print(f"# CPU {cpu_name()}, {args.threads} threads; model {args.model.name}; feature {args.feature}; "
+    print(f"# CPU {cpu_name()}, {args.threads} threads; model {args.model.name}; "
           f"coreset above {args.max_bank} features; load average {os.getloadavg()[0]:.1f}")
     t = time.perf_counter()
     tower = VisionTower.load(args.model)
-    print(f"tower load: {time.perf_counter() - t:.2f} s")
+    args.feature = args.feature or tower.default_feature
+    print(f"tower load: {time.perf_counter() - t:.2f} s; feature {args.feature}")
     def build(n: int) -> None:
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t = time.perf_counter()
         bank = build_bank(tower, "pcb", good[:n], args.feature, max_bank=args.max_bank)
         seconds = time.perf_counter() - t
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(f"bank of {n:>5} good images: build {seconds:7.2f} s ({seconds / n * 1000:.1f} ms/image), "
-              f"{bank.size} features x {bank.features.shape[1]} ({bank.features.numel() * 4 / 1e6:.1f} MB), "
-              f"peak RSS {rss / 1024:.0f} MB (+{(rss - rss0) / 1024:.0f})", flush=True)
+        t_ = bank.build_timings
+        print(f"bank of {n:>5} good images: build {seconds:7.2f} s ({seconds / n * 1000:.1f} ms/image; coreset "
+              f"{t_.get('coreset_s', 0):.1f} s of {int(t_.get('candidates', 0))} sampled rows, radius "
+              f"{bank.coreset_radius:.2f}; leave-one-out {t_.get('leave_one_out_s', 0):.1f} s of "
+              f"{len(bank.good_scores)} images), {bank.size} features x {bank.features.shape[1]} "
+              f"({bank.features.numel() * 4 / 1e6:.1f} MB), peak RSS {rss / 1024:.0f} MB (+{(rss - rss0) / 1024:.0f})",
+              flush=True)
         tower_ms, search_ms = [], []
         for image in queries:
             t = time.perf_counter()
@@ -92,6 +98,7 @@ def main() -> int:
     inspector.close()
     for n in sizes:
         build(n)
+    print(f"# whole run {time.perf_counter() - run_start:.0f} s; load average {os.getloadavg()[0]:.1f}")
     return 0
 
 

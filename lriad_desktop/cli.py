@@ -86,7 +86,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--shots", type=int, default=0, metavar="K",
                         help="K-shot protocol: K normal training images per category (MVTec-AD train/good, VisA's "
                              "normal train split, a plain layout's good/) go beside each image as golden samples, "
-                             "picked with a fixed seed (default 0: each image alone)")
+                             "picked with a fixed seed (default 0: each image alone); from K >= 2 the same images "
+                             "also build each category's anomaly map: its image (and pixel) AUROC, the model's and "
+                             "their fusion's are printed side by side")
     p_eval.add_argument("--seed", type=int, default=0, help="the seed that picks the --shots golden samples")
     p_eval.add_argument("--map", type=int, default=0, metavar="K",
                         help="also build each category's anomaly map from K of its normal training images (the same "
@@ -329,6 +331,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except DatasetError as err:  # too few normal training images for the banks
         print(f"error: {str(err).replace('--shots', '--map')}", file=sys.stderr)
         return 2
+    if not args.map and args.shots:  # --shots K: the map's bank from the same K golden samples
+        from lriad_desktop.map_cli import shots_map_note
+
+        note = shots_map_note(args.shots, bool(args.server and not args.model))
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
+        else:
+            args.map, banks = args.shots, protocol
     items = _spread(banks.remaining(protocol.remaining(items)), args.limit)
     if not items:
         print(f"error: no test images in {args.dataset}", file=sys.stderr)

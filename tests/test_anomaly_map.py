@@ -84,7 +84,8 @@ def test_boxes_are_in_original_image_pixels(tower, good_folder):
 def test_leave_one_out_normalisation(tower, good_folder):
     images = _folder_images(good_folder)
     bank = build_bank(tower, "woven fabric", images)
-    cells = tower.features(images)
+    aligned = [bank.registration.align(im)[0] for im in images] if bank.registration is not None else images
+    cells = tower.features(aligned, bank.identity.feature)  # as the bank saw them: registered, its feature
     assert len(bank.good_scores) == len(images)
     for i, score in enumerate(bank.good_scores):  # each good image against the others only
         others = torch.cat([c.values for j, c in enumerate(cells) if j != i])
@@ -108,7 +109,7 @@ def test_a_bank_from_another_model_is_refused(tower, good_folder, tiny_model_dir
     other = VisionTower.load(tiny_model_dir)
     with pytest.raises(StaleBank, match="rebuild it"):
         map_images(other, bank, [_good(1)])
-    assert bank.identity.feature == tower.default_feature == "block:1"  # a middle block of the 4
+    assert bank.identity.feature == tower.default_feature == "block:0+1@448"  # the middle blocks of 4, 448 px
     with pytest.raises(StaleBank, match="feature"):
         bank.check(BankIdentity.of(tower, "merged"))
 

@@ -63,17 +63,20 @@ def test_evaluate_reports_the_map_the_model_and_their_fusion_side_by_side(tmp_pa
     for figures in maps.values():
         assert all(figures[k] is None or 0 <= figures[k] <= 1 for k in ("map_auroc", "model_auroc", "fusion_auroc"))
     assert maps["fabric"]["map_auroc"] >= 0.8  # defects in one fabric variant stand out from 2 good images
+    assert maps["fabric"]["pixel_auroc"] is not None and maps["fabric"]["pixel_auroc"] >= 0.7  # the set has masks
+    assert maps["fabric"]["fusion"].startswith("fusion: ")
     table = run_cli("evaluate", data, "--map", "2", "--max-new-tokens", "8", "--limit", "4")
     assert table.returncode == 0 and "map AUROC" in table.stdout and "fusion AUROC" in table.stdout
+    shots = run_cli("evaluate", data, "--shots", "2", "--max-new-tokens", "8", "--limit", "6", "--json")
+    assert shots.returncode == 0, shots.stderr
+    figures = json.loads(shots.stdout)
+    assert figures["anomaly_map"]["all"]["bank_images"] == 4  # the same 2 golden samples per category
+    assert figures["protocol"]["shots"] == 2
+    assert all(k in figures["anomaly_map"]["all"] for k in ("map_auroc", "model_auroc", "fusion_auroc", "pixel_auroc"))
+    one_shot = run_cli("evaluate", data, "--shots", "1", "--max-new-tokens", "8", "--limit", "2")
+    assert one_shot.returncode == 0 and "needs at least 2 good images" in one_shot.stderr
+    assert "map AUROC" not in one_shot.stdout
     one = run_cli("evaluate", data, "--map", "1")
     assert one.returncode == 2 and "at least 2" in one.stderr
     many = run_cli("evaluate", data, "--map", "3")
     assert many.returncode == 2 and "--map 3 needs 3" in many.stderr and "Traceback" not in many.stderr
-
-
-def test_the_fusion_rule():
-    from lriad_desktop.core.anomaly_map import MAP_MIDPOINT, fused_score, map_probability
-
-    assert map_probability(MAP_MIDPOINT) == 0.5 and map_probability(0.0) < 0.05 < 0.95 < map_probability(6.0)
-    assert fused_score(0.9, None) == 0.9 and fused_score(None, MAP_MIDPOINT) == 0.5 and fused_score(None, None) is None
-    assert fused_score(0.2, MAP_MIDPOINT) == 0.35

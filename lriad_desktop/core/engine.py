@@ -165,6 +165,8 @@ class Inspector:
         self.load_seconds: float | None = None
         self._model: Any = None
         self._processor: Any = None
+        self.map_tower: Any = None  # the anomaly map's tower on these weights (`core.map_banks`), dropped with them
+        self.last_prompts: tuple[str, ...] = ()  # the prompt texts of the last generate call
 
     @property
     def geometry(self) -> ModelGeometry:
@@ -186,7 +188,14 @@ class Inspector:
 
     def close(self) -> None:
         """Drop the weights (memory back before a training run loads its own); a later inspection reloads."""
-        self._model = self._processor = None
+        self._model = self._processor = self.map_tower = None
+
+    def loaded_model(self) -> tuple[Any, Any]:
+        """The loaded model (under a PEFT adapter, its base model with the adapter's layers in it) and processor,
+        loading them first: what the anomaly map's tower reuses (`core.map_banks.tower_of`), no second copy."""
+        self.load()
+        model = self._model.get_base_model() if hasattr(self._model, "get_base_model") else self._model
+        return model, self._processor
 
     def load(self) -> "Inspector":
         """Load weights and processor (idempotent)."""
@@ -230,11 +239,13 @@ class Inspector:
 
     def inspect_batch(self, images: Sequence[Image.Image], object_names: Sequence[str | None] | None = None,
                       image_paths: Sequence[str] | None = None,
-                      references: Sequence[Sequence[ReferenceImage]] | None = None) -> list[Finding]:
+                      references: Sequence[Sequence[ReferenceImage]] | None = None,
+                      hints: Sequence[str] | None = None) -> list[Finding]:
         """Inspect several RGB images in one left-padded `generate` call (greedy).
 
         `references[i]`: the golden samples shown with image i (separate images or one composite, as the
-        model folder's `lriad.json` says); the finding records which were used.
+        model folder's `lriad.json` says); the finding records which were used. `hints[i]`: the anomaly
+        map's region hint sentence for image i ("" for none), closing its prompt.
         """
         import torch
         from transformers import LogitsProcessorList
@@ -250,9 +261,11 @@ class Inspector:
         processor, model = self._processor, self._model
         t0 = time.perf_counter()
         views = batch_views(images, references, self.geometry)
+        said = list(hints) if hints is not None else [""] * n
         template_kwargs = self.info.family.template_kwargs if self.info.family else {}
-        texts = [processor.apply_chat_template(view.messages(name), add_generation_prompt=True, tokenize=False,
-                                               **template_kwargs) for view, name in zip(views, names)]
+        texts = [processor.apply_chat_template(view.messages(name, hint), add_generation_prompt=True, tokenize=False,
+                                               **template_kwargs) for view, name, hint in zip(views, names, said)]
+        self.last_prompts = tuple(texts)  # what the model was asked, as the chat template wrote it
         shown = [im for view in views for im in view.images]  # the processor fills image entries in order
         inputs = processor(text=texts, images=shown, padding=True, return_tensors="pt").to(self.device)
         t1 = time.perf_counter()

@@ -108,6 +108,16 @@ def _probability(value: Any) -> float | None:
     return p if 0.0 <= p <= 1.0 else None
 
 
+def _map_summary(value: Any) -> "MapSummary | None":
+    """A stored map summary, or None for a missing or damaged one (findings written before the map)."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return MapSummary.from_dict(value)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class Tiling:
     """How a large image was inspected in overlapping tiles (`core.tiles`): the grid asked for ("auto" or
@@ -140,6 +150,31 @@ class Tiling:
 
 
 @dataclass(frozen=True)
+class MapSummary:
+    """What the anomaly map (`core.anomaly_map`) said about the image, kept with the finding: its normalised
+    score (about 0 on the object's good images, larger is more anomalous), its boxes (original-image pixels,
+    apart from the model's), its cell grid in the same normalised units (row-major, for the heatmap), how many
+    good images its bank held, and the region hint sentence the prompt carried ("" when none)."""
+
+    score: float
+    boxes: tuple[Box, ...] = ()
+    cells: tuple[tuple[float, ...], ...] = ()
+    bank_images: int = 0
+    hint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "boxes": [b.as_list(1) for b in self.boxes],
+                "cells": [[round(v, 3) for v in row] for row in self.cells], "bank_images": self.bank_images,
+                "hint": self.hint}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MapSummary":
+        return cls(float(data["score"]), tuple(Box(*b) for b in data.get("boxes") or ()),
+                   tuple(tuple(float(v) for v in row) for row in data.get("cells") or ()),
+                   int(data.get("bank_images") or 0), str(data.get("hint") or ""))
+
+
+@dataclass(frozen=True)
 class Finding:
     """The result of inspecting one image.
 
@@ -154,6 +189,8 @@ class Finding:
     it came from (`verdict_token`, `server_logprobs`; "" when there is no score, shown as "—"). `tiling` says how a large
     image was cut into tiles, when it was.
     `references` are the golden samples (their paths) the model was shown beside the image.
+    `anomaly_map` is what the object's anomaly map said (None when no map ran); `score_rule` says how
+    `anomaly_score` was made from the verdict probability and the map ("" when it is the verdict probability).
     """
 
     verdict: Verdict
@@ -172,6 +209,13 @@ class Finding:
     references: tuple[str, ...] = ()
     logprobs: tuple[TokenLogprob, ...] = field(default=(), compare=False, repr=False)
     tiling: Tiling | None = None  # set when the image was inspected in tiles
+    anomaly_map: MapSummary | None = None
+    score_rule: str = ""
+
+    @property
+    def map_boxes(self) -> tuple[Box, ...]:
+        """The anomaly map's boxes (original-image pixels), kept apart from the model's defects."""
+        return self.anomaly_map.boxes if self.anomaly_map is not None else ()
 
     @property
     def anomalous(self) -> bool:
@@ -202,6 +246,8 @@ class Finding:
             "verdict_probability": self.verdict_probability,
             "score_source": self.score_source,
             "references": list(self.references),
+            "anomaly_map": self.anomaly_map.to_dict() if self.anomaly_map is not None else None,
+            "score_rule": self.score_rule,
         }
 
     @classmethod
@@ -227,6 +273,8 @@ class Finding:
             verdict_probability=_probability(data.get("verdict_probability")),
             score_source=str(data.get("score_source") or ""),
             references=tuple(str(r) for r in data.get("references") or ()),
+            anomaly_map=_map_summary(data.get("anomaly_map")),
+            score_rule=str(data.get("score_rule") or ""),
         )
 
     def to_json(self) -> str:

@@ -77,9 +77,11 @@ class InspectionBackend(Protocol):
 
     def inspect_batch(self, images: Sequence[Image.Image], object_names: Sequence[str | None] | None = None,
                       image_paths: Sequence[str] | None = None,
-                      references: Sequence[Sequence[ReferenceImage]] | None = None) -> Sequence[Answer]:
-        """One answer per image, in order (`references[i]`: golden samples shown with image i). Raising means
-        the whole batch failed (the pipeline retries one by one)."""
+                      references: Sequence[Sequence[ReferenceImage]] | None = None,
+                      hints: Sequence[str] | None = None) -> Sequence[Answer]:
+        """One answer per image, in order (`references[i]`: golden samples shown with image i; `hints[i]`: the
+        anomaly map's region hint sentence, "" for none). Raising means the whole batch failed (the pipeline
+        retries one by one)."""
 
     def close(self) -> None:
         """Release the model or the connections (a later `load` starts again)."""
@@ -91,7 +93,7 @@ class InspectionRequest:
 
     `references`: golden samples of the same object to show beside it (paths, or `ReferenceImage`s already
     in memory). `tag` is the caller's own value carried to the result untouched (the truth of an evaluation
-    item, a reviewed image).
+    item, a reviewed image). `hint`: the anomaly map's region hint sentence to close the prompt ("" none).
     """
 
     path: str
@@ -99,6 +101,7 @@ class InspectionRequest:
     image: Image.Image | None = None
     tag: Any = None
     references: tuple[str | ReferenceImage, ...] = ()
+    hint: str = ""
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,9 @@ def _failed(item: _Ready, err: Exception) -> InspectionResult:
 
 
 def _call(backend: InspectionBackend, ready: Sequence[_Ready]) -> list[Answer]:
-    extra = {"references": [r.references for r in ready]} if any(r.references for r in ready) else {}
+    extra: dict[str, Any] = {"references": [r.references for r in ready]} if any(r.references for r in ready) else {}
+    if any(r.request.hint for r in ready):  # only then: a backend written before hints still works
+        extra["hints"] = [r.request.hint for r in ready]
     answers = list(backend.inspect_batch([r.image for r in ready], [r.request.object_name for r in ready],
                                          [r.request.path for r in ready], **extra))
     if len(answers) != len(ready):

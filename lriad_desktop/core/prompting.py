@@ -135,24 +135,59 @@ def compare_prompt(object_name: str | None, references: int) -> str:
     )
 
 
+_ROWS = ("upper", "middle", "lower")
+_COLS = ("left", "centre", "right")
+
+
+def where_in_image(box: Sequence[float], image_size: tuple[int, int]) -> str:
+    """Where a box `[x1, y1, x2, y2]` (pixels of an image of `image_size`) lies, in words: "upper left",
+    "centre", "lower right"."""
+    w, h = max(1, image_size[0]), max(1, image_size[1])
+    cx, cy = (box[0] + box[2]) / 2 / w, (box[1] + box[3]) / 2 / h
+    row, col = _ROWS[min(2, max(0, int(cy * 3)))], _COLS[min(2, max(0, int(cx * 3)))]
+    if row == "middle":
+        return "centre" if col == "centre" else f"middle {col}"
+    return f"{row} {'middle' if col == 'centre' else col}"
+
+
+def region_hint(boxes: Sequence[Sequence[float]], image_size: tuple[int, int]) -> str:
+    """The anomaly map's region hint (EAGLE-style), one sentence for the prompt: where the image differs most
+    from the object's good images (its largest region, and a second one if there is one); "" when none."""
+    if not boxes:
+        return ""
+    w, h = max(1, image_size[0]), max(1, image_size[1])
+    parts = []
+    for box in boxes[:2]:
+        share = max(1, round(100 * (box[2] - box[0]) * (box[3] - box[1]) / (w * h)))
+        parts.append(f"the {where_in_image(box, image_size)} ({share} % of the image)")
+    return ("Compared with good images of this product, the image differs most in " + " and ".join(parts) +
+            "; look there closely.")
+
+
+def _with_hint(text: str, hint: str) -> str:
+    return f"{text} {hint}" if hint else text
+
+
 def _image_part(image: Any) -> dict[str, Any]:
     return {"type": "image"} if image is None else {"type": "image", "image": image}
 
 
-def build_messages(object_name: str | None, image: Any = None, references: int | Sequence[Any] = 0
-                   ) -> list[dict[str, Any]]:
+def build_messages(object_name: str | None, image: Any = None, references: int | Sequence[Any] = 0,
+                   hint: str = "") -> list[dict[str, Any]]:
     """Chat messages (system + user turn) for a processor's chat template.
 
     `image` is put into the query's image entry when given (trl's conversational datasets want it
     separate, so it may be None). `references`: how many golden samples come first (each an image
     entry of its own, introduced as a good reference), or the reference images themselves. With
-    none, the prompt is the single-image one a model without references was trained on.
+    none, the prompt is the single-image one a model without references was trained on. `hint` (the anomaly
+    map's `region_hint`) closes the user turn when given.
     """
     refs = list(references) if not isinstance(references, int) else [None] * references
     if not refs:
         return [
             {"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT}]},
-            {"role": "user", "content": [_image_part(image), {"type": "text", "text": user_prompt(object_name)}]},
+            {"role": "user", "content": [_image_part(image),
+                                         {"type": "text", "text": _with_hint(user_prompt(object_name), hint)}]},
         ]
     obj = object_phrase(object_name)
     content: list[dict[str, Any]] = []
@@ -160,7 +195,7 @@ def build_messages(object_name: str | None, image: Any = None, references: int |
         content += [{"type": "text", "text": f"Reference image {i}: a good {obj} (golden sample).\n"},
                     _image_part(ref), {"type": "text", "text": "\n"}]
     content += [{"type": "text", "text": f"Image to inspect: a {obj}.\n"}, _image_part(image),
-                {"type": "text", "text": "\n" + compare_prompt(object_name, len(refs))}]
+                {"type": "text", "text": "\n" + _with_hint(compare_prompt(object_name, len(refs)), hint)}]
     return [
         {"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT_WITH_REFERENCES}]},
         {"role": "user", "content": content},

@@ -42,13 +42,14 @@ class PromptImages:
         """The size of the image the model's boxes refer to: the query, or the composite."""
         return self.composite.image.size if self.composite is not None else self.images[-1].size
 
-    def messages(self, object_name: str | None) -> list[dict[str, Any]]:
-        """The chat messages for these images (image entries without pixels, for a processor or a server).
+    def messages(self, object_name: str | None, hint: str = "") -> list[dict[str, Any]]:
+        """The chat messages for these images (image entries without pixels, for a processor or a server);
+        `hint`: the anomaly map's region hint sentence, "" for none.
 
         A side-by-side model gets the single-image prompt it was trained on, with the composite as its image.
         """
         n = 0 if self.composite is not None else len(self.reference_paths)
-        return build_messages(object_name, references=n)
+        return build_messages(object_name, references=n, hint=hint)
 
 
 def prompt_images(query: Image.Image, references: Sequence[ReferenceImage], mode: ReferenceMode) -> PromptImages:

@@ -207,6 +207,7 @@ class ServerBackend:
         self._client: httpx2.Client | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._unreachable = ""  # set once retries found the server down; cleared by the next answer
+        self._tower: Any = None  # the anomaly map's tower, from a local copy of the model folder
         self._lock = threading.Lock()
 
     # --- the protocol ----------------------------------------------------------------
@@ -266,8 +267,10 @@ class ServerBackend:
 
     def inspect_batch(self, images: Sequence[Image.Image], object_names: Sequence[str | None] | None = None,
                       image_paths: Sequence[str] | None = None,
-                      references: Sequence[Sequence[ReferenceImage]] | None = None) -> list[Answer]:
-        """Send the images N at a time; one finding, or an `ImageError` with the reason, per image, in order.
+                      references: Sequence[Sequence[ReferenceImage]] | None = None,
+                      hints: Sequence[str] | None = None) -> list[Answer]:
+        """Send the images N at a time; one finding, or an `ImageError` with the reason, per image, in order
+        (`hints[i]`: the anomaly map's region hint for image i, "" for none).
 
         An image with golden samples goes as several `image_url` parts (each resized to the model input), or
         as one side-by-side composite, as the model's `lriad.json` says.
@@ -281,7 +284,8 @@ class ServerBackend:
         t0 = time.perf_counter()
         assert self._resizer is not None and self._pool is not None
         views = batch_views(images, references, self.geometry)
-        bodies = [self._body(view.messages(names[i]), [png_data_uri(self._resizer.resize(im)) for im in view.images])
+        said = list(hints) if hints is not None else [""] * n
+        bodies = [self._body(view.messages(names[i], said[i]), [png_data_uri(self._resizer.resize(im)) for im in view.images])
                   for i, view in enumerate(views)]
         t1 = time.perf_counter()
         futures = [self._pool.submit(self._ask, body) for body in bodies]
@@ -299,6 +303,26 @@ class ServerBackend:
                                           model_version=self.model_version, image_path=paths[i],
                                           object_name=names[i] or "", timings=timings))
         return answers
+
+    def vision_tower(self) -> Any:
+        """The anomaly map's tower from a local copy of the served model's folder (the processor folder, or the
+        served folder when this computer sees it), loaded once; `FeatureError` with the reason when there is
+        none: the server itself can't give image features."""
+        from lriad_desktop.core.model_files import ModelFolderError
+        from lriad_desktop.core.vision_features import FeatureError, VisionTower
+
+        if self._tower is None:
+            folder = self.config.processor_dir.strip() or self.model_name
+            path = Path(folder).expanduser() if folder else None
+            if path is None or not (path / "config.json").is_file() or not any(path.glob("*.safetensors")):
+                raise FeatureError("a model server gives no image features: the anomaly map needs a local copy of the "
+                                   "served model's folder with its weights (Settings → Model server → Local copy "
+                                   "of the model)")
+            try:
+                self._tower = VisionTower.load(path)
+            except ModelFolderError as err:
+                raise FeatureError(f"the local copy of the served model can't be used: {err}") from None
+        return self._tower
 
     # --- talking to the server ------------------------------------------------------------
     def _url(self, endpoint: str) -> str:

@@ -112,6 +112,19 @@ class Settings:
     reference_count: int = field(default=1, metadata=_opt(
         "Golden samples per image", "How many of the object's golden samples (mark a normal image with G) the "
         "model sees beside each image; 0 = none", minimum=0, maximum=8, group="Inspection"))
+    anomaly_map: bool = field(default=True, metadata=_opt(
+        "Anomaly map", "Compare each image with its object's good images (golden samples and images reviewed as "
+        "normal) on the model's own vision tower: a heatmap (M), boxes of its own, and a score fused with the "
+        "model's", group="Inspection", tech="nearest-neighbour memory bank"))
+    region_hint: bool = field(default=False, metadata=_opt(  # off: it hurts the bundled model (README)
+        "Tell the model where the map looks", "With an anomaly map, the prompt names the region where the image "
+        "differs most from the good images (for a real Qwen-VL model; the demo model answers worse)",
+        group="Inspection", tech="region hint (EAGLE-style)"))
+    map_opacity: float = field(default=0.55, metadata=_opt(
+        "Heatmap opacity", "How strongly the anomaly map's heatmap covers the image (M shows it)", minimum=0.1,
+        maximum=1.0, group="Appearance"))
+    show_map: bool = field(default=False, metadata=_opt(
+        "Show the anomaly map", "The heatmap was on when the app closed (M)", hidden=True))
     theme: str = field(default="system", metadata=_opt(
         "Theme", "Follow the system, or force light or dark", choices=("system", "light", "dark"),
         group="Appearance"))

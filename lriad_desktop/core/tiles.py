@@ -378,8 +378,9 @@ class TiledBackend:
         return plan_tiles(image_size, self.geometry, spec) if spec is not None else None
 
     def inspect_batch(self, images: Sequence[Image.Image], object_names: Sequence[str | None] | None = None,
-                      image_paths: Sequence[str] | None = None) -> list[Answer]:
-        """One answer per image: whole images in one call to `inner`, tiled ones tile batch by tile batch."""
+                      image_paths: Sequence[str] | None = None, hints: Sequence[str] | None = None) -> list[Answer]:
+        """One answer per image: whole images in one call to `inner`, tiled ones tile batch by tile batch (a
+        whole image keeps its region hint; a tile gets none: the hint names a place in the whole image)."""
         n = len(images)
         names = list(object_names) if object_names is not None else [None] * n
         paths = list(image_paths) if image_paths is not None else [""] * n
@@ -387,8 +388,9 @@ class TiledBackend:
         answers: list[Any] = [None] * n
         whole = [i for i in range(n) if plans[i] is None]
         if whole:
+            extra = {"hints": [hints[i] for i in whole]} if hints is not None and any(hints[i] for i in whole) else {}
             got = self.inner.inspect_batch([images[i] for i in whole], [names[i] for i in whole],
-                                           [paths[i] for i in whole])
+                                           [paths[i] for i in whole], **extra)
             for i, answer in zip(whole, got):
                 answers[i] = answer
         for i, plan in enumerate(plans):

@@ -10,31 +10,69 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from PIL import Image
 
-from lriad_desktop.core.coordinates import ModelGeometry, model_input_size, processor_size
+from lriad_desktop.core.coordinates import ModelGeometry, processor_size
 from lriad_desktop.core.model_files import model_load_errors
 
 MERGED = "merged"  # the tower's merged output tokens: one feature per image token
+DEFAULT_SIDE = 448  # the default feature's least input side: 32 x 32 patches
 _CHUNK = 1 << 20
+
+
+class _Enough(Exception):
+    """Raised by a forward hook to end the tower pass once the last block needed has run."""
 
 
 class FeatureError(ValueError):
     """The model's vision tower can't give features (a clear sentence, shown as is)."""
 
 
-def parse_feature(feature: str) -> int | None:
-    """`"merged"` → None; `"block:K"` → K (the block whose per-patch hidden states are used)."""
-    if feature == MERGED:
-        return None
-    head, _, index = feature.partition(":")
-    if head == "block" and index.isdigit():
-        return int(index)
-    raise FeatureError(f"unknown feature {feature!r}: use {MERGED!r} or 'block:K'")
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which tower features make a cell, parsed from a feature string such as ``"block:0+1@448~3"``:
+
+    * ``merged`` (the merged output tokens) or ``block:K`` / ``block:K+L`` (per-patch hidden states of
+      block K, or of several blocks concatenated);
+    * ``@S``: run the tower on the image resized to about S x S pixels (aspect kept, multiples of 28)
+      instead of the model's own input size: more, finer cells (the tower's rotary positions take any grid);
+    * ``~N``: PatchCore's local aggregation, each cell the mean of its N x N neighbourhood.
+    """
+
+    blocks: tuple[int, ...] | None  # None: the merged tokens
+    side: int | None = None  # None: the model's processor size
+    aggregate: int = 1
+
+    def __str__(self) -> str:
+        text = MERGED if self.blocks is None else "block:" + "+".join(map(str, self.blocks))
+        if self.side:
+            text += f"@{self.side}"
+        if self.aggregate > 1:
+            text += f"~{self.aggregate}"
+        return text
+
+
+_FEATURE = re.compile(r"^(merged|block:\d+(?:\+\d+)*)(?:@(\d+))?(?:~(\d+))?$")
+
+
+def parse_feature(feature: str) -> FeatureSpec:
+    """A feature string (`FeatureSpec`) parsed; raises `FeatureError` with the grammar on a bad one."""
+    match = _FEATURE.match(feature.strip()) if isinstance(feature, str) else None
+    if match is None:
+        raise FeatureError(f"unknown feature {feature!r}: use {MERGED!r} or 'block:K' (or 'block:K+L'), "
+                           f"optionally '@SIDE' (input pixels) and '~N' (N x N aggregation), e.g. 'block:1@448~3'")
+    head, side, aggregate = match.groups()
+    blocks = None if head == MERGED else tuple(int(b) for b in head.partition(":")[2].split("+"))
+    if side is not None and not 56 <= int(side) <= 4096:
+        raise FeatureError(f"feature {feature!r}: the input side must be 56-4096 pixels")
+    if aggregate is not None and (int(aggregate) < 1 or int(aggregate) % 2 == 0):
+        raise FeatureError(f"feature {feature!r}: the aggregation must be odd (1, 3, 5)")
+    return FeatureSpec(blocks, int(side) if side else None, int(aggregate or 1))
 
 
 def _file_digest(path: Path) -> str:
@@ -142,49 +180,68 @@ class VisionTower:
 
     @property
     def default_feature(self) -> str:
-        """A middle block's per-patch features: on the bundled model they separate defective parts better
-        than the merged tokens, which full attention has mixed over the whole image (see the README)."""
-        return f"block:{(self.depth - 1) // 2}"
+        """The per-patch features of the two blocks around the middle, concatenated, on an input of at least
+        `DEFAULT_SIDE` px: measured best on the line-like set (defects of parts are smaller than one patch at
+        the bundled model's own 224 px; the merged tokens are mixed over the whole image). See the README."""
+        middle = max(1, (self.depth - 1) // 2)
+        native = int(self.geometry.max_pixels ** 0.5)
+        side = f"@{DEFAULT_SIDE}" if native < DEFAULT_SIDE else ""
+        return f"block:{middle - 1}+{middle}{side}"
 
     def features(self, images: Sequence[Image.Image], feature: str | None = None) -> list[CellFeatures]:
-        """Cell features of RGB images (one tower pass for the batch); `feature` None: `default_feature`."""
+        """Cell features of RGB images (one tower pass for the batch); `feature` None: `default_feature`
+        (the grammar: `FeatureSpec`)."""
         import torch
 
-        block = parse_feature(feature or self.default_feature)
-        if block is not None and not 0 <= block < self.depth:
-            raise FeatureError(f"block {block} is outside the tower's {self.depth} blocks (0-{self.depth - 1})")
+        spec = parse_feature(feature or self.default_feature)
+        for block in spec.blocks or ():
+            if not 0 <= block < self.depth:
+                raise FeatureError(f"block {block} is outside the tower's {self.depth} blocks (0-{self.depth - 1})")
         if not images:
             return []
-        batch = self.image_processor(images=[im.convert("RGB") for im in images], return_tensors="pt")
+        extra = {}
+        if spec.side:  # about side x side pixels whatever the image's size: the same grid for bank and query
+            extra["size"] = {"shortest_edge": spec.side * spec.side, "longest_edge": spec.side * spec.side}
+        batch = self.image_processor(images=[im.convert("RGB") for im in images], return_tensors="pt", **extra)
         pixels = batch["pixel_values"].to(self.device, self.visual.dtype)
         grid = batch["image_grid_thw"].to(self.device)
-        captured: list[Any] = []
-        hook = None
-        if block is not None:
-            hook = self.visual.blocks[block].register_forward_hook(
-                lambda _m, _i, out: captured.append(out[0] if isinstance(out, tuple) else out))
+        captured: dict[int, Any] = {}
+        last = max(spec.blocks) if spec.blocks else None
+
+        def keep(block: int, out: Any) -> None:
+            captured[block] = out[0] if isinstance(out, tuple) else out
+            if block == last:
+                raise _Enough  # the later blocks and the merger aren't needed: stop the pass here
+
+        hooks = [self.visual.blocks[b].register_forward_hook(lambda _m, _i, out, b=b: keep(b, out))
+                 for b in spec.blocks or ()]
+        out = None
         try:
             with torch.inference_mode():
                 out = self.visual(pixels, grid_thw=grid)
+        except _Enough:
+            pass
         finally:
-            if hook is not None:
+            for hook in hooks:
                 hook.remove()
         merge = int(self.visual.spatial_merge_size)
-        if block is None:
+        patch = int(self.visual.patch_size)
+        if spec.blocks is None:
             flat = out.pooler_output
         else:
-            flat = self._in_patch_order(captured[-1], grid)
+            flat = torch.cat([self._in_patch_order(captured[b], grid) for b in spec.blocks], dim=-1)
         result, start = [], 0
         for image, (t, gh, gw) in zip(images, grid.tolist()):
-            rows, cols = (gh // merge, gw // merge) if block is None else (gh, gw)
+            rows, cols = (gh // merge, gw // merge) if spec.blocks is None else (gh, gw)
             n = t * rows * cols
             values = flat[start:start + n].float()
             start += n
-            if block is not None:  # patches come merge-group by merge-group: (r, c, dr, dc) → (r dr, c dc)
+            if spec.blocks is not None:  # patches come merge-group by merge-group: (r, c, dr, dc) → (r dr, c dc)
                 values = values.reshape(rows // merge, cols // merge, merge, merge, -1).permute(0, 2, 1, 3, 4)
                 values = values.reshape(rows * cols, -1)
-            result.append(CellFeatures(values.cpu(), rows, cols, model_input_size(image.size, self.geometry),
-                                       image.size))
+            if spec.aggregate > 1:
+                values = _aggregate(values, rows, cols, spec.aggregate)
+            result.append(CellFeatures(values.cpu(), rows, cols, (gw * patch, gh * patch), image.size))
         return result
 
     def _in_patch_order(self, hidden: Any, grid: Any) -> Any:
@@ -202,3 +259,12 @@ class VisionTower:
         seq = hidden.shape[0]
         grouped = hidden.reshape(seq // unit, unit, -1)
         return grouped[torch.argsort(window_index.to(hidden.device))].reshape(seq, -1)
+
+
+def _aggregate(values: Any, rows: int, cols: int, size: int) -> Any:
+    """Each cell's feature replaced by the mean over its `size` x `size` neighbourhood (edges: what exists)."""
+    import torch.nn.functional as F
+
+    grid = values.reshape(rows, cols, -1).permute(2, 0, 1)[None]
+    pooled = F.avg_pool2d(grid, size, stride=1, padding=size // 2, count_include_pad=False)
+    return pooled[0].permute(1, 2, 0).reshape(rows * cols, -1).contiguous()

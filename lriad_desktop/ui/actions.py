@@ -85,6 +85,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("toggle_overlay", "Show &Boxes", "overlay", ("H",), "Show or hide the boxes over the image",
                checkable=True),
     ActionSpec("toggle_labels", "Show Label &Chips", "labels", ("Shift+H",), "", checkable=True),
+    ActionSpec("toggle_map", "Show Anomaly &Map", "", ("M",),
+               "The heatmap of where the image is least like its object's good images, and the map's own boxes",
+               checkable=True),
     ActionSpec("models", "&Models…", "open-folder", (), "Models on this machine, and downloading a real one"),
     ActionSpec("improve", "Improve &Model…", "improve", (),
                "Fine-tune the model on the flagged images (GRPO, in the background)"),
@@ -104,7 +107,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
                  "mark_golden", "-", "undo", "redo", "-", "threshold")),
     ("&Go", ("next", "previous", "next_unreviewed", "next_flagged", "next_needs_review", "-", "sort_by_doubt",
              "needs_review_only")),
-    ("&View", ("zoom_in", "zoom_out", "zoom_fit", "zoom_100", "-", "toggle_overlay", "toggle_labels")),
+    ("&View", ("zoom_in", "zoom_out", "zoom_fit", "zoom_100", "-", "toggle_overlay", "toggle_labels", "toggle_map")),
     ("&Model", ("models", "-", "improve", "versions")),
     ("&Help", ("shortcuts", "about")),
 )

@@ -25,6 +25,7 @@ from lriad_desktop.core.settings import Settings, SettingsError, save_settings
 from lriad_desktop.core.paths import bundled_model_dir
 from lriad_desktop.core.prompting import guess_object_name
 from lriad_desktop.core.store import GoldenSample, ReviewStore, StoreError, object_name_in
+from lriad_desktop.ui.anomaly_maps import AnomalyMaps
 from lriad_desktop.ui.golden_samples import GoldenSamples
 from lriad_desktop.ui.model_version_actions import ModelVersionActions
 from lriad_desktop.ui.inspection import InspectionOutcome, InspectionService, InspectorFactory
@@ -89,8 +90,11 @@ class AppController(ModelVersionActions, QObject):
         self.queue.layoutChanged.connect(self._rows_moved)
         self._scans = 0
         self.golden = GoldenSamples(store, self)
+        self.maps = AnomalyMaps(store, self.runner, self)  # banks beside the store, built on the model's tower
         self.inspection = InspectionService(self.runner, settings, self.object_name_for, inspector_factory,
-                                            store.path, self, references_for=self.references_for)
+                                            store.path, self, references_for=self.references_for,
+                                            maps=(self.maps.stage, self.maps.good_paths))
+        self.maps.attach(self.inspection)
         self.inspection.outcome.connect(self._on_outcome)
         self.inspection.dropped.connect(self._on_dropped)
         self.publishing = PublishingService(settings, self)  # findings over MQTT, when the settings say so

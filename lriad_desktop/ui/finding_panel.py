@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QW
 from lriad_desktop.core.confidence import format_score
 from lriad_desktop.core.defect_kinds import display_name
 from lriad_desktop.core.finding import Finding, Verdict
+from lriad_desktop.core.map_banks import describe_fusion
 from lriad_desktop.core.versions import version_label
 from lriad_desktop.ui.queue_model import QueueEntry
 from lriad_desktop.ui.theme import colour
@@ -62,7 +63,8 @@ def describe_timing(finding: Finding) -> str:
 
 
 def describe_score(entry: QueueEntry) -> str:
-    """"Anomaly score 0.47 · threshold 0.50 · needs review", "—" without a score, "" before inspection."""
+    """"Anomaly score 0.47 · threshold 0.50 · needs review", "—" without a score, "" before inspection; with an
+    anomaly map, how the score was fused (the rule) and what the map said."""
     f = entry.model_finding
     if f is None or entry.error:
         return ""
@@ -72,6 +74,13 @@ def describe_score(entry: QueueEntry) -> str:
     decided = entry.finding
     if decided is not None and decided.verdict is not f.verdict:
         text += f" (the model said {f.verdict.value})"
+    if f.anomaly_map is not None:
+        m = f.anomaly_map
+        regions = len(m.boxes)
+        text += (f"\nScore from {describe_fusion(f)}\nAnomaly map {m.score:+.1f} · "
+                 f"{regions} region{'s' if regions != 1 else ''} · {m.bank_images} good images · M shows it")
+        if m.hint:
+            text += " · its region was named in the prompt"
     return text
 
 

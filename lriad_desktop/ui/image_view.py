@@ -12,7 +12,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsRectItem, QGraphicsScene, QGraphicsView, QWidget
 
-from lriad_desktop.core.finding import Box, Defect
+from lriad_desktop.core.finding import Box, Defect, MapSummary
+from lriad_desktop.ui.heatmap import MAP_BOX_COLOR, HeatmapItem, paint_legend
 from lriad_desktop.ui.imaging import DisplayImage
 from lriad_desktop.ui.overlay import MIN_BOX_PX, BoxItem, PyramidItem
 from lriad_desktop.ui.theme import colour
@@ -63,6 +64,11 @@ class ImageView(QGraphicsView):
         self.flag_color = QColor("#0a84ff")
         self._last_overlay: tuple[tuple[Defect, ...], tuple[Defect, ...], bool] = ((), (), False)
         self.drop_hint = ""  # while files are dragged over the window: what dropping them does
+        self.map_visible = False  # the anomaly map's heatmap, legend and boxes (M)
+        self.map_opacity = 0.55
+        self._map: MapSummary | None = None
+        self._heat: HeatmapItem | None = None
+        self._map_boxes: list[BoxItem] = []
 
     # --- image ------------------------------------------------------------------------
     @property
@@ -82,6 +88,7 @@ class ImageView(QGraphicsView):
             centre = (c.x() / old.width(), c.y() / old.height())
         self.scene().clear()
         self._boxes, self._ghosts, self._rubber = [], [], None
+        self._map, self._heat, self._map_boxes = None, None, []
         self._image_item = None
         if placeholder is not None:
             self.placeholder = placeholder
@@ -158,6 +165,54 @@ class ImageView(QGraphicsView):
         self.box_color, self.flag_color = QColor(color), QColor(flag_color)
         self.set_defects(*self._last_overlay)
 
+    # --- the anomaly map ------------------------------------------------------------------
+    def set_map(self, summary: MapSummary | None) -> None:
+        """Draw this image's anomaly map (None: it has none): the heatmap, and its boxes dashed in their own
+        colour, apart from the model's; shown while `map_visible`."""
+        if summary == self._map and (summary is None or self._heat is not None or not summary.cells):
+            return
+        for item in ([self._heat] if self._heat is not None else []) + self._map_boxes:
+            self.scene().removeItem(item)
+        self._map, self._heat, self._map_boxes = summary, None, []
+        if summary is not None and self._image_item is not None:
+            bounds = self.image_rect()
+            if summary.cells:
+                self._heat = HeatmapItem(summary, bounds, self.map_opacity)
+                self.scene().addItem(self._heat)
+            for i, box in enumerate(summary.boxes):
+                item = BoxItem(i, box, "anomaly map", QColor(MAP_BOX_COLOR), max(1.5, self.line_width), bounds,
+                               editable=False, show_label=i == 0, dashed=True)
+                item.set_view_scale(self.scale_factor)
+                self._map_boxes.append(item)
+                self.scene().addItem(item)
+        self._show_map_items()
+
+    @property
+    def map_summary(self) -> MapSummary | None:
+        return self._map
+
+    def map_box_items(self) -> list[BoxItem]:
+        """The map's own boxes (for tests)."""
+        return list(self._map_boxes)
+
+    def heatmap_item(self) -> HeatmapItem | None:
+        return self._heat
+
+    def set_map_visible(self, visible: bool) -> None:
+        """Show or hide the anomaly map layer (M)."""
+        self.map_visible = visible
+        self._show_map_items()
+
+    def set_map_opacity(self, opacity: float) -> None:
+        self.map_opacity = opacity
+        if self._heat is not None:
+            self._heat.setOpacity(opacity)
+
+    def _show_map_items(self) -> None:
+        for item in ([self._heat] if self._heat is not None else []) + self._map_boxes:
+            item.setVisible(self.map_visible)
+        self.viewport().update()
+
     def set_overlay_visible(self, visible: bool) -> None:
         """Show or hide every box."""
         self.overlay_visible = visible
@@ -203,7 +258,7 @@ class ImageView(QGraphicsView):
         self._zoomed()
 
     def _zoomed(self) -> None:
-        for item in self._boxes + self._ghosts:
+        for item in self._boxes + self._ghosts + self._map_boxes:
             item.set_view_scale(self.scale_factor)
         self.zoomChanged.emit(self.scale_factor)
 
@@ -301,6 +356,11 @@ class ImageView(QGraphicsView):
             painter.drawText(area, Qt.AlignmentFlag.AlignCenter, self.drop_hint)
             painter.restore()
             return
+        if self._image_item is not None and self.map_visible and self._map is not None:
+            painter.save()
+            painter.resetTransform()
+            paint_legend(painter, QRectF(self.viewport().rect()), self._map)
+            painter.restore()
         if self._image_item is not None or not self.placeholder:
             return
         painter.save()

@@ -21,7 +21,10 @@ from PySide6.QtCore import QObject, Signal
 
 from lriad_desktop.core.engine import Inspector, ModelFolderError
 from lriad_desktop.core.finding import Finding
+from lriad_desktop.core.map_banks import finding_with_map
+from lriad_desktop.core.map_stage import ChunkMaps, MapStage
 from lriad_desktop.core.paths import model_folder
+from lriad_desktop.core.prompting import object_key
 from lriad_desktop.core.pipeline import BackendUnavailable, InspectionBackend, InspectionRequest, InspectionResult
 from lriad_desktop.core.pipeline import inspect_chunk as inspect_requests_chunk
 from lriad_desktop.core.settings import Settings
@@ -104,12 +107,25 @@ def _outcome(result: InspectionResult) -> InspectionOutcome:
 ChunkItem = tuple[str, str, tuple[str, ...]]  # path, object name, golden samples to show beside it
 
 
-def inspect_chunk(backend: InspectionBackend, items: Sequence[ChunkItem], ctx: TaskContext
-                  ) -> list[InspectionOutcome]:
+def inspect_chunk(backend: InspectionBackend, items: Sequence[ChunkItem], ctx: TaskContext,
+                  maps: ChunkMaps | None = None) -> list[InspectionOutcome]:
     """Worker side: one chunk through the pipeline (unreadable images and failed inspections are errors per
-    image; a failing batch is retried one image at a time, checking for cancel between them)."""
-    requests = [InspectionRequest(path, name, references=refs) for path, name, refs in items]
-    return [_outcome(r) for r in inspect_requests_chunk(backend, requests, checkpoint=ctx.check)]
+    image; a failing batch is retried one image at a time, checking for cancel between them). With `maps`,
+    each prompt carries its image's region hint and each finding the map and the fused score; the maps'
+    notices ride on the chunk's first outcome."""
+    requests = [InspectionRequest(path, name, references=refs, hint=maps.hint(path) if maps else "")
+                for path, name, refs in items]
+    outcomes = [_outcome(r) for r in inspect_requests_chunk(backend, requests, checkpoint=ctx.check)]
+    if maps is None:
+        return outcomes
+    done = []
+    for o in outcomes:
+        summary = maps.summaries.get(o.path)
+        rule = maps.rules.get(o.path)
+        done.append(replace(o, finding=finding_with_map(o.finding, summary, rule)) if o.finding and summary else o)
+    if done and maps.notices:
+        done[0] = replace(done[0], notices=done[0].notices + tuple(maps.notices))
+    return done
 
 
 def record_outcomes(store_path: Path, outcomes: list[InspectionOutcome], names: dict[str, str]
@@ -147,8 +163,10 @@ class InspectionService(QObject):
     def __init__(self, runner: TaskRunner, settings: Settings, object_name_for: Callable[[str], str],
                  factory: InspectorFactory | None = None, store_path: Path | None = None,
                  parent: QObject | None = None,
-                 references_for: Callable[[str, str], tuple[str, ...]] | None = None) -> None:
+                 references_for: Callable[[str, str], tuple[str, ...]] | None = None,
+                 maps: tuple[MapStage, Callable[[str], list[str]]] | None = None) -> None:
         super().__init__(parent)
+        self._maps = maps  # the anomaly map stage and, per object name, its good images' paths
         self._runner = runner
         self._store_path = store_path
         self._settings = settings
@@ -263,13 +281,29 @@ class InspectionService(QObject):
         names = {p: self._object_name_for(p) for p in chunk}
         items = [(p, names[p], self._references_for(p, names[p])) for p in chunk]
         inspector, store_path = self._inspector, self._store_path
+        stage, good = self._map_inputs(items)
+        hints = self._settings.region_hint
 
         def work(ctx: TaskContext) -> list[InspectionOutcome]:
-            outcomes = inspect_chunk(inspector, items, ctx)
+            maps = stage.run(inspector, [(p, n) for p, n, _ in items], good, hints, ctx.check) if stage else None
+            outcomes = inspect_chunk(inspector, items, ctx, maps)
             return record_outcomes(store_path, outcomes, names) if store_path is not None else outcomes
 
         self._running = True
         self._runner.submit(work, self._chunk_done, lane="model")
+
+    def _map_inputs(self, items: Sequence[ChunkItem]) -> tuple[MapStage | None, dict[str, list[str]]]:
+        """The map stage and each object's good images (read here, on the UI thread's store), or no stage when
+        the map is off."""
+        if self._maps is None or not self._settings.anomaly_map:
+            return None, {}
+        stage, good_for = self._maps
+        good: dict[str, list[str]] = {}
+        for _path, name, _refs in items:
+            key = object_key(name)
+            if key not in good:
+                good[key] = good_for(name)
+        return stage, good
 
     def _chunk_done(self, outcomes: list[InspectionOutcome] | None, error: BaseException | None) -> None:
         self._running = False

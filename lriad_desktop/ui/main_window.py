@@ -6,8 +6,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QEvent, QObject, QTimer, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent
+from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from lriad_desktop.core.export import EXPORTERS
@@ -34,8 +34,8 @@ from lriad_desktop.ui.theme import icon
 from lriad_desktop.ui.threshold_dialog import ThresholdDialog
 from lriad_desktop.ui.versions_dialog import VersionsAction
 from lriad_desktop.ui.watch_mode import FolderWatchMode
-from lriad_desktop.ui.window_io import (ExportAction, FileIntake, SettingsAction, carries_images, drop_hint,
-                                        object_hints, show_about)
+from lriad_desktop.ui.map_layer import BankRow, MapLayer
+from lriad_desktop.ui.window_io import DropTarget, ExportAction, FileIntake, SettingsAction, object_hints, show_about
 
 CACHE_IMAGES = 4
 CACHE_MAX_PIXELS = 30_000_000  # bigger images are decoded again rather than kept
@@ -50,7 +50,6 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.controller = controller
         self.setWindowTitle("LR-IAD Desktop")
-        self.setAcceptDrops(True)
         self.resize(1440, 900)
         self._row: int | None = None
         self._cache: OrderedDict[str, DisplayImage] = OrderedDict()
@@ -73,9 +72,10 @@ class MainWindow(QMainWindow):
         self.report = ShiftReportAction(controller, self, self.show_notice)
         self.boxes = BoxEditing(controller, self.view, self.review_panel, self.actions_["draw_box"],
                                 lambda: self._row, self.show_notice)
+        self.map_layer = MapLayer(controller, self.view, self.bank_row, self.actions_["toggle_map"],
+                                  self.current_entry, self)
         self._connect()
-        for child in self.findChildren(QWidget):  # files dropped on any part of the window are queued
-            child.installEventFilter(self)
+        self.drops = DropTarget(self, self.view, self.intake)
         self.apply_settings(controller.settings)
         self._update_queue_header()
         self._show_current()
@@ -109,6 +109,8 @@ class MainWindow(QMainWindow):
         self.notice_label.hide()
         side_lay.addWidget(self.finding_panel, 1)
         side_lay.addWidget(self.reference_strip)
+        self.bank_row = BankRow()  # the object's anomaly-map bank, beside its golden samples
+        side_lay.addWidget(self.bank_row)
         self.reviewer_prompt = ReviewerPrompt(current_reviewer())
         self.reviewer_prompt.setVisible(not self.controller.settings.reviewer_asked)
         side_lay.addWidget(self.reviewer_prompt)
@@ -197,6 +199,7 @@ class MainWindow(QMainWindow):
             a[name].blockSignals(True)
             a[name].setChecked(value)
             a[name].blockSignals(False)
+        self.map_layer.apply_settings(settings)
         self.inspection_status.update_model_state()
         self._update_reinspect()
 
@@ -292,17 +295,20 @@ class MainWindow(QMainWindow):
         flagged = review is not None and review.disagrees
         ghosts = entry.finding.defects if flagged and entry.finding is not None else ()
         self.view.set_defects(defects, ghosts, flagged)
+        self.map_layer.show(entry)
         self.currentShown.emit(entry.path, entry.finding is not None)
 
     def _update_references(self, entry: QueueEntry | None) -> None:
         c = self.controller
         if entry is None:
             self.reference_strip.show_samples(None, (), 0)
+            self.map_layer.show_bank(None)
             return
         name = c.object_name_for(entry.path)
         samples = c.golden.of(name)
         self.reference_strip.show_samples(name, samples, c.settings.reference_count,
                                           any(g.image_id == entry.image_id for g in samples))
+        self.map_layer.show_bank(name)
 
     def _update_panels(self) -> None:
         entry = self.current_entry()
@@ -473,37 +479,6 @@ class MainWindow(QMainWindow):
             self.actions_["draw_box"].setChecked(False)
             return
         super().keyPressEvent(event)
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if carries_images(event.mimeData()):
-            self.view.set_drop_hint(drop_hint(event.mimeData()))
-            event.acceptProposedAction()
-
-    def dragLeaveEvent(self, event: QEvent) -> None:
-        self.view.set_drop_hint("")
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        self.view.set_drop_hint("")
-        if self.intake.add_from_mime(event.mimeData()):
-            event.acceptProposedAction()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Drops of files, folders or images on any child (a text field included) go to the queue; while they are
-        dragged over the window, the image view is highlighted with what dropping does."""
-        kind = event.type()
-        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
-            mime = event.mimeData()
-            if carries_images(mime):
-                if kind == QEvent.Type.Drop:
-                    self.view.set_drop_hint("")
-                    self.intake.add_from_mime(mime)
-                else:
-                    self.view.set_drop_hint(drop_hint(mime))
-                event.acceptProposedAction()
-                return True
-        elif kind == QEvent.Type.DragLeave:
-            self.view.set_drop_hint("")
-        return super().eventFilter(watched, event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.improving.may_close():  # a training run is under way and the inspector keeps it

@@ -226,7 +226,7 @@ class SettingsDialog(QDialog):
         if isinstance(value, float):
             dspin = QDoubleSpinBox()
             dspin.setRange(float(meta["minimum"]), float(meta["maximum"]))
-            dspin.setSingleStep(0.5)
+            dspin.setSingleStep(0.05 if float(meta["maximum"]) <= 1 else 0.5)  # an opacity steps finer
             dspin.setValue(value)
             return dspin
         return QLineEdit(str(value))

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from PySide6.QtCore import QMimeData
+from PySide6.QtCore import QEvent, QMimeData, QObject
 from PySide6.QtGui import QGuiApplication, QImage
-from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMainWindow, QMenu, QMessageBox, QWidget
 
 from lriad_desktop import __version__
 from lriad_desktop.core.atomic_files import FileWriteError, write_bytes_atomically
@@ -268,3 +268,32 @@ def show_about(parent: QWidget, store_path: Path) -> None:
                       f"<b>LR-IAD Desktop {__version__}</b><p>Mask-free industrial anomaly inspection with a reasoning "
                       "vision-language model (LR-IAD, arXiv 2504.19524). Reviews are kept in "
                       f"<code>{store_path}</code>.</p>")
+
+
+class DropTarget(QObject):
+    """Files, folders or images dropped on any part of the main window (a text field included) go to the queue;
+    while they are dragged over it, the image view is highlighted with what dropping them does (an event filter
+    on the window and every child)."""
+
+    def __init__(self, window: QMainWindow, view: Any, intake: FileIntake) -> None:
+        super().__init__(window)
+        self.view, self.intake = view, intake
+        window.setAcceptDrops(True)
+        for widget in (window, *window.findChildren(QWidget)):
+            widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
+            mime = event.mimeData()
+            if carries_images(mime):
+                if kind == QEvent.Type.Drop:
+                    self.view.set_drop_hint("")
+                    self.intake.add_from_mime(mime)
+                else:
+                    self.view.set_drop_hint(drop_hint(mime))
+                event.acceptProposedAction()
+                return True
+        elif kind == QEvent.Type.DragLeave:
+            self.view.set_drop_hint("")
+        return super().eventFilter(watched, event)
