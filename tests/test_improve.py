@@ -21,7 +21,7 @@ from training.grpo import GRPORecipe
 from training.improve import improve, train_from_options
 from training.synthetic import generate_sample
 
-RECIPE = GRPORecipe.cpu_tiny(max_steps=2, batch_size=4, max_completion_length=10)
+RECIPE = GRPORecipe.cpu_tiny(max_steps=2, batch_size=4, max_completion_length=10, warm_start_steps=0)
 
 
 def make_store(tmp_path, n_flag=3, n_accept=5):
@@ -115,7 +115,8 @@ def test_train_options_that_cannot_run_are_one_event_and_exit_2(tmp_path, tiny_m
 
 
 def _train_cmd(db, base, out, steps=40):
-    recipe = {"preset": "cpu_tiny", "max_steps": steps, "batch_size": 4, "max_completion_length": 10}
+    recipe = {"preset": "cpu_tiny", "max_steps": steps, "batch_size": 4, "max_completion_length": 10,
+              "warm_start_steps": 0}  # the warm start has its own test (test_improve_replay.py)
     return [sys.executable, "-m", "lriad_desktop", "train", "--db", str(db), "--base", str(base), "--out", str(out),
             "--events", "jsonl", "--recipe-json", json.dumps(recipe)]
 

@@ -100,6 +100,10 @@ def collect(store: ReviewStore, replay_ratio: float = 0.5, holdout_fraction: flo
     box (localisation) under the verdict the model already gave; nothing flips it. The held-out slice comes
     from accepted images not used for replay, so "no regression" is measured on images the run never saw.
     Each image carries the first `references` golden samples of its object.
+
+    Replay keeps what the model already does right from being forgotten: accepted images of every class
+    in turn (each defect type the inspector accepted, and good parts), each with its truth as accepted
+    (verdict, labels and boxes), so the label and localisation rewards hold them as well as the verdict.
     """
     flagged, accepted = [], []
     reviews = {}
@@ -113,11 +117,30 @@ def collect(store: ReviewStore, replay_ratio: float = 0.5, holdout_fraction: flo
     if not flagged:
         raise NothingToLearn("No flagged images yet: flag the findings you disagree with, then improve the model")
     rng = random.Random(seed)
-    rng.shuffle(accepted)
-    n_holdout = int(round(len(accepted) * holdout_fraction))
-    holdout, rest = accepted[:n_holdout], accepted[n_holdout:]
-    replay = rest[: int(round(len(flagged) * replay_ratio))]
+    by_class: dict[str, list[ReviewedImage]] = {}
+    for item in accepted:
+        by_class.setdefault(item.defect_class, []).append(item)
+    holdout, rest = [], {}
+    for cls in sorted(by_class):  # every accepted class in the held-out slice, in proportion
+        items = by_class[cls]
+        rng.shuffle(items)
+        n = int(len(items) * holdout_fraction + 0.5)  # half up: two of a class at 0.25 hold one out
+        holdout += items[:n]
+        rest[cls] = items[n:]
+    replay = _round_robin(rest, int(round(len(flagged) * replay_ratio)))
     return FlagDataset(flagged, replay, holdout, store.data_revision(), [])
+
+
+def _round_robin(buckets: dict[str, list[ReviewedImage]], n: int) -> list[ReviewedImage]:
+    """Up to `n` items taken one per class in turn (defect classes before good parts)."""
+    order = sorted(buckets, key=lambda cls: (cls == GOOD, cls))
+    queues = [list(buckets[cls]) for cls in order]
+    out: list[ReviewedImage] = []
+    while len(out) < n and any(queues):
+        for queue in queues:
+            if queue and len(out) < n:
+                out.append(queue.pop(0))
+    return out
 
 
 def training_rows(data: FlagDataset, geometry: ModelGeometry, synthetic_per_good: int = 0,
@@ -129,6 +152,7 @@ def training_rows(data: FlagDataset, geometry: ModelGeometry, synthetic_per_good
     rows, skipped = [], []
     rng = np.random.default_rng(seed)
     golden: dict[str, ReferenceImage | None] = {}
+    replayed = {id(item) for item in data.replay}
     for item in data.flagged + data.replay:
         try:
             image = load_image(item.image.path).image
@@ -146,13 +170,15 @@ def training_rows(data: FlagDataset, geometry: ModelGeometry, synthetic_per_good
             if golden[path] is not None:
                 refs.append(golden[path])
         name = item.image.object_name or DEFAULT_OBJECT
-        rows.append(grpo_row(image, name, item.defects, geometry, anomalous=item.anomalous, references=refs))
+        rows.append({**grpo_row(image, name, item.defects, geometry, anomalous=item.anomalous, references=refs),
+                     "object_name": name, "source": "replay" if id(item) in replayed else "flag"})
         if synthetic_per_good and not item.anomalous:
             from training.synthetic import synthesize_defect
 
             for _ in range(synthetic_per_good):
                 painted, _mask, defect = synthesize_defect(image, rng)
-                rows.append(grpo_row(painted, name, [(defect.label, defect.box)], geometry, references=refs))
+                rows.append({**grpo_row(painted, name, [(defect.label, defect.box)], geometry, references=refs),
+                             "object_name": name, "source": "synthetic"})
     return rows, skipped
 
 

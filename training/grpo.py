@@ -56,6 +56,9 @@ class GRPORecipe:
     bf16: bool = False
     gradient_checkpointing: bool = False
     seed: int = 0
+    warm_start_steps: int = 30  # SFT steps before GRPO when a flagged label is one the model never says; 0: off
+    warm_start_lr: float = 1e-3
+    replay_ratio: float = 0.5  # accepted images replayed per flagged one (every accepted class in turn)
     references: int = 1  # golden samples beside each image: the first K of its object's (the app's setting)
     extra: dict = field(default_factory=dict)
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -25,7 +27,7 @@ from lriad_desktop.core.finding import Finding, Verdict
 from lriad_desktop.core.paths import model_folder
 from lriad_desktop.core.pipeline import InspectionBackend, InspectionRequest, inspect_requests
 from lriad_desktop.core.run_lock import RunLock
-from lriad_desktop.core.run_recovery import EVAL_RECORD, reconcile_training
+from lriad_desktop.core.run_recovery import EVAL_RECORD, reconcile_training, temp_prefix
 from lriad_desktop.core.store import ReviewStore, StoreError, TrainingRun, default_store_path
 from lriad_desktop.core.step_time import measured_s_per_step, steps_for_minutes
 from lriad_desktop.core.train_protocol import (DataPrepared, Emit, Evaluated, ExitCode, RunCancelled, RunDone, RunFailed,
@@ -33,6 +35,7 @@ from lriad_desktop.core.train_protocol import (DataPrepared, Emit, Evaluated, Ex
 from lriad_desktop.core.versions import ModelVersion
 from training.flags import NothingToLearn, ReviewedImage, collect, repeat_to, training_rows
 from training.grpo import GRPORecipe, _Cancel, evaluation_device, resolve_recipe, run_grpo
+from training.warm_start import never_named, warm_start
 
 
 class Cancelled(Exception):
@@ -83,6 +86,25 @@ def _why(cancel: _Cancel) -> dict:
     return {"reason": cancel.reason} if cancel.reason else {}
 
 
+def warm_start_if_new(base: Path, rows: list[dict], before_flagged: dict, recipe: GRPORecipe, out: Path,
+                      adapter_from: Path | None) -> dict:
+    """The SFT warm start (`training.warm_start`) when a flagged label is one the model never named before
+    training; returns what it did (`adapter`: the warm-started adapter's temporary folder), or `{}`."""
+    labels = never_named(before_flagged)
+    if not labels or recipe.warm_start_steps <= 0:
+        return {}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=temp_prefix(out, "warm-"), dir=out.parent))
+    print(f"warm start: the model never says {', '.join(labels)}; {recipe.warm_start_steps} supervised steps first",
+          file=sys.stderr, flush=True)
+    try:
+        summary = warm_start(base, rows, [r.get("object_name", "") for r in rows], recipe, folder, adapter_from)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return {"labels": labels, **summary, "adapter": str(folder)}
+
+
 def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
             recipe: GRPORecipe | None = None, emit: Emit = print_event, device: str = "cpu",
             synthetic_per_good: int = 0, seed: int = 0, stop_with_parent: bool = False,
@@ -119,7 +141,7 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         validate_model_folder(base)  # a damaged base or adapter: one line before any work
         if adapter_from is not None:
             validate_adapter_folder(adapter_from)
-        data = collect(store, seed=seed, references=recipe.references)
+        data = collect(store, replay_ratio=recipe.replay_ratio, seed=seed, references=recipe.references)
         geometry = read_model_geometry(base)
         rows, skipped = training_rows(data, geometry, synthetic_per_good, seed)
         emit(DataPrepared(flagged=len(data.flagged), replay=len(data.replay), holdout=len(data.holdout),
@@ -136,13 +158,20 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         before = evaluate_sets(base, adapter_from, sets, device, max_tokens, cancel)
         emit(Evaluated("before", **before))
         eval_s = time.perf_counter() - t_eval  # the evaluation after training takes about as long: in the time left
+        warm = warm_start_if_new(base, rows, before.get("flagged", {}), recipe, out, adapter_from)
         n_rows = recipe.max_steps * recipe.batch_size // recipe.num_generations
-        summary = run_grpo(base, repeat_to(rows, n_rows), recipe, out, adapter_from, emit, cancel,
-                           budget_s=minutes * 60 if minutes else None, after_s=eval_s)
+        try:
+            summary = run_grpo(base, repeat_to(rows, n_rows), recipe, out, warm.get("adapter") or adapter_from, emit,
+                               cancel, budget_s=minutes * 60 if minutes else None,
+                               after_s=eval_s)
+        finally:
+            if warm.get("adapter"):
+                shutil.rmtree(warm["adapter"], ignore_errors=True)
         if summary.get("cancelled"):
             store.finish_training_run(run.id, "cancelled", metrics={"before": before, **_why(cancel)})
             return ExitCode.CANCELLED
-        metrics = {"before": before, "steps": summary["steps"], "classes": summary["classes"],
+        warm.pop("adapter", None)
+        metrics = {"before": before, "steps": summary["steps"], "classes": summary["classes"], "warm_start": warm,
                    "s_per_step": summary.get("s_per_step"), "base_path": str(base), **data.summary()}
         # registered before the "after" evaluation: a kill during it leaves a listed, usable version
         version = store.add_model_version(out.name, str(base), str(out), parent.id if parent else None,
