@@ -56,6 +56,7 @@ def test_a_real_inspection_through_the_task_api(qtbot, make_window, tmp_path):
     qtbot.waitUntil(lambda: window.controller.inspection.state is ModelState.READY)
     assert "ready on cpu" in window.inspection_status.model_label.text()
     add_and_wait(qtbot, window, [img], 1)
+    assert window.inspection_status.counts_label.text().startswith("1 image · 0 inspected")  # one, not "1 images"
     with qtbot.waitSignal(window.controller.inspection.batchFinished, timeout=60000):
         qtbot.keyClick(window, Qt.Key.Key_I)
     entry = window.controller.queue.entry(0)

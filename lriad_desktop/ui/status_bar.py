@@ -100,7 +100,7 @@ class InspectionStatus:
         n = q.rowCount()
         inspected = n - counts[ImageStatus.NOT_INSPECTED] - counts[ImageStatus.ERROR]
         reviewed = sum(v for k, v in counts.items() if k.reviewed)
-        bits = [f"{n} images", f"{inspected} inspected", f"{q.defective_count()} defective",
+        bits = [f"{n} image" + ("" if n == 1 else "s"), f"{inspected} inspected", f"{q.defective_count()} defective",
                 f"{reviewed} reviewed ({counts[ImageStatus.FLAGGED]} flagged, {counts[ImageStatus.CORRECTED]} corrected)"]
         if counts[ImageStatus.ERROR]:
             n_err = counts[ImageStatus.ERROR]
