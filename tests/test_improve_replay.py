@@ -75,7 +75,8 @@ def test_a_label_the_model_never_says_gets_a_warm_start_and_a_version(tmp_path, 
     db = store.path
     store.close()
     out = tmp_path / "adapters" / "v2"
-    recipe = GRPORecipe.cpu_tiny(max_steps=1, batch_size=4, max_completion_length=8, warm_start_steps=2)
+    recipe = GRPORecipe.cpu_tiny(max_steps=1, batch_size=4, max_completion_length=8, warm_start_steps=2,
+                                replay_ratio=0.5)  # 2 of the 4 accepted images replayed
     events = []
     assert improve(db, tiny_model_dir, out, recipe=recipe, emit=events.append) == 0
     record = json.loads((out / EVAL_RECORD).read_text())
