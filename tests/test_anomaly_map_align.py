@@ -13,7 +13,7 @@ from PIL import Image
 from lriad_desktop.core.anomaly_map import BankIdentity, MemoryBank, build_bank, map_images
 from lriad_desktop.core.map_align import Registration, align_mask, unwarp
 from lriad_desktop.core.vision_features import VisionTower
-from training.synthetic import generate_line_sample
+from training.synthetic import PRODUCT_KINDS, generate_line_sample
 
 BUNDLED = Path(__file__).resolve().parents[1] / "resources" / "models" / "lriad-tiny"
 
@@ -60,6 +60,16 @@ def test_a_fit_that_moves_too_far_or_fails_leaves_the_image_as_it_is():
     image, warp = reg.align(flat)
     assert warp is None and image is flat
     assert reg.align(_moved(_capsule(0), 40.0, 0, 0))[1] is None  # 40 degrees: not a fixture's jitter
+
+
+def test_a_false_fit_on_a_woven_texture_is_dropped():
+    # ECC locks this good fabric image onto a repeat of the weave (5 degrees, 21 px): the warp matches the
+    # reference worse than the image as it is, and its replicated border lit the map (score 13 against ~1)
+    kind = list(PRODUCT_KINDS).index("fabric")
+    reference = generate_line_sample(np.random.default_rng([918_273, kind, 0]), "fabric").image
+    good = generate_line_sample(np.random.default_rng([918_274, kind, 2]), "fabric").image
+    assert Registration.from_image(reference).fit(good) is None
+    assert Registration.from_image(_capsule(0)).fit(_moved(_capsule(0), 3.0, 8, 5)) is not None  # a real move
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,9 @@ from lriad_desktop.core.map_fusion import (DEFAULT_FUSION, MAP_MIDPOINT, FusionR
 from lriad_desktop.core.vision_features import CellFeatures, VisionTower
 
 DEFAULT_MAX_BANK = 16_384  # features kept after the coreset (PatchCore keeps 1-10 % of a large bank)
+DEFAULT_TOP_K = 3  # image score: mean of the 3 hottest cells (line-like sets, worst kind: 0.964-0.973; the max 0.946)
 MAX_LEAVE_ONE_OUT = 64  # good images scored leave-one-out for the normalisation (a seeded sample beyond)
-BANK_FORMAT = 1
+BANK_FORMAT = 2  # 2: registration drops fits no better than none; image score the top-3 mean (older banks rebuilt)
 _BATCH = 16
 
 
@@ -81,8 +82,8 @@ class AnomalyMap:
         return int(r), int(c)
 
 
-def image_score(distances: Any, top_k: int = 1) -> float:
-    """The image score from its cells' distances: the maximum (`top_k` 1) or the mean of the `top_k` largest."""
+def image_score(distances: Any, top_k: int = DEFAULT_TOP_K) -> float:
+    """The image score from its cells' distances: the mean of the `top_k` largest (1: the maximum)."""
     flat = distances.reshape(-1)
     k = max(1, min(int(top_k), flat.numel()))
     return float(flat.topk(k).values.mean())
@@ -156,7 +157,7 @@ class MemoryBank:
     """The good images' features of one object, with the leave-one-out scores that normalise its maps."""
 
     def __init__(self, object_name: str, identity: BankIdentity, features: Any, good_scores: Sequence[float],
-                 n_images: int, top_k: int = 1, built_at: float | None = None, build_seconds: float = 0.0,
+                 n_images: int, top_k: int = DEFAULT_TOP_K, built_at: float | None = None, build_seconds: float = 0.0,
                  positions: Any = None, reach: float | None = None,
                  registration: Registration | None = None) -> None:
         if reach is not None and positions is None:
@@ -304,7 +305,7 @@ def _all_features(tower: VisionTower, images: Sequence[Image.Image], feature: st
     return out
 
 
-def leave_one_out_scores(cells: Sequence[CellFeatures], top_k: int = 1, limit: int = MAX_LEAVE_ONE_OUT,
+def leave_one_out_scores(cells: Sequence[CellFeatures], top_k: int = DEFAULT_TOP_K, limit: int = MAX_LEAVE_ONE_OUT,
                          seed: int = 0, reach: float | None = None) -> list[float]:
     """Each good image's score against the other good images' features (at most `limit` images, a seeded sample)."""
     import torch
@@ -350,7 +351,7 @@ class BankBuilder:
     their own rows (what a new image will meet). Only the images picked for leave-one-out are kept whole."""
 
     def __init__(self, object_name: str, identity: BankIdentity, n_images: int, max_bank: int = DEFAULT_MAX_BANK,
-                 top_k: int = 1, seed: int = 0, reach: float | None = None, started: float | None = None,
+                 top_k: int = DEFAULT_TOP_K, seed: int = 0, reach: float | None = None, started: float | None = None,
                  registration: Registration | None = None) -> None:
         self.object_name, self.identity, self.n_images = object_name, identity, n_images
         self.registration = registration  # the good images given to `add` were aligned onto it
@@ -413,7 +414,7 @@ class BankBuilder:
 
 
 def build_bank(tower: VisionTower, object_name: str, good_images: Sequence[Image.Image], feature: str | None = None,
-               max_bank: int = DEFAULT_MAX_BANK, top_k: int = 1, seed: int = 0,
+               max_bank: int = DEFAULT_MAX_BANK, top_k: int = DEFAULT_TOP_K, seed: int = 0,
                reach: float | None = None, align: bool = True) -> MemoryBank:
     """A memory bank of `object_name` from its good RGB images. Raises `EmptyBank` with fewer than two
     (the normalisation needs a leave-one-out score), `FeatureError` for a tower that can't give features.
@@ -435,7 +436,7 @@ def build_bank(tower: VisionTower, object_name: str, good_images: Sequence[Image
 
 
 def bank_from_features(object_name: str, identity: BankIdentity, cells: Sequence[CellFeatures],
-                       max_bank: int = DEFAULT_MAX_BANK, top_k: int = 1, seed: int = 0,
+                       max_bank: int = DEFAULT_MAX_BANK, top_k: int = DEFAULT_TOP_K, seed: int = 0,
                        started: float | None = None, reach: float | None = None,
                        registration: Registration | None = None) -> MemoryBank:
     """A bank from good images' features already computed with the tower `identity` names. `reach`:
