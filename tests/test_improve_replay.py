@@ -11,7 +11,7 @@ from lriad_desktop.core.parsing import parse_completion
 from lriad_desktop.core.review import Review, ReviewKind
 from lriad_desktop.core.run_recovery import EVAL_RECORD
 from lriad_desktop.core.store import ReviewStore
-from training.flags import collect, training_rows
+from training.flags import balance_verdicts, collect, training_rows
 from training.grpo import GRPORecipe
 from training.improve import improve
 from training.synthetic import generate_sample
@@ -59,6 +59,21 @@ def test_replay_rows_carry_the_accepted_labels_and_boxes(tmp_path, tiny_model_di
     assert [round(v) for v in parsed.defects[0].box] == [round(v) for v in defect_row["boxes"][0]]
 
 
+def test_normal_rows_are_repeated_to_balance_the_verdicts(tmp_path, tiny_model_dir):
+    store = _store(tmp_path, flagged=4, accepted_defects=("hole", "crack") * 2, good=2)
+    data = collect(store, replay_ratio=2.0, holdout_fraction=0.0)
+    rows, _ = training_rows(data, read_model_geometry(tiny_model_dir))
+    normal = [r for r in rows if not r["anomalous"]]
+    anomalous = [r for r in rows if r["anomalous"]]
+    assert len(normal) == 2 and len(anomalous) == 8  # flags are mostly defects
+    balanced = balance_verdicts(rows)
+    assert [r["anomalous"] for r in balanced] == [True, False] * 8  # interleaved, one normal after each defect
+    assert [r for r in balanced if r["anomalous"]] == anomalous  # every defect row once, in order
+    assert {id(r) for r in balanced if not r["anomalous"]} == {id(r) for r in normal}  # only the real normals
+    assert balance_verdicts(anomalous) == anomalous  # no normal rows: nothing to repeat
+    assert balance_verdicts(normal + anomalous[:1]) == normal + anomalous[:1]  # already balanced: as is
+
+
 def test_never_named_reads_the_before_evaluation():
     before = {"all": {"label_accuracy": 0.0, "n": 5}, "scratch": {"label_accuracy": 0.0, "n": 3},
               "hole": {"label_accuracy": 0.5, "n": 2}, "good": {"label_accuracy": None, "n": 1}}
@@ -81,7 +96,8 @@ def test_a_label_the_model_never_says_gets_a_warm_start_and_a_version(tmp_path, 
     assert improve(db, tiny_model_dir, out, recipe=recipe, emit=events.append) == 0
     record = json.loads((out / EVAL_RECORD).read_text())
     warm = record["warm_start"]
-    assert warm["labels"] == ["scratch"] and warm["steps"] == 2 and warm["rows"] == 4 + 2
+    # 4 flags + a replayed hole, and the replayed good part repeated to match them (balance_verdicts)
+    assert warm["labels"] == ["scratch"] and warm["steps"] == 2 and warm["rows"] == 5 + 5
     assert warm["first_loss"] > 0
     assert not [p for p in out.parent.iterdir() if "warm" in p.name]  # the warm-start folder is gone
     with ReviewStore.open(db) as store:

@@ -182,6 +182,23 @@ def training_rows(data: FlagDataset, geometry: ModelGeometry, synthetic_per_good
     return rows, skipped
 
 
+def balance_verdicts(rows: Sequence[dict]) -> list[dict]:
+    """`rows` with the normal ones repeated until they are about as many as the anomalous ones, spread
+    evenly among them. Flags are mostly defects, so without this a run's rows are mostly "defective" and
+    the model learns to say it of good parts too (bench_improve: the other types' accuracy fell 78 -> 69 %).
+    Unchanged when there are no normal rows or they are already as many."""
+    normal = [r for r in rows if not r.get("anomalous")]
+    anomalous = [r for r in rows if r.get("anomalous")]
+    if not normal or len(normal) >= len(anomalous):
+        return list(rows)
+    extra = [normal[i % len(normal)] for i in range(len(anomalous) - len(normal))]
+    added = list(normal) + extra
+    out: list[dict] = []
+    for i, row in enumerate(anomalous):  # one normal row after each anomalous one
+        out += [row, added[i]]
+    return out
+
+
 def repeat_to(rows: Sequence[dict], n: int) -> list[dict]:
     """`rows` cycled to at least `n` entries (small flag sets still fill a run)."""
     if not rows:

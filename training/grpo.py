@@ -56,8 +56,9 @@ class GRPORecipe:
     bf16: bool = False
     gradient_checkpointing: bool = False
     seed: int = 0
-    warm_start_steps: int = 30  # SFT steps before GRPO when a flagged label is one the model never says; 0: off
+    warm_start_steps: int = 120  # SFT steps before GRPO when a flagged label is one the model never says; 0: off
     warm_start_lr: float = 1e-3
+    balance_verdicts: bool = True  # normal rows repeated to match the anomalous ones (flags are mostly defects)
     replay_ratio: float = 3.0  # accepted images replayed per flagged one (every accepted class in turn)
     references: int = 1  # golden samples beside each image: the first K of its object's (the app's setting)
     extra: dict = field(default_factory=dict)
@@ -103,7 +104,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu_tiny": {},  # a CPU and the bundled tiny model
     "gpu_large": dict(num_generations=8, batch_size=16, max_steps=200, learning_rate=1e-5, beta=0.04,
                       max_completion_length=512, lora_r=64, lora_alpha=128, lora_dropout=0.05,
-                      use_cpu=False, bf16=True, gradient_checkpointing=True),  # one GPU, a 3B/7B model
+                      use_cpu=False, bf16=True, gradient_checkpointing=True,
+                      warm_start_lr=1e-4),  # one GPU, a 3B/7B model (warm start: LoRA SFT's usual rate, unmeasured)
 }
 
 

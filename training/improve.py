@@ -33,7 +33,8 @@ from lriad_desktop.core.step_time import measured_s_per_step, steps_for_minutes
 from lriad_desktop.core.train_protocol import (DataPrepared, Emit, Evaluated, ExitCode, RunCancelled, RunDone, RunFailed,
                                                print_event)
 from lriad_desktop.core.versions import ModelVersion
-from training.flags import NothingToLearn, ReviewedImage, collect, repeat_to, training_rows
+from training.flags import (NothingToLearn, ReviewedImage, balance_verdicts, collect, repeat_to,
+                            training_rows)
 from training.grpo import GRPORecipe, _Cancel, evaluation_device, resolve_recipe, run_grpo
 from training.warm_start import never_named, warm_start
 
@@ -149,6 +150,8 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         if not rows:
             emit(RunFailed("None of the flagged images can be read any more"))
             return ExitCode.BAD_INPUT
+        if recipe.balance_verdicts:
+            rows = balance_verdicts(rows)
         parent = store.active_model_version()
         run = store.add_training_run(parent.id if parent else None, data.data_revision,
                                      {"recipe": asdict(recipe), "out": str(out)})
@@ -162,7 +165,7 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         n_rows = recipe.max_steps * recipe.batch_size // recipe.num_generations
         try:
             summary = run_grpo(base, repeat_to(rows, n_rows), recipe, out, warm.get("adapter") or adapter_from, emit,
-                               cancel, budget_s=minutes * 60 if minutes else None,
+                               cancel, budget_s=max(0.0, minutes * 60 - warm.get("seconds", 0.0)) if minutes else None,
                                after_s=eval_s)
         finally:
             if warm.get("adapter"):
