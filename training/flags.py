@@ -191,11 +191,9 @@ def balance_verdicts(rows: Sequence[dict]) -> list[dict]:
     anomalous = [r for r in rows if r.get("anomalous")]
     if not normal or len(normal) >= len(anomalous):
         return list(rows)
-    extra = [normal[i % len(normal)] for i in range(len(anomalous) - len(normal))]
-    added = list(normal) + extra
     out: list[dict] = []
-    for i, row in enumerate(anomalous):  # one normal row after each anomalous one
-        out += [row, added[i]]
+    for i, row in enumerate(anomalous):  # one normal row after each anomalous one, the normals cycled
+        out += [row, normal[i % len(normal)]]
     return out
 
 
