@@ -1,8 +1,9 @@
 """"Improve model" on the CPU: does GRPO on a few flagged images fix a defect type the model
 handles badly, without losing the others? Plus the ablation uniform vs dynamic rare-defect reward.
 
-    python benchmarks/bench_improve.py [--model DIR] [--target hole] [--flags 16] [--test 16] [--seed 1] [--json]
-    python benchmarks/bench_improve.py --new-defect colour [--flags 16] [--json]
+    python benchmarks/bench_improve.py [--model DIR] [--target hole] [--flags 16] [--test 16] [--seed 1]
+                                       [--recipe-seed N] [--json]
+    python benchmarks/bench_improve.py --new-defect color [--flags 16] [--json]
     python benchmarks/bench_improve.py --ablation [--common scratch --rare hole --ratio 20:2] [--json]
 
 The review store it builds is an inspector's: the flagged images of the target type (the truth
@@ -10,12 +11,14 @@ as the inspector drew it), accepted good parts and accepted defective parts of t
 (the inspector agreed with a right finding: label and box as drawn). Every figure is measured on
 fresh held-out images, never on the flags: `flagged` is the target type, `others` the other
 defect types plus as many good parts. `--seed` changes the store's images, the test images and
-the recipe's seed. With `--json` the output is one JSON object:
+the recipe's seed; `--recipe-seed` changes only the recipe's (same images: how far the figures move by
+chance, the yardstick for a change). With `--json` the output is one JSON object:
 
     {"flagged": {"before": {accuracy, label_accuracy, mean_iou, n}, "after": {...}},
      "others": {...}, "delta": {...}, "seed", "s_per_step", "steps", "minutes", "cpu", ...}
 
-(fractions; `minutes` is the whole "Improve model" run, its own evaluations included). Without
+(fractions; `minutes` is the whole "Improve model" run, its own evaluations included; each `before`
+and `after` also has `labels_said`: the label named first on each defective image, counted). Without
 `--json`, the same figures as a table. `--new-defect LABEL` flags a type the model never says
 (`flagged` is that type). `--ablation` reports `rare` and `common` before/after for the uniform
 and the dynamic rare-defect reward.
@@ -31,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,6 +43,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from lriad_desktop.core.datasets import LabelledImage  # noqa: E402
+from lriad_desktop.core.defect_kinds import canonical_label  # noqa: E402
 from lriad_desktop.core.engine import Inspector  # noqa: E402
 from lriad_desktop.core.evaluation import score  # noqa: E402
 from lriad_desktop.core.finding import Box, Defect, Verdict  # noqa: E402
@@ -90,7 +95,24 @@ def measure(model: Path, adapter: Path | None, test: list) -> dict:
              for s, f in zip(test, findings)]
     sc = score(pairs)
     return {"accuracy": round(sc.accuracy, 4), "label_accuracy": round(sc.label_accuracy or 0.0, 4),
-            "mean_iou": round(sc.mean_iou or 0.0, 4), "n": sc.n}
+            "mean_iou": round(sc.mean_iou or 0.0, 4), "n": sc.n, "labels_said": labels_said(test, findings)}
+
+
+def labels_said(test: list, findings: list) -> dict[str, int]:
+    """How often the model named each label first on the defective images of `test` ("normal": it said
+    none was there, "unparsed": no answer), most said first: one label for every defect means the model
+    does not tell the types apart, whatever its label accuracy."""
+    said = Counter()
+    for s, f in zip(test, findings):
+        if not s.defects:
+            continue
+        if f.verdict is Verdict.UNPARSED:
+            said["unparsed"] += 1
+        elif f.verdict is Verdict.ANOMALOUS and f.defects:
+            said[f.defects[0].label or "(no label)"] += 1
+        else:
+            said["normal"] += 1
+    return dict(said.most_common())
 
 
 def measure_sets(model: Path, adapter: Path | None, sets: dict[str, list]) -> dict[str, dict]:
@@ -146,6 +168,9 @@ def table(result: dict) -> str:
     for name, ba in sections:
         for when in ("before", "after"):
             lines.append(f"{name:<18}{when:>8}" + "".join(f"{ba[when][k]:>16.3f}" for k in FIGURES))
+        for when in ("before", "after"):
+            said = ", ".join(f"{label} {n}" for label, n in ba[when].get("labels_said", {}).items())
+            lines.append(f"{'':<18}{when:>8}  said on its defects: {said or '-'}")
     for key in ("steps", "s_per_step", "minutes"):
         if key in result:
             lines.append(f"{key}: {result[key]}")
@@ -155,12 +180,15 @@ def table(result: dict) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=bundled_model_dir())
-    p.add_argument("--target", default="hole", choices=DEFECT_LABELS)
-    p.add_argument("--new-defect", choices=DEFECT_LABELS, help="flag a type the model never says (replaces --target)")
+    p.add_argument("--target", default="hole", type=canonical_label, choices=DEFECT_LABELS)
+    p.add_argument("--new-defect", type=canonical_label, choices=DEFECT_LABELS,
+                   help="flag a type the model never says (replaces --target; 'colour' is 'color')")
     p.add_argument("--flags", type=int, default=16)
     p.add_argument("--steps", type=int, default=None, help="GRPO steps (the preset's when not given)")
     p.add_argument("--test", type=int, default=16, help="held-out test images per group")
     p.add_argument("--seed", type=int, default=1, help="images of the store and the test, and the recipe's seed")
+    p.add_argument("--recipe-seed", type=int, default=None,
+                   help="the recipe's seed alone (the same images): how far a figure moves by chance")
     p.add_argument("--recipe", default="{}", help="JSON overrides of the cpu_tiny recipe")
     p.add_argument("--lr", type=float, default=None, help="GRPO learning rate (LoRA)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -174,7 +202,8 @@ def main() -> int:
         overrides["max_steps"] = args.steps
     if args.lr is not None:
         overrides["learning_rate"] = args.lr
-    recipe = GRPORecipe.cpu_tiny(seed=args.seed, **overrides)
+    overrides.setdefault("seed", args.seed if args.recipe_seed is None else args.recipe_seed)
+    recipe = GRPORecipe.cpu_tiny(**overrides)
     work = Path(tempfile.mkdtemp(prefix="bench-improve-"))
     t0 = time.perf_counter()
     seed = args.seed
@@ -203,12 +232,12 @@ def main() -> int:
             result = {"rare_label": args.rare, "common_label": args.common, "ratio": args.ratio}
             for name, dynamic in (("uniform", False), ("dynamic", True)):
                 run = run_improve(args.model, db, work / f"adapter-{name}", GRPORecipe.cpu_tiny(
-                    **{**overrides, "seed": seed, "rare_defect": dynamic}))
+                    **{**overrides, "rare_defect": dynamic}))
                 after = measure_sets(args.model, work / f"adapter-{name}", sets)
                 result[name] = {**{k: before_after(before[k], after[k]) for k in sets}, **run}
                 result[name]["delta"] = {k: delta(result[name][k]) for k in sets}
         result.update(seed=seed, recipe={k: getattr(recipe, k) for k in (
-            "max_steps", "learning_rate", "beta", "lora_r", "replay_ratio") if hasattr(recipe, k)},
+            "seed", "max_steps", "learning_rate", "beta", "lora_r", "replay_ratio") if hasattr(recipe, k)},
             bench_minutes=round((time.perf_counter() - t0) / 60, 2), cpu=cpu_name())
         print(json.dumps(result, indent=1 if args.json else None) if args.json else table(result))
     finally:
