@@ -26,6 +26,7 @@ from lriad_desktop.core.versions import adapters_dir, next_adapter_dir, rollback
 from lriad_desktop.ui.training_text import change_text, event_line, status_text
 from lriad_desktop.ui.charts import LineChart
 from lriad_desktop.ui.inspection import ModelState
+from lriad_desktop.ui.training_length import TrainingLength
 from lriad_desktop.ui.training_process import TrainingPlan, plan_improvement
 from test_ui_helpers import UI_MARKS, add_and_wait, make_window, no_leaked_windows, part_image  # noqa: F401
 
@@ -270,6 +271,19 @@ def test_improve_is_disabled_without_flags(qtbot, make_window):
 
 
 # --- Qt-free pieces ---------------------------------------------------------------------------
+def test_the_training_length_says_what_it_comes_to_and_what_it_leaves_out(qtbot):
+    length = TrainingLength(by="minutes", minutes=10, steps=150)
+    qtbot.addWidget(length)
+    assert "is a guess" in length.estimate.text()  # never trained here: the fallback pace, said as one
+    length.set_pace(2.0)
+    text = length.estimate.text()
+    assert text.startswith("≈ 300 steps in 10 min (2.0 s a step, measured") and "warm start" in text
+    assert length.length() == ("minutes", 10)
+    length.by_steps.setChecked(True)
+    assert length.estimate.text().startswith("≈ 5 min for 150 steps") and length.length() == ("steps", 150)
+    assert not length.minutes.isEnabled() and length.steps.isEnabled()
+
+
 def test_next_adapter_dir_skips_folders_and_known_names(tmp_path):
     assert next_adapter_dir(tmp_path, "lriad-tiny").name == "lriad-tiny-v1"
     (tmp_path / "lriad-tiny-v1").mkdir()

@@ -70,7 +70,9 @@ class TrainingLength(QWidget):
             head = f"≈ {steps:.0f} steps in {self.minutes.value()} min"
         else:
             head = f"≈ {format_duration(minutes_for_steps(self.steps.value(), pace) * 60)} for {self.steps.value()} steps"
-        return f"{head} ({source}). Checking the model before and after adds a little."
+        return (f"{head} ({source}). Checking the model before and after adds a little, and so does a short "
+                "supervised warm start when a flag names a defect the model has never said (inside the minutes; "
+                "on top of the steps).")
 
     def _changed(self) -> None:
         minutes = self.by_minutes.isChecked()
