@@ -270,7 +270,6 @@ def test_improve_is_disabled_without_flags(qtbot, make_window):
     window.close()
 
 
-# --- Qt-free pieces ---------------------------------------------------------------------------
 def test_the_training_length_says_what_it_comes_to_and_what_it_leaves_out(qtbot):
     length = TrainingLength(by="minutes", minutes=10, steps=150)
     qtbot.addWidget(length)
@@ -284,6 +283,7 @@ def test_the_training_length_says_what_it_comes_to_and_what_it_leaves_out(qtbot)
     assert not length.minutes.isEnabled() and length.steps.isEnabled()
 
 
+# --- Qt-free pieces ---------------------------------------------------------------------------
 def test_next_adapter_dir_skips_folders_and_known_names(tmp_path):
     assert next_adapter_dir(tmp_path, "lriad-tiny").name == "lriad-tiny-v1"
     (tmp_path / "lriad-tiny-v1").mkdir()
