@@ -95,6 +95,42 @@ def test_reinspect_flagged_with_the_model_in_use_says_whether_it_now_agrees(qtbo
     window.close()
 
 
+def test_reinspect_all_from_the_menu_the_shortcut_and_the_improve_panel(qtbot, make_window, tmp_path):
+    """Every way to Re-inspect All queues every inspected or reviewed image again (a NameError once made all
+    three do nothing)."""
+    paths = [part_image(tmp_path / f"q{i}.png", seed=i) for i in range(2)]
+    window = make_window()  # the real tiny model
+    c = window.controller
+    add_and_wait(qtbot, window, paths, 2)
+    deliver(window, paths[0], hand_finding(paths[0]))
+    deliver(window, paths[1], hand_finding(paths[1]))
+    assert c.accept(0)
+    ids = [c.queue.entry(r).image_id for r in range(2)]
+
+    def history() -> list[int]:
+        return [len(c.store.inspection_history(i)) for i in ids]
+
+    def is_done(text: str) -> bool:
+        return text.startswith("Re-inspected 2 images with")
+
+    before = history()
+    with qtbot.waitSignal(c.notice, timeout=120000, check_params_cb=is_done):
+        window.actions_["reinspect_all"].trigger()
+    assert history() == [n + 1 for n in before]  # both images, the reviewed and the merely inspected one
+    window.activateWindow()
+    window.setFocus()
+    with qtbot.waitSignal(c.notice, timeout=120000, check_params_cb=is_done):
+        qtbot.keyClick(window, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert history() == [n + 2 for n in before]
+    panel = window.improving.panel()
+    with qtbot.waitSignal(c.notice, timeout=120000, check_params_cb=is_done):
+        panel.reinspect_all_button.click()
+    assert history() == [n + 3 for n in before]
+    assert "Re-inspecting 2 images" in panel.status.text()
+    panel.close()
+    window.close()
+
+
 def test_device_choices_are_what_this_computer_has(qtbot):
     dialog = SettingsDialog(Settings(device="cuda"))
     dialog.show()

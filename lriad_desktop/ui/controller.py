@@ -247,9 +247,17 @@ class AppController(ModelVersionActions, QObject):
         """Inspect again, with the model in use, the images whose review disagrees with the model (or every
         inspected or reviewed image); when they are back, a notice says how many now agree with the review.
         Returns how many were queued."""
-        rows = [r for r in range(self.queue.rowCount()) if not self.queue.entry(r).error and (
-            (e := self.queue.entry(r)).review is not None and e.review.review.disagrees if flagged_only
-            else e.finding is not None or e.review is not None)]
+        rows = []
+        for r in range(self.queue.rowCount()):
+            entry = self.queue.entry(r)
+            if entry.error:
+                continue
+            if flagged_only:
+                wanted = entry.review is not None and entry.review.review.disagrees
+            else:
+                wanted = entry.finding is not None or entry.review is not None
+            if wanted:
+                rows.append(r)
         if not rows:
             return 0
         self.reinspection.start([self.queue.entry(r).path for r in rows], self.version_name(), flagged_only)
