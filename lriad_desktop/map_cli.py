@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lriad_desktop.core.anomaly_map import AnomalyMapError, MemoryBank, build_bank, map_images
-from lriad_desktop.core.images import ImageLoadError, iter_image_files, load_image
+from lriad_desktop.core.images import ImageLoadError, iter_image_files, load_image, open_raster
 
 
 class MapOption:
@@ -71,12 +71,12 @@ def mask_of(item: Any) -> Any:
     from PIL import Image
 
     if not item.anomalous:
-        with Image.open(item.path) as im:
+        with open_raster(item.path) as im:
             return np.zeros((im.height, im.width), bool)
     path = Path(item.path).parents[2] / "ground_truth" / item.defect_type / f"{Path(item.path).stem}_mask.png"
     if not getattr(item, "has_mask", False) or not path.is_file():
         return None
-    with Image.open(path) as im:
+    with open_raster(path) as im:
         return np.asarray(im.convert("L")) > 0
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 from lriad_desktop.core.defect_kinds import DEFECT_LABELS
 from lriad_desktop.core.finding import Box
+from lriad_desktop.core.images import open_raster
 from lriad_desktop.core.side_by_side import compose, to_composite
 from training.synthetic_defects import Defect, synthesize_defect
 from training.synthetic_parts import PRODUCT_KINDS, ProductKind
@@ -272,7 +273,7 @@ def defects_from_folder_of_good_images(
     for i in range(n):
         rng = _sample_rng(seed, i)
         path = files[int(order[i % len(files)])]
-        with Image.open(path) as im:
+        with open_raster(path) as im:
             image = im.convert("RGB")
         label = label_list[int(rng.integers(len(label_list)))]
         image, mask, defects = _paint_defects(image, rng, label, None)

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from lriad_desktop.core.finding import Box
-from lriad_desktop.core.images import is_image_file
+from lriad_desktop.core.images import is_image_file, open_raster
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def boxes_from_mask(mask_path: Path, min_area: int = 4, image_size: tuple[int, i
     import cv2
 
     try:
-        with Image.open(mask_path) as im:
+        with open_raster(mask_path) as im:
             mask = im.convert("L")
             if image_size is not None and mask.size != tuple(image_size):
                 (note or log.warning)(f"{mask_path}: mask is {mask.size[0]}x{mask.size[1]}, its image "
@@ -89,7 +89,7 @@ def _images(folder: Path) -> list[Path]:
 def _image_size(path: Path) -> tuple[int, int] | None:
     """The image's size from its header, or None (an unreadable image is reported when it is loaded)."""
     try:
-        with Image.open(path) as im:
+        with open_raster(path) as im:
             return im.size
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None

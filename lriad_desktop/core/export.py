@@ -36,6 +36,7 @@ from PIL import Image
 from lriad_desktop.core.atomic_files import atomic_file, atomic_folder, write_text_atomically
 from lriad_desktop.core.defect_kinds import canonical_label
 from lriad_desktop.core.finding import Defect, verdict_word
+from lriad_desktop.core.images import open_raster
 from lriad_desktop.core.prompting import format_answer, user_prompt
 from lriad_desktop.core.review import agreement
 from lriad_desktop.core.store import ImageState, InspectionRecord, ReviewStore, now_iso
@@ -114,7 +115,7 @@ def image_size(state: ImageState) -> tuple[int, int] | None:
     if state.finding is not None and min(state.finding.image_size) > 0:
         return state.finding.image_size
     try:
-        with Image.open(state.image.path) as im:
+        with open_raster(state.image.path) as im:
             w, h = im.size
             orientation = im.getexif().get(0x0112, 1)
     except (OSError, ValueError):

@@ -1,4 +1,4 @@
-"""Loading inspection images safely: any Pillow format in, an RGB image out, or a clear error."""
+"""Loading inspection images safely: a raster format from an allow-list in, an RGB image out, or a clear error."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from lriad_desktop.core.coordinates import ModelGeometry
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".pbm"}
 )
+# The only decoders any image file of the app goes through. Pillow would otherwise identify a file by its
+# content, whatever its name, and hand a PostScript file named x.png to Ghostscript (EPS plugin).
+RASTER_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "GIF", "PPM")
 # Refuse images over this many pixels (a decompression bomb or a panorama nobody inspects).
 MAX_IMAGE_PIXELS = 200_000_000
 # The Qwen-VL image processors refuse a longer side over 200 times the shorter one.
@@ -71,6 +74,15 @@ class LoadedImage:
         return self.image.size
 
 
+def open_raster(path: str | os.PathLike) -> Image.Image:
+    """`Image.open` restricted to `RASTER_FORMATS`: every image file the app reads opens through here.
+
+    Raises `UnidentifiedImageError` for any other format (PostScript, EPS, PDF, ...), so a hostile file
+    can't reach an interpreter such as Ghostscript.
+    """
+    return Image.open(path, formats=RASTER_FORMATS)
+
+
 def _to_rgb(im: Image.Image) -> Image.Image:
     mode = im.mode
     if mode == "RGB":
@@ -104,7 +116,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> L
             raise NotAnImage(p, "the file is empty (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size check below is exact
-            with Image.open(p) as im:
+            with open_raster(p) as im:
                 w, h = im.size
                 if w * h > limit:
                     raise ImageTooLarge(p, f"image is {w}x{h} ({_mp(w * h)}); the limit is {_mp(limit)}")

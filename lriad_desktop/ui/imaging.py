@@ -19,7 +19,7 @@ from PIL import Image
 from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtGui import QImage, QPixmap
 
-from lriad_desktop.core.images import as_rgb, load_image
+from lriad_desktop.core.images import as_rgb, load_image, open_raster
 
 PYRAMID_SMALLEST = 1024  # stop halving once the long side is this small
 
@@ -71,7 +71,7 @@ def display_image_from_pil(image: Image.Image, path: str = "", smallest: int = P
 
 def make_thumbnail(path: str | Path, size: int = 96) -> QImage:
     """A small preview of an image file (fast: JPEG draft mode, header-only where possible)."""
-    with Image.open(path) as im:
+    with open_raster(path) as im:
         im.draft("RGB", (size * 2, size * 2))
         rgb = as_rgb(im)
         rgb.thumbnail((size, size), Image.Resampling.BILINEAR)
