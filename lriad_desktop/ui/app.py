@@ -23,6 +23,7 @@ from lriad_desktop.ui.demo_notice import offer_real_model
 from lriad_desktop.ui.imaging import png_bytes
 from lriad_desktop.ui.inspection import InspectorFactory, ModelState
 from lriad_desktop.ui.main_window import MainWindow
+from lriad_desktop.ui.system_libraries import check_window_libraries
 from lriad_desktop.ui.theme import apply_theme
 
 SCREENSHOT_TIMEOUT_S = 600
@@ -160,6 +161,10 @@ def run_gui(paths: Sequence[str | os.PathLike] = (), model: Path | None = None, 
     if screenshot is not None and sys.platform.startswith("linux") and not (
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    missing = check_window_libraries()
+    if missing is not None:  # Qt would abort the process with a hint few people read
+        print(missing, file=sys.stderr)
+        return 2
     app = create_app()
     try:
         settings = _settings_for_run(model, adapter, device)
