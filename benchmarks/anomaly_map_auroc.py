@@ -20,11 +20,11 @@ from typing import Sequence
 
 import numpy as np
 
-from lriad_desktop.core.anomaly_map import BankBuilder, BankIdentity, image_score
-from lriad_desktop.core.map_align import Registration, align_mask
+from lriad_desktop.core.anomaly_map.patch_map import BankBuilder, BankIdentity, image_score
+from lriad_desktop.core.anomaly_map.registration import Registration, align_mask
 from lriad_desktop.core.defect_kinds import DEFECT_LABELS
-from lriad_desktop.core.vision_features import VisionTower
-from training.synthetic import PRODUCT_KINDS, Sample, generate_line_sample, generate_sample
+from lriad_desktop.core.backends.vision_features import VisionTower
+from training.synthetic_data.samples import PRODUCT_KINDS, Sample, generate_line_sample, generate_sample
 
 DEFAULT_MODEL = "resources/models/lriad-tiny"
 
@@ -75,7 +75,7 @@ class ModelScores:
         todo = [i for i, key in enumerate(keys) if key not in self.cache]
         if todo:
             if self.inspector is None:
-                from lriad_desktop.core.engine import Inspector
+                from lriad_desktop.core.backends.engine import Inspector
 
                 self.inspector = Inspector(self.model, device="cpu").load()
             for start in range(0, len(todo), 8):
@@ -90,7 +90,7 @@ class ModelScores:
 
 def fusion_figures(good_p: list, bad_p: list, good_m: list, bad_m: list) -> dict[str, float]:
     """AUROC of the model alone, the old mean rule, and a rule fitted (2-fold, out-of-fold scores) on the same images."""
-    from lriad_desktop.core.map_fusion import fit_fusion, map_probability
+    from lriad_desktop.core.anomaly_map.fusion import fit_fusion, map_probability
 
     p, m = list(good_p) + list(bad_p), list(good_m) + list(bad_m)
     y = [False] * len(good_p) + [True] * len(bad_p)
@@ -142,7 +142,7 @@ def fusion_from(args: argparse.Namespace) -> int:
             p = [cache[k] for k in keys]
             g = len(f["good"])
             figures = fusion_figures(p[:g], p[g:], f["good"], f["bad"])
-            from lriad_desktop.core.map_fusion import FusionRule, map_probability
+            from lriad_desktop.core.anomaly_map.fusion import FusionRule, map_probability
 
             weighted = [FusionRule(0.8, 0.2)(a, b) for a, b in zip(p, f["good"] + f["bad"])]
             top = [max(a, map_probability(b)) for a, b in zip(p, f["good"] + f["bad"])]

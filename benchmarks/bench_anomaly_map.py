@@ -27,11 +27,11 @@ def main() -> int:
     from PIL import Image
 
     from benchmarks.anomaly_map_auroc import cpu_name
-    from lriad_desktop.core.anomaly_map import DEFAULT_MAX_BANK, build_bank
-    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.anomaly_map.patch_map import DEFAULT_MAX_BANK, build_bank
+    from lriad_desktop.core.backends.engine import Inspector
     from lriad_desktop.core.paths import bundled_model_dir
-    from lriad_desktop.core.vision_features import VisionTower
-    from training.synthetic import generate_line_sample
+    from lriad_desktop.core.backends.vision_features import VisionTower
+    from training.synthetic_data.samples import generate_line_sample
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=bundled_model_dir())

@@ -42,19 +42,19 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from lriad_desktop.core.datasets import LabelledImage  # noqa: E402
+from lriad_desktop.core.evaluation.datasets import LabelledImage  # noqa: E402
 from lriad_desktop.core.defect_kinds import canonical_label  # noqa: E402
-from lriad_desktop.core.engine import Inspector  # noqa: E402
-from lriad_desktop.core.evaluation import score  # noqa: E402
-from lriad_desktop.core.finding import Box, Defect, Verdict  # noqa: E402
+from lriad_desktop.core.backends.engine import Inspector  # noqa: E402
+from lriad_desktop.core.evaluation.metrics import score  # noqa: E402
+from lriad_desktop.core.inspection.finding import Box, Defect, Verdict  # noqa: E402
 from lriad_desktop.core.paths import bundled_model_dir  # noqa: E402
-from lriad_desktop.core.review import Review, ReviewKind  # noqa: E402
-from lriad_desktop.core.run_recovery import EVAL_RECORD  # noqa: E402
-from lriad_desktop.core.store import ReviewStore  # noqa: E402
-from lriad_desktop.core.train_protocol import Step  # noqa: E402
-from training.grpo import GRPORecipe  # noqa: E402
-from training.improve import improve  # noqa: E402
-from training.synthetic import DEFECT_LABELS, generate_sample  # noqa: E402
+from lriad_desktop.core.store.review import Review, ReviewKind  # noqa: E402
+from lriad_desktop.core.training_runs.recovery import EVAL_RECORD  # noqa: E402
+from lriad_desktop.core.store.review_store import ReviewStore  # noqa: E402
+from lriad_desktop.core.training_runs.protocol import Step  # noqa: E402
+from training.recipes.grpo import GRPORecipe  # noqa: E402
+from training.recipes.improve import improve  # noqa: E402
+from training.synthetic_data.samples import DEFECT_LABELS, generate_sample  # noqa: E402
 
 FIGURES = ("accuracy", "label_accuracy", "mean_iou")
 

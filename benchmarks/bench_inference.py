@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 
 def import_time() -> tuple[float, list[str]]:
-    code = ("import sys, time; t = time.perf_counter(); import lriad_desktop, lriad_desktop.cli; "
+    code = ("import sys, time; t = time.perf_counter(); import lriad_desktop, lriad_desktop.cli.commands; "
             "dt = time.perf_counter() - t; "
             "print(dt, ','.join(m for m in ('torch', 'transformers', 'PySide6') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
@@ -35,7 +35,7 @@ def import_time() -> tuple[float, list[str]]:
 
 def server_figures(args: argparse.Namespace, images: list, max_new_tokens: int) -> dict:
     """images/s through the server with 1, 4 and 8 requests in flight (one warm-up request first)."""
-    from lriad_desktop.core.server import ServerBackend, ServerConfig
+    from lriad_desktop.core.backends.server import ServerBackend, ServerConfig
 
     n = args.server_images
     batch = (images * (n // len(images) + 1))[:n]
@@ -62,8 +62,8 @@ def reference_figures(inspector, samples: list, k_max: int, n: int) -> dict:
     are other good renders of the same kind. Every k runs on the same images, after one warm-up."""
     import numpy as np
 
-    from lriad_desktop.core.references import ReferenceImage, prompt_images
-    from training.synthetic import generate_sample
+    from lriad_desktop.core.inspection.references import ReferenceImage, prompt_images
+    from training.synthetic_data.samples import generate_sample
 
     refs = []
     for i, s in enumerate(samples[:n]):
@@ -105,9 +105,9 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.backends.engine import Inspector
     from lriad_desktop.core.paths import bundled_model_dir
-    from training.synthetic import generate_sample
+    from training.synthetic_data.samples import generate_sample
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=bundled_model_dir())

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = r'''
 import sys, time
 from PySide6.QtCore import QTimer
-import lriad_desktop.ui.app as app
+import lriad_desktop.ui.window.app as app
 
 case = sys.argv[1]
 shown = app.MainWindow.show

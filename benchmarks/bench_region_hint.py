@@ -1,7 +1,7 @@
 """The anomaly map's region hint (EAGLE-style) on the bundled model: the same line-like images inspected with
 and without the sentence naming where the image differs most from the good images, side by side.
 
-Per kind: a bank of `--good` good images of one product variant (`training.synthetic.generate_line_sample`),
+Per kind: a bank of `--good` good images of one product variant (`training.synthetic_data.samples.generate_line_sample`),
 then `--per-kind` good and as many defective images, each mapped and inspected twice (hint off, hint on).
 Figures: accuracy of the model's verdict, accuracy of the fused decision (threshold 0.5), mean IoU of the
 model's boxes on the defective images (best match per truth box), answers the parser can't read, and the
@@ -23,14 +23,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lriad_desktop.core.anomaly_map import bank_from_features, map_images  # noqa: E402
-from lriad_desktop.core.confidence import decided_verdict  # noqa: E402
-from lriad_desktop.core.engine import Inspector  # noqa: E402
-from lriad_desktop.core.evaluation import best_iou  # noqa: E402
-from lriad_desktop.core.finding import Box, Verdict  # noqa: E402
-from lriad_desktop.core.map_banks import finding_with_map, hint_for, map_summary, tower_of  # noqa: E402
+from lriad_desktop.core.anomaly_map.patch_map import bank_from_features, map_images  # noqa: E402
+from lriad_desktop.core.inspection.confidence import decided_verdict  # noqa: E402
+from lriad_desktop.core.backends.engine import Inspector  # noqa: E402
+from lriad_desktop.core.evaluation.metrics import best_iou  # noqa: E402
+from lriad_desktop.core.inspection.finding import Box, Verdict  # noqa: E402
+from lriad_desktop.core.anomaly_map.banks import finding_with_map, hint_for, map_summary, tower_of  # noqa: E402
 from lriad_desktop.core.paths import bundled_model_dir  # noqa: E402
-from training.synthetic import PRODUCT_KINDS, generate_line_sample  # noqa: E402
+from training.synthetic_data.samples import PRODUCT_KINDS, generate_line_sample  # noqa: E402
 
 
 def _cpu() -> str:
@@ -47,7 +47,7 @@ def run_kind(inspector: Inspector, kind: str, per_kind: int, good: int, seed: in
     tower = tower_of(inspector)
     rng = np.random.default_rng([seed, list(PRODUCT_KINDS).index(kind)])
     bank_images = [generate_line_sample(rng, kind).image for _ in range(good)]
-    from lriad_desktop.core.anomaly_map import BankIdentity
+    from lriad_desktop.core.anomaly_map.patch_map import BankIdentity
 
     bank = bank_from_features(kind, BankIdentity.of(tower), tower.features(bank_images))
     tests = [generate_line_sample(rng, kind) for _ in range(per_kind)]

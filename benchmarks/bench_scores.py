@@ -35,9 +35,9 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.backends.engine import Inspector
     from lriad_desktop.core.paths import bundled_model_dir
-    from training.synthetic import generate_sample
+    from training.synthetic_data.samples import generate_sample
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=bundled_model_dir())
@@ -73,7 +73,7 @@ def main() -> int:
         result[f"ms_per_image_batch{bs}_without"] = round(off, 1)
         result[f"overhead_batch{bs}_percent"] = round((on - off) / off * 100, 1)
     # the recorder alone, per generation step, on logits the size of this model's vocabulary
-    from lriad_desktop.core.generation_scores import StepRecorder
+    from lriad_desktop.core.backends.generation_scores import StepRecorder
 
     from transformers import AutoConfig
 

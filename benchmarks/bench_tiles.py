@@ -32,8 +32,8 @@ def large_sample(seed: int, defective: bool):
     import numpy as np
     from PIL import Image
 
-    from training.synthetic_defects import synthesize_defect
-    from training.synthetic_parts import PRODUCT_KINDS
+    from training.synthetic_data.defects import synthesize_defect
+    from training.synthetic_data.parts import PRODUCT_KINDS
 
     rng = np.random.default_rng(seed)
     kind = PRODUCT_KINDS[TEXTURES[seed % len(TEXTURES)]]
@@ -55,7 +55,7 @@ def _overlaps(box, truth) -> bool:  # noqa: ANN001
 
 def measure(backend, samples) -> dict:  # noqa: ANN001
     """Found / defective, false alarms / good, and ms/image for one backend over the samples."""
-    from lriad_desktop.core.finding import Verdict
+    from lriad_desktop.core.inspection.finding import Verdict
 
     found = alarms = defective = good = 0
     ms: list[float] = []
@@ -91,9 +91,9 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.backends.engine import Inspector
     from lriad_desktop.core.paths import model_folder
-    from lriad_desktop.core.tiles import TiledBackend, TilePolicy
+    from lriad_desktop.core.backends.tiles import TiledBackend, TilePolicy
 
     samples = [large_sample(seed, True) for seed in range(args.n)] + \
               [large_sample(1000 + seed, False) for seed in range(args.n)]

@@ -80,7 +80,7 @@ def main() -> int:
 
     model = args.model or (bundled_model_dir() if (bundled_model_dir() / "config.json").is_file() else None)
     if model is None:
-        from training.tiny_model import TinyModelSpec, build_random_model
+        from training.bundled_model.tiny_model import TinyModelSpec, build_random_model
 
         model = build_random_model(work / "random-tiny", TinyModelSpec(), seed=0)
         model_note = "random-init tiny Qwen2.5-VL"
@@ -88,11 +88,11 @@ def main() -> int:
         model_note = str(model)
 
     from lriad_desktop.core.settings import Settings
-    from lriad_desktop.core.store import ReviewStore
-    from lriad_desktop.ui.app import create_app
-    from lriad_desktop.ui.controller import AppController
-    from lriad_desktop.ui.inspection import ModelState
-    from lriad_desktop.ui.main_window import MainWindow
+    from lriad_desktop.core.store.review_store import ReviewStore
+    from lriad_desktop.ui.window.app import create_app
+    from lriad_desktop.ui.window.controller import AppController
+    from lriad_desktop.ui.review.inspection import ModelState
+    from lriad_desktop.ui.window.main_window import MainWindow
     from lriad_desktop.ui.theme import apply_theme
 
     app = create_app()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 # Nothing at run time may reach a model hub or send telemetry; the one exception is a download the
-# user starts in Model → Models… or with `lriad models download` (core.model_download).
+# user starts in Model → Models… or with `lriad models download` (core.models.download).
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
     configure_logging()
-    from lriad_desktop.cli import main as cli_main
+    from lriad_desktop.cli.commands import main as cli_main
 
     return cli_main(argv)
 

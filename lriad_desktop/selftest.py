@@ -26,7 +26,7 @@ class SelfTestFailure(Exception):
 
 
 def _check_model(ctx: dict) -> str:
-    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.backends.engine import Inspector
     from lriad_desktop.core.paths import model_folder
 
     inspector = Inspector(model_folder(ctx.get("model")), device=ctx.get("device", "auto"),
@@ -36,8 +36,8 @@ def _check_model(ctx: dict) -> str:
 
 
 def _check_inspect(ctx: dict) -> str:
-    from lriad_desktop.core.finding import Verdict
-    from lriad_desktop.core.images import load_image
+    from lriad_desktop.core.inspection.finding import Verdict
+    from lriad_desktop.core.inspection.images import load_image
     from lriad_desktop.core.paths import sample_images_dir
 
     path = sample_images_dir() / SAMPLE_IMAGE
@@ -55,9 +55,9 @@ def _check_inspect(ctx: dict) -> str:
 
 
 def _check_store(ctx: dict) -> str:
-    from lriad_desktop.core.finding import Box, Defect, Verdict
-    from lriad_desktop.core.review import Review, ReviewKind
-    from lriad_desktop.core.store import STORE_FILE, ReviewStore
+    from lriad_desktop.core.inspection.finding import Box, Defect, Verdict
+    from lriad_desktop.core.store.review import Review, ReviewKind
+    from lriad_desktop.core.store.review_store import STORE_FILE, ReviewStore
 
     db = ctx["tmp"] / STORE_FILE
     finding = ctx["finding"]
@@ -78,10 +78,10 @@ def _check_store(ctx: dict) -> str:
 
 
 def _check_training(ctx: dict) -> str:
-    from lriad_desktop.core.store import ReviewStore
-    from lriad_desktop.core.train_protocol import Step, TrainingEvent
-    from training.flags import collect, repeat_to, training_rows
-    from training.grpo import GRPORecipe, run_grpo
+    from lriad_desktop.core.store.review_store import ReviewStore
+    from lriad_desktop.core.training_runs.protocol import Step, TrainingEvent
+    from training.recipes.flags import collect, repeat_to, training_rows
+    from training.recipes.grpo import GRPORecipe, run_grpo
 
     inspector = ctx["inspector"]
     with ReviewStore.open(ctx["db"]) as store:
@@ -136,7 +136,7 @@ def run_self_test(model: Path | None = None, device: str = "auto", out: TextIO |
 
 def _users_to_fix(err: BaseException) -> bool:
     """A damaged or missing model is the user's to fix: its one line says all, no traceback."""
-    from lriad_desktop.core.model_files import ModelFolderError
+    from lriad_desktop.core.backends.model_files import ModelFolderError
 
     return isinstance(err, ModelFolderError)
 

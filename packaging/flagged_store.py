@@ -11,11 +11,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lriad_desktop.core.finding import Box, Defect, Verdict
-from lriad_desktop.core.images import load_image
+from lriad_desktop.core.inspection.finding import Box, Defect, Verdict
+from lriad_desktop.core.inspection.images import load_image
 from lriad_desktop.core.paths import sample_images_dir
-from lriad_desktop.core.review import Review, ReviewKind
-from lriad_desktop.core.store import ReviewStore
+from lriad_desktop.core.store.review import Review, ReviewKind
+from lriad_desktop.core.store.review_store import ReviewStore
 
 FLAGS = {"capsule_contamination.jpg": ("capsule", "contamination"), "metal_hole.jpg": ("metal plate", "hole")}
 ACCEPTS = {"bottle_good.jpg": "bottle", "fabric_good.jpg": "fabric", "pcb_missing_part.jpg": "circuit board",

@@ -8,11 +8,11 @@
 # There, as the device tool's `run` command, with carry [".whl"] and timeout_s 600:
 #     SPEC=deeper-tower bash scripts/device_rebuild.sh
 #
-# Settings (environment): SPEC (a --spec of training.build_tiny_model; default deeper-tower),
+# Settings (environment): SPEC (a --spec of training.bundled_model.build_tiny_model; default deeper-tower),
 # VISION_MIN and SFT_MIN (minutes of training per stage; default 3 and 3.5), BATCH (default 64),
 # WORKERS (batch-drawing processes; default 12), DEVICE (default cuda; cpu rehearses the script
 # here), LIMIT (evaluate at most this many test images; default all 352), WHEELS (default .whl),
-# RECIPE (the recipe options of training.build_tiny_model, e.g. "--curriculum balanced
+# RECIPE (the recipe options of training.bundled_model.build_tiny_model, e.g. "--curriculum balanced
 # --object-names aliases --reasoning short"; default none: the shipped recipe).
 # What comes back under $OUT: model.tar.part-* (the model folder, split to fit the tool's 16 MiB
 # per file; `cat model.tar.part-* | tar -x`), metrics.jsonl, build.log, evaluation.txt.
@@ -68,7 +68,7 @@ common=(--spec "$SPEC" --device "$DEVICE" --workers "$WORKERS" --threads 4 --grp
 # 1. A short probe measures seconds per step of each stage on this machine (and builds the
 #    tokenizer and random init once: the real run starts from the probe's init).
 rm -rf "$S" && mkdir -p "$S"
-"$PY" -m training.build_tiny_model "${common[@]}" --work "$S/probe" --out "$S/probe-model" \
+"$PY" -m training.bundled_model.build_tiny_model "${common[@]}" --work "$S/probe" --out "$S/probe-model" \
     --vision-steps 60 --sft-steps 40 --eval-every 1000 --eval-samples 8 --max-new-tokens 16 \
     > "$S/probe.log" 2>&1 || { tail -40 "$S/probe.log" | tee -a "$log"; exit 1; }
 "$PY" - "$S/probe.log" "$VISION_MIN" "$SFT_MIN" > "$S/probe.steps" <<'EOF'
@@ -93,7 +93,7 @@ work=$S/work
 mkdir -p "$work"
 cp -r "$S/probe/init" "$S/probe/spec.json" "$work/"
 set +e
-"$PY" -m training.build_tiny_model "${common[@]}" --work "$work" --out "$S/lriad-tiny" \
+"$PY" -m training.bundled_model.build_tiny_model "${common[@]}" --work "$work" --out "$S/lriad-tiny" \
     --vision-steps "$VISION_STEPS" --sft-steps "$SFT_STEPS" --eval-every $(( SFT_STEPS / 4 + 1 )) \
     --vision-minutes "$VISION_CAP" --sft-minutes "$SFT_CAP" 2>&1 | grep -v '"event": "step"' >> "$log"
 status=${PIPESTATUS[0]}
@@ -102,7 +102,7 @@ cp "$work/metrics.jsonl" "$OUT/" 2>/dev/null || true
 [[ $status -eq 0 ]] || { echo "build failed ($status)" | tee -a "$log"; tail -30 "$log"; exit "$status"; }
 
 # 3. The model card's test set and figures.
-"$PY" -m training.synthetic "$S/testset" --per-kind 4 --seed 777001 > /dev/null
+"$PY" -m training.synthetic_data.samples "$S/testset" --per-kind 4 --seed 777001 > /dev/null
 "$PY" -m lriad_desktop evaluate "$S/testset" --model "$S/lriad-tiny" --device "$DEVICE" --batch-size 64 \
     ${LIMIT:+--limit "$LIMIT"} 2>&1 | tee "$OUT/evaluation.txt"
 tar -C "$S" -cf - lriad-tiny | split -b 15M - "$OUT/model.tar.part-"

@@ -24,7 +24,7 @@ def _isolated_data_dir(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A random-init Qwen2.5-VL of a few million parameters, built from config (real transformers)."""
-    from training.tiny_model import TinyModelSpec, build_random_model
+    from training.bundled_model.tiny_model import TinyModelSpec, build_random_model
 
     out = tmp_path_factory.mktemp("tiny-qwen25vl")
     spec = TinyModelSpec(text_hidden=64, text_layers=2, text_heads=2, text_kv_heads=1, text_intermediate=128,
@@ -36,7 +36,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def inspector(tiny_model_dir):
     """A loaded `Inspector` on the random tiny model (short generations keep tests fast)."""
-    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.backends.engine import Inspector
 
     return Inspector(tiny_model_dir, device="cpu", max_new_tokens=12).load()
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from lriad_desktop.core.anomaly_map import (AnomalyMapError, BankIdentity, EmptyBank, MemoryBank, StaleBank,
+from lriad_desktop.core.anomaly_map.patch_map import (AnomalyMapError, BankIdentity, EmptyBank, MemoryBank, StaleBank,
                                             bank_from_features, build_bank, greedy_coreset, image_score, map_images,
                                             nearest_distances, regions)
-from lriad_desktop.core.images import iter_image_files, load_image
-from lriad_desktop.core.vision_features import FeatureError, VisionTower, model_fingerprint
-from training.synthetic import generate_line_sample
+from lriad_desktop.core.inspection.images import iter_image_files, load_image
+from lriad_desktop.core.backends.vision_features import FeatureError, VisionTower, model_fingerprint
+from training.synthetic_data.samples import generate_line_sample
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "resources" / "models" / "lriad-tiny"

@@ -1,4 +1,4 @@
-"""Registration onto a bank's reference (`core.map_align`): a part moved in its fixture is put back, and the
+"""Registration onto a bank's reference (`core.anomaly_map.registration`): a part moved in its fixture is put back, and the
 map it gives is drawn where the part really is."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.anomaly_map import BankIdentity, MemoryBank, build_bank, map_images
-from lriad_desktop.core.map_align import Registration, align_mask, unwarp
-from lriad_desktop.core.vision_features import VisionTower
-from training.synthetic import PRODUCT_KINDS, generate_line_sample
+from lriad_desktop.core.anomaly_map.patch_map import BankIdentity, MemoryBank, build_bank, map_images
+from lriad_desktop.core.anomaly_map.registration import Registration, align_mask, unwarp
+from lriad_desktop.core.backends.vision_features import VisionTower
+from training.synthetic_data.samples import PRODUCT_KINDS, generate_line_sample
 
 BUNDLED = Path(__file__).resolve().parents[1] / "resources" / "models" / "lriad-tiny"
 

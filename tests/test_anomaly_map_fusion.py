@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from lriad_desktop.core.anomaly_map import (DEFAULT_FUSION, MAP_MIDPOINT, FusionRule, coreset, fit_fusion,
+from lriad_desktop.core.anomaly_map.patch_map import (DEFAULT_FUSION, MAP_MIDPOINT, FusionRule, coreset, fit_fusion,
                                             fused_score, map_probability)
-from lriad_desktop.core.map_fusion import MIN_FIT_EACH
+from lriad_desktop.core.anomaly_map.fusion import MIN_FIT_EACH
 
 
 def _auroc(labels, scores) -> float:

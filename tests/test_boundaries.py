@@ -21,7 +21,7 @@ def test_import_linter_contracts():
 
 
 def test_importing_the_package_does_not_load_torch_or_qt():
-    code = ("import sys, lriad_desktop, lriad_desktop.cli, lriad_desktop.core.engine, lriad_desktop.core.parsing; "
+    code = ("import sys, lriad_desktop, lriad_desktop.cli.commands, lriad_desktop.core.backends.engine, lriad_desktop.core.inspection.parsing; "
             "heavy = [m for m in ('torch', 'transformers', 'PySide6', 'peft', 'trl') if m in sys.modules]; "
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)

@@ -1,14 +1,14 @@
-"""The bundled model's recipe end to end, in miniature: `python -m training.build_tiny_model` builds
+"""The bundled model's recipe end to end, in miniature: `python -m training.bundled_model.build_tiny_model` builds
 a stock Qwen2.5-VL folder the app can load, logs held-out metrics, and resumes instead of retraining."""
 
 import json
 
 import pytest
 
-from lriad_desktop.core.engine import Inspector, validate_model_folder
-from lriad_desktop.core.images import load_image
+from lriad_desktop.core.backends.engine import Inspector, validate_model_folder
+from lriad_desktop.core.inspection.images import load_image
 from lriad_desktop.core.paths import sample_images_dir
-from training.build_tiny_model import main
+from training.bundled_model.build_tiny_model import main
 
 ARGS = ["--vision-steps", "2", "--sft-steps", "2", "--grpo-steps", "1", "--batch-size", "4", "--eval-every", "2",
         "--eval-samples", "4", "--max-new-tokens", "12"]

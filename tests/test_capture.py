@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.capture import CaptureError, FpsMeter, FrameGrabber, parse_source, save_snapshot
+from lriad_desktop.core.line.capture import CaptureError, FpsMeter, FrameGrabber, parse_source, save_snapshot
 
 
 def write_video(path, frames=6, size=(96, 64), fps=30.0):

@@ -143,7 +143,7 @@ def test_evaluate_good_only_set_prints_undefined_metrics(tmp_path, tiny_model_di
 def test_device_choices_and_the_default_model_folder_are_declared_once(tmp_path):
     import pytest
 
-    from lriad_desktop.cli import _build_parser
+    from lriad_desktop.cli.commands import _build_parser
     from lriad_desktop.core.devices import DEVICE_CHOICES, pick_device
     from lriad_desktop.core.paths import bundled_model_dir, model_folder
     from lriad_desktop.core.settings import setting_fields
@@ -185,8 +185,8 @@ def test_inspect_json_has_a_score_for_every_finding_and_the_threshold_decides(tm
 def test_evaluate_auroc_is_the_auroc_of_the_inspected_scores(tmp_path):
     """`lriad evaluate --json` reports image AUROC and AP; its AUROC is the one computed from `lriad inspect
     --json` scores and the truth; --plot writes the two charts."""
-    from lriad_desktop.core.score_curves import auroc
-    from training.synthetic import main as make_synthetic
+    from lriad_desktop.core.evaluation.score_curves import auroc
+    from training.synthetic_data.samples import main as make_synthetic
 
     make_synthetic([str(tmp_path / "all"), "--per-kind", "1", "--seed", "777001"])
     data = tmp_path / "set"

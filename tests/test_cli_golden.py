@@ -10,7 +10,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.datasets import DatasetError, pick_references, read_dataset
+from lriad_desktop.core.evaluation.datasets import DatasetError, pick_references, read_dataset
 from test_cli import run_cli
 from test_evaluation import make_mvtec
 

@@ -6,9 +6,9 @@ import math
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.confidence import (as_decided, decided_verdict, doubt, needs_review, probability_at,
+from lriad_desktop.core.inspection.confidence import (as_decided, decided_verdict, doubt, needs_review, probability_at,
                                            score_tokens, verdict_span, verdict_token)
-from lriad_desktop.core.finding import Defect, Finding, TokenLogprob, Verdict
+from lriad_desktop.core.inspection.finding import Defect, Finding, TokenLogprob, Verdict
 from lriad_desktop.core.paths import bundled_model_dir
 
 LOG = math.log
@@ -96,7 +96,7 @@ def test_round_trip_keeps_scores_and_reads_old_findings():
 
 @pytest.fixture(scope="module")
 def bundled():
-    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.backends.engine import Inspector
 
     return Inspector(bundled_model_dir(), device="cpu").load()
 
@@ -106,7 +106,7 @@ def _hand_probabilities(inspector, image, object_name):
     the log-softmax at every generated position."""
     import torch
 
-    from lriad_desktop.core.prompting import build_messages
+    from lriad_desktop.core.inspection.prompting import build_messages
 
     proc, model = inspector._processor, inspector._model
     text = proc.apply_chat_template(build_messages(object_name), add_generation_prompt=True, tokenize=False)
@@ -156,7 +156,7 @@ def test_score_equals_the_hand_softmax_at_the_verdict_token(bundled, sample):
     # the chosen verdict token is the step's most probable one, and the score agrees with the verdict
     assert int(logp[k].argmax()) == ids[k] and (finding.anomaly_score >= 0.5) == says
     if finding.defects:  # its confidence: exp(mean log p) over the label and box tokens, by hand
-        from lriad_desktop.core.confidence import _defect_spans
+        from lriad_desktop.core.inspection.confidence import _defect_spans
 
         spans = _defect_spans(text, offset)[0]
         picked = [n for n in range(len(pieces)) if pieces[n] and any(starts[n] < b and starts[n] + len(pieces[n]) > a
@@ -177,7 +177,7 @@ def test_left_padding_and_batches_keep_each_score(bundled):
 
 
 def test_scores_off_gives_the_same_verdict_without_a_score():
-    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.backends.engine import Inspector
 
     image = Image.open(bundled_model_dir().parents[1] / "samples" / "metal_hole.jpg").convert("RGB")
     plain = Inspector(bundled_model_dir(), device="cpu", scores=False).load().inspect(image)

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from lriad_desktop.core.coordinates import (CoordinateFrame, ModelGeometry, model_input_size, read_model_geometry,
+from lriad_desktop.core.inspection.coordinates import (CoordinateFrame, ModelGeometry, model_input_size, read_model_geometry,
                                             smart_resize, to_image_pixels, to_model_frame)
-from lriad_desktop.core.finding import Box
+from lriad_desktop.core.inspection.finding import Box
 
 ODD_SIZES = [(301, 217), (97, 1013), (4000, 3000), (57, 57), (1366, 769), (8000, 6000)]
 

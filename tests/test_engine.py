@@ -5,9 +5,9 @@ import json
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.engine import Inspector, ModelFolderError, validate_model_folder
-from lriad_desktop.core.finding import Verdict
-from lriad_desktop.core.parsing import parse_completion
+from lriad_desktop.core.backends.engine import Inspector, ModelFolderError, validate_model_folder
+from lriad_desktop.core.inspection.finding import Verdict
+from lriad_desktop.core.inspection.parsing import parse_completion
 from lriad_desktop.core.paths import bundled_model_dir
 
 
@@ -117,7 +117,7 @@ def test_every_adapter_problem_is_one_line(tmp_path, tiny_model_dir):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
-    from training.tiny_model import TinyModelSpec, build_random_model
+    from training.bundled_model.tiny_model import TinyModelSpec, build_random_model
 
     base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
     good = tmp_path / "good"

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.datasets import DatasetError, LabelledImage, boxes_from_mask, read_dataset
-from lriad_desktop.core.evaluation import best_iou, format_table, normalise_label, score, score_by_category
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.evaluation.datasets import DatasetError, LabelledImage, boxes_from_mask, read_dataset
+from lriad_desktop.core.evaluation.metrics import best_iou, format_table, normalise_label, score, score_by_category
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
 
 
 def _mask(path, boxes, size=(64, 48)):
@@ -161,7 +161,7 @@ def test_undefined_metrics_are_none_and_a_dash(tmp_path):
 # --- ranking figures of the anomaly score ---------------------------------------------------------------
 
 def test_auroc_and_ap_on_hand_made_scores():
-    from lriad_desktop.core.score_curves import auroc, average_precision, confusion_at, pr_curve, roc_curve
+    from lriad_desktop.core.evaluation.score_curves import auroc, average_precision, confusion_at, pr_curve, roc_curve
 
     scores, truth = [0.9, 0.8, 0.7, 0.6], [True, False, True, False]
     assert auroc(scores, truth) == pytest.approx(3 / 4)  # 0.7 < 0.8 is the one pair ranked wrong
@@ -199,7 +199,7 @@ def test_scores_carry_auroc_and_ap_and_missing_scores_rank_worst():
 
 
 def test_curve_plots_are_pngs_with_the_curves_drawn(tmp_path):
-    from lriad_desktop.core.curve_plots import write_curve_plots
+    from lriad_desktop.core.evaluation.curve_plots import write_curve_plots
 
     good = LabelledImage(path="g.png", category="nut", defect_type="good")
     bad = LabelledImage(path="b.png", category="nut", defect_type="scratch")

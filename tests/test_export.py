@@ -7,14 +7,14 @@ import os
 import pytest
 from PIL import Image
 
-from lriad_desktop.core import review as rv
+from lriad_desktop.core.store import review as rv
 from lriad_desktop.core.atomic_files import FileWriteError
-from lriad_desktop.core.export import EXPORTERS, ExportTarget, export_reviewed, reviewed_set
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.parsing import parse_completion
-from lriad_desktop.core.prompting import user_prompt
-from lriad_desktop.core.review import Review, ReviewKind
-from lriad_desktop.core.store import ReviewStore
+from lriad_desktop.core.evaluation.export import EXPORTERS, ExportTarget, export_reviewed, reviewed_set
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.inspection.parsing import parse_completion
+from lriad_desktop.core.inspection.prompting import user_prompt
+from lriad_desktop.core.store.review import Review, ReviewKind
+from lriad_desktop.core.store.review_store import ReviewStore
 
 from full_disk import small_disk, tree_digest  # noqa: F401 - the fixture
 
@@ -114,7 +114,7 @@ def test_labels_are_exported_in_one_spelling(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "coco", "yolo", "vlm-r1"])
 def test_lriad_export_on_the_command_line(store, tmp_path, capsys, fmt):
-    from lriad_desktop.cli import main
+    from lriad_desktop.cli.commands import main
 
     out = tmp_path / "exported" / (fmt if fmt == "yolo" else f"out.{fmt}")
     assert main(["export", "--db", str(store.path), "--format", fmt, "--out", str(out)]) == 0
@@ -126,7 +126,7 @@ def test_lriad_export_on_the_command_line(store, tmp_path, capsys, fmt):
 
 
 def test_lriad_export_errors_are_one_line(store, tmp_path, capsys):
-    from lriad_desktop.cli import main
+    from lriad_desktop.cli.commands import main
 
     assert main(["export", "--db", str(tmp_path / "none.sqlite3"), "--format", "csv", "--out", str(tmp_path / "x")]) == 2
     assert "no review store" in capsys.readouterr().err
@@ -179,14 +179,13 @@ def test_vlm_r1_jsonl(store, tmp_path):
 
 
 def test_exporters_declare_their_target_and_a_new_one_is_offered_by_name(store, tmp_path, monkeypatch):
-    from lriad_desktop.core.export import ExportResult, ExportTarget, exporter
+    from lriad_desktop.core.evaluation.export import ExportResult, ExportTarget, exporter
 
     assert [e.target for e in EXPORTERS.values()].count(ExportTarget.FOLDER) == 1
     assert EXPORTERS["yolo"].target is ExportTarget.FOLDER and EXPORTERS["coco"].default_name == "coco.json"
     assert all(e.menu_label.endswith("…") and e.title == e.menu_label[:-1] for e in EXPORTERS.values())
-    monkeypatch.setattr("lriad_desktop.core.export.EXPORTERS", dict(EXPORTERS))
-    from lriad_desktop.core import export
-
+    monkeypatch.setattr("lriad_desktop.core.evaluation.export.EXPORTERS", dict(EXPORTERS))
+    from lriad_desktop.core.evaluation import export
     @exporter("paths", "Image Paths…", "paths.txt")
     def export_paths(states, path):
         path.write_text("".join(s.image.path + "\n" for s in states))

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.coordinates import (CoordinateFrame, model_input_size, read_model_geometry, to_image_pixels,
+from lriad_desktop.core.inspection.coordinates import (CoordinateFrame, model_input_size, read_model_geometry, to_image_pixels,
                                             to_model_frame)
-from lriad_desktop.core.engine import Inspector, ModelFolderError, validate_model_folder
-from lriad_desktop.core.families import FAMILIES, family_for, prompt_opens_think, with_opened_think
-from lriad_desktop.core.finding import Box, Verdict
-from lriad_desktop.core.train_protocol import TrainingEvent
-from training.tiny_model import FAMILY_TYPES, TinyModelSpec, build_family_model
+from lriad_desktop.core.backends.engine import Inspector, ModelFolderError, validate_model_folder
+from lriad_desktop.core.inspection.families import FAMILIES, family_for, prompt_opens_think, with_opened_think
+from lriad_desktop.core.inspection.finding import Box, Verdict
+from lriad_desktop.core.training_runs.protocol import TrainingEvent
+from training.bundled_model.tiny_model import FAMILY_TYPES, TinyModelSpec, build_family_model
 
 SPEC = TinyModelSpec(text_hidden=64, text_layers=2, text_heads=2, text_kv_heads=1, text_intermediate=128,
                      vision_hidden=64, vision_depth=2, vision_heads=2, vision_intermediate=128, vocab_size=600)
@@ -86,9 +86,9 @@ def test_coordinates_match_the_familys_own_processor(family_dir, family_inspecto
 
 @pytest.mark.slow
 def test_one_grpo_step_with_a_lora_and_the_adapter_loads(family_dir, tmp_path):
-    from training.grpo import GRPORecipe, run_grpo
-    from training.synthetic import generate_sample
-    from training.targets import grpo_row_from_sample
+    from training.recipes.grpo import GRPORecipe, run_grpo
+    from training.synthetic_data.samples import generate_sample
+    from training.synthetic_data.targets import grpo_row_from_sample
 
     geo = read_model_geometry(family_dir)
     rows = [grpo_row_from_sample(generate_sample(np.random.default_rng([3, i]), size=(96, 80)), geo)
@@ -111,7 +111,7 @@ def test_one_grpo_step_with_a_lora_and_the_adapter_loads(family_dir, tmp_path):
 
 @pytest.mark.slow
 def test_self_test_and_inspect_from_the_command_line(family_dir, capsys):
-    from lriad_desktop.cli import main
+    from lriad_desktop.cli.commands import main
 
     assert main(["--self-test", "--model", str(family_dir)]) == 0
     line = capsys.readouterr().out.strip()
@@ -163,7 +163,7 @@ def test_thinking_template_helpers():
 
 
 def test_tiny_model_command_writes_a_folder_the_app_loads(tmp_path, capsys):
-    from training.tiny_model import main
+    from training.bundled_model.tiny_model import main
 
     out = tmp_path / "qwen3_vl"
     assert main(["--family", "qwen3_vl", "--out", str(out)]) == 0

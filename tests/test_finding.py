@@ -1,6 +1,6 @@
 """Findings travel as JSON without loss."""
 
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
 
 
 def test_json_round_trip():

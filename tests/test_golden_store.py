@@ -7,10 +7,10 @@ import sqlite3
 
 import pytest
 
-from lriad_desktop.core.finding import Verdict
-from lriad_desktop.core.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migration
-from lriad_desktop.core.review import Review, ReviewKind
-from lriad_desktop.core.store import ReviewStore, StoreError
+from lriad_desktop.core.inspection.finding import Verdict
+from lriad_desktop.core.store.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migration
+from lriad_desktop.core.store.review import Review, ReviewKind
+from lriad_desktop.core.store.review_store import ReviewStore, StoreError
 
 GOLDEN_STEP = 4  # MIGRATIONS[4] adds golden_samples (schema 4 -> 5)
 

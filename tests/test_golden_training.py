@@ -9,15 +9,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from lriad_desktop.core.coordinates import ReferenceMode, read_model_geometry
-from lriad_desktop.core.finding import Box, Defect, Verdict
-from lriad_desktop.core.review import Review, ReviewKind
-from lriad_desktop.core.side_by_side import HALF_SIZE
-from lriad_desktop.core.store import ReviewStore
-from training.flags import collect, references_of, training_rows
-from training.grpo import GRPORecipe, run_grpo
-from training.synthetic import generate_sample
-from training.targets import grpo_row_from_sample
+from lriad_desktop.core.inspection.coordinates import ReferenceMode, read_model_geometry
+from lriad_desktop.core.inspection.finding import Box, Defect, Verdict
+from lriad_desktop.core.store.review import Review, ReviewKind
+from lriad_desktop.core.inspection.side_by_side import HALF_SIZE
+from lriad_desktop.core.store.review_store import ReviewStore
+from training.recipes.flags import collect, references_of, training_rows
+from training.recipes.grpo import GRPORecipe, run_grpo
+from training.synthetic_data.samples import generate_sample
+from training.synthetic_data.targets import grpo_row_from_sample
 
 SIZE = (96, 80)
 
@@ -131,9 +131,9 @@ def test_a_real_grpo_step_trains_on_rows_with_golden_samples(mode, tiny_model_di
 def test_the_apps_reference_setting_reaches_the_training_run(tmp_path, tiny_model_dir):
     """"Improve model" trains on rows beside as many golden samples as inspection uses (the setting)."""
     from lriad_desktop.core.settings import Settings
-    from lriad_desktop.core.versions import sync_active_version
-    from lriad_desktop.ui.training_process import plan_improvement
-    from training.grpo import resolve_recipe
+    from lriad_desktop.core.store.adapter_versions import sync_active_version
+    from lriad_desktop.ui.improve.training_process import plan_improvement
+    from training.recipes.grpo import resolve_recipe
 
     store, _ = _store(tmp_path)
     settings = Settings(model_dir=str(tiny_model_dir), reference_count=2)

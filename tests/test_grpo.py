@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.coordinates import read_model_geometry
-from lriad_desktop.core.engine import Inspector
+from lriad_desktop.core.inspection.coordinates import read_model_geometry
+from lriad_desktop.core.backends.engine import Inspector
 from lriad_desktop.core.paths import bundled_model_dir
-from lriad_desktop.core.train_protocol import Step
-from training.grpo import (PRESETS, GRPORecipe, default_preset, evaluation_device, lora_target_pattern,
+from lriad_desktop.core.training_runs.protocol import Step
+from training.recipes.grpo import (PRESETS, GRPORecipe, default_preset, evaluation_device, lora_target_pattern,
                            resolve_recipe, run_grpo, write_adapter_atomically)
-from training.synthetic import generate_sample
-from training.targets import grpo_row_from_sample
+from training.synthetic_data.samples import generate_sample
+from training.synthetic_data.targets import grpo_row_from_sample
 
 
 def _rows(model_dir, n=8):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import EpsImagePlugin
 
-from lriad_desktop.core.datasets import read_dataset
-from lriad_desktop.core.images import NotAnImage, RASTER_FORMATS, load_image, open_raster
+from lriad_desktop.core.evaluation.datasets import read_dataset
+from lriad_desktop.core.inspection.images import NotAnImage, RASTER_FORMATS, load_image, open_raster
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTSCRIPT = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\nnewpath 0 0 moveto 64 64 lineto stroke\nshowpage\n"

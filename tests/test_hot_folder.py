@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lriad_desktop.core.hot_folder import HotFolder, HotFolderError, is_landing_image, is_temporary_name
+from lriad_desktop.core.line.hot_folder import HotFolder, HotFolderError, is_landing_image, is_temporary_name
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 

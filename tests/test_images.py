@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.coordinates import ModelGeometry
-from lriad_desktop.core.images import (MAX_IMAGE_PIXELS, ImageLoadError, ImageNotFound, ImageTooLarge, NotAnImage,
+from lriad_desktop.core.inspection.coordinates import ModelGeometry
+from lriad_desktop.core.inspection.images import (MAX_IMAGE_PIXELS, ImageLoadError, ImageNotFound, ImageTooLarge, NotAnImage,
                                        TruncatedImage, UnsupportedShape, check_model_shape, iter_image_files,
                                        load_for_model, load_image)
 

@@ -12,14 +12,14 @@ import time
 import numpy as np
 import pytest
 
-from lriad_desktop.core.finding import Box, Defect, Verdict
-from lriad_desktop.core.review import Review, ReviewKind
-from lriad_desktop.core.store import ReviewStore
-from lriad_desktop.core.train_protocol import Evaluated, ExitCode, RunFailed, decode_event
-from training.flags import NothingToLearn, collect, repeat_to, training_rows
-from training.grpo import GRPORecipe
-from training.improve import improve, train_from_options
-from training.synthetic import generate_sample
+from lriad_desktop.core.inspection.finding import Box, Defect, Verdict
+from lriad_desktop.core.store.review import Review, ReviewKind
+from lriad_desktop.core.store.review_store import ReviewStore
+from lriad_desktop.core.training_runs.protocol import Evaluated, ExitCode, RunFailed, decode_event
+from training.recipes.flags import NothingToLearn, collect, repeat_to, training_rows
+from training.recipes.grpo import GRPORecipe
+from training.recipes.improve import improve, train_from_options
+from training.synthetic_data.samples import generate_sample
 
 RECIPE = GRPORecipe.cpu_tiny(max_steps=2, batch_size=4, max_completion_length=10, warm_start_steps=0)
 
@@ -45,7 +45,7 @@ def make_store(tmp_path, n_flag=3, n_accept=5):
 
 
 def test_collect_splits_flags_replay_and_holdout(tmp_path, tiny_model_dir):
-    from lriad_desktop.core.coordinates import read_model_geometry
+    from lriad_desktop.core.inspection.coordinates import read_model_geometry
 
     store = make_store(tmp_path, n_flag=4, n_accept=10)
     data = collect(store, replay_ratio=0.5, holdout_fraction=0.2)
@@ -62,7 +62,7 @@ def test_collect_splits_flags_replay_and_holdout(tmp_path, tiny_model_dir):
 
 
 def test_improve_registers_an_inactive_version_with_before_after(tmp_path, tiny_model_dir, monkeypatch):
-    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.backends.engine import Inspector
 
     loads = []  # (adapter) for each time the evaluation really loads weights
     real_load = Inspector.load
@@ -203,7 +203,7 @@ def test_a_run_cancels_itself_when_the_app_that_started_it_is_killed(tmp_path, t
 def test_stdin_watch_cancels_at_end_of_file_and_needs_a_stdin(monkeypatch):
     import io
 
-    from training.grpo import _Cancel
+    from training.recipes.grpo import _Cancel
 
     cancel = _Cancel()
     cancel.watch_stdin(io.BytesIO(b"stray input is read and ignored")).join(timeout=10)
@@ -229,8 +229,8 @@ def test_a_damaged_base_or_adapter_is_one_error_line_and_no_run(tmp_path, tiny_m
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
-    from lriad_desktop.core.engine import ModelFolderError
-    from training.grpo import run_grpo
+    from lriad_desktop.core.backends.engine import ModelFolderError
+    from training.recipes.grpo import run_grpo
 
     store = make_store(tmp_path)
     db = store.path

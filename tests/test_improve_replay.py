@@ -5,17 +5,17 @@ import json
 
 import numpy as np
 
-from lriad_desktop.core.coordinates import read_model_geometry
-from lriad_desktop.core.finding import Box, Defect, Verdict
-from lriad_desktop.core.parsing import parse_completion
-from lriad_desktop.core.review import Review, ReviewKind
-from lriad_desktop.core.run_recovery import EVAL_RECORD
-from lriad_desktop.core.store import ReviewStore
-from training.flags import balance_verdicts, collect, training_rows
-from training.grpo import GRPORecipe
-from training.improve import improve
-from training.synthetic import generate_sample
-from training.warm_start import never_named, target_completion
+from lriad_desktop.core.inspection.coordinates import read_model_geometry
+from lriad_desktop.core.inspection.finding import Box, Defect, Verdict
+from lriad_desktop.core.inspection.parsing import parse_completion
+from lriad_desktop.core.store.review import Review, ReviewKind
+from lriad_desktop.core.training_runs.recovery import EVAL_RECORD
+from lriad_desktop.core.store.review_store import ReviewStore
+from training.recipes.flags import balance_verdicts, collect, training_rows
+from training.recipes.grpo import GRPORecipe
+from training.recipes.improve import improve
+from training.synthetic_data.samples import generate_sample
+from training.recipes.warm_start import never_named, target_completion
 
 
 def _store(tmp_path, flagged=3, accepted_defects=("hole", "crack") * 3, good=4):
@@ -84,7 +84,7 @@ def test_never_named_reads_the_before_evaluation():
 def test_a_label_the_model_never_says_gets_a_warm_start_and_a_version(tmp_path, tiny_model_dir):
     """The random tiny model names no label: flags of "scratch" start with SFT steps, then GRPO continues the
     warm-started adapter, and the run registers a version whose adapter loads and answers."""
-    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.backends.engine import Inspector
 
     store = _store(tmp_path, flagged=4, accepted_defects=("hole",), good=3)
     db = store.path

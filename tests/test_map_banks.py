@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file, save_file
 
-from lriad_desktop.core.anomaly_map import DEFAULT_FUSION, MAP_MIDPOINT, FusionRule, fused_score
-from lriad_desktop.core.engine import Inspector
-from lriad_desktop.core.finding import Finding, MapSummary, Verdict
-from lriad_desktop.core.map_banks import (BANK_FOLDER, MapBanks, choose_good_images, finding_with_map,
+from lriad_desktop.core.anomaly_map.patch_map import DEFAULT_FUSION, MAP_MIDPOINT, FusionRule, fused_score
+from lriad_desktop.core.backends.engine import Inspector
+from lriad_desktop.core.inspection.finding import Finding, MapSummary, Verdict
+from lriad_desktop.core.anomaly_map.banks import (BANK_FOLDER, MapBanks, choose_good_images, finding_with_map,
                                           GoodPaths, sources_digest, still_usable, tower_of)
-from lriad_desktop.core.anomaly_map import EmptyBank
-from lriad_desktop.core.map_stage import MapStage, fusion_rules
-from lriad_desktop.core.review import Review, ReviewKind
-from lriad_desktop.core.store import ReviewStore
-from training.synthetic import generate_line_sample
+from lriad_desktop.core.anomaly_map.patch_map import EmptyBank
+from lriad_desktop.core.anomaly_map.stage import MapStage, fusion_rules
+from lriad_desktop.core.store.review import Review, ReviewKind
+from lriad_desktop.core.store.review_store import ReviewStore
+from training.synthetic_data.samples import generate_line_sample
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "resources" / "models" / "lriad-tiny"
@@ -78,7 +78,7 @@ def test_a_bank_is_built_from_golden_samples_and_saved_beside_the_store(bundled,
 
 
 def _identity(inspector: Inspector):
-    from lriad_desktop.core.anomaly_map import BankIdentity
+    from lriad_desktop.core.anomaly_map.patch_map import BankIdentity
 
     return BankIdentity.of(tower_of(inspector))
 
@@ -194,7 +194,7 @@ def test_the_region_hint_goes_into_the_prompt_only_when_on(bundled, tmp_path):
     on = stage.run(bundled, [(query, "fabric")], {"fabric": goods}, hints=True)
     hint = on.hint(query)
     assert hint.startswith("Compared with good images of this product, the image differs most in the ")
-    from lriad_desktop.core.pipeline import InspectionRequest, inspect_chunk
+    from lriad_desktop.core.backends.pipeline import InspectionRequest, inspect_chunk
 
     inspect_chunk(bundled, [InspectionRequest(query, "fabric", hint=hint)])
     assert hint in bundled.last_prompts[0]
@@ -205,7 +205,7 @@ def test_the_region_hint_goes_into_the_prompt_only_when_on(bundled, tmp_path):
 
 
 def test_a_server_backend_maps_with_its_local_copy_or_says_the_map_is_off(tmp_path):
-    from lriad_desktop.core.server import ServerBackend, ServerConfig
+    from lriad_desktop.core.backends.server import ServerBackend, ServerConfig
 
     query = _fabric(tmp_path / "query", 1)[0]
     goods = _fabric(tmp_path / "good", 3)

@@ -8,7 +8,7 @@ from test_cli import run_cli
 
 
 def test_the_map_scores_defects_above_good_images_and_places_a_box(tmp_path):
-    from training.synthetic import main as make_synthetic
+    from training.synthetic_data.samples import main as make_synthetic
 
     make_synthetic([str(tmp_path / "set"), "--per-kind", "2", "--seed", "5150", "--line-variant", "0"])
     fabric = tmp_path / "set" / "fabric"
@@ -47,7 +47,7 @@ def test_too_few_or_unreadable_good_images_are_one_error_line(tmp_path):
 
 @pytest.mark.slow
 def test_evaluate_reports_the_map_the_model_and_their_fusion_side_by_side(tmp_path):
-    from training.synthetic import main as make_synthetic
+    from training.synthetic_data.samples import main as make_synthetic
 
     make_synthetic([str(tmp_path / "all"), "--per-kind", "2", "--seed", "5150", "--line-variant", "0"])
     data = tmp_path / "set"

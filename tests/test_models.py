@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from lriad_desktop.core.engine import validate_model_folder
-from lriad_desktop.core.model_download import (PARTIAL_DIR, DownloadCancelled, DownloadError, HubUnreachable,
+from lriad_desktop.core.backends.engine import validate_model_folder
+from lriad_desktop.core.models.download import (PARTIAL_DIR, DownloadCancelled, DownloadError, HubUnreachable,
                                                check_disk_space, download_model, plan_download, run_download)
-from lriad_desktop.core.models import (DEMO_MODEL_NOTE, DOWNLOAD_MARKER, Machine, Source, fit_on, list_models,
+from lriad_desktop.core.models.listing import (DEMO_MODEL_NOTE, DOWNLOAD_MARKER, Machine, Source, fit_on, list_models,
                                        memory_needed, smoke_inspect)
 from fake_hub import FakeHub, FakeRepo
-from training.tiny_model import TinyModelSpec, build_family_model
+from training.bundled_model.tiny_model import TinyModelSpec, build_family_model
 
 MB = 1024 * 1024
 REPO = "Qwen-test/Tiny-VL"
@@ -62,7 +62,7 @@ def _put_in_hf_cache(cache: Path, repo_id: str, folder: Path, commit: str = "a" 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
 def test_models_list_json_finds_a_model_in_the_hf_cache_by_repo_id(tmp_path, tiny_model_dir, monkeypatch, capsys):
-    from lriad_desktop.cli import main
+    from lriad_desktop.cli.commands import main
 
     hf_home = tmp_path / "hf-home"
     snapshot = _put_in_hf_cache(hf_home / "hub", "acme/Inspector-VL", tiny_model_dir)
@@ -238,7 +238,7 @@ def test_hub_answers_become_one_message(served_model, tmp_path):
 
 
 def test_models_download_command(served_model, tmp_path, capsys):
-    from lriad_desktop.cli import main
+    from lriad_desktop.cli.commands import main
 
     with FakeHub({REPO: FakeRepo(served_model)}) as hub:
         os.environ["HF_ENDPOINT"] = hub.url

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lriad_desktop.core.coordinates import CoordinateFrame, ModelGeometry
-from lriad_desktop.core.engine import finding_from_completion
-from lriad_desktop.core.finding import Verdict
-from lriad_desktop.core.parsing import INTERNAL_ERROR, MAX_DEFECTS, MAX_STEPS, parse_completion, split_steps
-from lriad_desktop.core.prompting import format_completion
+from lriad_desktop.core.inspection.coordinates import CoordinateFrame, ModelGeometry
+from lriad_desktop.core.backends.engine import finding_from_completion
+from lriad_desktop.core.inspection.finding import Verdict
+from lriad_desktop.core.inspection.parsing import INTERNAL_ERROR, MAX_DEFECTS, MAX_STEPS, parse_completion, split_steps
+from lriad_desktop.core.inspection.prompting import format_completion
 
 GOOD = '<think>Step 1: A washer. Step 2: Clean.</think><answer>{"anomaly": false, "defects": []}</answer>'
 BAD = ('<think>Step 1: A washer. Step 2: A dark line at the upper left. Step 3: Scratch.</think>'

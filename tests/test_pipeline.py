@@ -3,10 +3,10 @@ failing batch one image at a time, and the `InspectionBackend` protocol both bac
 
 from PIL import Image
 
-from lriad_desktop.core.engine import Inspector
-from lriad_desktop.core.finding import Verdict
-from lriad_desktop.core.pipeline import (InspectionBackend, InspectionRequest, inspect_chunk, inspect_requests)
-from lriad_desktop.core.server import ServerBackend, ServerConfig
+from lriad_desktop.core.backends.engine import Inspector
+from lriad_desktop.core.inspection.finding import Verdict
+from lriad_desktop.core.backends.pipeline import (InspectionBackend, InspectionRequest, inspect_chunk, inspect_requests)
+from lriad_desktop.core.backends.server import ServerBackend, ServerConfig
 
 
 def _images(tmp_path, n):

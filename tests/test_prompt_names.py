@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lriad_desktop.core.prompting import reasoning_names_object
-from training.prompt_names import ALIASES, GENERIC_NAMES, prompt_name
-from training.reasoning import reasoning_steps, think_text
-from training.synthetic import PRODUCT_KINDS, generate_sample
+from lriad_desktop.core.inspection.prompting import reasoning_names_object
+from training.synthetic_data.prompt_names import ALIASES, GENERIC_NAMES, prompt_name
+from training.synthetic_data.reasoning import reasoning_steps, think_text
+from training.synthetic_data.samples import PRODUCT_KINDS, generate_sample
 
 
 def test_every_kind_has_aliases_with_its_folder_name_and_object_name():

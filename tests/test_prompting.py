@@ -2,7 +2,7 @@
 
 import pytest
 
-from lriad_desktop.core.prompting import DEFAULT_OBJECT, guess_object_name, user_prompt
+from lriad_desktop.core.inspection.prompting import DEFAULT_OBJECT, guess_object_name, user_prompt
 
 
 @pytest.mark.parametrize("path, expected", [

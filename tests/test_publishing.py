@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.publishing import (Broker, FindingPublisher, PublishError, broker_problem, finding_message,
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.line.publishing import (Broker, FindingPublisher, PublishError, broker_problem, finding_message,
                                            parse_broker)
 from mqtt_broker import Subscriber, start_broker
 

@@ -8,10 +8,10 @@ import sys
 import threading
 from pathlib import Path
 
-from lriad_desktop.core.finding import Verdict
-from lriad_desktop.core.review import ReviewKind
+from lriad_desktop.core.inspection.finding import Verdict
+from lriad_desktop.core.store.review import ReviewKind
 from lriad_desktop.core.settings import load_settings
-from lriad_desktop.core.store import ReviewStore
+from lriad_desktop.core.store.review_store import ReviewStore
 from lriad_desktop.ui.tasks import TaskRunner
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,9 +39,9 @@ def test_a_quit_waits_for_the_writes_even_queued_ones_and_leaves_a_stuck_model_c
 CHILD = r'''
 import sys
 from PySide6.QtCore import QTimer
-import lriad_desktop.ui.app as app
-from lriad_desktop.core.finding import Verdict
-from lriad_desktop.core.review import with_verdict
+import lriad_desktop.ui.window.app as app
+from lriad_desktop.core.inspection.finding import Verdict
+from lriad_desktop.core.store.review import with_verdict
 
 shown = app.MainWindow.show
 

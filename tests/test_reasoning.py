@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.reasoning import (
+from training.synthetic_data.reasoning import (
     LABEL_WORDS,
     LOCATION_PHRASES,
     label_of_text,
@@ -16,7 +16,7 @@ from training.reasoning import (
     reasoning_steps,
     think_text,
 )
-from training.synthetic import DEFECT_LABELS, Defect, Sample, generate_dataset
+from training.synthetic_data.samples import DEFECT_LABELS, Defect, Sample, generate_dataset
 
 W, H = 300, 240
 

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.coordinates import ModelGeometry, ReferenceMode, read_model_geometry
-from lriad_desktop.core.engine import Inspector, ModelFolderError, finding_from_view, validate_model_folder
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.inspection.coordinates import ModelGeometry, ReferenceMode, read_model_geometry
+from lriad_desktop.core.backends.engine import Inspector, ModelFolderError, finding_from_view, validate_model_folder
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
 from lriad_desktop.core.paths import bundled_model_dir
-from lriad_desktop.core.pipeline import InspectionRequest, inspect_requests
-from lriad_desktop.core.prompting import SYSTEM_PROMPT, build_messages
-from lriad_desktop.core.references import ReferenceImage, prompt_images
-from lriad_desktop.core.side_by_side import HALF_SIZE
-from training.synthetic import generate_sample
+from lriad_desktop.core.backends.pipeline import InspectionRequest, inspect_requests
+from lriad_desktop.core.inspection.prompting import SYSTEM_PROMPT, build_messages
+from lriad_desktop.core.inspection.references import ReferenceImage, prompt_images
+from lriad_desktop.core.inspection.side_by_side import HALF_SIZE
+from training.synthetic_data.samples import generate_sample
 
 SIDE = ReferenceMode.SIDE_BY_SIDE
 
@@ -82,7 +82,7 @@ def test_multi_image_prompt_through_the_real_processor(tiny_model_dir):
 def test_side_by_side_prompt_is_one_composite_through_the_real_processor(side_by_side_dir):
     from transformers import AutoProcessor
 
-    from lriad_desktop.core.coordinates import processor_size
+    from lriad_desktop.core.inspection.coordinates import processor_size
 
     geometry = read_model_geometry(side_by_side_dir)
     assert geometry.references is SIDE
@@ -188,7 +188,7 @@ def test_finding_references_round_trip_in_json():
 
 
 def test_a_model_server_gets_each_reference_as_its_own_image(model_server, tmp_path):
-    from lriad_desktop.core.server import ServerBackend, ServerConfig
+    from lriad_desktop.core.backends.server import ServerBackend, ServerConfig
 
     samples = sorted((Path(__file__).resolve().parents[1] / "resources" / "samples").glob("*.jpg"))[:2]
     good = tmp_path / "good.png"

@@ -7,12 +7,12 @@ import sqlite3
 import pytest
 from PIL import Image
 
-from lriad_desktop.core import review as rv
+from lriad_desktop.core.store import review as rv
 from lriad_desktop.core.defect_kinds import canonical_label, display_name
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migration
-from lriad_desktop.core.review import ImageStatus, Review, ReviewKind, image_status, verdict_in_force
-from lriad_desktop.core.store import ReviewStore, StoreError
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.store.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migration
+from lriad_desktop.core.store.review import ImageStatus, Review, ReviewKind, image_status, verdict_in_force
+from lriad_desktop.core.store.review_store import ReviewStore, StoreError
 
 SCRATCH = Defect("scratch", Box(10, 10, 30, 20))
 
@@ -152,8 +152,8 @@ def test_a_store_of_the_previous_version_migrates_keeping_every_row(tmp_path):
 
 
 def test_a_box_correction_trains_the_box_under_the_verdict_the_model_gave(tmp_path, tiny_model_dir):
-    from lriad_desktop.core.coordinates import read_model_geometry
-    from training.flags import collect, training_rows
+    from lriad_desktop.core.inspection.coordinates import read_model_geometry
+    from training.recipes.flags import collect, training_rows
 
     with ReviewStore.open(tmp_path / "r.sqlite3") as s:
         Image.new("RGB", (64, 48), (90, 90, 90)).save(tmp_path / "a.png")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from training.rewards import (REWARDS, RareDefectEmphasis, class_counts, completion_text, consistency_reward,
+from training.recipes.rewards import (REWARDS, RareDefectEmphasis, class_counts, completion_text, consistency_reward,
                               format_reward, label_reward, localisation_reward, matched_iou, reward_functions,
                               verdict_reward)
 

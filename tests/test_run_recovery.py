@@ -11,9 +11,9 @@ import time
 import pytest
 
 from lriad_desktop.core.atomic_files import FileWriteError
-from lriad_desktop.core.run_lock import RunLock, lock_path
-from lriad_desktop.core.run_recovery import reconcile_training, temp_prefix
-from lriad_desktop.core.store import ReviewStore
+from lriad_desktop.core.training_runs.run_lock import RunLock, lock_path
+from lriad_desktop.core.training_runs.recovery import reconcile_training, temp_prefix
+from lriad_desktop.core.store.review_store import ReviewStore
 
 from full_disk import small_disk  # noqa: F401 - the fixture
 
@@ -26,7 +26,7 @@ def saved_adapter(tiny_model_dir, tmp_path_factory):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
-    from training.grpo import write_adapter_atomically
+    from training.recipes.grpo import write_adapter_atomically
 
     model = get_peft_model(AutoModelForImageTextToText.from_pretrained(tiny_model_dir),
                            LoraConfig(r=2, target_modules=["q_proj"]))
@@ -67,7 +67,7 @@ def test_stale_runs_become_interrupted_and_a_live_run_is_left_alone(tmp_path):
 
 
 def test_orphan_adapters_are_recovered_or_removed_and_temp_folders_go(tmp_path, saved_adapter):
-    from lriad_desktop.core.versions import ModelVersion
+    from lriad_desktop.core.store.adapter_versions import ModelVersion
 
     store = ReviewStore.open(tmp_path / "r.sqlite3")
     base = store.add_model_version("lriad-tiny", "/models/lriad-tiny")
@@ -130,7 +130,7 @@ def test_old_style_work_folders_in_the_temp_folder_go_once_a_day_old(tmp_path):
 
 
 def test_a_lock_held_by_a_process_that_was_killed_is_free(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom lriad_desktop.core.run_lock import RunLock\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom lriad_desktop.core.training_runs.run_lock import RunLock\n"
                                f"assert RunLock({str(tmp_path / 'v1')!r}).acquire()\nprint('held', flush=True)\n"
                                "sys.stdin.readline()\n"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": REPO})
@@ -148,7 +148,7 @@ def test_an_adapter_save_on_a_full_disk_is_not_enough_disk_space_and_leaves_noth
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
-    from training.grpo import write_adapter_atomically
+    from training.recipes.grpo import write_adapter_atomically
 
     model = get_peft_model(AutoModelForImageTextToText.from_pretrained(tiny_model_dir),
                            LoraConfig(r=8, target_modules=["q_proj", "v_proj", "o_proj"]))
@@ -163,8 +163,8 @@ def test_an_adapter_save_on_a_full_disk_is_not_enough_disk_space_and_leaves_noth
 
 def test_a_training_run_reconciles_its_folder_first_and_refuses_a_folder_a_live_run_writes(tmp_path, saved_adapter,
                                                                                           tiny_model_dir, capsys):
-    from lriad_desktop.core.train_protocol import ExitCode, RunFailed
-    from training.improve import improve
+    from lriad_desktop.core.training_runs.protocol import ExitCode, RunFailed
+    from training.recipes.improve import improve
 
     db = tmp_path / "r.sqlite3"
     adapters = tmp_path / "adapters"
@@ -191,9 +191,9 @@ def test_a_training_run_reconciles_its_folder_first_and_refuses_a_folder_a_live_
 @pytest.mark.slow
 def test_a_run_that_fills_the_disk_saving_its_adapter_is_one_line_and_keeps_the_active_model(tmp_path, small_disk,
                                                                                             tiny_model_dir):
-    from lriad_desktop.core.train_protocol import ExitCode, RunFailed
+    from lriad_desktop.core.training_runs.protocol import ExitCode, RunFailed
     from test_improve import RECIPE, make_store
-    from training.improve import improve
+    from training.recipes.improve import improve
 
     store = make_store(tmp_path, n_flag=2, n_accept=2)
     base = store.add_model_version("lriad-tiny", str(tiny_model_dir))

@@ -8,16 +8,16 @@ import sys
 from pathlib import Path
 
 
-from lriad_desktop.core.datasets import LabelledImage
-from lriad_desktop.core.evaluation import score, score_by_category
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.train_protocol import (AdapterSaved, DataPrepared, Evaluated, RunDone, Step, TrainingSetUp,
+from lriad_desktop.core.evaluation.datasets import LabelledImage
+from lriad_desktop.core.evaluation.metrics import score, score_by_category
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.training_runs.protocol import (AdapterSaved, DataPrepared, Evaluated, RunDone, Step, TrainingSetUp,
                                                encode_event)
-from lriad_desktop.core.training_progress import MIN_HELD_OUT, TrainingProgress, judge
-from lriad_desktop.core.versions import ModelVersion
+from lriad_desktop.core.training_runs.progress import MIN_HELD_OUT, TrainingProgress, judge
+from lriad_desktop.core.store.adapter_versions import ModelVersion
 from lriad_desktop.ui.theme import colour
-from lriad_desktop.ui.training_process import TrainingPlan
-from lriad_desktop.ui.training_text import key_metrics, warnings
+from lriad_desktop.ui.improve.training_process import TrainingPlan
+from lriad_desktop.ui.improve.training_text import key_metrics, warnings
 from test_ui_helpers import UI_MARKS, make_window, no_leaked_windows  # noqa: F401
 
 pytestmark = UI_MARKS

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from lriad_desktop.core.datasets import LabelledImage
-from lriad_desktop.core.evaluation import score_by_category
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.run_verdict import ACTIVATE, DISCARD, UNSURE, run_verdict, version_verdict
+from lriad_desktop.core.evaluation.datasets import LabelledImage
+from lriad_desktop.core.evaluation.metrics import score_by_category
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.training_runs.verdict import ACTIVATE, DISCARD, UNSURE, run_verdict, version_verdict
 
 A, N = Verdict.ANOMALOUS, Verdict.NORMAL
 TRUE_BOX, NEAR, FAR = Box(30, 30, 60, 60), Box(32, 32, 62, 62), Box(200, 200, 220, 220)

@@ -18,15 +18,15 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, start_model_server
-from lriad_desktop.core.coordinates import CoordinateFrame, model_input_size, read_model_geometry
-from lriad_desktop.core.engine import Inspector
-from lriad_desktop.core.model_input import ModelInputResizer
+from lriad_desktop.core.inspection.coordinates import CoordinateFrame, model_input_size, read_model_geometry
+from lriad_desktop.core.backends.engine import Inspector
+from lriad_desktop.core.backends.model_input import ModelInputResizer
 from lriad_desktop.core.paths import bundled_model_dir
-from lriad_desktop.core.pipeline import BackendUnavailable, InspectionRequest, inspect_requests
-from lriad_desktop.core.prompting import guess_object_name
-from lriad_desktop.core.server import (ServerBackend, ServerConfig, check_server, completion_text,
+from lriad_desktop.core.backends.pipeline import BackendUnavailable, InspectionRequest, inspect_requests
+from lriad_desktop.core.inspection.prompting import guess_object_name
+from lriad_desktop.core.backends.server import (ServerBackend, ServerConfig, check_server, completion_text,
                                        declared_geometry, normalise_url, openai_messages, parse_logprobs)
-from lriad_desktop.core.server_adapters import activate_adapter_on_server, lora_name
+from lriad_desktop.core.backends.server_adapters import activate_adapter_on_server, lora_name
 
 SAMPLES = REPO / "resources" / "samples"
 
@@ -232,7 +232,7 @@ def test_a_served_answer_with_logprobs_gets_its_score_from_them():
     `":` then ` true`), read by the client's own functions."""
     import math
 
-    from lriad_desktop.core.server import served_finding
+    from lriad_desktop.core.backends.server import served_finding
 
     def answer(verdict_top):
         pieces = ['<answer>{"', "anomaly", '":', verdict_top[0][0], ', "', "defects", '":', ' [{"', "label",

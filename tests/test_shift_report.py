@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.review import Review, ReviewKind, acceptance
-from lriad_desktop.core.shift_report import ReportError, gather_report, parse_since, render_html, write_report
-from lriad_desktop.core.store import ReviewStore
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.store.review import Review, ReviewKind, acceptance
+from lriad_desktop.core.line.shift_report import ReportError, gather_report, parse_since, render_html, write_report
+from lriad_desktop.core.store.review_store import ReviewStore
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 NOW = datetime(2026, 3, 2, 14, 30).astimezone()  # clock times are read in local time

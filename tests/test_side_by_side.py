@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.side_by_side import HALF_SIZE, compose, query_finding, to_composite, to_query
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.inspection.side_by_side import HALF_SIZE, compose, query_finding, to_composite, to_query
 
 
 def _solid(size, colour):

@@ -6,9 +6,9 @@ import random
 
 import numpy as np
 
-from lriad_desktop.core.step_time import (FALLBACK_S_PER_STEP, StepClock, measured_s_per_step, minutes_for_steps,
+from lriad_desktop.core.training_runs.step_time import (FALLBACK_S_PER_STEP, StepClock, measured_s_per_step, minutes_for_steps,
                                           steps_for_minutes)
-from lriad_desktop.core.store_versions import TrainingRun
+from lriad_desktop.core.store.versions import TrainingRun
 
 
 def _clock_run(durations):
@@ -58,12 +58,12 @@ def test_the_pace_of_the_newest_finished_run_of_that_model():
 
 def test_a_real_grpo_run_stops_at_its_time_budget(tmp_path):
     """A 50-step ceiling and a budget shorter than one step: the run ends after its first step."""
-    from lriad_desktop.core.coordinates import read_model_geometry
+    from lriad_desktop.core.inspection.coordinates import read_model_geometry
     from lriad_desktop.core.paths import bundled_model_dir
-    from lriad_desktop.core.train_protocol import Step, TrainingSetUp
-    from training.grpo import GRPORecipe, run_grpo
-    from training.synthetic import generate_sample
-    from training.targets import grpo_row_from_sample
+    from lriad_desktop.core.training_runs.protocol import Step, TrainingSetUp
+    from training.recipes.grpo import GRPORecipe, run_grpo
+    from training.synthetic_data.samples import generate_sample
+    from training.synthetic_data.targets import grpo_row_from_sample
 
     model_dir = bundled_model_dir()
     geo = read_model_geometry(model_dir)

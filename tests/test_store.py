@@ -8,12 +8,12 @@ import sys
 import pytest
 from PIL import Image
 
-from lriad_desktop.core import review as rv
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migration
-from lriad_desktop.core.review import ImageStatus, Review, ReviewHistory, ReviewKind, image_status
+from lriad_desktop.core.store import review as rv
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.store.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migration
+from lriad_desktop.core.store.review import ImageStatus, Review, ReviewHistory, ReviewKind, image_status
 from lriad_desktop.core.settings import Settings, SettingsError, load_settings, save_settings
-from lriad_desktop.core.store import ReviewStore, StoreError, object_name_in
+from lriad_desktop.core.store.review_store import ReviewStore, StoreError, object_name_in
 
 from full_disk import small_disk  # noqa: F401 - the fixture
 
@@ -161,7 +161,7 @@ def test_read_only_and_unusable_data_dirs(tmp_path):
 
 
 def test_read_only_folder_message_even_as_root(tmp_path, monkeypatch):
-    import lriad_desktop.core.store as store_module
+    import lriad_desktop.core.store.review_store as store_module
 
     monkeypatch.setattr(store_module.os, "access", lambda path, mode: False)
     with pytest.raises(StoreError, match="is read-only: reviews can't be saved"):

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.review import Review, ReviewHistory, ReviewKind
-from lriad_desktop.core.store import ReviewStore, StoreBusy, StoreError
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.store.review import Review, ReviewHistory, ReviewKind
+from lriad_desktop.core.store.review_store import ReviewStore, StoreBusy, StoreError
 
 from full_disk import small_disk  # noqa: F401 - the fixture
 
@@ -63,9 +63,9 @@ def test_two_writers_adding_the_same_new_image_get_the_one_row(tmp_path):
 
 WRITER = r"""
 import sys
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.review import Review, ReviewHistory, ReviewKind
-from lriad_desktop.core.store import ReviewStore
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.store.review import Review, ReviewHistory, ReviewKind
+from lriad_desktop.core.store.review_store import ReviewStore
 
 db, tag, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = ReviewStore.open(db)

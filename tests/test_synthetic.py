@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.synthetic import (
+from training.synthetic_data.samples import (
     DEFECT_LABELS,
     PRODUCT_KINDS,
     Defect,
@@ -233,9 +233,9 @@ def test_defects_from_folder_of_good_images(tmp_path: Path):
 
 def test_one_vocabulary_of_defect_kinds_drives_synthesis_reasoning_and_rewards():
     from lriad_desktop.core.defect_kinds import DEFECT_KINDS, NEAR_KINDS, normalise_label
-    from training.reasoning import LABEL_WORDS, label_of_text
-    from training.rewards import label_credit
-    from training.synthetic_defects import RENDERERS
+    from training.synthetic_data.reasoning import LABEL_WORDS, label_of_text
+    from training.recipes.rewards import label_credit
+    from training.synthetic_data.defects import RENDERERS
 
     names = {k.name for k in DEFECT_KINDS}
     assert tuple(RENDERERS) == DEFECT_LABELS == tuple(k.label for k in DEFECT_KINDS)  # every kind is painted
@@ -263,7 +263,7 @@ def test_a_golden_sample_is_the_same_product_moved_and_leaves_the_sample_unchang
 
 
 def test_side_by_side_view_moves_boxes_and_mask_into_the_right_half():
-    from lriad_desktop.core.side_by_side import HALF_SIZE
+    from lriad_desktop.core.inspection.side_by_side import HALF_SIZE
 
     sample = generate_sample(np.random.default_rng([5, 2]), kind="capsule", defect="hole", size=(112, 80),
                              reference=True)

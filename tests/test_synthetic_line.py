@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.synthetic import PRODUCT_KINDS, generate_line_sample, generate_sample, main, write_mvtec_layout
-from training.synthetic_parts import LINE_JITTER
+from training.synthetic_data.samples import PRODUCT_KINDS, generate_line_sample, generate_sample, main, write_mvtec_layout
+from training.synthetic_data.parts import LINE_JITTER
 
 
 def _object_mask(kind: str, seed: list[int]) -> np.ndarray:
     """The part's outline in the image `generate_line_sample(default_rng(seed), kind)` draws."""
     spec = PRODUCT_KINDS[kind]
     variant_rng = np.random.default_rng([0x11E, list(PRODUCT_KINDS).index(kind), 0])
-    from training.synthetic import _random_size
+    from training.synthetic_data.samples import _random_size
 
     width, height = _random_size(variant_rng)
     _pixels, mask = spec.render_line(variant_rng.bit_generator.state, np.random.default_rng(seed), width, height)

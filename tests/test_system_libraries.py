@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lriad_desktop.ui.system_libraries import install_hint, missing_libraries, wants_x11
+from lriad_desktop.ui.window.system_libraries import install_hint, missing_libraries, wants_x11
 
 
 def _fake_ldd(folder: Path, missing: list[str]) -> Path:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lriad_desktop.core.coordinates import ModelGeometry
-from lriad_desktop.core.finding import Box, Defect, Finding, Tiling, Verdict
-from lriad_desktop.core.tiles import (Tile, TiledBackend, TilePolicy, TileSpec, merge_defects, merge_tile_findings,
+from lriad_desktop.core.inspection.coordinates import ModelGeometry
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Tiling, Verdict
+from lriad_desktop.core.backends.tiles import (Tile, TiledBackend, TilePolicy, TileSpec, merge_defects, merge_tile_findings,
                                       parse_tile_spec, plan_tiles, tile_policy_problem)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ def test_a_small_defect_on_a_large_image_is_found_in_tiles_and_missed_whole():
     sys.path.insert(0, str(REPO / "benchmarks"))
     from bench_tiles import _overlaps, large_sample
 
-    from lriad_desktop.core.engine import Inspector
+    from lriad_desktop.core.backends.engine import Inspector
     from lriad_desktop.core.paths import model_folder
 
     image, object_name, truth = large_sample(0, True)

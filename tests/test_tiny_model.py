@@ -5,11 +5,11 @@ import json
 import numpy as np
 import torch
 
-from lriad_desktop.core.coordinates import CoordinateFrame, ModelGeometry, read_model_geometry
-from lriad_desktop.core.parsing import parse_completion
-from training.synthetic import generate_sample
-from training.targets import box_occupancy, completion_for, grpo_row_from_sample, model_frame_defects
-from training.tiny_model import GRAMMAR_TOKENS, QWEN_SPECIAL_TOKENS, build_tokenizer
+from lriad_desktop.core.inspection.coordinates import CoordinateFrame, ModelGeometry, read_model_geometry
+from lriad_desktop.core.inspection.parsing import parse_completion
+from training.synthetic_data.samples import generate_sample
+from training.synthetic_data.targets import box_occupancy, completion_for, grpo_row_from_sample, model_frame_defects
+from training.bundled_model.tiny_model import GRAMMAR_TOKENS, QWEN_SPECIAL_TOKENS, build_tokenizer
 
 GEO = ModelGeometry(CoordinateFrame.MODEL_PIXELS, 14, 2, 56 * 56, 112 * 112)
 
@@ -58,7 +58,7 @@ def test_targets_are_in_the_model_frame_and_parse_back():
 def test_sft_step_runs_and_masks_the_prompt(tiny_model_dir):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from training.sft import AuxiliaryHeads, SFTConfig, compute_losses, encode_batch
+    from training.bundled_model.sft import AuxiliaryHeads, SFTConfig, compute_losses, encode_batch
 
     model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
     processor = AutoProcessor.from_pretrained(tiny_model_dir)

@@ -7,12 +7,12 @@ import json
 import pytest
 import torch
 
-from lriad_desktop.core.coordinates import read_model_geometry
-from lriad_desktop.core.engine import validate_model_folder
-from training.build_tiny_model import main
-from training.device import resolve_device, step_batches
-from training.sft import SFTConfig, _SFTBatches
-from training.vision_pretrain import VisionPretrainConfig, _VisionBatches
+from lriad_desktop.core.inspection.coordinates import read_model_geometry
+from lriad_desktop.core.backends.engine import validate_model_folder
+from training.bundled_model.build_tiny_model import main
+from training.recipes.device import resolve_device, step_batches
+from training.bundled_model.sft import SFTConfig, _SFTBatches
+from training.bundled_model.vision_pretrain import VisionPretrainConfig, _VisionBatches
 
 
 def _flat(obj):

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from lriad_desktop.core.engine import validate_adapter_folder
-from lriad_desktop.core.run_recovery import reconcile_training
-from lriad_desktop.core.store import ReviewStore
+from lriad_desktop.core.backends.engine import validate_adapter_folder
+from lriad_desktop.core.training_runs.recovery import reconcile_training
+from lriad_desktop.core.store.review_store import ReviewStore
 from test_improve import _train_cmd, make_store
 
 pytestmark = pytest.mark.slow

@@ -5,9 +5,9 @@ import sys
 
 from PIL import Image
 
-from lriad_desktop.core.engine import ModelFolderError
-from lriad_desktop.core.store import ReviewStore
-from lriad_desktop.ui.app import run_gui
+from lriad_desktop.core.backends.engine import ModelFolderError
+from lriad_desktop.core.store.review_store import ReviewStore
+from lriad_desktop.ui.window.app import run_gui
 from test_ui_helpers import UI_MARKS, no_leaked_windows, part_image  # noqa: F401
 
 pytestmark = UI_MARKS

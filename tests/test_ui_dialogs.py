@@ -7,8 +7,8 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.ui.camera_dialog import CameraDialog
-from lriad_desktop.ui.settings_dialog import SettingsDialog
+from lriad_desktop.ui.dialogs.camera_dialog import CameraDialog
+from lriad_desktop.ui.dialogs.settings_dialog import SettingsDialog
 from lriad_desktop.ui.tasks import TaskRunner
 from lriad_desktop.ui.theme import ThemeState, apply_theme
 from test_capture import write_video
@@ -86,7 +86,7 @@ def test_settings_dialog_validates_the_model_folder_and_applies(qtbot, make_wind
 
 
 def test_the_export_menu_is_built_from_the_exporters(make_window):
-    from lriad_desktop.core.export import EXPORTERS
+    from lriad_desktop.core.evaluation.export import EXPORTERS
 
     window = make_window(load_model=False)
     menu = window.menus_["export"]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from lriad_desktop.core.finding import Defect, Finding, Verdict
-from lriad_desktop.core.review import ImageStatus, ReviewKind
-from lriad_desktop.ui.verdict_banner import BADGES
-from lriad_desktop.ui.queue_model import least_certain_first
+from lriad_desktop.core.inspection.finding import Defect, Finding, Verdict
+from lriad_desktop.core.store.review import ImageStatus, ReviewKind
+from lriad_desktop.ui.review.verdict_banner import BADGES
+from lriad_desktop.ui.review.queue_model import least_certain_first
 from test_ui_helpers import UI_MARKS, add_and_wait, deliver, make_window, no_leaked_windows, part_image  # noqa: F401
 
 pytestmark = UI_MARKS
@@ -126,8 +126,8 @@ def test_the_objects_threshold_decides_the_verdict_shown_and_accepted(qtbot, mak
 
 
 def test_the_threshold_dialog_shows_the_reviewed_evidence_and_saves_the_threshold(qtbot, make_window, tmp_path):
-    from lriad_desktop.core.score_curves import auroc
-    from lriad_desktop.ui.threshold_dialog import Evidence, ThresholdDialog
+    from lriad_desktop.core.evaluation.score_curves import auroc
+    from lriad_desktop.ui.dialogs.threshold_dialog import Evidence, ThresholdDialog
 
     window = make_window(load_model=False)
     paths = _queued(tmp_path, qtbot, window)

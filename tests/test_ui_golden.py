@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from lriad_desktop.core.finding import Finding, Verdict
+from lriad_desktop.core.inspection.finding import Finding, Verdict
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.ui.inspection import ModelState
+from lriad_desktop.ui.review.inspection import ModelState
 from test_ui_helpers import UI_MARKS, add_and_wait, deliver, make_window, no_leaked_windows, part_image  # noqa: F401
 
 pytestmark = UI_MARKS

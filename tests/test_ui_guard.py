@@ -16,12 +16,12 @@ from PySide6.QtWidgets import QMessageBox
 
 import test_run_results as rr
 import test_run_verdict as rv
-from lriad_desktop.core.finding import Box, Defect, Verdict
+from lriad_desktop.core.inspection.finding import Box, Defect, Verdict
 from lriad_desktop.core.paths import bundled_model_dir
-from lriad_desktop.core.review import Review, ReviewKind
-from lriad_desktop.core.train_protocol import DataPrepared, Evaluated, RunDone, Step, TrainingSetUp
-from lriad_desktop.core.versions import adapters_dir, version_state
-from lriad_desktop.ui.training_text import reviews_in_words
+from lriad_desktop.core.store.review import Review, ReviewKind
+from lriad_desktop.core.training_runs.protocol import DataPrepared, Evaluated, RunDone, Step, TrainingSetUp
+from lriad_desktop.core.store.adapter_versions import adapters_dir, version_state
+from lriad_desktop.ui.improve.training_text import reviews_in_words
 from lriad_desktop.ui.theme import style_sheet
 from test_ui_helpers import UI_MARKS, make_window, no_leaked_windows, part_image  # noqa: F401
 
@@ -187,7 +187,7 @@ def test_reviews_are_said_by_kind():
 
 
 def test_the_kl_axis_never_goes_below_zero_and_its_labels_fit(qtbot):
-    from lriad_desktop.ui.charts import LineChart
+    from lriad_desktop.ui.improve.charts import LineChart
 
     chart = LineChart("KL to the starting model", "warn", floor=0.0)
     qtbot.addWidget(chart)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.core.store import ReviewStore, file_sha256
-from lriad_desktop.ui.inspection import InspectionOutcome
+from lriad_desktop.core.store.review_store import ReviewStore, file_sha256
+from lriad_desktop.ui.review.inspection import InspectionOutcome
 
 UI_MARKS = [pytest.mark.qt_log_level_fail("WARNING"),
             pytest.mark.qt_log_ignore(r"propagateSizeHints", r"does not support raise", r"QFont::setPointSize", r"Populating font family"),
@@ -64,8 +64,8 @@ def deliver(window, path, finding: Finding | None = None, error: str = "") -> No
 @pytest.fixture
 def make_window(qtbot, inspector):
     """Build main windows on a real store (default: the test's data dir) and the session's tiny inspector."""
-    from lriad_desktop.ui.controller import AppController
-    from lriad_desktop.ui.main_window import MainWindow
+    from lriad_desktop.ui.window.controller import AppController
+    from lriad_desktop.ui.window.main_window import MainWindow
 
     stores, controllers = [], []
 

@@ -1,7 +1,7 @@
 """"Improve model" from the window: a real `lriad train` subprocess on a real store with flags and the
 tiny random model; progress, before/after, Activate (hot swap), Discard, Cancel, closing while
-training, the versions dialog and roll back. Plus the Qt-free protocol pieces (`core.train_protocol`,
-`core.training_progress`, `ui.training_text`).
+training, the versions dialog and roll back. Plus the Qt-free protocol pieces (`core.training_runs.protocol`,
+`core.training_runs.progress`, `ui.improve.training_text`).
 """
 
 import json
@@ -13,21 +13,21 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from lriad_desktop.core.engine import Inspector
-from lriad_desktop.core.finding import Box, Defect, Verdict
+from lriad_desktop.core.backends.engine import Inspector
+from lriad_desktop.core.inspection.finding import Box, Defect, Verdict
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.core.review import Review, ReviewKind
-from lriad_desktop.core.store import ReviewStore
-from lriad_desktop.core.train_protocol import (RECIPE_ENV, DataPrepared, Evaluated, ExitCode, Output, RunCancelled,
+from lriad_desktop.core.store.review import Review, ReviewKind
+from lriad_desktop.core.store.review_store import ReviewStore
+from lriad_desktop.core.training_runs.protocol import (RECIPE_ENV, DataPrepared, Evaluated, ExitCode, Output, RunCancelled,
                                                RunDone, RunFailed, Step, TrainingSetUp, decode_event, encode_event,
                                                train_command)
-from lriad_desktop.core.training_progress import TrainingProgress, compare
-from lriad_desktop.core.versions import adapters_dir, next_adapter_dir, rollback_target, sync_active_version
-from lriad_desktop.ui.training_text import change_text, event_line, status_text
-from lriad_desktop.ui.charts import LineChart
-from lriad_desktop.ui.inspection import ModelState
-from lriad_desktop.ui.training_length import TrainingLength
-from lriad_desktop.ui.training_process import TrainingPlan, plan_improvement
+from lriad_desktop.core.training_runs.progress import TrainingProgress, compare
+from lriad_desktop.core.store.adapter_versions import adapters_dir, next_adapter_dir, rollback_target, sync_active_version
+from lriad_desktop.ui.improve.training_text import change_text, event_line, status_text
+from lriad_desktop.ui.improve.charts import LineChart
+from lriad_desktop.ui.review.inspection import ModelState
+from lriad_desktop.ui.improve.training_length import TrainingLength
+from lriad_desktop.ui.improve.training_process import TrainingPlan, plan_improvement
 from test_ui_helpers import UI_MARKS, add_and_wait, make_window, no_leaked_windows, part_image  # noqa: F401
 
 pytestmark = UI_MARKS

@@ -8,9 +8,9 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication
 
-from lriad_desktop.core.review import ImageStatus
+from lriad_desktop.core.store.review import ImageStatus
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.ui.inspection import ModelState
+from lriad_desktop.ui.review.inspection import ModelState
 from test_ui_helpers import UI_MARKS, add_and_wait, make_window, no_leaked_windows, part_image  # noqa: F401
 
 pytestmark = UI_MARKS

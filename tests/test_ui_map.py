@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from lriad_desktop.core.anomaly_map import DEFAULT_FUSION
-from lriad_desktop.core.engine import Inspector
-from lriad_desktop.core.finding import Box, MapSummary, Verdict
-from lriad_desktop.core.map_banks import BANK_FOLDER, finding_with_map
-from lriad_desktop.core.review import Review, ReviewKind
+from lriad_desktop.core.anomaly_map.patch_map import DEFAULT_FUSION
+from lriad_desktop.core.backends.engine import Inspector
+from lriad_desktop.core.inspection.finding import Box, MapSummary, Verdict
+from lriad_desktop.core.anomaly_map.banks import BANK_FOLDER, finding_with_map
+from lriad_desktop.core.store.review import Review, ReviewKind
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.core.store import ReviewStore
-from lriad_desktop.ui.heatmap import MAP_BOX_COLOR
-from lriad_desktop.ui.inspection import ModelState
+from lriad_desktop.core.store.review_store import ReviewStore
+from lriad_desktop.ui.review.heatmap import MAP_BOX_COLOR
+from lriad_desktop.ui.review.inspection import ModelState
 from test_ui_helpers import (UI_MARKS, add_and_wait, deliver, hand_finding, make_window, no_leaked_windows,  # noqa: F401
                              part_image, wait_shown)
-from training.synthetic import generate_line_sample
+from training.synthetic_data.samples import generate_line_sample
 
 pytestmark = UI_MARKS
 BUNDLED = Path(__file__).resolve().parents[1] / "resources" / "models" / "lriad-tiny"

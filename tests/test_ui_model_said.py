@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lriad_desktop.core.finding import Verdict
-from lriad_desktop.core.review import with_verdict
-from lriad_desktop.core.versions import version_label
+from lriad_desktop.core.inspection.finding import Verdict
+from lriad_desktop.core.store.review import with_verdict
+from lriad_desktop.core.store.adapter_versions import version_label
 from test_ui_helpers import (UI_MARKS, add_and_wait, deliver, hand_finding, make_window, no_leaked_windows,  # noqa: F401
                              part_image, wait_shown)
 

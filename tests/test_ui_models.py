@@ -8,11 +8,11 @@ import socket
 from PySide6.QtWidgets import QApplication
 
 from fake_hub import FakeHub, FakeRepo
-from lriad_desktop.core.models import DEMO_MODEL_NOTE, Source
+from lriad_desktop.core.models.listing import DEMO_MODEL_NOTE, Source
 from lriad_desktop.core.paths import models_dir
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.ui.demo_notice import DemoModelNotice, offer_real_model
-from lriad_desktop.ui.models_dialog import ModelsDialog
+from lriad_desktop.ui.window.demo_notice import DemoModelNotice, offer_real_model
+from lriad_desktop.ui.dialogs.models_dialog import ModelsDialog
 from test_models import REPO, served_model  # noqa: F401
 from test_ui_helpers import UI_MARKS, make_window, no_leaked_windows  # noqa: F401
 

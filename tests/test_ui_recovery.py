@@ -3,8 +3,8 @@ listed as a recovered version, temp folders go, and the inspector is told in one
 
 import shutil
 
-from lriad_desktop.core.run_recovery import temp_prefix
-from lriad_desktop.core.versions import adapters_dir
+from lriad_desktop.core.training_runs.recovery import temp_prefix
+from lriad_desktop.core.store.adapter_versions import adapters_dir
 from test_run_recovery import saved_adapter  # noqa: F401 - the fixture
 from test_ui_helpers import UI_MARKS, make_window, no_leaked_windows  # noqa: F401
 
@@ -13,7 +13,7 @@ pytestmark = UI_MARKS
 
 def test_the_app_start_lists_a_recovered_adapter_and_closes_the_stale_run(qtbot, make_window, saved_adapter,
                                                                           tmp_path):
-    from lriad_desktop.ui.versions_dialog import VersionsDialog
+    from lriad_desktop.ui.improve.versions_dialog import VersionsDialog
 
     window = make_window(load_model=False)
     controller, store = window.controller, window.controller.store

@@ -3,8 +3,8 @@ real store, one notice; a bad period or a file that can't be written is one noti
 
 from __future__ import annotations
 
-from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
-from lriad_desktop.core.store import ReviewStore
+from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
+from lriad_desktop.core.store.review_store import ReviewStore
 from test_ui_helpers import UI_MARKS, make_window, no_leaked_windows, part_image  # noqa: F401
 
 pytestmark = UI_MARKS

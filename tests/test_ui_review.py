@@ -2,8 +2,8 @@
 
 from PySide6.QtCore import QPointF, Qt
 
-from lriad_desktop.core.finding import Box, Finding, Verdict
-from lriad_desktop.core.review import ImageStatus, ReviewKind
+from lriad_desktop.core.inspection.finding import Box, Finding, Verdict
+from lriad_desktop.core.store.review import ImageStatus, ReviewKind
 from test_ui_helpers import (UI_MARKS, add_and_wait, deliver, hand_finding, make_window,  # noqa: F401
                              no_leaked_windows, part_image, wait_shown)
 
@@ -157,8 +157,8 @@ def test_object_name_per_folder_and_per_image_is_remembered(qtbot, make_window, 
 
 def test_the_label_picker_offers_the_known_defect_kinds_after_the_stores_labels(make_window, tmp_path):
     from lriad_desktop.core.defect_kinds import DEFECT_KINDS
-    from lriad_desktop.core.finding import Box, Defect, Verdict
-    from lriad_desktop.core.review import Review
+    from lriad_desktop.core.inspection.finding import Box, Defect, Verdict
+    from lriad_desktop.core.store.review import Review
     from test_ui_helpers import part_image
 
     window = make_window(load_model=False)

@@ -6,12 +6,12 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from lriad_desktop.core.devices import DeviceOption
-from lriad_desktop.core.finding import Box, Verdict
-from lriad_desktop.core.review import ImageStatus, ReviewKind, with_verdict
+from lriad_desktop.core.inspection.finding import Box, Verdict
+from lriad_desktop.core.store.review import ImageStatus, ReviewKind, with_verdict
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.ui.help_page import HelpPage
-from lriad_desktop.ui.queue_view import agreement_chip, chip_text
-from lriad_desktop.ui.settings_dialog import SettingsDialog
+from lriad_desktop.ui.window.help_page import HelpPage
+from lriad_desktop.ui.review.queue_view import agreement_chip, chip_text
+from lriad_desktop.ui.dialogs.settings_dialog import SettingsDialog
 from test_ui_helpers import (UI_MARKS, add_and_wait, deliver, hand_finding, make_window,  # noqa: F401
                              no_leaked_windows, part_image, wait_shown)
 from test_ui_review import _close, _drag, _normal
@@ -217,8 +217,7 @@ def test_the_last_queue_reopens_and_the_reviewer_is_asked_once(qtbot, make_windo
 
 
 def test_open_and_export_dialogs_start_in_the_folder_used_last(qtbot, make_window, tmp_path, monkeypatch):
-    from lriad_desktop.ui import window_io
-
+    from lriad_desktop.ui.window import window_io
     shelf = tmp_path / "shelf"
     (shelf / "washers").mkdir(parents=True)
     part_image(shelf / "washers" / "w.png")

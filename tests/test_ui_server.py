@@ -6,8 +6,8 @@ import shutil
 from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
 
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.ui.inspection import ModelState, default_inspector
-from lriad_desktop.ui.settings_dialog import SettingsDialog
+from lriad_desktop.ui.review.inspection import ModelState, default_inspector
+from lriad_desktop.ui.dialogs.settings_dialog import SettingsDialog
 from lriad_desktop.ui.tasks import TaskRunner
 from test_server import SAMPLES
 from test_ui_helpers import UI_MARKS, add_and_wait, make_window, no_leaked_windows  # noqa: F401

@@ -6,8 +6,8 @@ import sys
 
 from PySide6.QtCore import QTimer
 
-from lriad_desktop.core.finding import Finding, Verdict
-from lriad_desktop.core.review import ImageStatus
+from lriad_desktop.core.inspection.finding import Finding, Verdict
+from lriad_desktop.core.store.review import ImageStatus
 from test_ui_helpers import (UI_MARKS, add_and_wait, deliver, make_window,  # noqa: F401
                              no_leaked_windows, part_image, wait_shown)
 

@@ -7,8 +7,8 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from lriad_desktop.core.finding import Box
-from lriad_desktop.ui import main_window as main_window_module
+from lriad_desktop.core.inspection.finding import Box
+from lriad_desktop.ui.window import main_window as main_window_module
 from test_ui_helpers import (UI_MARKS, add_and_wait, deliver, hand_finding, make_window,  # noqa: F401
                              no_leaked_windows, part_image, wait_shown)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lriad_desktop.core.settings import Settings
-from lriad_desktop.core.store import ReviewStore
+from lriad_desktop.core.store.review_store import ReviewStore
 from test_ui_helpers import UI_MARKS, make_window, no_leaked_windows, part_image  # noqa: F401
 
 pytestmark = UI_MARKS

@@ -8,10 +8,10 @@ import sqlite3
 
 import pytest
 
-from lriad_desktop.cli import main
-from lriad_desktop.core.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migration
-from lriad_desktop.core.store import ReviewStore, StoreError
-from lriad_desktop.core.versions import adapters_dir, is_available, rollback_target, version_state
+from lriad_desktop.cli.commands import main
+from lriad_desktop.core.store.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migration
+from lriad_desktop.core.store.review_store import ReviewStore, StoreError
+from lriad_desktop.core.store.adapter_versions import adapters_dir, is_available, rollback_target, version_state
 
 DISCARD_STEP = 6  # MIGRATIONS[6] adds the discarded status (schema 6 -> 7)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lriad_desktop.core.vision_features import FeatureError, FeatureSpec, VisionTower, parse_feature
-from training.synthetic import generate_line_sample
+from lriad_desktop.core.backends.vision_features import FeatureError, FeatureSpec, VisionTower, parse_feature
+from training.synthetic_data.samples import generate_line_sample
 
 BUNDLED = Path(__file__).resolve().parents[1] / "resources" / "models" / "lriad-tiny"
 

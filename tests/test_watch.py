@@ -13,8 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-from lriad_desktop.core.store import ReviewStore
-from lriad_desktop.core.watch import FolderWatch, WatchedImage, move_into
+from lriad_desktop.core.store.review_store import ReviewStore
+from lriad_desktop.core.line.watch import FolderWatch, WatchedImage, move_into
 from mqtt_broker import Subscriber, start_broker
 from test_hot_folder import SAMPLES, _slow_copy
 

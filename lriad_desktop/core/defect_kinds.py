@@ -1,8 +1,8 @@
 """The defect kinds, declared once: each kind's label, the name inspectors read, the words and phrase the
 reasoning uses, other words for the same kind, and the kinds an inspector would call close.
 
-Read by synthesis (which kinds to paint; each has a renderer in `training/synthetic_defects.py`), the
-reasoning text (`training/reasoning.py`), the rewards and scoring (synonyms, near kinds) and the UI's
+Read by synthesis (which kinds to paint; each has a renderer in `training/synthetic_data/defects.py`), the
+reasoning text (`training/synthetic_data/reasoning.py`), the rewards and scoring (synonyms, near kinds) and the UI's
 label picker. The inspector may still type any label; these are the ones the app knows.
 """
 

@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 from lriad_desktop.core.atomic_files import FileWriteError, write_text_atomically
 from lriad_desktop.core.devices import DEVICE_CHOICES, DEVICE_NAMES
-from lriad_desktop.core.families import FAMILIES
+from lriad_desktop.core.inspection.families import FAMILIES
 from lriad_desktop.core.paths import user_data_dir
-from lriad_desktop.core.run_verdict import DEFAULT_TOLERANCE_POINTS
+from lriad_desktop.core.training_runs.verdict import DEFAULT_TOLERANCE_POINTS
 
 SETTINGS_FILE = "settings.json"
 SETTINGS_VERSION = 1
@@ -170,7 +170,12 @@ class Settings:
 
     def problems(self) -> list[str]:
         """What is out of range or not a declared choice."""
-        return [p for f in fields(self) if (p := _field_problem(f, getattr(self, f.name)))]
+        problems = []
+        for f in fields(self):
+            problem = _field_problem(f, getattr(self, f.name))
+            if problem:
+                problems.append(problem)
+        return problems
 
     def with_recent_folder(self, folder: str) -> "Settings":
         """Remember `folder` first among the recent folders."""
@@ -192,12 +197,12 @@ def _field_problem(f: Field, value: Any) -> str:
     meta = f.metadata
     kind = meta.get("kind")
     if kind == "tile_policy":
-        from lriad_desktop.core.tiles import tile_policy_problem
+        from lriad_desktop.core.backends.tiles import tile_policy_problem
 
         problem = tile_policy_problem(str(value))
         return f"{meta['label']}: {problem}" if problem else ""
     if kind in ("mqtt_broker", "mqtt_topic"):
-        from lriad_desktop.core.publishing import broker_problem, topic_problem
+        from lriad_desktop.core.line.publishing import broker_problem, topic_problem
 
         problem = broker_problem(str(value)) if kind == "mqtt_broker" else topic_problem(str(value))
         return f"{meta['label']}: {problem}" if problem else ""

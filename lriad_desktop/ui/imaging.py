@@ -1,7 +1,7 @@
 """Decoding images for display, in a worker: a pyramid of QImages (full size, then halves).
 
 QImage is safe to build off the UI thread (QPixmap is not), so workers decode with the same
-`core.images.load_image` as the model (EXIF orientation included: boxes line up) and hand
+`core.inspection.images.load_image` as the model (EXIF orientation included: boxes line up) and hand
 QImages to the view, which paints the level that fits the zoom.
 
 Pixel work is done by Pillow and numpy, which release the GIL; Qt's own image conversions
@@ -19,7 +19,7 @@ from PIL import Image
 from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtGui import QImage, QPixmap
 
-from lriad_desktop.core.images import as_rgb, load_image, open_raster
+from lriad_desktop.core.inspection.images import as_rgb, load_image, open_raster
 
 PYRAMID_SMALLEST = 1024  # stop halving once the long side is this small
 
@@ -54,7 +54,7 @@ class DisplayImage:
 
 
 def decode_display_image(path: str | Path, smallest: int = PYRAMID_SMALLEST) -> DisplayImage:
-    """Load an image and build its pyramid (raises `core.images.ImageLoadError`)."""
+    """Load an image and build its pyramid (raises `core.inspection.images.ImageLoadError`)."""
     loaded = load_image(path)
     return display_image_from_pil(loaded.image, str(path), smallest)
 

@@ -11,7 +11,7 @@ thread: review-store writes that wait for another program's lock, in order).
 On quit (`shutdown`) every task is cancelled; the lanes that write ("store", "io": reviews, exports,
 reports, snapshots) are waited for to their end, the others ("model", "capture": a call deep in torch or a
 camera) at most `QUIT_WAIT_S`. `left_running` then says whether one is still under way: the process can
-leave without it (`ui.app`), since nothing it does is a write the inspector would lose.
+leave without it (`ui.window.app`), since nothing it does is a write the inspector would lose.
 """
 
 from __future__ import annotations
