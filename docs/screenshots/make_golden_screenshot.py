@@ -24,14 +24,14 @@ from make_screenshots import metal_nut  # noqa: E402
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="lriad-golden-shot-"))
     os.environ["LRIAD_DATA_DIR"] = str(work / "data")
-    from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
+    from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
     from lriad_desktop.core.paths import bundled_model_dir
     from lriad_desktop.core.settings import Settings
-    from lriad_desktop.core.store import ReviewStore, file_sha256
-    from lriad_desktop.ui.app import create_app
-    from lriad_desktop.ui.controller import AppController
-    from lriad_desktop.ui.inspection import InspectionOutcome
-    from lriad_desktop.ui.main_window import MainWindow
+    from lriad_desktop.core.store.review_store import ReviewStore, file_sha256
+    from lriad_desktop.ui.window.app import create_app
+    from lriad_desktop.ui.window.controller import AppController
+    from lriad_desktop.ui.review.inspection import InspectionOutcome
+    from lriad_desktop.ui.window.main_window import MainWindow
     from lriad_desktop.ui.theme import apply_theme
 
     app = create_app()

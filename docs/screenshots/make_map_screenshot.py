@@ -25,16 +25,16 @@ def main(argv: list[str]) -> int:
     os.environ["LRIAD_DATA_DIR"] = str(work / "data")
     import numpy as np
 
-    from lriad_desktop.core.finding import Verdict
-    from lriad_desktop.core.review import Review, ReviewKind
+    from lriad_desktop.core.inspection.finding import Verdict
+    from lriad_desktop.core.store.review import Review, ReviewKind
     from lriad_desktop.core.settings import Settings
-    from lriad_desktop.core.store import ReviewStore
-    from lriad_desktop.ui.app import create_app
-    from lriad_desktop.ui.controller import AppController
-    from lriad_desktop.ui.inspection import ModelState
-    from lriad_desktop.ui.main_window import MainWindow
+    from lriad_desktop.core.store.review_store import ReviewStore
+    from lriad_desktop.ui.window.app import create_app
+    from lriad_desktop.ui.window.controller import AppController
+    from lriad_desktop.ui.review.inspection import ModelState
+    from lriad_desktop.ui.window.main_window import MainWindow
     from lriad_desktop.ui.theme import apply_theme
-    from training.synthetic import PRODUCT_KINDS, generate_line_sample
+    from training.synthetic_data.samples import PRODUCT_KINDS, generate_line_sample
 
     name = PRODUCT_KINDS[kind].object_name
     folder = work / "line-2" / name.replace(" ", "_")

@@ -1,7 +1,7 @@
 """Screenshots of the Models dialog and the first-launch notice, offscreen:
 `python docs/screenshots/make_model_screenshots.py`.
 
-The listed models are random-init folders of several families (`training.tiny_model`), one of
+The listed models are random-init folders of several families (`training.bundled_model.tiny_model`), one of
 them placed in a Hugging Face cache of the real layout; the download in progress comes from the
 test suite's hub on loopback (`tests/fake_hub.py`), throttled so the progress bar is caught
 half-way. No network is used.
@@ -39,7 +39,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="lriad-model-shots-"))
     os.environ["LRIAD_DATA_DIR"] = str(work / "data")
     os.environ["HF_HOME"] = str(work / "hf")
-    from training.tiny_model import CLI_SPEC, TinyModelSpec, build_family_model
+    from training.bundled_model.tiny_model import CLI_SPEC, TinyModelSpec, build_family_model
 
     added = work / "line-3-models"
     build_family_model("qwen3_5", added / "qwen3.5-line3-trial", CLI_SPEC)
@@ -51,11 +51,11 @@ def main() -> int:
 
     from fake_hub import FakeHub, FakeRepo
     from lriad_desktop.core.settings import Settings
-    from lriad_desktop.core.store import ReviewStore
-    from lriad_desktop.ui.app import create_app
-    from lriad_desktop.ui.controller import AppController
-    from lriad_desktop.ui.demo_notice import DemoModelNotice
-    from lriad_desktop.ui.main_window import MainWindow
+    from lriad_desktop.core.store.review_store import ReviewStore
+    from lriad_desktop.ui.window.app import create_app
+    from lriad_desktop.ui.window.controller import AppController
+    from lriad_desktop.ui.window.demo_notice import DemoModelNotice
+    from lriad_desktop.ui.window.main_window import MainWindow
     from lriad_desktop.ui.theme import apply_theme
 
     app = create_app()

@@ -18,11 +18,11 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 app = QApplication([])
 
 from lriad_desktop.core.settings import Settings  # noqa: E402
-from lriad_desktop.core.store import ReviewStore  # noqa: E402
-from lriad_desktop.core.train_protocol import (DataPrepared, Evaluated, RunDone, Step, TrainingSetUp,  # noqa: E402
+from lriad_desktop.core.store.review_store import ReviewStore  # noqa: E402
+from lriad_desktop.core.training_runs.protocol import (DataPrepared, Evaluated, RunDone, Step, TrainingSetUp,  # noqa: E402
                                                encode_event)
-from lriad_desktop.ui.controller import AppController  # noqa: E402
-from lriad_desktop.ui.main_window import MainWindow  # noqa: E402
+from lriad_desktop.ui.window.controller import AppController  # noqa: E402
+from lriad_desktop.ui.window.main_window import MainWindow  # noqa: E402
 from lriad_desktop.ui.theme import apply_theme  # noqa: E402
 import test_run_results as figures  # noqa: E402
 

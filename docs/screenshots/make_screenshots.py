@@ -73,20 +73,20 @@ def main() -> int:
     os.environ["LRIAD_DATA_DIR"] = str(work / "data")
     model = args.model
     if model is None:
-        from training.tiny_model import TinyModelSpec, build_random_model
+        from training.bundled_model.tiny_model import TinyModelSpec, build_random_model
 
         model = build_random_model(work / "qwen2.5-vl-tiny", TinyModelSpec(), seed=0)
 
     from PySide6.QtCore import QTimer
 
-    from lriad_desktop.core.engine import Inspector
-    from lriad_desktop.core.finding import Box, Defect, Finding, Verdict
+    from lriad_desktop.core.backends.engine import Inspector
+    from lriad_desktop.core.inspection.finding import Box, Defect, Finding, Verdict
     from lriad_desktop.core.settings import Settings
-    from lriad_desktop.core.store import ReviewStore, file_sha256
-    from lriad_desktop.ui.app import create_app
-    from lriad_desktop.ui.controller import AppController
-    from lriad_desktop.ui.inspection import InspectionOutcome, ModelState
-    from lriad_desktop.ui.main_window import MainWindow
+    from lriad_desktop.core.store.review_store import ReviewStore, file_sha256
+    from lriad_desktop.ui.window.app import create_app
+    from lriad_desktop.ui.window.controller import AppController
+    from lriad_desktop.ui.review.inspection import InspectionOutcome, ModelState
+    from lriad_desktop.ui.window.main_window import MainWindow
     from lriad_desktop.ui.theme import apply_theme
 
     app = create_app()
@@ -178,7 +178,7 @@ def main() -> int:
     apply_theme(app, "light")
     window.refresh_icons()
 
-    from lriad_desktop.ui.settings_dialog import SettingsDialog
+    from lriad_desktop.ui.dialogs.settings_dialog import SettingsDialog
 
     dialog = SettingsDialog(settings, window)
     dialog.show()
@@ -187,7 +187,7 @@ def main() -> int:
     shot(dialog, "settings-dialog-not-a-model.png")
     dialog.close()
 
-    from lriad_desktop.ui.camera_dialog import CameraDialog
+    from lriad_desktop.ui.dialogs.camera_dialog import CameraDialog
 
     cam = CameraDialog(controller.runner, (), window)
     cam.show()
@@ -199,7 +199,7 @@ def main() -> int:
     # "Improve model": a real `lriad train` run on the flags above, followed in the training panel
     import json
 
-    from lriad_desktop.core.train_protocol import RECIPE_ENV
+    from lriad_desktop.core.training_runs.protocol import RECIPE_ENV
 
     os.environ.setdefault(RECIPE_ENV, json.dumps({"preset": "cpu_tiny", "max_steps": 12, "batch_size": 4,
                                                   "max_completion_length": 32}))

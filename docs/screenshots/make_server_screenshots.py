@@ -52,12 +52,12 @@ def main() -> int:
         from PySide6.QtWidgets import QApplication
 
         from lriad_desktop.core.settings import Settings
-        from lriad_desktop.core.store import ReviewStore
-        from lriad_desktop.ui.app import create_app
-        from lriad_desktop.ui.controller import AppController
-        from lriad_desktop.ui.inspection import default_inspector
-        from lriad_desktop.ui.main_window import MainWindow
-        from lriad_desktop.ui.settings_dialog import SettingsDialog
+        from lriad_desktop.core.store.review_store import ReviewStore
+        from lriad_desktop.ui.window.app import create_app
+        from lriad_desktop.ui.window.controller import AppController
+        from lriad_desktop.ui.review.inspection import default_inspector
+        from lriad_desktop.ui.window.main_window import MainWindow
+        from lriad_desktop.ui.dialogs.settings_dialog import SettingsDialog
         from lriad_desktop.ui.theme import apply_theme
 
         app = create_app()
