@@ -30,6 +30,7 @@ class FakeRepo:
     commit: str = "0123456789abcdef0123456789abcdef01234567"
     gated: bool = False
     listed_sizes: dict[str, int] = field(default_factory=dict)  # sizes to announce instead of the real ones
+    extra_listing: list[dict] = field(default_factory=list)  # raw entries added to the file list as they are
 
     def files(self) -> list[Path]:
         return sorted(p for p in self.folder.iterdir() if p.is_file())
@@ -148,7 +149,7 @@ class FakeHub:
             if p.suffix == ".safetensors":
                 entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": size, "pointerSize": 134}
             entries.append(entry)
-        self._json(h, entries)
+        self._json(h, entries + list(repo.extra_listing))
 
     def _file(self, h: BaseHTTPRequestHandler, repo_id: str, name: str, head: bool) -> None:
         repo = self._repo(h, repo_id)
