@@ -34,9 +34,9 @@ def add_parser(sub) -> None:
 
 
 def _settings_folders() -> tuple[str, ...]:
-    from lriad_desktop.core.settings import load_settings
+    from lriad_desktop.core.settings import load_settings_warned
 
-    return load_settings()[0].model_folders
+    return load_settings_warned().model_folders
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -29,9 +29,9 @@ def add_parser(sub) -> None:
 def _tolerance(args: argparse.Namespace) -> float:
     if args.tolerance is not None:
         return args.tolerance
-    from lriad_desktop.core.settings import load_settings
+    from lriad_desktop.core.settings import load_settings_warned
 
-    return load_settings()[0].improve_tolerance
+    return load_settings_warned().improve_tolerance
 
 
 def _verdict_word(version, tolerance: float) -> str:
