@@ -29,7 +29,7 @@ from PIL import Image
 
 from lriad_desktop.core.confidence import SOURCE_SERVER_LOGPROBS, score_tokens
 from lriad_desktop.core.coordinates import (DEFAULT_FRAMES, SIDECAR, CoordinateFrame, ModelGeometry,
-                                            read_model_geometry)
+                                            pixel_budget_problem, read_model_geometry)
 from lriad_desktop.core.engine import DEFAULT_MAX_NEW_TOKENS, batch_views, finding_from_completion, finding_from_view
 from lriad_desktop.core.families import FAMILIES
 from lriad_desktop.core.finding import Finding, TokenLogprob
@@ -398,6 +398,9 @@ class ServerBackend:
 
     def _settle_geometry(self) -> tuple[ModelGeometry, ModelInputResizer, str]:
         declared = declared_geometry(self.config.family, self.config.frame, self.config.max_pixels)
+        problem = pixel_budget_problem(declared.min_pixels, declared.max_pixels)
+        if problem:
+            raise BackendUnavailable(f"The served model's pixel budget can't be used: {problem}")
         folder = self.config.processor_dir.strip()
         if folder and not has_processor_settings(folder):
             raise BackendUnavailable(f"{folder} has no image processor settings (preprocessor_config.json): "
