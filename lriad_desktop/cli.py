@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 from lriad_desktop import __version__
 from lriad_desktop.core.coordinates import MAX_PIXEL_BUDGET
 from lriad_desktop.core.devices import DEVICE_CHOICES
+from lriad_desktop.core.terminal_text import terminal_safe
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -292,7 +293,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             failures += 1
             if args.json:
                 print(json.dumps({"image_path": result.request.path, "error": result.error}), flush=True)
-            print(f"error: {result.request.path}: {result.error}", file=sys.stderr, flush=True)
+            print(terminal_safe(f"error: {result.request.path}: {result.error}"), file=sys.stderr, flush=True)
         elif args.json:  # the finding (the model's own verdict) and what the threshold decides
             line = {**finding.to_dict(), "threshold": threshold,
                     "decision": decided_verdict(finding, threshold).value}
@@ -303,8 +304,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             decided = decided_verdict(finding, threshold)
             mapped = amap.describe(result.request.path) if amap is not None else None
             shown_map = "" if mapped is None else f"map {mapped.get('score', '—')}\t"
-            print(f"{finding.image_path}\t{_verdict_column(finding, decided)}\t{_describe(finding)}\t"
-                  f"score {format_score(finding.anomaly_score)}\t{shown_map}"
+            print(f"{terminal_safe(finding.image_path)}\t{_verdict_column(finding, decided)}\t"
+                  f"{terminal_safe(_describe(finding))}\tscore {format_score(finding.anomaly_score)}\t{shown_map}"
                   f"{finding.timings.get('total_ms', 0):.0f} ms", flush=True)
     if count == 0:
         print("error: no image files found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
@@ -479,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handlers[args.command](args)
     except (ModelFolderError, DatasetError, BackendUnavailable, HotFolderError, PublishError, ReportError,
             StoreError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(terminal_safe(f"error: {err}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -83,12 +83,14 @@ def cmd_versions(args: argparse.Namespace) -> int:
     if not versions:
         print("no model versions yet")
         return 0
+    from lriad_desktop.core.terminal_text import terminal_safe
+
     tolerance = _tolerance(args)
     names = {v.id: v.name for v in versions}
     rows = [("ID", "STATE", "NAME", "PARENT", "CREATED", "HELD-OUT VERDICT")]
     for v in versions:
         state = version_state(v) + (f" {v.discarded_at[:16]}" if v.discarded and v.discarded_at else "")
-        rows.append((str(v.id), state, v.name, names.get(v.parent_id, "") if v.parent_id else "",
+        rows.append((str(v.id), state, terminal_safe(v.name), terminal_safe(names.get(v.parent_id, "")),
                      v.created_at[:16], _verdict_word(v, tolerance)))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
     for r in rows:

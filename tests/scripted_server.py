@@ -27,8 +27,8 @@ class ScriptedServer:
     """
 
     def __init__(self, mode: str = "ok", model: str = "served-model", trickle_s: float = 0.2,
-                 inflated: int = 300 * 1024 ** 2, huge_bytes: int = 50 * 1024 ** 2) -> None:
-        self.mode, self.model, self.trickle_s = mode, model, trickle_s
+                 inflated: int = 300 * 1024 ** 2, huge_bytes: int = 50 * 1024 ** 2, answer: str = GOOD_ANSWER) -> None:
+        self.mode, self.model, self.trickle_s, self.answer = mode, model, trickle_s, answer
         self.inflated, self.huge_bytes = inflated, huge_bytes
         self.authorizations: list[str | None] = []
         self.paths: list[str] = []
@@ -100,7 +100,7 @@ class ScriptedServer:
 
     def _answer(self, h: BaseHTTPRequestHandler) -> None:
         if self.mode == "ok":
-            return self._send(h, completion(GOOD_ANSWER))
+            return self._send(h, completion(self.answer))
         if self.mode == "trickle":
             body = completion(GOOD_ANSWER)
             raw = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
