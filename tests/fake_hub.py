@@ -50,6 +50,7 @@ class FakeHub:
         self.repos = repos
         self.throttle_s = throttle_s  # pause after each 64 KiB piece of a file body
         self.drop_once: dict[str, int] = {}  # file name -> cut the connection after this many body bytes, once
+        self.gone_after_drop = False  # after that cut the hub is gone: no more connections are taken
         self.requests: list[Request] = []
         self.bytes_served = 0
         self._lock = threading.Lock()
@@ -187,6 +188,8 @@ class FakeHub:
                     self.bytes_served += max(0, cut - sent)
                 h.close_connection = True
                 h.connection.shutdown(2)  # the connection drops mid-file
+                if self.gone_after_drop:
+                    self._server.socket.close()  # nothing listens any more: later connections are refused
                 return
             try:
                 h.wfile.write(piece)

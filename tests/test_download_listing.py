@@ -68,3 +68,26 @@ def test_a_repo_id_with_a_space_is_one_line_from_the_command(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc != 0 and "Traceback" not in err and len(err.splitlines()) == 1
     assert "'Qwen/Qwen 3-VL' is not a repo id" in err and not (tmp_path / "m").exists()
+
+
+def test_a_connection_lost_for_good_is_one_message_without_the_clients_retry_chatter(small_model, tmp_path):
+    """The hub cuts the connection in the middle of the weights and is gone: huggingface_hub retries (each
+    retry logged twice), then gives up; the command says so once."""
+    import os
+    import subprocess
+    import sys
+
+    (small_model / "model.safetensors").write_bytes(os.urandom(3 * 1024 * 1024))
+    with FakeHub({REPO: FakeRepo(small_model)}) as hub:
+        hub.drop_once["model.safetensors"] = 1024 * 1024
+        hub.gone_after_drop = True
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        env.pop("HF_HUB_OFFLINE", None)
+        res = subprocess.run([sys.executable, "-m", "lriad_desktop", "models", "download", REPO, "--to",
+                              str(tmp_path / "m"), "--no-verify"], capture_output=True, text=True, env=env,
+                             timeout=300)
+    assert res.returncode == 2
+    lines = [line for line in res.stderr.splitlines() if line.strip() and not line.startswith("0 B of")]
+    assert lines == ["error: The connection to the hub was lost while downloading model.safetensors; everything "
+                     "received so far is kept: download again to carry on from there"], res.stderr
+    assert (tmp_path / "m" / "config.json").is_file()

@@ -16,6 +16,7 @@ import errno
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -128,6 +129,18 @@ _online_lock = threading.Lock()
 _online_users = 0
 
 
+class _RetryChatter(logging.Filter):
+    """Drops huggingface_hub's own retry warnings ("Trying to resume download...", "Retrying in 1s"): a dropped
+    connection printed a dozen of them before this module's one message, which says what matters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+
+_CHATTY_LOGGERS = ("huggingface_hub.file_download", "huggingface_hub.utils._http")
+_QUIET = _RetryChatter()
+
+
 @contextmanager
 def _hub_online(repo_id: str) -> Iterator[None]:
     """Let huggingface_hub reach the network for this download. The launcher keeps the hub offline
@@ -142,6 +155,8 @@ def _hub_online(repo_id: str) -> Iterator[None]:
         _online_users += 1
         saved = constants.HF_HUB_OFFLINE
         constants.HF_HUB_OFFLINE = False
+        for name in _CHATTY_LOGGERS:
+            logging.getLogger(name).addFilter(_QUIET)  # adding the same filter twice keeps one
     try:
         yield
     finally:
@@ -149,6 +164,8 @@ def _hub_online(repo_id: str) -> Iterator[None]:
             _online_users -= 1
             if _online_users == 0:
                 constants.HF_HUB_OFFLINE = saved or bool(os.environ.get("HF_HUB_OFFLINE"))
+                for name in _CHATTY_LOGGERS:
+                    logging.getLogger(name).removeFilter(_QUIET)
 
 
 def _hub_error(err: BaseException, repo_id: str) -> DownloadError | None:
@@ -434,6 +451,10 @@ def run_download(plan: DownloadPlan, on_progress: Callable[[DownloadProgress], N
                 raise
             except Exception as err:
                 mapped = _hub_error(err, plan.repo_id)
+                if isinstance(mapped, HubUnreachable):  # the plan reached it: the connection was lost since
+                    raise DownloadError(f"The connection to the hub was lost while downloading {remote.path}; "
+                                        "everything received so far is kept: download again to carry on from "
+                                        "there") from None
                 if mapped is not None:
                     raise mapped from None
                 if isinstance(err, OSError) and err.errno is None:  # http_get's size check after a cut-off
