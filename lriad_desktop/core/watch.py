@@ -143,8 +143,7 @@ class FolderWatch:
     def __init__(self, backend: InspectionBackend, store_path: str | os.PathLike, folder: str | os.PathLike,
                  *, object_name: str | None = None, move_to: str | os.PathLike | None = None,
                  publisher: FindingPublisher | None = None, settle_s: float = DEFAULT_SETTLE_S,
-                 polling: bool = False, batch_size: int = 4, journal: LineJournal | None = None,
-                 empty_grace_s: float | None = None) -> None:
+                 polling: bool = False, batch_size: int = 4, journal: LineJournal | None = None) -> None:
         self.backend = backend
         self.store_path = Path(store_path)
         self.folder = Path(folder).expanduser().resolve()
@@ -156,9 +155,8 @@ class FolderWatch:
         self.publisher = publisher
         self.journal = journal
         self.batch_size = batch_size
-        grace = {} if empty_grace_s is None else {"empty_grace_s": empty_grace_s}
         self.hot_folder = HotFolder(self.folder, settle_s=settle_s, polling=polling,
-                                    exclude=[self.move_to] if self.move_to else (), **grace)
+                                    exclude=[self.move_to] if self.move_to else ())
 
     def run(self, on_image: Callable[[WatchedImage], None], on_note: Callable[[str], None] = lambda _line: None,
             should_stop: Callable[[], bool] = lambda: False, poll_s: float = 0.25) -> int:
