@@ -30,6 +30,7 @@ class FakeRepo:
     commit: str = "0123456789abcdef0123456789abcdef01234567"
     gated: bool = False
     listed_sizes: dict[str, int] = field(default_factory=dict)  # sizes to announce instead of the real ones
+    extra_listing: list[dict] = field(default_factory=list)  # raw entries added to the file list as they are
 
     def files(self) -> list[Path]:
         return sorted(p for p in self.folder.iterdir() if p.is_file())
@@ -49,6 +50,7 @@ class FakeHub:
         self.repos = repos
         self.throttle_s = throttle_s  # pause after each 64 KiB piece of a file body
         self.drop_once: dict[str, int] = {}  # file name -> cut the connection after this many body bytes, once
+        self.gone_after_drop = False  # after that cut the hub is gone: no more connections are taken
         self.requests: list[Request] = []
         self.bytes_served = 0
         self._lock = threading.Lock()
@@ -148,7 +150,7 @@ class FakeHub:
             if p.suffix == ".safetensors":
                 entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": size, "pointerSize": 134}
             entries.append(entry)
-        self._json(h, entries)
+        self._json(h, entries + list(repo.extra_listing))
 
     def _file(self, h: BaseHTTPRequestHandler, repo_id: str, name: str, head: bool) -> None:
         repo = self._repo(h, repo_id)
@@ -186,6 +188,8 @@ class FakeHub:
                     self.bytes_served += max(0, cut - sent)
                 h.close_connection = True
                 h.connection.shutdown(2)  # the connection drops mid-file
+                if self.gone_after_drop:
+                    self._server.socket.close()  # nothing listens any more: later connections are refused
                 return
             try:
                 h.wfile.write(piece)

@@ -13,7 +13,7 @@ PACKAGES = ("lriad_desktop", "training")
 
 def _folders() -> list[Path]:
     return [p for top in PACKAGES for p in [ROOT / top, *(ROOT / top).rglob("*")]
-            if p.is_dir() and p.name != "__pycache__"]
+            if p.is_dir() and p.name != "__pycache__" and any(p.glob("*.py"))]  # a folder of data files is no room
 
 
 def test_every_folder_is_a_package_of_at_most_15_modules_with_a_docstring():

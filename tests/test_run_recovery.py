@@ -11,7 +11,7 @@ import time
 import pytest
 
 from lriad_desktop.core.atomic_files import FileWriteError
-from lriad_desktop.core.training_runs.run_lock import RunLock, lock_path
+from lriad_desktop.core.file_locks import RunLock, lock_path
 from lriad_desktop.core.training_runs.recovery import reconcile_training, temp_prefix
 from lriad_desktop.core.store.review_store import ReviewStore
 
@@ -130,7 +130,7 @@ def test_old_style_work_folders_in_the_temp_folder_go_once_a_day_old(tmp_path):
 
 
 def test_a_lock_held_by_a_process_that_was_killed_is_free(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom lriad_desktop.core.training_runs.run_lock import RunLock\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom lriad_desktop.core.file_locks import RunLock\n"
                                f"assert RunLock({str(tmp_path / 'v1')!r}).acquire()\nprint('held', flush=True)\n"
                                "sys.stdin.readline()\n"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": REPO})

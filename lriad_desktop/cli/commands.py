@@ -7,10 +7,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from lriad_desktop import __version__
+from lriad_desktop.core.inspection.coordinates import MAX_PIXEL_BUDGET
 from lriad_desktop.core.devices import DEVICE_CHOICES
+from lriad_desktop.cli.terminal_text import terminal_safe
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -30,8 +32,9 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", type=Path, default=None, help="model folder (default: the bundled lriad-tiny)")
         p.add_argument("--adapter", type=Path, default=None, help="PEFT LoRA adapter folder on top of the model")
         p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-        p.add_argument("--batch-size", type=int, default=8, help="images per generate call (default 8)")
-        p.add_argument("--max-new-tokens", type=int, default=256)
+        p.add_argument("--batch-size", type=_whole(1, 1024, "a batch size"), default=8,
+                       help="images per generate call (default 8)")
+        p.add_argument("--max-new-tokens", type=_whole(1, 32_768, "--max-new-tokens"), default=256)
         p.add_argument("--object", default=None,
                        help="object name for the prompt (default: guessed from the path, "
                             "e.g. bottle/test/crack/0.png -> bottle)")
@@ -49,15 +52,17 @@ def _build_parser() -> argparse.ArgumentParser:
         g.add_argument("--server", default=None, metavar="URL", help="e.g. http://gpu-server:8000/v1")
         g.add_argument("--server-model", default="", metavar="NAME",
                        help="served model or LoRA adapter name (default: the server's only model)")
-        g.add_argument("--in-flight", type=int, default=4, help="requests in flight (default 4)")
-        g.add_argument("--server-timeout", type=float, default=60.0, metavar="S",
+        g.add_argument("--in-flight", type=_whole(1, 256, "--in-flight"), default=4,
+                       help="requests in flight (default 4)")
+        g.add_argument("--server-timeout", type=_seconds, default=60.0, metavar="S",
                        help="longest wait for one answer (default 60 s)")
         g.add_argument("--server-family", default="qwen2_5_vl",
                        choices=["qwen2_5_vl", "qwen2_vl", "qwen3_vl", "qwen3_vl_moe"],
                        help="without a local copy: the served model's family (default qwen2_5_vl)")
         g.add_argument("--server-frame", default="auto", choices=["auto", "model_pixels", "norm1000"],
                        help="without a local copy: the box frame it answers in (default: the family's)")
-        g.add_argument("--server-max-pixels", type=int, default=0, metavar="N",
+        g.add_argument("--server-max-pixels", type=_whole(0, MAX_PIXEL_BUDGET, "--server-max-pixels"), default=0,
+                       metavar="N",
                        help="without a local copy: the pixel budget images are resized to (default: the family's)")
 
     def threshold_option(p: argparse.ArgumentParser) -> None:
@@ -140,6 +145,29 @@ def _build_parser() -> argparse.ArgumentParser:
     p_gui.add_argument("--screenshot", type=Path, default=None, metavar="PNG",
                        help="headless: inspect the first image, save a screenshot of the window, exit")
     return parser
+
+
+def _whole(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high` (one line naming `what` otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} is a whole number from {low} to {high}, not '{text}'")
+        return value
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 86_400:  # NaN and inf too
+        raise argparse.ArgumentTypeError(f"a timeout is a number of seconds above 0 (at most a day), not '{text}'")
+    return value
 
 
 def _tile_policy(text: str):
@@ -265,7 +293,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             failures += 1
             if args.json:
                 print(json.dumps({"image_path": result.request.path, "error": result.error}), flush=True)
-            print(f"error: {result.request.path}: {result.error}", file=sys.stderr, flush=True)
+            print(terminal_safe(f"error: {result.request.path}: {result.error}"), file=sys.stderr, flush=True)
         elif args.json:  # the finding (the model's own verdict) and what the threshold decides
             line = {**finding.to_dict(), "threshold": threshold,
                     "decision": decided_verdict(finding, threshold).value}
@@ -276,8 +304,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             decided = decided_verdict(finding, threshold)
             mapped = amap.describe(result.request.path) if amap is not None else None
             shown_map = "" if mapped is None else f"map {mapped.get('score', '—')}\t"
-            print(f"{finding.image_path}\t{_verdict_column(finding, decided)}\t{_describe(finding)}\t"
-                  f"score {format_score(finding.anomaly_score)}\t{shown_map}"
+            print(f"{terminal_safe(finding.image_path)}\t{_verdict_column(finding, decided)}\t"
+                  f"{terminal_safe(_describe(finding))}\tscore {format_score(finding.anomaly_score)}\t{shown_map}"
                   f"{finding.timings.get('total_ms', 0):.0f} ms", flush=True)
     if count == 0:
         print("error: no image files found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
@@ -452,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handlers[args.command](args)
     except (ModelFolderError, DatasetError, BackendUnavailable, HotFolderError, PublishError, ReportError,
             StoreError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(terminal_safe(f"error: {err}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from lriad_desktop.core.line.hot_folder import DEFAULT_SETTLE_S
+from lriad_desktop.cli.terminal_text import terminal_safe
 
 
 def add_parsers(sub, model_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -55,8 +56,9 @@ def _finding_line(watched, as_json: bool) -> str:  # noqa: ANN001 - a core.line.
         return json.dumps(data, ensure_ascii=False)
     labels = "; ".join(d.label + ("" if d.box is None else " [" + ", ".join(f"{v:.0f}" for v in d.box.as_list()) + "]")
                        for d in finding.defects) or "-"
-    where = f"\t-> {watched.moved_to}" if watched.moved_to else ""
-    return f"{watched.path}\t{finding.verdict.value}\t{labels}\t{finding.timings.get('total_ms', 0):.0f} ms{where}"
+    where = f"\t-> {terminal_safe(watched.moved_to)}" if watched.moved_to else ""
+    return (f"{terminal_safe(watched.path)}\t{finding.verdict.value}\t{terminal_safe(labels)}\t"
+            f"{finding.timings.get('total_ms', 0):.0f} ms{where}")
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -65,17 +67,22 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 def cmd_watch(args: argparse.Namespace, make_backend: Callable[[argparse.Namespace], object]) -> int:
     """`lriad watch FOLDER`: runs until Ctrl+C (or SIGTERM); one finding per line on stdout, notes on stderr."""
+    from lriad_desktop.core.line.journal import LineJournal
     from lriad_desktop.core.line.publishing import FindingPublisher, parse_broker
     from lriad_desktop.core.store.review_store import default_store_path
     from lriad_desktop.core.line.watch import FolderWatch
 
     def note(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+        print(terminal_safe(line), file=sys.stderr, flush=True)
 
-    publisher = FindingPublisher(parse_broker(args.mqtt, args.topic)) if args.mqtt else None
-    watch = FolderWatch(make_backend(args), args.db or default_store_path(), args.folder,
+    db = args.db or default_store_path()
+    broker = parse_broker(args.mqtt, args.topic) if args.mqtt else None
+    # the MQTT outbox and the files that could not be inspected, for this folder's watch
+    journal = LineJournal.beside(db, str(args.folder.expanduser().resolve()))
+    publisher = FindingPublisher(broker, journal=journal) if broker is not None else None
+    watch = FolderWatch(make_backend(args), db, args.folder,
                         object_name=args.object, move_to=args.move_to, publisher=publisher, settle_s=args.settle,
-                        polling=args.polling, batch_size=args.batch_size)
+                        polling=args.polling, batch_size=args.batch_size, journal=journal)
     failures = inspected = 0
 
     def on_image(watched) -> None:  # noqa: ANN001 - a core.line.watch.WatchedImage
@@ -93,9 +100,7 @@ def cmd_watch(args: argparse.Namespace, make_backend: Callable[[argparse.Namespa
 
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends it as Ctrl+C does
     try:
-        if publisher is not None:
-            publisher.start()
-        watch.run(on_image, note)
+        watch.run(on_image, note)  # starts the publisher once it holds the folder's lock
     except KeyboardInterrupt:
         pass
     finally:
@@ -105,7 +110,9 @@ def cmd_watch(args: argparse.Namespace, make_backend: Callable[[argparse.Namespa
             for line in publisher.notes():
                 note(line)
             if left:
-                note(f"MQTT: {left} finding(s) were not delivered (the broker is gone); they are in the review store")
+                note(f"MQTT: {left} finding(s) were not delivered (the broker is gone); they are kept in "
+                     f"{journal.path} and sent when the watch starts again")
+        journal.close()
     note(f"stopped: {inspected} image(s) inspected, {failures} could not be")
     return 1 if failures else 0
 

@@ -34,13 +34,14 @@ def add_parser(sub) -> None:
 
 
 def _settings_folders() -> tuple[str, ...]:
-    from lriad_desktop.core.settings import load_settings
+    from lriad_desktop.core.settings import load_settings_warned
 
-    return load_settings()[0].model_folders
+    return load_settings_warned().model_folders
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from lriad_desktop.core.models.listing import Machine, entries_as_rows, fit_on, format_bytes, format_parameters, list_models
+    from lriad_desktop.cli.terminal_text import terminal_safe
 
     entries = list_models(list(_settings_folders()) + [str(f) for f in args.folder])
     machine = None if args.no_fit else Machine.detect()
@@ -52,8 +53,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         fit = fit_on(e.parameters, machine).text if machine and e.usable else ("-" if e.usable else e.problem)
         family = e.family or e.model_type or "?"
         name = f"{e.name} ({e.note})" if e.note else e.name
-        print(f"{name}\t{family}\t{format_parameters(e.parameters)}\t{format_bytes(e.size_bytes)}\t"
-              f"{e.frame or '-'}\t{fit}\t{e.path}")
+        cells = (name, family, format_parameters(e.parameters), format_bytes(e.size_bytes), e.frame or "-", fit,
+                 e.path)
+        print("\t".join(terminal_safe(cell) for cell in cells))
     return 0
 
 

@@ -29,9 +29,9 @@ def add_parser(sub) -> None:
 def _tolerance(args: argparse.Namespace) -> float:
     if args.tolerance is not None:
         return args.tolerance
-    from lriad_desktop.core.settings import load_settings
+    from lriad_desktop.core.settings import load_settings_warned
 
-    return load_settings()[0].improve_tolerance
+    return load_settings_warned().improve_tolerance
 
 
 def _verdict_word(version, tolerance: float) -> str:
@@ -83,12 +83,14 @@ def cmd_versions(args: argparse.Namespace) -> int:
     if not versions:
         print("no model versions yet")
         return 0
+    from lriad_desktop.cli.terminal_text import terminal_safe
+
     tolerance = _tolerance(args)
     names = {v.id: v.name for v in versions}
     rows = [("ID", "STATE", "NAME", "PARENT", "CREATED", "HELD-OUT VERDICT")]
     for v in versions:
         state = version_state(v) + (f" {v.discarded_at[:16]}" if v.discarded and v.discarded_at else "")
-        rows.append((str(v.id), state, v.name, names.get(v.parent_id, "") if v.parent_id else "",
+        rows.append((str(v.id), state, terminal_safe(v.name), terminal_safe(names.get(v.parent_id, "")),
                      v.created_at[:16], _verdict_word(v, tolerance)))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
     for r in rows:

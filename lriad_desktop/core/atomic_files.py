@@ -9,6 +9,10 @@ folder, a crash) leaves the last good file as it was and removes the temp file; 
 
 A target that exists and is no regular file or folder (a pipe, `/dev/stdout`, a device) can't be
 replaced, so it is written in place.
+
+Each staging folder (`.NAME.*`) is held under an OS lock (`core.file_locks`) while its export lives, taken
+before the folder exists; the next export of NAME removes those whose lock nobody holds: what a killed
+export left, never what a running one is filling.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ import os
 import shutil
 import stat
 import tempfile
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
+
+from lriad_desktop.core.file_locks import RunLock
 
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 # How libraries that don't raise OSError (safetensors' Rust writer) spell a full disk.
@@ -143,10 +150,57 @@ def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> Path:
     return Path(path)
 
 
+def _locked_staging(where: Path, prefix: str) -> tuple[Path, RunLock]:
+    """A new hidden folder `where/prefix<random>`, its lock taken before it exists."""
+    for _ in range(100):
+        path = where / f"{prefix}{uuid.uuid4().hex[:10]}"
+        lock = RunLock(path)
+        if lock.acquire():
+            try:
+                path.mkdir()
+            except FileExistsError:
+                lock.release()
+                continue
+            except BaseException:
+                lock.release()
+                raise
+            return path, lock
+    raise FileExistsError(errno.EEXIST, f"no free staging folder name in {where}")
+
+
+def clean_stale_staging(where: Path, name: str) -> int:
+    """Remove the staging folders of NAME (`.NAME.*` in `where`) that a killed export left: those whose lock
+    nobody holds. Returns how many went."""
+    removed = 0
+    try:
+        entries = [p for p in where.iterdir() if p.name.startswith(f".{name}.") and p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return 0
+    for entry in entries:
+        lock = RunLock(entry)
+        try:
+            if not lock.acquire():
+                continue  # a running export's
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += not entry.exists()
+        except OSError:
+            continue
+        finally:
+            lock.release()
+    return removed
+
+
 def _swap_in(staging: Path, folder: Path) -> None:
     """Move each entry of `staging` into `folder`, replacing the entry of that name; on a failure the
     entries already moved are put back, so `folder` is as it was."""
-    old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder))
+    old, old_lock = _locked_staging(folder, f".{folder.name}.old.")
+    try:
+        _swap_entries(staging, folder, old)
+    finally:
+        old_lock.release()
+
+
+def _swap_entries(staging: Path, folder: Path, old: Path) -> None:
     moved: list[str] = []
     try:
         for entry in sorted(p.name for p in staging.iterdir()):
@@ -176,15 +230,17 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     """
     folder = Path(path)
     staging: Path | None = None
+    lock: RunLock | None = None
     try:
-        if folder.is_dir():
-            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder))
-            yield staging
+        where = folder if folder.is_dir() else folder.parent
+        where.mkdir(parents=True, exist_ok=True)
+        for place in {where, folder.parent}:  # a first export stages beside the folder, a later one in it
+            clean_stale_staging(place, folder.name)
+        staging, lock = _locked_staging(where, f".{folder.name}.")
+        yield staging
+        if where == folder:
             _swap_in(staging, folder)
         else:
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-            yield staging
             os.rename(staging, folder)  # fails rather than replace a folder that appeared meanwhile
             staging = None
             _sync_folder(folder.parent)
@@ -193,3 +249,5 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+        if lock is not None:
+            lock.release()

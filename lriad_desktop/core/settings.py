@@ -8,7 +8,9 @@ rename) and upgraded through `UPGRADES` when the format changes.
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -196,6 +198,8 @@ class Settings:
 def _field_problem(f: Field, value: Any) -> str:
     meta = f.metadata
     kind = meta.get("kind")
+    if isinstance(value, float) and not math.isfinite(value):  # NaN compares false with every limit
+        return f"{meta['label']}: {value} is not a finite number"
     if kind == "tile_policy":
         from lriad_desktop.core.backends.tiles import tile_policy_problem
 
@@ -245,10 +249,22 @@ def _coerce(f: Field, value: Any) -> Any:
     raise TypeError(f"{f.name}: expected {type(default).__name__}, got {type(value).__name__}")
 
 
+def _stored_version(data: dict[str, Any], notes: list[str]) -> int:
+    """The format version a settings file says it has; an unreadable one is read as this version (noted)."""
+    raw = data.get("version", 0)
+    if raw is None:
+        return 0
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= 10_000:
+        return raw
+    notes.append(f"the settings' version {json.dumps(raw)[:40]} is not a version number; each setting is checked "
+                 "as this version's")
+    return SETTINGS_VERSION
+
+
 def settings_from_dict(data: dict[str, Any]) -> tuple[Settings, list[str]]:
     """Settings from a stored dict, upgraded; bad or unknown values fall back to defaults (reported)."""
-    version = int(data.get("version", 0) or 0)
     notes: list[str] = []
+    version = _stored_version(data, notes)
     if version > SETTINGS_VERSION:
         notes.append(f"settings were written by a newer version ({version}); unknown keys are ignored")
     while version < SETTINGS_VERSION:
@@ -261,7 +277,7 @@ def settings_from_dict(data: dict[str, Any]) -> tuple[Settings, list[str]]:
             continue
         try:
             value = _coerce(f, data[f.name])
-        except TypeError as err:
+        except (TypeError, OverflowError) as err:
             notes.append(str(err))
             continue
         problem = _field_problem(f, value)
@@ -284,6 +300,14 @@ def load_settings(path: str | os.PathLike | None = None) -> tuple[Settings, list
     except (OSError, ValueError) as err:
         return Settings(), [f"{target} can't be read ({err}); using defaults"]
     return settings_from_dict(data)
+
+
+def load_settings_warned(path: str | os.PathLike | None = None) -> Settings:
+    """`load_settings` for a command: what was ignored goes to stderr as one warning line."""
+    settings, notes = load_settings(path)
+    if notes:
+        print(f"warning: settings: {'; '.join(notes)} (defaults used for these)", file=sys.stderr)
+    return settings
 
 
 def settings_to_dict(settings: Settings) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 new (inactive) model version. Run as `lriad train …` in its own process, never inside the UI.
 
 A run first reconciles what earlier runs left (`core.training_runs.recovery`), then holds the lock on its
-adapter folder's name (`core.training_runs.run_lock`) to its end. Its version is registered as soon as the
+adapter folder's name (`core.file_locks`) to its end. Its version is registered as soon as the
 adapter is saved, before the "after" evaluation (minutes on a large model), and gets the "after"
 figures when they are in: a kill at any moment leaves nothing the next start can't put right.
 """
@@ -26,7 +26,7 @@ from lriad_desktop.core.evaluation.metrics import score_by_category
 from lriad_desktop.core.inspection.finding import Finding, Verdict
 from lriad_desktop.core.paths import model_folder
 from lriad_desktop.core.backends.pipeline import InspectionBackend, InspectionRequest, inspect_requests
-from lriad_desktop.core.training_runs.run_lock import RunLock
+from lriad_desktop.core.file_locks import RunLock
 from lriad_desktop.core.training_runs.recovery import EVAL_RECORD, reconcile_training, temp_prefix
 from lriad_desktop.core.store.review_store import ReviewStore, StoreError, TrainingRun, default_store_path
 from lriad_desktop.core.training_runs.step_time import measured_s_per_step, steps_for_minutes

@@ -209,7 +209,13 @@ class MemoryBank:
                             f"({identity.feature}): rebuild it from the good images")
 
     def cell_distances(self, cells: CellFeatures) -> Any:
-        """(rows, cols) nearest-bank distances of one image's cells."""
+        """(rows, cols) nearest-bank distances of one image's cells; `StaleBank` when the image's features are
+        not as wide as the bank's (a bank file of this model's name holding other features)."""
+        wide, bank_wide = int(cells.values.shape[-1]), int(self.features.shape[-1])
+        if wide != bank_wide:
+            raise StaleBank(f"The anomaly-map bank of {self.object_name!r} holds features {bank_wide} wide, and "
+                            f"{self.identity.model_version}'s {self.identity.feature} features are {wide} wide: "
+                            "rebuild it from the good images")
         return nearest_distances(cells.values, self.features, query_positions=cells.positions,
                                  bank_positions=self.positions, reach=self.reach).reshape(cells.rows, cells.cols)
 
@@ -270,6 +276,10 @@ class MemoryBank:
                 reference = f.get_tensor("reference").numpy() if "reference" in f.keys() else None
             if meta.get("format") != str(BANK_FORMAT):
                 raise ValueError(f"format {meta.get('format')!r}, expected {BANK_FORMAT}")
+            if features.ndim != 2 or not features.is_floating_point() or features.shape[0] == 0 or (
+                    positions is not None and tuple(positions.shape) != (features.shape[0], 2)):
+                raise ValueError(f"features of shape {tuple(features.shape)}"
+                                 f"{'' if positions is None else f', positions of shape {tuple(positions.shape)}'}")
             bank = cls(meta["object_name"], BankIdentity(meta["model_version"], meta["fingerprint"], meta["feature"]),
                        features, json.loads(meta["good_scores"]), int(meta["n_images"]), int(meta["top_k"]),
                        float(meta["built_at"]), float(meta["build_seconds"]), positions,

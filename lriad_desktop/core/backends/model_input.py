@@ -39,6 +39,7 @@ class ModelInputResizer:
         self.processor_dir = Path(processor_dir) if processor_dir else None
         self._processor: Any = None
         self._lock = threading.Lock()
+        self._warned = False  # a resize that can't be used is said once, not once per image
 
     @property
     def exact(self) -> bool:
@@ -55,6 +56,11 @@ class ModelInputResizer:
                 self._processor.size = processor_size(self.geometry)  # the family's pixel budget, as in-process
             return self._processor
 
+    def _warn_once(self, message: str, *args: Any) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning(message + " (said once)", *args)
+
     def resize(self, image: Image.Image) -> Image.Image:
         """`image` (RGB) at the model's input size."""
         width, height = model_input_size(image.size, self.geometry)
@@ -63,10 +69,10 @@ class ModelInputResizer:
                 resized = _processor_resize(self._image_processor(), image)
                 if resized.size == (width, height):
                     return resized
-                log.warning("the image processor resized %s to %s, not %s; using PIL", image.size,
-                            resized.size, (width, height))
+                self._warn_once("the image processor resized %s to %s, not %s; using PIL", image.size,
+                                resized.size, (width, height))
             except (AttributeError, TypeError, ValueError, OSError) as err:  # another processor's API
-                log.warning("the image processor's resize can't be used (%s); using PIL", err)
+                self._warn_once("the image processor's resize can't be used (%s); using PIL", err)
         if image.size == (width, height):
             return image
         return image.resize((width, height), Image.Resampling.BICUBIC)
@@ -80,7 +86,12 @@ def _processor_resize(processor: Any, image: Image.Image) -> Image.Image:
     array = np.array(image.convert("RGB"), dtype=np.uint8)
     tensor = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
     factor = int(processor.patch_size) * int(processor.merge_size)
-    out = processor.resize(tensor, size=processor.size, resample=processor.resample, factor=factor)
+    size = processor.size
+    if isinstance(size, dict):  # transformers 5 reads the size's fields as attributes (`size.shortest_edge`)
+        from transformers.image_utils import SizeDict
+
+        size = SizeDict(**size)
+    out = processor.resize(tensor, size=size, resample=processor.resample, factor=factor)
     return Image.fromarray(out[0].permute(1, 2, 0).to(torch.uint8).numpy(), "RGB")
 
 

@@ -12,6 +12,7 @@ The API key is sent as a bearer token and never logged or shown.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -28,19 +29,41 @@ from PIL import Image
 
 from lriad_desktop.core.inspection.confidence import SOURCE_SERVER_LOGPROBS, score_tokens
 from lriad_desktop.core.inspection.coordinates import (DEFAULT_FRAMES, SIDECAR, CoordinateFrame, ModelGeometry,
-                                            read_model_geometry)
+                                            pixel_budget_problem, read_model_geometry)
 from lriad_desktop.core.backends.engine import DEFAULT_MAX_NEW_TOKENS, batch_views, finding_from_completion, finding_from_view
 from lriad_desktop.core.inspection.families import FAMILIES
 from lriad_desktop.core.inspection.finding import Finding, TokenLogprob
 from lriad_desktop.core.backends.model_input import ModelInputResizer, has_processor_settings, png_data_uri
 from lriad_desktop.core.backends.pipeline import Answer, BackendUnavailable, ImageError
 from lriad_desktop.core.inspection.references import PromptImages, ReferenceImage
+from lriad_desktop.core.backends.server_http import (AnswerTooLarge, limited_client, read_capped, scrub_credentials, shown_url,
+                                            url_credentials)
 
 log = logging.getLogger(__name__)
 API_KEY_ENV = "LRIAD_SERVER_API_KEY"
 TOP_LOGPROBS = 5
 CONNECT_TIMEOUT_S = 3.0
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+LIST_TIMEOUT_S = 4.0  # the whole of GET /models
+MAX_LISTING_BYTES = 8 * 1024 ** 2
+ANSWER_BYTES_BASE = 1024 ** 2  # an answer's body may hold this plus ANSWER_BYTES_PER_TOKEN per new token
+ANSWER_BYTES_PER_TOKEN = 4096  # a token with its top-5 log-probabilities is a few hundred bytes of JSON
+ANSWER_CHARS_PER_TOKEN = 64  # no tokenizer's token decodes to more; a longer answer is not the model's
+
+
+def answer_byte_cap(max_new_tokens: int) -> int:
+    """The most bytes (decoded) a chat completion of `max_new_tokens` tokens may take."""
+    return ANSWER_BYTES_BASE + ANSWER_BYTES_PER_TOKEN * max(1, max_new_tokens)
+
+
+def capped_answer(text: str, max_new_tokens: int) -> str:
+    """The answer as kept: a text longer than `max_new_tokens` tokens can be keeps its first and last parts
+    (the parser reads the end for the answer), so a server can't make a huge store row."""
+    cap = max(4096, ANSWER_CHARS_PER_TOKEN * max(1, max_new_tokens))
+    if len(text) <= cap:
+        return text
+    half = cap // 2
+    return f"{text[:half]} … [{len(text) - 2 * half} characters cut] … {text[-half:]}"
 
 
 @dataclass(frozen=True)
@@ -83,9 +106,13 @@ def normalise_url(url: str) -> str:
         raise BackendUnavailable("No model server URL is set (e.g. http://gpu-server:8000/v1)")
     if "://" not in text:
         text = "http://" + text
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - reading it checks it ("host:abc" raises)
+    except ValueError as err:
+        raise BackendUnavailable(f"'{shown_url(url.strip())}' is not a usable model server URL ({err})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BackendUnavailable(f"'{url}' is not an http:// or https:// model server URL")
+        raise BackendUnavailable(f"'{shown_url(url.strip())}' is not an http:// or https:// model server URL")
     return text if parts.path else text + "/v1"
 
 
@@ -157,15 +184,15 @@ def served_finding(text: str, logprobs: Sequence[TokenLogprob], view: PromptImag
 
 def reason(err: Exception) -> str:
     """An exception as a short lower-case reason for a message ("connection refused")."""
-    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(err) or type(err).__name__)
+    text = scrub_credentials(re.sub(r"^\[Errno -?\d+\]\s*", "", str(err) or type(err).__name__))
     return text[0].lower() + text[1:] if text else type(err).__name__
 
 
-def _server_detail(resp: httpx2.Response) -> str:
+def _server_detail(body: bytes) -> str:
     try:
-        data = resp.json()
+        data = json.loads(body)
     except ValueError:
-        return resp.text.strip()[:200]
+        return body.decode("utf-8", "replace").strip()[:200]
     if isinstance(data, dict):
         err = data.get("error")
         if isinstance(err, dict):
@@ -196,7 +223,9 @@ class ServerBackend:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.base_url = normalise_url(config.url)
+        full_url = normalise_url(config.url)
+        self._auth = url_credentials(full_url)  # a user:password@ in the URL authenticates, and goes no further
+        self.base_url = shown_url(full_url)  # what requests, messages, logs and model versions use
         self.host = urlsplit(self.base_url).netloc
         self.model_name = config.model
         self.geometry_source = ""
@@ -239,8 +268,7 @@ class ServerBackend:
             timeout = httpx2.Timeout(self.config.timeout_s, connect=CONNECT_TIMEOUT_S)
             headers = {"Authorization": f"Bearer {self.config.api_key}"} if self.config.api_key else {}
             n = max(1, self.config.in_flight)
-            client = httpx2.Client(timeout=timeout, headers=headers,
-                                   limits=httpx2.Limits(max_connections=n + 2, max_keepalive_connections=n + 2))
+            client = limited_client(timeout, headers, n + 2, self._auth)
             try:
                 self.model_name = self._pick_model(client)
                 self._geometry, self._resizer, self.geometry_source = self._settle_geometry()
@@ -330,21 +358,26 @@ class ServerBackend:
 
     def _pick_model(self, client: httpx2.Client) -> str:
         try:
-            resp = client.get(self._url("models"), timeout=httpx2.Timeout(4.0, connect=CONNECT_TIMEOUT_S))
+            status, body = read_capped(client, "GET", self._url("models"), LIST_TIMEOUT_S, MAX_LISTING_BYTES,
+                                       timeout=httpx2.Timeout(LIST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
         except httpx2.ConnectTimeout:
             raise BackendUnavailable(f"The model server at {self.base_url} can't be reached (no answer within "
                                      f"{CONNECT_TIMEOUT_S:.0f} s)") from None
         except httpx2.TimeoutException:
-            raise BackendUnavailable(f"The model server at {self.base_url} did not answer within 4 s") from None
+            raise BackendUnavailable(f"The model server at {self.base_url} did not answer within "
+                                     f"{LIST_TIMEOUT_S:.0f} s") from None
         except httpx2.HTTPError as err:
             raise BackendUnavailable(f"The model server at {self.base_url} can't be reached ({reason(err)})") from None
-        if resp.status_code in (401, 403):
-            raise BackendUnavailable(f"The model server at {self.base_url} refused the API key ({resp.status_code})")
-        if resp.status_code != 200:
+        except AnswerTooLarge as err:
             raise BackendUnavailable(f"{self.base_url} is not an OpenAI-compatible model server "
-                                     f"(GET /models answered {resp.status_code})")
+                                     f"(its model list {err})") from None
+        if status in (401, 403):
+            raise BackendUnavailable(f"The model server at {self.base_url} refused the API key ({status})")
+        if status != 200:
+            raise BackendUnavailable(f"{self.base_url} is not an OpenAI-compatible model server "
+                                     f"(GET /models answered {status})")
         try:
-            entries = [m for m in resp.json()["data"] if isinstance(m, dict) and m.get("id")]
+            entries = [m for m in json.loads(body)["data"] if isinstance(m, dict) and m.get("id")]
         except (ValueError, KeyError, TypeError):
             raise BackendUnavailable(f"{self.base_url} is not an OpenAI-compatible model server "
                                      "(its model list can't be read)") from None
@@ -365,6 +398,9 @@ class ServerBackend:
 
     def _settle_geometry(self) -> tuple[ModelGeometry, ModelInputResizer, str]:
         declared = declared_geometry(self.config.family, self.config.frame, self.config.max_pixels)
+        problem = pixel_budget_problem(declared.min_pixels, declared.max_pixels)
+        if problem:
+            raise BackendUnavailable(f"The served model's pixel budget can't be used: {problem}")
         folder = self.config.processor_dir.strip()
         if folder and not has_processor_settings(folder):
             raise BackendUnavailable(f"{folder} has no image processor settings (preprocessor_config.json): "
@@ -418,8 +454,13 @@ class ServerBackend:
         if client is None:
             raise _Failure("the connection to the model server was closed")
         start = time.perf_counter()
+        cap = answer_byte_cap(self.config.max_new_tokens)
         try:
-            resp = client.post(self._url("chat/completions"), json=body)
+            status, answer = read_capped(client, "POST", self._url("chat/completions"), self.config.timeout_s, cap,
+                                         json=body)
+        except AnswerTooLarge as err:
+            raise _Failure(f"The model server at {self.base_url} sent too long an answer ({err}; "
+                           f"{self.config.max_new_tokens} new tokens never need that much)") from None
         except httpx2.ConnectTimeout:
             raise _Failure(f"The model server at {self.base_url} can't be reached (no answer within "
                            f"{CONNECT_TIMEOUT_S:.0f} s)", retry=True, unreachable=True) from None
@@ -434,19 +475,21 @@ class ServerBackend:
                 raise _Failure("the connection to the model server was closed") from None
             raise _Failure(f"The model server at {self.base_url} dropped the connection ({reason(err)})",
                            retry=True, unreachable=True) from None
-        if resp.status_code != 200:
-            message = f"The model server answered {resp.status_code}: {_server_detail(resp)}"
-            if resp.status_code in (401, 403):
-                message = f"The model server refused the API key ({resp.status_code})"
-            raise _Failure(message, retry=resp.status_code in RETRY_STATUS)
+        if status != 200:
+            message = f"The model server answered {status}: {_server_detail(answer)}"
+            if status in (401, 403):
+                message = f"The model server refused the API key ({status})"
+            raise _Failure(message, retry=status in RETRY_STATUS)
         try:
-            data = resp.json()
+            data = json.loads(answer)
             choice = data["choices"][0]
             text = completion_text(choice["message"])
-        except (ValueError, KeyError, IndexError, TypeError):
+            usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+            new_tokens = int(usage.get("completion_tokens") or 0)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError):
             raise _Failure("The model server's answer is not an OpenAI chat completion") from None
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        return _Reply(text, parse_logprobs(choice), int(usage.get("completion_tokens") or 0),
+        limit = self.config.max_new_tokens
+        return _Reply(capped_answer(text, limit), parse_logprobs(choice)[:limit], max(0, min(new_tokens, 10 * limit)),
                       time.perf_counter() - start)
 
 

@@ -15,6 +15,7 @@ import httpx2
 
 from lriad_desktop.core.backends.pipeline import BackendUnavailable
 from lriad_desktop.core.backends.server import CONNECT_TIMEOUT_S, ServerConfig, normalise_url, reason
+from lriad_desktop.core.backends.server_http import shown_url, url_credentials
 
 
 def lora_name(version_name: str) -> str:
@@ -42,8 +43,10 @@ class AdapterOnServer:
 
 def _served(config: ServerConfig) -> tuple[list[str], str]:
     """The model ids the server lists, and its base model (the one entry without a parent, if any)."""
-    base_url = normalise_url(config.url)
-    with httpx2.Client(timeout=httpx2.Timeout(10.0, connect=CONNECT_TIMEOUT_S), headers=_headers(config)) as client:
+    full_url = normalise_url(config.url)
+    base_url = shown_url(full_url)
+    with httpx2.Client(timeout=httpx2.Timeout(10.0, connect=CONNECT_TIMEOUT_S), headers=_headers(config),
+                       auth=url_credentials(full_url)) as client:
         try:
             resp = client.get(f"{base_url}/models")
             entries = [m for m in resp.json()["data"] if isinstance(m, dict) and m.get("id")]
@@ -73,11 +76,13 @@ def activate_adapter_on_server(config: ServerConfig, name: str, adapter_path: st
     if name in ids:
         return AdapterOnServer(True, name, f"The model server already serves {name}")
     commands = serve_commands(base, name, adapter_path)
-    root = normalise_url(config.url)
+    full_url = normalise_url(config.url)
+    root = shown_url(full_url)
     server_root = root[:-3] if root.endswith("/v1") else root
     body = {"lora_name": name, "lora_path": adapter_path}
     refusal = ""
-    with httpx2.Client(timeout=httpx2.Timeout(120.0, connect=CONNECT_TIMEOUT_S), headers=_headers(config)) as client:
+    with httpx2.Client(timeout=httpx2.Timeout(120.0, connect=CONNECT_TIMEOUT_S), headers=_headers(config),
+                       auth=url_credentials(full_url)) as client:
         for url in (f"{root}/load_lora_adapter", f"{server_root}/load_lora_adapter"):
             try:
                 resp = client.post(url, json=body)

@@ -209,6 +209,17 @@ def csv_rows(state: ImageState) -> list[list[Any]]:
     return rows
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a string starting like a formula (`=`, `+`, `-`, `@`, a tab or a
+    carriage return) gets a leading `'` (OWASP's CSV-injection rule); numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 @exporter("csv", "CSV (findings + reviews)…", "reviews.csv")
 def export_csv(states: Sequence[ImageState], path: str | os.PathLike) -> ExportResult:
     """One row per reviewed defect (or per reviewed image without defects), flat columns: the review next to
@@ -220,7 +231,7 @@ def export_csv(states: Sequence[ImageState], path: str | os.PathLike) -> ExportR
         writer.writerow(CSV_COLUMNS)
         for s in states:
             boxes += len(_boxed(s.review.review.defects))
-            writer.writerows(csv_rows(s))
+            writer.writerows([spreadsheet_safe(cell) for cell in row] for row in csv_rows(s))
     return ExportResult(target, len(states), boxes)
 
 

@@ -111,6 +111,22 @@ def _processor_settings(folder: Path) -> dict:
     return {}
 
 
+# The most pixels a model input may be resized to: Qwen-VL processors ship 12.8-16.8 MP; a budget far past
+# that (10^12 in a config) would make the resize itself allocate terabytes.
+MAX_PIXEL_BUDGET = 64 * 1024 * 1024
+
+
+def pixel_budget_problem(min_pixels: object, max_pixels: object) -> str:
+    """Why a pixel budget can't be used ("" when it can): whole numbers from 1 to `MAX_PIXEL_BUDGET`."""
+    for name, value in (("min_pixels", min_pixels), ("max_pixels", max_pixels)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"{name} {value!r} is not a positive whole number of pixels"
+        if value > MAX_PIXEL_BUDGET:
+            return (f"{name} {value} is over the largest pixel budget, {MAX_PIXEL_BUDGET} ({MAX_PIXEL_BUDGET / 1e6:.0f}"
+                    " MP; Qwen-VL processors take up to 16.8 MP)")
+    return ""
+
+
 def read_model_geometry(folder: str | Path) -> ModelGeometry:
     """The geometry a model folder declares: `lriad.json`, then the family table, then the processor config.
 
@@ -132,8 +148,15 @@ def read_model_geometry(folder: str | Path) -> ModelGeometry:
     default = ModelGeometry()
     patch = int(proc.get("patch_size") or (family.patch_size if family else default.patch_size))
     merge = int(proc.get("merge_size") or (family.merge_size if family else default.merge_size))
-    min_pixels = int(proc.get("min_pixels") or size.get("shortest_edge") or default.min_pixels)
-    max_pixels = int(proc.get("max_pixels") or size.get("longest_edge") or default.max_pixels)
+    try:
+        min_pixels = int(proc.get("min_pixels") or size.get("shortest_edge") or default.min_pixels)
+        max_pixels = int(proc.get("max_pixels") or size.get("longest_edge") or default.max_pixels)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError("the processor's min_pixels / max_pixels are not whole numbers") from None
+    problem = (pixel_budget_problem(sidecar.min_pixels or 1, sidecar.max_pixels or 1)
+               or pixel_budget_problem(min_pixels, max_pixels))
+    if problem:
+        raise ValueError(problem)
     if sidecar.max_pixels:
         max_pixels = sidecar.max_pixels
     elif family is not None:

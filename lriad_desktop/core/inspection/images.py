@@ -101,6 +101,29 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+# Peak bytes per pixel while loading an image of each mode (the decoded image, the working copies
+# `_to_rgb` makes, the RGB result); the pixel limit alone lets a 16-bit frame of 196 MP take 4 GB.
+MAX_DECODED_BYTES = 1536 * 1024 ** 2
+_LOAD_BYTES_PER_PIXEL = {"1": 5, "L": 5, "P": 5, "RGB": 6, "YCbCr": 9, "LAB": 9, "HSV": 9, "CMYK": 10,
+                         "RGBA": 15, "RGBa": 15, "LA": 14, "La": 14, "PA": 14,
+                         "I;16": 26, "I;16B": 26, "I;16L": 26, "I;16N": 26, "I": 28, "F": 28}
+_MODE_WORDS = {"I;16": "16-bit", "I;16B": "16-bit", "I;16L": "16-bit", "I;16N": "16-bit", "I": "32-bit",
+               "F": "32-bit float"}
+
+
+def check_decoded_size(path: str | os.PathLike, mode: str, size: tuple[int, int],
+                       limit: int = MAX_DECODED_BYTES) -> None:
+    """Raise `ImageTooLarge` when loading an image of `mode` and `size` would take more than `limit` bytes,
+    judged from the header alone, before a byte of pixel data is decoded."""
+    w, h = size
+    need = w * h * _LOAD_BYTES_PER_PIXEL.get(mode, 28)
+    if need > limit:
+        kind = _MODE_WORDS.get(mode, mode)
+        raise ImageTooLarge(path, f"image is {w}x{h} {kind} ({_mp(w * h)}); loading it would take about "
+                                  f"{need / 1024 ** 3:.1f} GB of memory, over the {limit / 1024 ** 3:.1f} GB limit "
+                                  "(save it smaller, or as 8-bit)")
+
+
 def _mp(pixels: int) -> str:
     return f"{pixels / 1e6:.0f} MP" if pixels >= 10_000_000 else f"{pixels / 1e6:.1f} MP"
 
@@ -120,6 +143,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> L
                 w, h = im.size
                 if w * h > limit:
                     raise ImageTooLarge(p, f"image is {w}x{h} ({_mp(w * h)}); the limit is {_mp(limit)}")
+                check_decoded_size(p, im.mode, (w, h))
                 source_mode = im.mode
                 im.load()
                 im = ImageOps.exif_transpose(im)

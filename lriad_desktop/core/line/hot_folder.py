@@ -7,7 +7,8 @@ A file is handed over when it is complete:
 - its name is an image's, and not a temporary one (`frame.png.part`, `.frame.png`, `~frame.png`, `*.tmp`;
   a writer that renames its temporary file into place hands it over at the rename);
 - where the platform reports it (Linux), its writer has closed it;
-- its size and modification time stayed the same for `settle_s` seconds.
+- its size and modification time stayed the same for `settle_s` seconds (an empty file, which a writer
+  may fill later, for `empty_grace_s`: then it is handed over, for the watch to say it is empty).
 Files already in the folder when it starts (those that landed while nothing watched) come first, oldest
 first. Which files were already inspected is not this module's business: `core.line.watch` asks the store.
 
@@ -31,6 +32,7 @@ from lriad_desktop.core.inspection.images import IMAGE_SUFFIXES
 log = logging.getLogger(__name__)
 
 DEFAULT_SETTLE_S = 0.5
+DEFAULT_EMPTY_GRACE_S = 5.0
 TEMPORARY_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".filepart", ".swp",
                       ".lock", "~")
 
@@ -83,9 +85,10 @@ class HotFolder:
 
     def __init__(self, folder: str | os.PathLike, settle_s: float = DEFAULT_SETTLE_S, recursive: bool = True,
                  exclude: Iterable[str | os.PathLike] = (), polling: bool = False,
-                 poll_interval_s: float = 1.0) -> None:
+                 poll_interval_s: float = 1.0, empty_grace_s: float = DEFAULT_EMPTY_GRACE_S) -> None:
         self.folder = Path(folder).expanduser().resolve()
         self.settle_s = max(0.0, settle_s)
+        self.empty_grace_s = max(self.settle_s, empty_grace_s)
         self.recursive = recursive
         self.polling = polling
         self.poll_interval_s = poll_interval_s
@@ -234,7 +237,7 @@ class HotFolder:
             if (st.st_size, st.st_mtime_ns) != (cand.size, cand.mtime_ns):
                 cand.size, cand.mtime_ns, cand.stable_since = st.st_size, st.st_mtime_ns, now
                 continue
-            if cand.writing or st.st_size == 0 or now - cand.stable_since < self.settle_s:
+            if cand.writing or now - cand.stable_since < (self.empty_grace_s if st.st_size == 0 else self.settle_s):
                 continue
             ready.append((cand.order, path))
         for _order, path in ready:

@@ -11,7 +11,9 @@ The client is paho-mqtt's: its network thread connects in the background, reconn
 (1 s to 30 s), and keeps QoS 1 messages published while the broker is gone, up to `queue_limit`, sending
 them when it is back. Inspection never waits for the broker. What the inspector should know (the broker is
 gone, it is back, messages dropped because the queue is full) is collected as notes to read with `notes()`
-from the inspector's own thread; paho's thread only appends to that queue.
+from the inspector's own thread; paho's thread only appends to that queue. With a `LineJournal`, each message is
+also kept on disk until the broker acknowledges it, and `start()` sends first what an earlier process left
+unsent (a watcher killed while the broker was down loses nothing).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from lriad_desktop.core.inspection.finding import Finding
+from lriad_desktop.core.line.journal import JournalError, LineJournal
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +137,13 @@ class FindingPublisher:
     inspector). `close()` sends what it can within `flush_s`, marks the status offline and disconnects.
     """
 
-    def __init__(self, broker: Broker, queue_limit: int = DEFAULT_QUEUE_LIMIT, client_id: str = "") -> None:
+    def __init__(self, broker: Broker, queue_limit: int = DEFAULT_QUEUE_LIMIT, client_id: str = "",
+                 journal: LineJournal | None = None) -> None:
         import paho.mqtt.client as mqtt
 
         self.broker = broker
+        self.journal = journal
+        self._rows: dict[int, int] = {}  # MQTT message id -> its row in the journal's outbox
         self.queue_limit = queue_limit
         self._notes: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -205,17 +211,52 @@ class FindingPublisher:
             elif mid in self._unacked:
                 self._unacked.discard(mid)
                 self.published += 1
+                self._sent(self._rows.pop(mid, None))
             else:  # acknowledged before `publish` had noted it (or the status message)
                 self._acked_early.add(mid)
 
+    def _sent(self, row: int | None) -> None:
+        if row is None or self.journal is None:
+            return
+        try:
+            self.journal.message_sent(row)
+        except JournalError as err:  # sent twice at the next start, at worst
+            self._notes.put(f"MQTT: {err}")
+
     # --- the caller's thread --------------------------------------------------------------------------------
     def start(self) -> "FindingPublisher":
-        """Connect in the background (a broker that is down is retried; `notes()` says so)."""
+        """Connect in the background (a broker that is down is retried; `notes()` says so); with a journal,
+        what an earlier process left unsent goes first."""
         if not self._started:
             self._client.connect_async(self.broker.host, self.broker.port, keepalive=30)
             self._client.loop_start()
             self._started = True
+            left = self.journal.unsent() if self.journal is not None else []
+            for row, topic, payload in left:
+                self._hand_over(topic, payload, row)
+            if left:
+                self._notes.put(f"MQTT: {len(left)} finding(s) an earlier watch could not deliver are sent first")
         return self
+
+    def _hand_over(self, topic: str, payload: str, row: int | None) -> bool:
+        """Give one message to paho; False when its queue is full (the row stays in the journal)."""
+        import paho.mqtt.client as mqtt
+
+        # not under self._lock: paho calls on_publish holding its own lock, which publish takes too
+        info = self._client.publish(topic, payload, qos=QOS)
+        with self._lock:
+            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                self._dropped += 1
+                return False
+            if info.mid in self._acked_early:
+                self._acked_early.discard(info.mid)
+                self.published += 1
+                self._sent(row)
+            else:
+                self._unacked.add(info.mid)
+                if row is not None:
+                    self._rows[info.mid] = row
+        return True
 
     @property
     def connected(self) -> bool:
@@ -230,20 +271,16 @@ class FindingPublisher:
 
     def publish(self, finding: Finding, image_path: str = "", at: str = "") -> bool:
         """Queue one finding's message (sent now, or when the broker is back); False when the queue is full."""
-        import paho.mqtt.client as mqtt
-
         payload = json.dumps(finding_message(finding, image_path, at), ensure_ascii=False)
-        # not under self._lock: paho calls on_publish holding its own lock, which publish takes too
-        info = self._client.publish(self.broker.finding_topic, payload, qos=QOS)
+        row = None
+        if self.journal is not None:
+            try:
+                row = self.journal.add_message(self.broker.finding_topic, payload)
+            except JournalError as err:
+                self._notes.put(f"MQTT: {err}; this finding is sent while this watch runs only")
+        if self._hand_over(self.broker.finding_topic, payload, row):
+            return True
         with self._lock:
-            if info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
-                if info.mid in self._acked_early:
-                    self._acked_early.discard(info.mid)
-                    self.published += 1
-                else:
-                    self._unacked.add(info.mid)
-                return True
-            self._dropped += 1
             dropped = self._dropped
         self._notes.put(f"MQTT: {self.queue_limit} findings are waiting for the broker; the finding for "
                         f"{image_path or finding.image_path} was not published ({dropped} so far; all are in the "

@@ -9,11 +9,15 @@ follows the move). The app's watch mode (`ui.line.watch_mode`) uses the same hot
 service; its queue keeps the findings the store already holds, so it too inspects nothing twice.
 
 Order of the steps for one image: inspect, record, move, publish. A crash after recording leaves the file
-in place and inspected: the next start moves it without inspecting it again.
+in place and inspected: the next start moves it without inspecting it again. A file that can't be inspected
+(unreadable, empty, not an image) gets one error line and a row in the line journal (`core.line.journal`).
+One watch per folder: an OS lock (`.lriad-watch.lock` in the folder, or in the data folder when the folder is
+read-only) refuses a second one, which would inspect and publish every image twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -22,10 +26,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from lriad_desktop.core.inspection.finding import Finding
-from lriad_desktop.core.line.hot_folder import DEFAULT_SETTLE_S, HotFolder
+from lriad_desktop.core.line.hot_folder import DEFAULT_SETTLE_S, HotFolder, HotFolderError
+from lriad_desktop.core.line.journal import JournalError, LineJournal
+from lriad_desktop.core.paths import user_data_dir
 from lriad_desktop.core.backends.pipeline import InspectionBackend, InspectionRequest, inspect_requests
 from lriad_desktop.core.inspection.prompting import guess_object_name
 from lriad_desktop.core.line.publishing import FindingPublisher
+from lriad_desktop.core.file_locks import RunLock
 from lriad_desktop.core.store.review_store import ReviewStore, StoreError, file_sha256
 
 log = logging.getLogger(__name__)
@@ -76,6 +83,39 @@ def triage(store: ReviewStore, paths: Iterable[Path]) -> tuple[list[Landed], lis
     return new, seen
 
 
+def unreadable_reason(path: Path) -> str:
+    """Why a landed file can't be read ("" when it can, or when it is gone: nothing to say then)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except FileNotFoundError:
+        return ""
+    except PermissionError:
+        return "can't be read (permission denied): fix its permissions and land it again"
+    except OSError as err:
+        return f"can't be read ({err.strerror or err})"
+    return ""
+
+
+def move_to_problem(folder: Path, move_to: Path) -> str:
+    """Why `move_to` can't take the images watched in `folder` ("" when it can): the folder itself or one
+    above it would be excluded from the watch together with everything in it."""
+    if move_to == folder:
+        return f"--move-to {move_to} is the watched folder itself: choose a folder outside it"
+    if move_to in folder.parents:
+        return f"--move-to {move_to} holds the watched folder {folder}: choose a folder beside it, not above it"
+    return ""
+
+
+def folder_lock(folder: Path) -> RunLock:
+    """The OS lock of one watched folder: `.lriad-watch.lock` in it, or in the data folder when it is read-only."""
+    lock = RunLock(folder / "lriad-watch")
+    if os.access(folder, os.W_OK):
+        return lock
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    return RunLock(user_data_dir() / "watch-locks" / digest)
+
+
 def move_into(path: Path, watched: Path, done: Path) -> Path:
     """Move `path` (under `watched`) to the same relative place under `done`; never overwrites: a name
     already taken there gets `-1`, `-2`, … Returns the new path; raises OSError."""
@@ -103,13 +143,17 @@ class FolderWatch:
     def __init__(self, backend: InspectionBackend, store_path: str | os.PathLike, folder: str | os.PathLike,
                  *, object_name: str | None = None, move_to: str | os.PathLike | None = None,
                  publisher: FindingPublisher | None = None, settle_s: float = DEFAULT_SETTLE_S,
-                 polling: bool = False, batch_size: int = 4) -> None:
+                 polling: bool = False, batch_size: int = 4, journal: LineJournal | None = None) -> None:
         self.backend = backend
         self.store_path = Path(store_path)
         self.folder = Path(folder).expanduser().resolve()
         self.object_name = object_name
         self.move_to = Path(move_to).expanduser().resolve() if move_to else None
+        problem = move_to_problem(self.folder, self.move_to) if self.move_to else ""
+        if problem:
+            raise HotFolderError(problem)
         self.publisher = publisher
+        self.journal = journal
         self.batch_size = batch_size
         self.hot_folder = HotFolder(self.folder, settle_s=settle_s, polling=polling,
                                     exclude=[self.move_to] if self.move_to else ())
@@ -117,7 +161,25 @@ class FolderWatch:
     def run(self, on_image: Callable[[WatchedImage], None], on_note: Callable[[str], None] = lambda _line: None,
             should_stop: Callable[[], bool] = lambda: False, poll_s: float = 0.25) -> int:
         """Watch until `should_stop()` (checked about every `poll_s`) or an interrupt; returns how many images
-        were inspected. Loads the backend first (its error is raised before anything is watched)."""
+        were inspected. Takes the folder's lock, then loads the backend (their errors are raised before anything
+        is watched)."""
+        lock = folder_lock(self.folder) if self.folder.is_dir() else None
+        try:
+            if lock is not None and not lock.acquire():
+                raise HotFolderError(f"Another lriad watch is already watching {self.folder}: two would inspect and "
+                                     "publish every image twice (stop the other one first)")
+        except OSError as err:
+            raise HotFolderError(f"Can't lock {self.folder} for this watch: {err.strerror or err}") from None
+        try:
+            return self._run_locked(on_image, on_note, should_stop, poll_s)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run_locked(self, on_image: Callable[[WatchedImage], None], on_note: Callable[[str], None],
+                    should_stop: Callable[[], bool], poll_s: float) -> int:
+        if self.publisher is not None:
+            self.publisher.start()  # under the lock: what an earlier watch of this folder left unsent goes first
         self.backend.load()
         inspected = 0
         store = ReviewStore.open(self.store_path, durable=False)  # an inspection can be redone; a review can't
@@ -145,7 +207,14 @@ class FolderWatch:
 
     def _handle(self, store: ReviewStore, ready: Sequence[Path], on_image: Callable[[WatchedImage], None],
                 on_note: Callable[[str], None]) -> int:
-        new, seen = triage(store, ready)
+        readable = []
+        for path in ready:
+            problem = unreadable_reason(path)
+            if problem:
+                self._failed(path, problem, on_image, on_note)
+            else:
+                readable.append(path)
+        new, seen = triage(store, readable)
         for item in seen:  # inspected before a restart; perhaps not moved yet
             on_image(WatchedImage(str(item.path), skipped="already inspected",
                                   moved_to=self._move(store, item, None, on_note)))
@@ -154,7 +223,7 @@ class FolderWatch:
         for result in inspect_requests(self.backend, requests, self.batch_size):
             item: Landed = result.request.tag
             if result.finding is None:
-                on_image(WatchedImage(str(item.path), error=result.error))
+                self._failed(item.path, result.error, on_image, on_note)
                 continue
             count += 1
             image_id = inspection_id = None
@@ -172,6 +241,16 @@ class FolderWatch:
             on_image(WatchedImage(str(item.path), result.finding, moved_to=moved, inspection_id=inspection_id,
                                   store_error=store_error))
         return count
+
+    def _failed(self, path: Path, error: str, on_image: Callable[[WatchedImage], None],
+                on_note: Callable[[str], None]) -> None:
+        """A landed file that could not be inspected: on record in the journal, and said once."""
+        if self.journal is not None:
+            try:
+                self.journal.record_error(str(path), error)
+            except JournalError as err:
+                on_note(f"error: {err}")
+        on_image(WatchedImage(str(path), error=error))
 
     def _move(self, store: ReviewStore, item: Landed, image_id: int | None, on_note: Callable[[str], None]) -> str:
         if self.move_to is None:

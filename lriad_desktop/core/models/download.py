@@ -16,7 +16,9 @@ import errno
 import hashlib
 import io
 import json
+import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -127,6 +129,18 @@ _online_lock = threading.Lock()
 _online_users = 0
 
 
+class _RetryChatter(logging.Filter):
+    """Drops huggingface_hub's own retry warnings ("Trying to resume download...", "Retrying in 1s"): a dropped
+    connection printed a dozen of them before this module's one message, which says what matters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+
+_CHATTY_LOGGERS = ("huggingface_hub.file_download", "huggingface_hub.utils._http")
+_QUIET = _RetryChatter()
+
+
 @contextmanager
 def _hub_online(repo_id: str) -> Iterator[None]:
     """Let huggingface_hub reach the network for this download. The launcher keeps the hub offline
@@ -141,6 +155,8 @@ def _hub_online(repo_id: str) -> Iterator[None]:
         _online_users += 1
         saved = constants.HF_HUB_OFFLINE
         constants.HF_HUB_OFFLINE = False
+        for name in _CHATTY_LOGGERS:
+            logging.getLogger(name).addFilter(_QUIET)  # adding the same filter twice keeps one
     try:
         yield
     finally:
@@ -148,6 +164,8 @@ def _hub_online(repo_id: str) -> Iterator[None]:
             _online_users -= 1
             if _online_users == 0:
                 constants.HF_HUB_OFFLINE = saved or bool(os.environ.get("HF_HUB_OFFLINE"))
+                for name in _CHATTY_LOGGERS:
+                    logging.getLogger(name).removeFilter(_QUIET)
 
 
 def _hub_error(err: BaseException, repo_id: str) -> DownloadError | None:
@@ -184,6 +202,47 @@ def _wanted(path: str) -> bool:
     return "/" not in path and any(fnmatch(path, pattern) for pattern in DOWNLOAD_PATTERNS)
 
 
+def listed_path_problem(path: object) -> str:
+    """Why a path in a hub's file list can't be written under the download folder ("" when it can).
+
+    Refuses what would resolve outside the folder on some system: `..`, a drive (`C:`), a root (`/x`,
+    `\\server`), a backslash (a separator on Windows), control characters and empty names."""
+    if not isinstance(path, str) or not path.strip():
+        return "it names no file"
+    if "\\" in path:
+        return "it has a backslash"
+    if path.startswith("/") or ":" in path:
+        return "it names a root or a drive"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+        return "it has control characters"
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return "it climbs out of the folder (.. or an empty part)"
+    return ""
+
+
+def _checked_files(repo_id: str, tree: list) -> tuple[RemoteFile, ...]:
+    """The files a plan fetches, each listed path and size checked; `DownloadError` for a hostile or broken
+    listing, before anything is written."""
+    files = []
+    for entry in tree:
+        path, size = getattr(entry, "path", None), getattr(entry, "size", None)
+        name = re.split(r"[\\/]", path)[-1] if isinstance(path, str) else ""
+        if isinstance(path, str) and path and not any(fnmatch(name, pattern) for pattern in DOWNLOAD_PATTERNS):
+            continue  # never fetched (README images, docs), whatever its path
+        problem = listed_path_problem(path)
+        if problem:
+            raise DownloadError(f"The hub's file list for {repo_id} names {path!r}, which can't be written inside "
+                                f"the models folder ({problem}); nothing was downloaded")
+        if not _wanted(path):
+            continue
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise DownloadError(f"The hub's file list for {repo_id} gives no usable size for {path} ({size!r}); "
+                                "nothing was downloaded")
+        lfs = getattr(entry, "lfs", None)
+        files.append(RemoteFile(path, size, lfs.sha256 if lfs else None))
+    return tuple(files)
+
+
 def plan_download(repo_id: str, target: Path | None = None, revision: str = "main",
                   endpoint: str | None = None) -> DownloadPlan:
     """Ask the hub what to fetch: the commit, and the model files with their sizes.
@@ -198,6 +257,14 @@ def plan_download(repo_id: str, target: Path | None = None, revision: str = "mai
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise DownloadError(f"'{repo_id}' is not a repo id: give it as ORGANISATION/NAME, "
                             "e.g. Qwen/Qwen3-VL-4B-Instruct")
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise DownloadError(f"'{repo_id}' is not a repo id: names use letters, digits, '-', '_' and '.', no spaces "
+                            "(e.g. Qwen/Qwen3-VL-4B-Instruct)") from None
     hub = _hub_endpoint(endpoint)
     target = Path(target) if target is not None else default_target(repo_id)
     with _hub_online(repo_id):
@@ -205,14 +272,19 @@ def plan_download(repo_id: str, target: Path | None = None, revision: str = "mai
             api = HfApi(endpoint=hub)
             sha = api.model_info(repo_id, revision=revision).sha or revision
             tree = [f for f in api.list_repo_tree(repo_id, revision=sha, recursive=True) if isinstance(f, RepoFile)]
+            files = _checked_files(repo_id, tree)
             has_config = any(f.path == "config.json" for f in tree)
             config = _fetch_small(repo_id, "config.json", sha, hub) if has_config else None
+        except DownloadError:
+            raise
+        except (KeyError, TypeError, AttributeError):  # an entry without a path, size or id
+            raise DownloadError(f"The hub's file list for {repo_id} can't be read (an entry lacks its path or "
+                                "size); nothing was downloaded") from None
         except Exception as err:  # the hub's answers and network failures become one message
             mapped = _hub_error(err, repo_id)
             if mapped is None:
                 raise
             raise mapped from None
-    files = tuple(RemoteFile(f.path, int(f.size), f.lfs.sha256 if f.lfs else None) for f in tree if _wanted(f.path))
     if config is None or not any(f.path.endswith(".safetensors") for f in files):
         raise DownloadError(f"{repo_id} has no config.json and safetensors weights: it is not a model folder this "
                             "app can load")
@@ -323,6 +395,11 @@ def run_download(plan: DownloadPlan, on_progress: Callable[[DownloadProgress], N
     from huggingface_hub.utils import build_hf_headers
 
     target = plan.target
+    for remote in plan.files:  # a plan built elsewhere gets the same check as the hub's listing
+        problem = listed_path_problem(remote.path)
+        if problem:
+            raise DownloadError(f"{remote.path!r} can't be written inside the models folder ({problem}); "
+                                "nothing was downloaded")
     try:
         (target / PARTIAL_DIR).mkdir(parents=True, exist_ok=True)
         (target / DOWNLOAD_MARKER).write_text(json.dumps(
@@ -374,6 +451,10 @@ def run_download(plan: DownloadPlan, on_progress: Callable[[DownloadProgress], N
                 raise
             except Exception as err:
                 mapped = _hub_error(err, plan.repo_id)
+                if isinstance(mapped, HubUnreachable):  # the plan reached it: the connection was lost since
+                    raise DownloadError(f"The connection to the hub was lost while downloading {remote.path}; "
+                                        "everything received so far is kept: download again to carry on from "
+                                        "there") from None
                 if mapped is not None:
                     raise mapped from None
                 if isinstance(err, OSError) and err.errno is None:  # http_get's size check after a cut-off

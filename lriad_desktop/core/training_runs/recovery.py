@@ -1,7 +1,7 @@
 """Reconciling training runs with the disk: what a killed or crashed `lriad train` left behind is put right
 when the next run starts (`training.recipes.improve`) and when the app starts (`AppController.reconcile_training`).
 
-- a `running` row whose run holds no lock any more (`core.training_runs.run_lock`) becomes `interrupted`, with why;
+- a `running` row whose run holds no lock any more (`core.file_locks`) becomes `interrupted`, with why;
 - a complete adapter folder the app trained (it has `lriad_training.json`) that no version points at is
   registered as an inactive version, marked recovered; one that is not whole is removed when one of this
   store's runs wrote it (another store's damaged adapter is left alone); a registered version's folder is
@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 
 from lriad_desktop.core.backends.engine import validate_adapter_folder
 from lriad_desktop.core.backends.model_files import ModelFolderError
-from lriad_desktop.core.training_runs.run_lock import RunLock
+from lriad_desktop.core.file_locks import RunLock
 from lriad_desktop.core.store.review_store import ReviewStore, TrainingRun, now_iso
 
 TEMP_INFIX = ".lriad-tmp-"  # `.NAME.lriad-tmp-…`: a temp folder of the run writing adapter NAME

@@ -85,6 +85,8 @@ def run_verdict(before: dict[str, Any], after: dict[str, Any],
                 tolerance_points: float = DEFAULT_TOLERANCE_POINTS, min_held_out: int = MIN_HELD_OUT) -> RunVerdict:
     """The guard's verdict from a run's before/after scores (split → class → figures, as `lriad train` writes
     them): the held-out set's overall figures, each compared with `tolerance_points`."""
+    if not isinstance(tolerance_points, (int, float)) or not 0 <= tolerance_points <= 100:  # NaN too
+        tolerance_points = DEFAULT_TOLERANCE_POINTS
     b, a = _all(before), _all(after)
     held = int(a.get("n", b.get("n", 0)) or 0)
     if held < min_held_out:

@@ -1,4 +1,5 @@
-"""The lock a training run holds on its adapter folder's name while it lives.
+"""OS locks that die with their process: the lock a training run holds on its adapter folder's name while it lives
+(also taken by one watch per folder and by exports while they stage).
 
 `lriad train --out DIR/NAME` holds an OS lock on `DIR/.NAME.lock` from its start to its end; the
 operating system drops it when the process dies, even on SIGKILL. So a `running` row, a hidden
