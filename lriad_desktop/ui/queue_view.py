@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPainte
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from lriad_desktop.core.confidence import format_score
-from lriad_desktop.core.finding import verdict_word
+from lriad_desktop.core.finding import Verdict, verdict_word
 from lriad_desktop.core.review import ImageStatus, agreement
 from lriad_desktop.ui.queue_model import THUMB_SIZE, QueueEntry, QueueModel
 from lriad_desktop.ui.theme import colour
@@ -94,8 +94,9 @@ class QueueDelegate(QStyledItemDelegate):
         fm = QFontMetrics(option.font)
         folder = Path(entry.path).parent.name
         line = QRect(text_left, r.top() + 10 + fm.height(), width, fm.height())
-        if entry.model_finding is not None:  # the anomaly score, right-aligned beside the folder
-            score = "score " + format_score(entry.model_finding.anomaly_score)
+        decided = entry.finding
+        if decided is not None and decided.verdict is not Verdict.UNPARSED:  # the score, right of the folder
+            score = "score " + format_score(decided.anomaly_score)
             painter.drawText(line, Qt.AlignmentFlag.AlignRight, score)
             line.setWidth(max(0, width - fm.horizontalAdvance(score) - 8))
         painter.drawText(line, Qt.AlignmentFlag.AlignLeft, fm.elidedText(folder, Qt.TextElideMode.ElideMiddle,
