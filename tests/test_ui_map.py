@@ -166,5 +166,5 @@ def test_the_region_hint_is_in_the_prompt_only_when_its_setting_is_on(qtbot, mak
         qtbot.keyClick(window, Qt.Key.Key_I)
     hint = window.current_entry().model_finding.anomaly_map.hint
     assert "differs most" in hint and hint in bundled.last_prompts[0]
-    assert "its region was named in the prompt" in window.finding_panel.score.text()
+    assert "The map's region was named in the prompt" in window.finding_panel.details.text()
     window.close()
