@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from lriad_desktop.core.finding import Box, Finding, MapSummary, Verdict
 from lriad_desktop.core.map_banks import MIN_FUSED_BANK, finding_with_map
 from lriad_desktop.core.review import ImageStatus
+from lriad_desktop.ui.queue_view import chip_text
 from test_ui_helpers import (UI_MARKS, add_and_wait, deliver, make_window, no_leaked_windows,  # noqa: F401
                              part_image, wait_shown)
 
@@ -39,6 +40,7 @@ def test_an_unreadable_demo_answer_is_led_by_the_maps_verdict_and_space_accepts_
     assert panel.defect_summary.text().startswith("The anomaly map marks 1 region to review")
     assert "Raw answer" in panel.reasoning.toHtml()  # the guess is still there to read
     entry = window.current_entry()
+    assert chip_text(entry) == ("map: defective", "danger")  # the queue says who decided
     assert entry.status is ImageStatus.DEFECT and [d.box for d in entry.finding.defects] == [MAP_BOX]
     assert [b.box() for b in window.view.box_items()] == [MAP_BOX]  # the map's region is the box to review
     qtbot.keyClick(window, Qt.Key.Key_Space)

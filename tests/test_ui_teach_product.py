@@ -138,3 +138,23 @@ def test_the_queues_selection_can_be_taught_and_a_folder_without_images_is_said(
     assert not dialog.teach_button.isEnabled()
     dialog.close()
     window.close()
+
+
+def test_the_queued_images_of_the_product_are_inspected_with_its_new_map(qtbot, make_window, tmp_path):
+    good, test = _dataset(tmp_path / "fabric")
+    window = make_window()
+    add_and_wait(qtbot, window, test, 2)  # parts waiting in the queue, named fabric from where they lie
+    dialog = _open_dialog(qtbot, window)
+    dialog.set_folder(str(tmp_path / "fabric" / "train" / "good"))
+    qtbot.waitUntil(lambda: dialog.teach_button.isEnabled())
+    qtbot.mouseClick(dialog.teach_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.built, timeout=180000)
+    assert " in all)" in dialog.status.text()
+    button = dialog.inspect_queued_button
+    assert button.isVisible() and button.text() == "Inspect 2 Queued Images"
+    assert "Anomaly map · 8 good images" in window.bank_row.text.text()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    q = window.controller.queue
+    qtbot.waitUntil(lambda: all(e.model_finding is not None for e in q.entries()), timeout=180000)
+    assert all(e.model_finding.anomaly_map is not None for e in q.entries())
+    window.close()

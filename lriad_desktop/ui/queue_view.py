@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 
 from lriad_desktop.core.confidence import format_score
 from lriad_desktop.core.finding import Verdict, verdict_word
+from lriad_desktop.core.map_decision import map_led
 from lriad_desktop.core.review import ImageStatus, agreement
 from lriad_desktop.ui.queue_model import THUMB_SIZE, QueueEntry, QueueModel
 from lriad_desktop.ui.theme import colour
@@ -35,6 +36,8 @@ STATUS_STYLE: dict[ImageStatus, tuple[str, str]] = {
 def chip_text(entry: QueueEntry) -> tuple[str, str]:
     """The status chip of a row: its text and colour token (a flag says the verdict it sets)."""
     text, token = STATUS_STYLE[entry.status]
+    if entry.status in (ImageStatus.NORMAL, ImageStatus.DEFECT) and map_led(entry.model_finding):
+        text = text.replace("model:", "map:")  # the demo model's answer is only a guess: the map decided
     if entry.status is ImageStatus.FLAGGED and entry.review is not None:
         text += " " + verdict_word(entry.review.review.verdict)
     return text, token

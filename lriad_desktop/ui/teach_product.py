@@ -10,6 +10,7 @@ under the product's name and inspects them.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -49,6 +50,7 @@ class TeachProductDialog(QDialog):
         self.stage = "idle"  # idle, scanning, recording, building, done
         self._task: TaskHandle | None = None
         self._notices: list[str] = []
+        self._started = 0.0
         self._build()
         self.name_edit.setText(suggested_name)
         if self.selected:
@@ -65,8 +67,9 @@ class TeachProductDialog(QDialog):
         self.name_edit.setCompleter(QCompleter(names, self))
         self.name_edit.textChanged.connect(lambda _t: self._update())
         self.folder_radio = QRadioButton("A folder of good images")
-        self.selection_radio = QRadioButton(f"The {len(self.selected)} image{'s' if len(self.selected) != 1 else ''} "
-                                            "selected in the queue")
+        n = len(self.selected)
+        self.selection_radio = QRadioButton(f"The {n} images selected in the queue" if n else
+                                            "Images selected in the queue (select two or more there first)")
         self.selection_radio.setEnabled(bool(self.selected))
         self.folder_radio.setChecked(True)
         group = QButtonGroup(self)
@@ -103,12 +106,16 @@ class TeachProductDialog(QDialog):
         self.inspect_button.setObjectName("primary")
         self.inspect_button.clicked.connect(self.inspect_folder)
         self.inspect_button.hide()
+        self.inspect_queued_button = QPushButton()
+        self.inspect_queued_button.clicked.connect(self.inspect_queued)
+        self.inspect_queued_button.hide()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.teach_button)
+        buttons.addWidget(self.inspect_queued_button)
         buttons.addWidget(self.inspect_button)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 16, 20, 16)
@@ -178,6 +185,9 @@ class TeachProductDialog(QDialog):
         self.teach_button.setEnabled(idle and bool(self.name_edit.text().strip()) and bool(self.images()))
         self.teach_button.setVisible(self.stage != "done")
         self.inspect_button.setVisible(self.stage == "done")
+        queued = self.queued_rows()
+        self.inspect_queued_button.setText(f"Inspect {len(queued)} Queued Image{'s' if len(queued) != 1 else ''}")
+        self.inspect_queued_button.setVisible(self.stage == "done" and bool(queued))
         for w in (self.name_edit, self.folder_radio, self.folder_button):
             w.setEnabled(idle)
         self.selection_radio.setEnabled(idle and bool(self.selected))
@@ -199,6 +209,7 @@ class TeachProductDialog(QDialog):
         c = self.controller
         store_path, reviewer, golden = c.store.path, c.reviewer_name(), self._golden_wanted_count()
         self.stage = "recording"
+        self._started = time.monotonic()
         self._progress("Recording good images: %v of %m", 0, len(paths))
         self._say(f"Recording {len(paths)} good images of the {object_phrase(name)}…")
         self._update()
@@ -232,6 +243,7 @@ class TeachProductDialog(QDialog):
         c.reload_reviews(list(taught.good))
         if taught.golden:
             c.golden.reload(taught.object_name)
+        c.maps.changed.emit(taught.object_name)  # its good images changed: the bank row says so at once
         if len(taught.good) < 2:
             self._stopped(taught.text() + ". The anomaly map needs at least two good images.")
             return
@@ -284,8 +296,10 @@ class TeachProductDialog(QDialog):
         self.stage = "done"
         self.bar.hide()
         status = maps.status(taught.object_name)
+        took = time.monotonic() - self._started
         text = (f"{taught.text()}. The anomaly map of the {object_phrase(taught.object_name)} is built from "
-                f"{status.images} good images. Inspect a folder of its parts: the map marks what is unlike them.")
+                f"{status.images} good images ({duration(took)} in all). Inspect its parts: the map marks what is "
+                "unlike them.")
         if status.images < MIN_FUSED_BANK:
             text += (f" With fewer than {MIN_FUSED_BANK} good images the map is shown but its score doesn't decide:"
                      " add more good images when you can.")
@@ -318,6 +332,20 @@ class TeachProductDialog(QDialog):
         c.add_paths([resolved], inspect=True)
         self.accept()
 
+    def queued_rows(self) -> list[int]:
+        """Rows of the queue that show the taught product and have no finding yet."""
+        if self.taught is None:
+            return []
+        c, key = self.controller, object_key(self.taught.object_name)
+        return [row for row, e in enumerate(c.queue.entries())
+                if e.model_finding is None and not e.error and object_key(c.object_name_for(e.path)) == key
+                and e.path not in self.taught.good]
+
+    def inspect_queued(self) -> None:
+        """Inspect the queued images of the product with its new map, and close."""
+        self.controller.inspect_rows(self.queued_rows())
+        self.accept()
+
     def cancel(self) -> None:
         """Stop what runs (recording or the map's build), or close."""
         if self.stage == "recording" and self._task is not None:
@@ -339,6 +367,12 @@ class TeachProductDialog(QDialog):
 
     def _say(self, text: str) -> None:
         self.status.setText(text)
+
+
+def duration(seconds: float) -> str:
+    """"42 s", "2 min 5 s"."""
+    whole = int(round(seconds))
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60} s"
 
 
 class TeachProductAction(QObject):
