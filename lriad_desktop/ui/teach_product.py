@@ -367,6 +367,7 @@ class TeachProductDialog(QDialog):
 
     def _say(self, text: str) -> None:
         self.status.setText(text)
+        self.adjustSize()  # a longer line or another button: the dialog grows rather than squeezing its rows
 
 
 def duration(seconds: float) -> str:
