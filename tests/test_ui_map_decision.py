@@ -47,6 +47,9 @@ def test_an_unreadable_demo_answer_is_led_by_the_maps_verdict_and_space_accepts_
     qtbot.waitUntil(lambda: window.controller.queue.entry(0).review is not None)
     review = window.controller.queue.entry(0).review.review
     assert review.verdict is Verdict.ANOMALOUS and [d.box for d in review.defects] == [MAP_BOX]
+    window.set_current(0)
+    qtbot.waitUntil(lambda: banner.badge.text() == "✓ DEFECTIVE")
+    assert "Anomaly map said: defective" in banner.source.text() and banner.guess.isVisible()
     window.close()
 
 

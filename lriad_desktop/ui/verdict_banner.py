@@ -109,8 +109,9 @@ class VerdictBanner(QWidget):
             model = f"{verdict_word(said.verdict)} ({version_label(said.model_version) or 'model'})"
         else:
             model = "an earlier inspection" if entry.reinspected else "not inspected"
+        who = "Model said"
         if led and f is not None and not entry.reinspected:
-            model = f"{verdict_word(f.verdict)} (the anomaly map)"
+            who, model = "Anomaly map said", verdict_word(f.verdict)
         if rec is None:
             text, key = BADGES[f.verdict] if f is not None else ("NOT INSPECTED", "pending")
             self._badge(text, key, reviewed=False)
@@ -122,7 +123,7 @@ class VerdictBanner(QWidget):
             self._badge(text, key, reviewed=True, mark=_MARK[r.kind])
             how = {ReviewKind.LABEL: ", another defect type", ReviewKind.BOX: ", the box elsewhere"}.get(r.kind, "")
             self.source.setText(f"Your review · {_DID[r.kind]} by {rec.reviewer} · {when_text(rec.created_at)}\n"
-                                f"Model said: {model}{how if said is not None else ''}")
+                                f"{who}: {model}{how if said is not None else ''}")
         self.source.show()
         if rec is not None and entry.reinspected and f is not None:
             a = agreement(rec.review, f)
