@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from lriad_desktop.core.images import iter_image_files
 from lriad_desktop.core.finding import Box, Defect, Finding, MapSummary, Verdict
 from lriad_desktop.core.map_banks import MIN_FUSED_BANK, finding_with_map
 from lriad_desktop.core.map_decision import MAP_RULE, decided, is_demo_model, map_led
@@ -34,6 +35,9 @@ def test_a_dataset_folder_gives_its_good_images_without_the_masks(tmp_path):
     found = good_images_in([root])
     assert found == [str(p.resolve()) for p in good]
     assert good_images_in([root / "train" / "good", good[0]]) == found  # each once
+    masks = root / "ground_truth"
+    assert len(good_images_in([masks])) == 1  # a mask folder given on purpose is walked
+    assert len(list(iter_image_files([root]))) == 4 and len(list(iter_image_files([root], skip_masks=True))) == 3
 
 
 def test_teaching_records_normal_reviews_the_map_counts_and_leaves_a_defective_image_out(tmp_path):

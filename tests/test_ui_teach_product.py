@@ -143,7 +143,12 @@ def test_the_queues_selection_can_be_taught_and_a_folder_without_images_is_said(
 def test_the_queued_images_of_the_product_are_inspected_with_its_new_map(qtbot, make_window, tmp_path):
     good, test = _dataset(tmp_path / "fabric")
     window = make_window()
-    add_and_wait(qtbot, window, test, 2)  # parts waiting in the queue, named fabric from where they lie
+    add_and_wait(qtbot, window, [tmp_path / "fabric" / "test"], 2)  # parts waiting, named fabric from where they lie
+    window.clear_queue()
+    add_and_wait(qtbot, window, [tmp_path / "fabric"], 10)  # the whole dataset: 8 good + 2 parts, never its mask
+    assert not any("ground_truth" in e.path for e in window.controller.queue.entries())
+    window.clear_queue()
+    add_and_wait(qtbot, window, test, 2)
     dialog = _open_dialog(qtbot, window)
     dialog.set_folder(str(tmp_path / "fabric" / "train" / "good"))
     qtbot.waitUntil(lambda: dialog.teach_button.isEnabled())

@@ -21,7 +21,6 @@ from lriad_desktop.core.images import is_image_file, iter_image_files
 from lriad_desktop.core.review import Review, ReviewKind
 from lriad_desktop.core.store import ReviewStore, StoreError
 
-MASK_FOLDERS = frozenset({"ground_truth", "masks", "mask"})  # a dataset's masks are never good images
 TAUGHT_NOTE = "taught as a good image of the product"
 
 Progress = Callable[[int, int], None]
@@ -55,20 +54,15 @@ class Taught:
         return text
 
 
-def in_mask_folder(path: str | Path) -> bool:
-    """Whether a path lies in a dataset's mask folder (`ground_truth/`, `masks/`)."""
-    return any(part.lower() in MASK_FOLDERS for part in Path(path).parent.parts)
-
-
 def good_images_in(sources: Iterable[str | Path], check: Callable[[], None] | None = None) -> list[str]:
     """The image files of `sources` (folders walked with their sub-folders, files as given), resolved, in
     order, each once, without a dataset's masks."""
     found: list[str] = []
     seen: set[str] = set()
-    for path in iter_image_files([str(s) for s in sources], recursive=True):
+    for path in iter_image_files([str(s) for s in sources], recursive=True, skip_masks=True):
         if check is not None:
             check()
-        if not is_image_file(path) or in_mask_folder(path):
+        if not is_image_file(path):
             continue
         resolved = str(Path(path).resolve())
         if resolved not in seen:
@@ -140,5 +134,5 @@ def teach_good_images(store: ReviewStore, object_name: str, paths: Sequence[str]
     return Taught(name, tuple(good), tuple(defective), tuple(unreadable), tuple(chosen))
 
 
-__all__ = ["MASK_FOLDERS", "TAUGHT_NOTE", "Taught", "TeachError", "check_product_name", "good_images_in",
-           "in_mask_folder", "model_takes_references", "references_wanted", "teach_good_images"]
+__all__ = ["TAUGHT_NOTE", "Taught", "TeachError", "check_product_name", "good_images_in", "model_takes_references",
+           "references_wanted", "teach_good_images"]

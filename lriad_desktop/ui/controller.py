@@ -45,7 +45,7 @@ def _scan(paths: Sequence[str], recursive: bool, ctx: TaskContext) -> tuple[int,
     chunk: list[str] = []
     found = skipped = 0
     last = time.monotonic()
-    for p in iter_image_files(paths, recursive=recursive):
+    for p in iter_image_files(paths, recursive=recursive, skip_masks=True):  # a dataset's ground_truth/ isn't parts
         ctx.check()
         if not is_image_file(p):
             skipped += 1
