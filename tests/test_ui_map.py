@@ -75,8 +75,9 @@ def test_m_shows_the_heatmap_with_its_legend_and_the_maps_boxes_apart(qtbot, mak
     assert map_box.pen().color().name() == MAP_BOX_COLOR and map_box.box() == Box(190, 80, 240, 120)
     assert [b.box() for b in view.box_items()] == [Box(120, 80, 200, 140)]  # the model's box, editable, apart
     assert view.box_items()[0].pen().style() != Qt.PenStyle.DashLine
-    panel = window.finding_panel.score.text()
-    assert DEFAULT_FUSION.describe() in panel and "Anomaly map +7.5 · 1 region · 12 good images" in panel
+    panel = window.finding_panel
+    assert panel.score.text() == "Anomaly score 0.99 · threshold 0.50"  # one number; how it was made: Details
+    assert DEFAULT_FUSION.describe() in panel.details.text() and "1 region · 12 good images" in panel.details.text()
     window.grab().save(str(tmp_path / "map.png"))
     qtbot.keyClick(window, Qt.Key.Key_M)
     assert not view.map_visible and not view.heatmap_item().isVisible() and not map_box.isVisible()
@@ -102,7 +103,10 @@ def test_an_inspection_builds_the_bank_from_golden_samples_and_fuses_the_score(q
     assert finding.score_rule == DEFAULT_FUSION.describe() and finding.anomaly_score is not None
     assert finding.anomaly_map.hint.startswith("Compared with good images")
     assert finding.anomaly_map.hint in bundled.last_prompts[0]
-    assert "Score from model" in window.finding_panel.score.text()
+    assert window.finding_panel.score.text().startswith("Anomaly score ")
+    banner = window.finding_panel.banner  # the bundled demo model: the map's verdict leads, the model's is a guess
+    assert banner.source.text().startswith("The anomaly map's verdict · score ")
+    assert banner.guess.isVisible() and banner.guess.text().startswith("Demo model's guess: ")
     stored = window.controller.store.latest_finding(window.current_entry().image_id)
     assert stored.anomaly_map == finding.anomaly_map and stored.score_rule == finding.score_rule
     assert len(list((tmp_path / BANK_FOLDER).glob("*.safetensors"))) == 1
@@ -162,5 +166,5 @@ def test_the_region_hint_is_in_the_prompt_only_when_its_setting_is_on(qtbot, mak
         qtbot.keyClick(window, Qt.Key.Key_I)
     hint = window.current_entry().model_finding.anomaly_map.hint
     assert "differs most" in hint and hint in bundled.last_prompts[0]
-    assert "its region was named in the prompt" in window.finding_panel.score.text()
+    assert "The map's region was named in the prompt" in window.finding_panel.details.text()
     window.close()

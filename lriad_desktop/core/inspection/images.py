@@ -202,17 +202,23 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
-def iter_image_files(paths: Iterable[str | os.PathLike], recursive: bool = True) -> Iterator[Path]:
-    """Files given directly, and image files found in folders (sorted, lazily, recursively)."""
+MASK_FOLDERS = frozenset({"ground_truth", "masks"})  # a dataset's masks (MVTec-AD layout): never parts to inspect
+
+
+def iter_image_files(paths: Iterable[str | os.PathLike], recursive: bool = True,
+                     skip_masks: bool = False) -> Iterator[Path]:
+    """Files given directly, and image files found in folders (sorted, lazily, recursively); with
+    `skip_masks`, sub-folders named as a dataset's masks (`MASK_FOLDERS`) are left out (a folder given
+    directly is always walked)."""
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            yield from _walk(p, recursive)
+            yield from _walk(p, recursive, skip_masks)
         else:
             yield p
 
 
-def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
+def _walk(folder: Path, recursive: bool, skip_masks: bool = False) -> Iterator[Path]:
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
@@ -222,9 +228,10 @@ def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
         if entry.name.startswith("."):
             continue
         if entry.is_dir(follow_symlinks=False):
-            subdirs.append(Path(entry.path))
+            if not (skip_masks and entry.name.lower() in MASK_FOLDERS):
+                subdirs.append(Path(entry.path))
         elif is_image_file(entry.name):
             yield Path(entry.path)
     if recursive:
         for sub in subdirs:
-            yield from _walk(sub, recursive)
+            yield from _walk(sub, recursive, skip_masks)

@@ -39,6 +39,7 @@ class AnomalyMaps(QObject):
         self.building: str | None = None
         self._inspection = None
         self._pending: str | None = None
+        self._build_task = None  # the running build's TaskHandle, for `cancel_build`
 
     def attach(self, inspection) -> None:
         """Follow the inspection service's model: the identity banks are kept under, and Rebuild's model."""
@@ -108,12 +109,29 @@ class AnomalyMaps(QObject):
             return self.banks.build(tower_of(backend), object_name, paths,
                                     progress=lambda done, total: ctx.progress((done, total)), check=ctx.check)
 
-        self._runner.submit(work, lambda bank, err: self._built(object_name, bank, err), lane="model",
-                            on_progress=lambda value: self.progress.emit(object_name, *value))
+        self._build_task = self._runner.submit(work, lambda bank, err: self._built(object_name, bank, err),
+                                               lane="model",
+                                               on_progress=lambda value: self.progress.emit(object_name, *value))
+        return True
+
+    @property
+    def waiting_for_model(self) -> str | None:
+        """The object whose bank is built once the model has loaded (None: none waits)."""
+        return self._pending
+
+    def cancel_build(self) -> bool:
+        """Stop the bank being built (the saved bank, if any, stays as it was), or the build waiting for the
+        model to load; False when none is under way."""
+        if self._pending is not None:
+            self._pending = None
+            return True
+        if self.building is None or self._build_task is None:
+            return False
+        self._build_task.cancel()
         return True
 
     def _built(self, object_name: str, bank, error: BaseException | None) -> None:
-        self.building = None
+        self.building, self._build_task = None, None
         obj = object_phrase(object_name)
         if isinstance(error, (AnomalyMapError, FeatureError, FileWriteError)):
             self.notice.emit(str(error))

@@ -48,6 +48,10 @@ class GoldenSamples(QObject):
             return ()
         return tuple(g.path for g in self.of(object_name) if g.path != path)[:count]
 
+    def reload(self, object_name: str) -> None:
+        """Read the object's golden samples again (after another connection added some) and say so."""
+        self._reload(object_name)
+
     def _reload(self, object_name: str) -> None:
         key = object_key(object_name)
         self._by_object[key] = self._store.golden_samples(object_name)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtWidgets import QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QSizePolicy, QTextBrowser, QToolButton, QVBoxLayout, QWidget
 
-from lriad_desktop.core.inspection.confidence import format_score
 from lriad_desktop.core.defect_kinds import display_name
 from lriad_desktop.core.inspection.finding import Finding, Verdict
-from lriad_desktop.core.anomaly_map.banks import describe_fusion
+from lriad_desktop.core.anomaly_map.decision import map_led
+from lriad_desktop.core.anomaly_map.score_words import score_details, score_headline
 from lriad_desktop.core.store.adapter_versions import version_label
 from lriad_desktop.ui.review.queue_model import QueueEntry
 from lriad_desktop.ui.theme import colour
@@ -63,25 +64,21 @@ def describe_timing(finding: Finding) -> str:
 
 
 def describe_score(entry: QueueEntry) -> str:
-    """"Anomaly score 0.47 · threshold 0.50 · needs review", "—" without a score, "" before inspection; with an
-    anomaly map, how the score was fused (the rule) and what the map said."""
+    """"Anomaly score 0.47 · threshold 0.50 · needs review" (the one number the verdict follows), "No anomaly
+    score: …" for an unreadable answer, "" before inspection (`core.anomaly_map.score_words`)."""
     f = entry.model_finding
     if f is None or entry.error:
         return ""
-    text = f"Anomaly score {format_score(f.anomaly_score)} · threshold {entry.threshold:.2f}"
-    if entry.needs_review:
-        text += " · needs review"
     decided = entry.finding
-    if decided is not None and decided.verdict is not f.verdict:
-        text += f" (the model said {f.verdict.value})"
-    if f.anomaly_map is not None:
-        m = f.anomaly_map
-        regions = len(m.boxes)
-        text += (f"\nScore from {describe_fusion(f)}\nAnomaly map {m.score:+.1f} · "
-                 f"{regions} region{'s' if regions != 1 else ''} · {m.bank_images} good images · M shows it")
-        if m.hint:
-            text += " · its region was named in the prompt"
-    return text
+    return score_headline(f, decided if decided is not None else f, entry.threshold, entry.needs_review)
+
+
+def describe_score_details(entry: QueueEntry) -> str:
+    """How the score was made, one line each (the panel's *Details*); "" before inspection."""
+    f = entry.model_finding
+    if f is None or entry.error:
+        return ""
+    return "\n".join(score_details(f))
 
 
 class FindingPanel(QWidget):
@@ -102,6 +99,17 @@ class FindingPanel(QWidget):
         self.score = QLabel()  # the anomaly score against the object's threshold
         self.score.setObjectName("score")
         self.score.setWordWrap(True)
+        self.details_button = QToolButton()  # how the score was made, for whoever wants to know
+        self.details_button.setObjectName("scoreDetails")
+        self.details_button.setText("Details")
+        self.details_button.setCheckable(True)
+        self.details_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.details_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.details_button.toggled.connect(self._details_toggled)
+        self.details = QLabel()
+        self.details.setObjectName("scoreDetails")
+        self.details.setWordWrap(True)
+        self.details.hide()
         self.reasoning = QTextBrowser()
         self.reasoning.setObjectName("reasoning")
         self.reasoning.setOpenLinks(False)
@@ -114,6 +122,8 @@ class FindingPanel(QWidget):
         layout.addWidget(section_title("Verdict"))
         layout.addWidget(self.banner)
         layout.addWidget(self.score)
+        layout.addWidget(self.details_button)
+        layout.addWidget(self.details)
         layout.addWidget(self.defect_summary)
         layout.addWidget(section_title("Reasoning"))
         layout.addWidget(self.reasoning, 1)
@@ -127,6 +137,7 @@ class FindingPanel(QWidget):
             self._badge("NO IMAGE", "pending")
             self.defect_summary.setText("")
             self.score.setText("")
+            self._show_details("")
             self.reasoning.setHtml("")
             self.meta.setText("")
             return
@@ -134,6 +145,7 @@ class FindingPanel(QWidget):
         self.title.setToolTip(entry.path)
         f = entry.finding
         self.score.setText(describe_score(entry))
+        self._show_details(describe_score_details(entry))
         if entry.error:
             self._badge("CAN'T INSPECT IMAGE", "error")  # unreadable, a shape the model can't take, or a failed run
             self.defect_summary.setText(entry.error)
@@ -151,7 +163,14 @@ class FindingPanel(QWidget):
             self.meta.setText("")
         else:
             self.banner.show_entry(entry, reviewed)
-            if f.verdict is Verdict.ANOMALOUS:
+            if map_led(entry.model_finding):
+                n = len(f.defects)
+                self.defect_summary.setText(
+                    f"The anomaly map marks {n} region{'s' if n != 1 else ''} to review (dashed yellow with M); "
+                    "give each a type (L) or accept" if n else
+                    "The anomaly map marks a defect but no single region" if f.verdict is Verdict.ANOMALOUS else
+                    "The anomaly map finds nothing unlike the good images")
+            elif f.verdict is Verdict.ANOMALOUS:
                 names = ", ".join(f"{i}. {display_name(d.label)}" + ("" if d.box else " (no box)")
                                   for i, d in enumerate(f.defects, start=1))
                 self.defect_summary.setText("The model found: " + (names or "no defect named"))
@@ -161,7 +180,7 @@ class FindingPanel(QWidget):
                                             else "The model found no defect")
             else:
                 self.defect_summary.setText("The model's answer could not be read; flag the right verdict.")
-            self.reasoning.setHtml(reasoning_html(f))
+            self.reasoning.setHtml(reasoning_html(entry.model_finding or f))
             timing = describe_timing(f)
             obj = f" · object “{f.object_name}”" if f.object_name else ""
             n = len(f.references)
@@ -170,6 +189,15 @@ class FindingPanel(QWidget):
                               + obj + beside)
             both = (f"base + adapter: {f.model_version}",) if version_label(f.model_version) != f.model_version else ()
             self.meta.setToolTip("\n".join(both + tuple(f.references)))
+
+    def _show_details(self, text: str) -> None:
+        self.details.setText(text)
+        self.details_button.setVisible(bool(text))
+        self.details.setVisible(bool(text) and self.details_button.isChecked())
+
+    def _details_toggled(self, on: bool) -> None:
+        self.details_button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        self.details.setVisible(on and bool(self.details.text()))
 
     def _badge(self, text: str, key: str) -> None:
         self.banner.set_badge(text, key)

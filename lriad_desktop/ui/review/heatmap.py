@@ -70,7 +70,8 @@ class HeatmapItem(QGraphicsItem):
 
 
 def paint_legend(painter: QPainter, viewport: QRectF, summary: MapSummary) -> QRectF:
-    """The colour scale in the view's lower left corner, with the map's score; returns where it was drawn."""
+    """The colour scale in the view's lower left corner (no score: the side panel has the one number); returns
+    where it was drawn."""
     font = QFont()
     font.setPointSizeF(9.0)
     painter.setFont(font)
@@ -83,7 +84,7 @@ def paint_legend(painter: QPainter, viewport: QRectF, summary: MapSummary) -> QR
     painter.fillPath(path, QColor(20, 22, 28, 215))
     painter.setPen(QColor("white"))
     inner = box.adjusted(10, 6, -10, -6)
-    title = f"Anomaly map · score {summary.score:+.1f} · M hides it"
+    title = "Anomaly map · M hides it"  # its score is the side panel's one number, not a second one here
     painter.drawText(QRectF(inner.left(), inner.top(), inner.width(), line), Qt.AlignmentFlag.AlignLeft, title)
     bar = QRectF(inner.left(), inner.top() + line + 6, inner.width(), 12)
     gradient = QLinearGradient(QPointF(bar.left(), 0), QPointF(bar.right(), 0))

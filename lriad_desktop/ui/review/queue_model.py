@@ -10,7 +10,8 @@ from typing import Any, Callable, Iterable
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QImage
 
-from lriad_desktop.core.inspection.confidence import DEFAULT_THRESHOLD, as_decided, doubt, needs_review
+from lriad_desktop.core.inspection.confidence import DEFAULT_THRESHOLD, doubt, needs_review
+from lriad_desktop.core.anomaly_map.decision import decided
 from lriad_desktop.core.inspection.finding import Finding, Verdict
 from lriad_desktop.core.store.review import ImageStatus, ReviewRecord, image_status, verdict_in_force
 from lriad_desktop.ui.imaging import make_thumbnail
@@ -34,8 +35,9 @@ class QueueEntry:
 
     @property
     def finding(self) -> Finding | None:
-        """The finding as the object's threshold decides it (what the queue shows and Accept records)."""
-        return None if self.model_finding is None else as_decided(self.model_finding, self.threshold)
+        """The finding as the object's threshold decides it (what the queue shows and Accept records); on the demo
+        model with an anomaly map, as the map decides it (`core.anomaly_map.decision`)."""
+        return None if self.model_finding is None else decided(self.model_finding, self.threshold)
 
     @finding.setter
     def finding(self, value: Finding | None) -> None:
@@ -44,12 +46,12 @@ class QueueEntry:
     @property
     def doubt(self) -> float | None:
         """How far the score is from the threshold (0: a coin toss); None without a score."""
-        return doubt(self.model_finding, self.threshold)
+        return doubt(self.finding, self.threshold)
 
     @property
     def needs_review(self) -> bool:
         """The score lies in the band around the threshold, and nobody has reviewed the image yet."""
-        return self.review is None and needs_review(self.model_finding, self.threshold)
+        return self.review is None and needs_review(self.finding, self.threshold)
 
     @property
     def status(self) -> ImageStatus:

@@ -11,7 +11,8 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPainte
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from lriad_desktop.core.inspection.confidence import format_score
-from lriad_desktop.core.inspection.finding import verdict_word
+from lriad_desktop.core.inspection.finding import Verdict, verdict_word
+from lriad_desktop.core.anomaly_map.decision import map_led
 from lriad_desktop.core.store.review import ImageStatus, agreement
 from lriad_desktop.ui.review.queue_model import THUMB_SIZE, QueueEntry, QueueModel
 from lriad_desktop.ui.theme import colour
@@ -35,6 +36,8 @@ STATUS_STYLE: dict[ImageStatus, tuple[str, str]] = {
 def chip_text(entry: QueueEntry) -> tuple[str, str]:
     """The status chip of a row: its text and colour token (a flag says the verdict it sets)."""
     text, token = STATUS_STYLE[entry.status]
+    if entry.status in (ImageStatus.NORMAL, ImageStatus.DEFECT) and map_led(entry.model_finding):
+        text = text.replace("model:", "map:")  # the demo model's answer is only a guess: the map decided
     if entry.status is ImageStatus.FLAGGED and entry.review is not None:
         text += " " + verdict_word(entry.review.review.verdict)
     return text, token
@@ -94,8 +97,9 @@ class QueueDelegate(QStyledItemDelegate):
         fm = QFontMetrics(option.font)
         folder = Path(entry.path).parent.name
         line = QRect(text_left, r.top() + 10 + fm.height(), width, fm.height())
-        if entry.model_finding is not None:  # the anomaly score, right-aligned beside the folder
-            score = "score " + format_score(entry.model_finding.anomaly_score)
+        decided = entry.finding
+        if decided is not None and decided.verdict is not Verdict.UNPARSED:  # the score, right of the folder
+            score = "score " + format_score(decided.anomaly_score)
             painter.drawText(line, Qt.AlignmentFlag.AlignRight, score)
             line.setWidth(max(0, width - fm.horizontalAdvance(score) - 8))
         painter.drawText(line, Qt.AlignmentFlag.AlignLeft, fm.elidedText(folder, Qt.TextElideMode.ElideMiddle,

@@ -89,6 +89,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "The heatmap of where the image is least like its object's good images, and the map's own boxes",
                checkable=True),
     ActionSpec("models", "&Models…", "open-folder", (), "Models on this machine, and downloading a real one"),
+    ActionSpec("teach_product", "&Teach a Product…", "golden", (),
+               "Name a product and give a folder of its good images: its anomaly map is built from them, no training"),
     ActionSpec("improve", "Improve &Model…", "improve", (),
                "Fine-tune the model on the flagged images (GRPO, in the background)"),
     ActionSpec("versions", "Model &Versions…", "versions", (), "Activate or roll back a model version"),
@@ -108,7 +110,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("&Go", ("next", "previous", "next_unreviewed", "next_flagged", "next_needs_review", "-", "sort_by_doubt",
              "needs_review_only")),
     ("&View", ("zoom_in", "zoom_out", "zoom_fit", "zoom_100", "-", "toggle_overlay", "toggle_labels", "toggle_map")),
-    ("&Model", ("models", "-", "improve", "versions")),
+    ("&Model", ("models", "teach_product", "-", "improve", "versions")),
     ("&Help", ("shortcuts", "about")),
 )
 

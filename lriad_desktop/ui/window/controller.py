@@ -45,7 +45,7 @@ def _scan(paths: Sequence[str], recursive: bool, ctx: TaskContext) -> tuple[int,
     chunk: list[str] = []
     found = skipped = 0
     last = time.monotonic()
-    for p in iter_image_files(paths, recursive=recursive):
+    for p in iter_image_files(paths, recursive=recursive, skip_masks=True):  # a dataset's ground_truth/ isn't parts
         ctx.check()
         if not is_image_file(p):
             skipped += 1
@@ -423,6 +423,15 @@ class AppController(ModelVersionActions, QObject):
             return None
         self.notice.emit(f"{done}: {edit.text}")
         return self._rows_by_image.get(edit.image_id)
+
+    def reload_reviews(self, paths: Sequence[str]) -> None:
+        """Read the records and reviews of queued images again, after a background task wrote them."""
+        for path, state in self.store.lookup_paths(paths).items():
+            row = self.queue.row_of(path)
+            if row is not None:
+                self.queue.update(row, image_id=state.image.id, review=state.review)
+                self._rows_by_image[state.image.id] = row
+                self.entryChanged.emit(row)
 
     def _review_changed(self, image_id: int) -> None:
         row = self._rows_by_image.get(image_id)

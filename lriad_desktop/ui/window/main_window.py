@@ -30,6 +30,7 @@ from lriad_desktop.ui.maps.reference_strip import ReferenceStrip
 from lriad_desktop.ui.review.review_panel import ReviewPanel
 from lriad_desktop.ui.review.reviewer_prompt import ReviewerPrompt
 from lriad_desktop.ui.window.status_bar import InspectionStatus
+from lriad_desktop.ui.maps.teach_product import TeachProductAction
 from lriad_desktop.ui.theme import icon
 from lriad_desktop.ui.dialogs.threshold_dialog import ThresholdDialog
 from lriad_desktop.ui.improve.versions_dialog import VersionsAction
@@ -74,6 +75,7 @@ class MainWindow(QMainWindow):
                                 lambda: self._row, self.show_notice)
         self.map_layer = MapLayer(controller, self.view, self.bank_row, self.actions_["toggle_map"],
                                   self.current_entry, self)
+        self.teaching = TeachProductAction(controller, self, self.actions_["teach_product"])
         self._connect()
         self.drops = DropTarget(self, self.view, self.intake)
         self.apply_settings(controller.settings)
