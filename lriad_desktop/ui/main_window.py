@@ -240,6 +240,8 @@ class MainWindow(QMainWindow):
         if row != self._row:
             self.view.set_draw_mode(False)
         self._row = row
+        if q.entry(row).landed:  # a watched folder's arrival, looked at now: no longer new
+            q.update(row, landed=False)
         idx = q.index(row)
         if self.queue_view.currentIndex() != idx:
             self.queue_view.setCurrentIndex(idx)
