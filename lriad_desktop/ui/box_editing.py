@@ -8,6 +8,7 @@ from typing import Callable
 
 from PySide6.QtGui import QAction
 
+from lriad_desktop.core.defect_kinds import display_name
 from lriad_desktop.core.finding import Box, Verdict
 from lriad_desktop.core.review import effective_defects
 from lriad_desktop.ui.controller import AppController
@@ -102,4 +103,5 @@ class BoxEditing:
         index = max(index, 0)
         if self._with_row(lambda r: self.controller.set_label(r, index, label)) and count:
             self.view.select_defect(index)
+            self.notice(f"Box {index + 1}: {display_name(label)}")  # in place of "has no type yet"
         self.view.setFocus()

@@ -17,6 +17,7 @@ from lriad_desktop.core.settings import Settings
 from lriad_desktop.ui.actions import ACTIONS, build_actions, build_menus, build_toolbar, export_action
 from lriad_desktop.ui.box_editing import BoxEditing
 from lriad_desktop.ui.controller import AppController
+from lriad_desktop.ui.narrow_panel import fit_to_width, follow_focus
 from lriad_desktop.ui.finding_panel import FindingPanel
 from lriad_desktop.ui.help_page import HelpPage
 from lriad_desktop.ui.image_view import ImageView
@@ -121,6 +122,8 @@ class MainWindow(QMainWindow):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(340)
+        fit_to_width(scroll)  # a long file or object name never pushes the panel's controls off screen
+        follow_focus(scroll)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.view)

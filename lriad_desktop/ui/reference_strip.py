@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QToolBut
 
 from lriad_desktop.core.prompting import object_phrase
 from lriad_desktop.core.store import GoldenSample
-from lriad_desktop.ui.finding_panel import section_title
+from lriad_desktop.ui.narrow_panel import ElidedLabel
 from lriad_desktop.ui.queue_model import THUMB_SIZE, ThumbnailLoader
 
 TILE = THUMB_SIZE + 36
@@ -80,7 +80,8 @@ class ReferenceStrip(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
-        self.title = section_title("Golden samples")
+        self.title = ElidedLabel("GOLDEN SAMPLES")  # a long object name can't widen the side panel
+        self.title.setObjectName("sectionTitle")
         self.hint = QLabel()
         self.hint.setObjectName("meta")
         self.hint.setWordWrap(True)
