@@ -6,7 +6,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QTimer, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
@@ -246,8 +246,8 @@ class MainWindow(QMainWindow):
         if q.entry(row).landed:  # a watched folder's arrival, looked at now: no longer new
             q.update(row, landed=False)
         idx = q.index(row)
-        if self.queue_view.currentIndex() != idx:
-            self.queue_view.setCurrentIndex(idx)
+        if self.queue_view.currentIndex() != idx:  # one selected row, whatever keys are held (Ctrl+Z: no Ctrl-click)
+            self.queue_view.selectionModel().setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         self.queue_view.scrollTo(idx)
         self._show_current()
 
