@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from lriad_desktop.core.finding import Box
 from lriad_desktop.core.images import is_image_file
+from lriad_desktop.core.plurals import count
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ def pick_references(root: str | Path, shots: int, categories: set[str] | list[st
     for cat in sorted(categories):
         images = pool.get(cat, [])
         if len(images) < shots:
-            raise DatasetError(f"{cat}: {len(images)} normal training image(s) where --shots {shots} needs "
+            raise DatasetError(f"{cat}: {count(len(images), 'normal training image')} where --shots {shots} needs "
                                f"{shots} (expected in {_POOL_NAMES[layout]})")
         chosen[cat] = tuple(random.Random(f"{seed}:{cat}").sample(images, shots))
     return ShotProtocol(shots, seed, f"{_POOL_NAMES[layout]}", chosen)

@@ -20,6 +20,7 @@ from lriad_desktop.core.confidence import DEFAULT_THRESHOLD
 from lriad_desktop.core.defect_kinds import DEFECT_KINDS, display_name
 from lriad_desktop.core.finding import Box, Defect, Verdict
 from lriad_desktop.core.images import is_image_file, iter_image_files
+from lriad_desktop.core.plurals import count
 from lriad_desktop.core.review import ImageStatus, ReviewHistory
 from lriad_desktop.core.settings import Settings, SettingsError, save_settings
 from lriad_desktop.core.paths import bundled_model_dir
@@ -171,7 +172,7 @@ class AppController(ModelVersionActions, QObject):
         if error is not None:
             raise error
         found, skipped = result or (0, 0)
-        count = added["count"] if added is not None else found
+        added_n = added["count"] if added is not None else found
         if landed:  # the watch says what landed; the inspector stays on the image on screen
             if added is not None and added["count"]:
                 self.imagesLanded.emit(added["first"], added["count"])
@@ -181,11 +182,11 @@ class AppController(ModelVersionActions, QObject):
             self.notice.emit("No images found in " + ", ".join(Path(p).name or p for p in items))
         else:
             where = Path(items[0]).name if len(items) == 1 else f"{len(items)} files and folders"
-            bits = [f"Added {count} image{'s' if count != 1 else ''} from {where}"]
-            if found > count:
-                bits.append(f"{found - count} already queued")
+            bits = [f"Added {count(added_n, 'image')} from {where}"]
+            if found > added_n:
+                bits.append(f"{found - added_n} already queued")
             if skipped:
-                bits.append(f"{skipped} file(s) skipped: not images")
+                bits.append(f"{count(skipped, 'file')} skipped: not images")
             self.notice.emit(" · ".join(bits))
         if added is not None and added["count"]:
             self.imagesAdded.emit(added["first"], added["count"])
@@ -413,7 +414,9 @@ class AppController(ModelVersionActions, QObject):
 
     def _step(self, fn: Callable[[], rv.ReviewEdit | None], empty: str, done: str) -> int | None:
         if self.writes.waiting:
-            self.notice.emit(f"Wait a moment: {self.writes.waiting} change(s) are still waiting for the review store")
+            n = self.writes.waiting
+            self.notice.emit(f"Wait a moment: {count(n, 'change')} {'is' if n == 1 else 'are'} still waiting for the "
+                             "review store")
             return None
         try:
             edit = fn()
