@@ -56,6 +56,7 @@ class MainWindow(QMainWindow):
         self._cache: OrderedDict[str, DisplayImage] = OrderedDict()
         self._loading_path: str | None = None
         self._help: HelpPage | None = None
+        self._notice_sticky = False  # the notice above the review panel stays until the next one
         self._build()
         self.actions_ = build_actions(self)
         self.menus_ = build_menus(self, self.actions_)
@@ -190,6 +191,8 @@ class MainWindow(QMainWindow):
         c.imagesAdded.connect(lambda first, _n: self.set_current(first))  # the drop's first image, not the old one
         c.versionsChanged.connect(self._update_reinspect)
         self.reviewer_prompt.named.connect(self._reviewer_named)
+        self.statusBar().messageChanged.connect(  # a passing notice shown above the review panel goes with it
+            lambda text: None if text or self._notice_sticky else self.notice_label.hide())
         self._update_undo()
 
     # --- settings -----------------------------------------------------------------------
@@ -474,10 +477,12 @@ class MainWindow(QMainWindow):
         self.finding_panel.show_entry(entry := self.current_entry(), self.controller.reviewed_finding(entry))
 
     def show_notice(self, text: str, sticky: bool = False) -> None:
-        """A message for the inspector: in the status bar and, if sticky, above the review panel."""
+        """A message for the inspector: in the status bar and, if sticky or too long to read whole there, above
+        the review panel (wrapped; a passing one goes with the status bar's)."""
         self.statusBar().showMessage(text, 0 if sticky else 6000)
         self.notice_label.setText(text)
-        self.notice_label.setVisible(sticky)
+        self._notice_sticky = sticky
+        self.notice_label.setVisible(sticky or not self.inspection_status.fits(text))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape and self.view.draw_mode:

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
+from PySide6.QtCore import QPoint
+from PySide6.QtWidgets import QLabel, QProgressBar, QSizeGrip, QStatusBar, QToolButton, QWidget
 
 from lriad_desktop.core.models import DEMO_MODEL_NOTE
 from lriad_desktop.core.review import ImageStatus
@@ -46,6 +47,22 @@ class InspectionStatus:
         c.inspection.progress.connect(self.show_progress)
         c.inspection.batchFinished.connect(self._batch_finished)
         self.update_counts()
+
+    def message_room(self) -> int:
+        """The width (pixels) the status bar leaves its messages, left of its permanent widgets."""
+        bar = self.counts_label.parentWidget()
+        while bar is not None and not isinstance(bar, QStatusBar):
+            bar = bar.parentWidget()
+        if bar is None:
+            return 0
+        lefts = [w.mapTo(bar, QPoint(0, 0)).x() for w in bar.findChildren(QWidget)
+                 if w.isVisible() and w.parentWidget() is bar and not isinstance(w, QSizeGrip)]
+        return min(lefts, default=bar.width()) - 16  # the bar's own margins around the message
+
+    def fits(self, text: str) -> bool:
+        """Whether a message reads whole in the status bar (else it would be cut off at the first widget)."""
+        bar = self.counts_label.parentWidget()
+        return bar is not None and bar.fontMetrics().horizontalAdvance(text) <= self.message_room()
 
     def _pause_toggled(self, paused: bool) -> None:
         insp = self.controller.inspection
