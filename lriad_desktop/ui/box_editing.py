@@ -79,7 +79,7 @@ class BoxEditing:
         self.panel.select_defect(index)
         if replacing < 0:
             self.panel.focus_label()
-            self.notice(f"Box {index + 1} has no type yet: pick or type it, Enter (Esc: later, with L)")
+            self.notice(f"Box {index + 1}: type or pick its type, Enter (Esc: later)")  # short: fits the status bar
 
     def delete_box(self) -> None:
         """Delete the selected box."""
