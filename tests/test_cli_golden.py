@@ -86,7 +86,7 @@ def test_more_shots_than_training_images_is_one_error_line(tmp_path, tiny_model_
     res = run_cli("evaluate", root, "--shots", "3", "--model", tiny_model_dir)
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
-        "error: washer: 2 normal training image(s) where --shots 3 needs 3 (expected in <category>/train/good)"]
+        "error: washer: 2 normal training images where --shots 3 needs 3 (expected in <category>/train/good)"]
 
 
 def test_a_plain_layout_keeps_its_golden_samples_out_of_the_test_items(tmp_path):

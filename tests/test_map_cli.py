@@ -15,7 +15,7 @@ def test_the_map_scores_defects_above_good_images_and_places_a_box(tmp_path):
     res = run_cli("inspect", fabric / "test" / "good", fabric / "test" / "hole", "--map", fabric / "train" / "good",
                   "--json", "--max-new-tokens", "8")
     assert res.returncode == 0, res.stderr
-    assert "anomaly map: " in res.stderr and "from 2 good image(s)" in res.stderr
+    assert "anomaly map: " in res.stderr and "from 2 good images" in res.stderr
     rows = [json.loads(line) for line in res.stdout.splitlines()]
     maps = {r["image_path"].split("/test/")[1]: r["anomaly_map"] for r in rows}
     assert len(maps) == 4 and all(m["bank_images"] == 2 for m in maps.values())

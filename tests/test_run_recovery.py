@@ -99,7 +99,7 @@ def test_orphan_adapters_are_recovered_or_removed_and_temp_folders_go(tmp_path, 
     assert found.recovered == (str(adapters / "lriad-tiny-v2"),) and found.interrupted == (run.id, half.id)
     assert _children(adapters) == [".hidden.notours", ".lriad-tiny-v6.lock", busy_temp.name, "from-another-store",
                                    "lriad-tiny-v2", "mine", "registered"]
-    assert len(found.removed) == 4 and "recovered adapter(s) lriad-tiny-v2" in found.summary()
+    assert len(found.removed) == 4 and "recovered adapter lriad-tiny-v2" in found.summary()
     versions = store.model_versions()
     recovered: ModelVersion = versions[-1]
     assert [v.name for v in versions] == ["lriad-tiny", "registered", "lriad-tiny-v2"]
@@ -174,7 +174,7 @@ def test_a_training_run_reconciles_its_folder_first_and_refuses_a_folder_a_live_
         (adapters / (temp_prefix(adapters / "v2", "work-") + "q1")).mkdir()
     events = []
     assert improve(db, tiny_model_dir, adapters / "v3", emit=events.append) == ExitCode.BAD_INPUT  # no flags yet
-    assert "before this run: 1 interrupted training run(s) closed; recovered adapter(s) v2" in capsys.readouterr().err
+    assert "before this run: 1 interrupted training run closed; recovered adapter v2" in capsys.readouterr().err
     with ReviewStore.open(db) as store:
         (version,) = store.model_versions()
         (run,) = store.training_runs()

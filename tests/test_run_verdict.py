@@ -72,7 +72,10 @@ def test_too_few_held_out_images_give_no_recommendation_and_undefined_figures_ar
     before, after = _run(GOOD[:2] + [("scratch", True, A, "hole", FAR)], GOOD[:2] + SCRATCHES[:1])
     v = run_verdict(before, after)
     assert (v.recommendation, v.held_out) == (UNSURE, 3)
-    assert v.sentence() == "No recommendation: 3 held-out images are too few to tell (8 needed)."
+    assert v.sentence() == ("No recommendation: 3 held-out images are too few to tell (8 needed). Activate only if "
+                            "the flagged images below convince you.")
+    one = run_verdict(*_run(GOOD[:1], GOOD[:1]))  # issue 33 #16: one held-out image
+    assert one.recommendation == UNSURE and one.sentence().startswith("No recommendation: 1 held-out image is too few")
     # only good images held out: no label accuracy or IoU to compare, accuracy alone decides
     before, after = _run(GOOD * 2, GOOD * 2)
     assert run_verdict(before, after).recommendation == ACTIVATE

@@ -96,6 +96,21 @@ def test_the_report_counts_the_shift(shift):
         gather_report(store, later, later - timedelta(hours=1))
 
 
+def test_the_defect_table_counts_images_not_boxes(shift):
+    """Issue 33 #19: three crack boxes on one image and one on another are 2 crack images, never 4 ("crack 33 with
+    19 defective images")."""
+    store, folder = shift
+    boxes = [Defect("crack", Box(10 + 30 * i, 10, 30 + 30 * i, 30)) for i in range(3)]
+    for name, defects in (("three_cracks.jpg", boxes), ("crack_and_hole.jpg", [boxes[0], Defect("hole", None)])):
+        shutil.copy(SAMPLES / "washer_scratch.jpg", folder / name)
+        image = store.add_image(folder / name, "washer")
+        store.record_inspection(image.id, _finding(folder / name, Verdict.ANOMALOUS, defects))
+    report = gather_report(store, datetime.now().astimezone() - timedelta(hours=1))
+    assert dict(report.defect_types) == {"scratch": 1, "hole": 2, "crack": 2}
+    assert report.verdicts["anomalous"] == 4 and max(report.defect_types.values()) <= report.verdicts["anomalous"]
+    assert "<td>crack</td><td class=n>2</td>" in render_html(report)
+
+
 def test_a_new_inspection_replaces_the_old_one_in_the_report(shift):
     """Also in the millisecond the report is made (the store's times are whole milliseconds)."""
     store, folder = shift

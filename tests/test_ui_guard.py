@@ -20,6 +20,7 @@ from lriad_desktop.core.inspection.finding import Box, Defect, Verdict
 from lriad_desktop.core.paths import bundled_model_dir
 from lriad_desktop.core.store.review import Review, ReviewKind
 from lriad_desktop.core.training_runs.protocol import DataPrepared, Evaluated, RunDone, Step, TrainingSetUp
+from lriad_desktop.core.training_runs.budget import TrainedLength
 from lriad_desktop.core.store.adapter_versions import adapters_dir, version_state
 from lriad_desktop.ui.improve.training_text import reviews_in_words
 from lriad_desktop.ui.theme import style_sheet
@@ -204,3 +205,31 @@ def test_the_kl_axis_never_goes_below_zero_and_its_labels_fit(qtbot):
     chart.show()
     qtbot.waitExposed(chart)
     assert not chart.grab().isNull()
+
+
+def test_one_held_out_image_and_a_run_cut_short_recommend_nothing_and_say_so(qtbot, make_window, tmp_path):
+    """Issue 33 #16: "about 1 minute" whose warm start did 12 of 120 steps and GRPO 1 step, judged on one held-out
+    image: the panel says it trained less than asked, recommends nothing, and makes neither button the primary."""
+    window = make_window(load_model=False)
+    one = [("good", False, Verdict.NORMAL, "", None)]
+    before = {"flagged": rv._scores([("colour", True, Verdict.NORMAL, "", None)]), "holdout": rv._scores(one)}
+    after = {"flagged": rv._scores([("colour", True, Verdict.ANOMALOUS, "hole", rv.NEAR)]), "holdout": rv._scores(one)}
+    trained = TrainedLength(asked_minutes=1, warm_labels=("colour",), warm_steps=12, warm_planned=120, grpo_steps=1,
+                            training_s=187.0)
+    panel = rr._feed(qtbot, window, tmp_path, [
+        DataPrepared(flagged=1, replay=2, holdout=1, rows=3), Evaluated("before", **before),
+        TrainingSetUp(rows=3, max_steps=40, budget_s=60.0), Step(step=1, max_steps=40, reward=0.1, elapsed_s=187.0),
+        Evaluated("after", **after),
+        RunDone(version_id=2, adapter=str(tmp_path / "v1"), minutes=3.4, trained=trained.as_dict())])
+    results = panel.results_box
+    assert results.shortfall.isVisible()
+    assert results.shortfall.text().startswith("Trained less than asked. The warm start that teaches “colour” did "
+                                               "only 12 of its 120 steps in 1 minute")
+    assert "Only 1 GRPO step fit in 1 minute" in results.shortfall.text()
+    assert results.recommendation.text().startswith("No recommendation: 1 held-out image is too few to tell")
+    assert panel.activate_button.isVisible() and panel.discard_button.isVisible()  # the inspector still decides
+    assert panel.activate_button.objectName() == "" and panel.discard_button.objectName() == ""  # nothing pushed
+    assert panel.status.text() == "Finished in 3 min · trained less than asked"
+    assert panel.grab().save(str(tmp_path / "cut-short.png"))
+    panel.close()
+    window.close()

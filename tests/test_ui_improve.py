@@ -281,6 +281,13 @@ def test_the_training_length_says_what_it_comes_to_and_what_it_leaves_out(qtbot)
     length.by_steps.setChecked(True)
     assert length.estimate.text().startswith("≈ 5 min for 150 steps") and length.length() == ("steps", 150)
     assert not length.minutes.isEnabled() and length.steps.isEnabled()
+    length.steps.setValue(1)  # issue 33 #19: a count meets its unit in the singular
+    assert length.steps.text() == "1 step" and length.estimate.text().startswith("≈ 2 s for 1 step")
+    length.by_minutes.setChecked(True)
+    length.minutes.setValue(1)
+    assert length.minutes.text() == "1 minute" and length.estimate.text().startswith("≈ 30 steps in 1 min")
+    length.minutes.setValue(2)
+    assert length.minutes.text() == "2 minutes"
 
 
 # --- Qt-free pieces ---------------------------------------------------------------------------

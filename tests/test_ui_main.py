@@ -54,7 +54,8 @@ def test_a_real_inspection_through_the_task_api(qtbot, make_window, tmp_path):
     img = part_image(tmp_path / "one.png")
     window = make_window()
     qtbot.waitUntil(lambda: window.controller.inspection.state is ModelState.READY)
-    assert "ready on cpu" in window.inspection_status.model_label.text()
+    assert window.inspection_status.model_label.text().endswith(" · ready")
+    assert "ready on cpu" in window.inspection_status.model_label.toolTip()
     add_and_wait(qtbot, window, [img], 1)
     assert window.inspection_status.counts_label.text().startswith("1 image · 0 inspected")  # one, not "1 images"
     with qtbot.waitSignal(window.controller.inspection.batchFinished, timeout=60000):

@@ -33,7 +33,8 @@ def _row_text(dialog: ModelsDialog, row: int) -> list[str]:
 
 def test_the_demo_model_says_what_it_is(qtbot, make_window):
     window = make_window(load_model=False)
-    assert DEMO_MODEL_NOTE in window.inspection_status.model_label.text()
+    label = window.inspection_status.model_label  # short in the status bar (its messages need the room), whole below
+    assert label.text() == "Model: lriad-tiny (demo model) · not loaded" and DEMO_MODEL_NOTE in label.toolTip()
     dialog = _open(qtbot, window)
     bundled = next(r for r, e in enumerate(dialog.entries) if e.source == Source.BUNDLED)
     cells = _row_text(dialog, bundled)
@@ -52,7 +53,8 @@ def test_use_an_added_folder(qtbot, make_window, tiny_model_dir, monkeypatch):
     dialog.use_button.click()
     assert window.controller.settings.model_dir == str(tiny_model_dir)
     assert _row_text(dialog, row)[0] == "● in use" and not dialog.use_button.isEnabled()
-    qtbot.waitUntil(lambda: DEMO_MODEL_NOTE not in window.inspection_status.model_label.text())
+    qtbot.waitUntil(lambda: DEMO_MODEL_NOTE not in window.inspection_status.model_label.toolTip())
+    assert "demo model" not in window.inspection_status.model_label.text()
     dialog.remove_button.click()
     assert window.controller.settings.model_folders == ()
     dialog.close()

@@ -24,8 +24,8 @@ def test_the_app_start_lists_a_recovered_adapter_and_closes_the_stale_run(qtbot,
     with qtbot.waitSignal(controller.versionsChanged, timeout=30_000):
         controller.reconcile_training()
     message = window.statusBar().currentMessage()
-    assert message.startswith("Earlier training runs: 1 interrupted training run(s) closed; recovered adapter(s) "
-                              "lriad-tiny-v2 (inactive; see Model → Versions); 1 leftover folder(s) removed")
+    assert message.startswith("Earlier training runs: 1 interrupted training run closed; recovered adapter "
+                              "lriad-tiny-v2 (inactive; see Model → Versions); 1 leftover folder removed")
     (version,) = store.model_versions()
     assert version.recovered and not version.active
     assert store.training_runs()[0].status == "interrupted" and store.training_runs()[0].id == run.id

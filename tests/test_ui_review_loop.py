@@ -66,7 +66,7 @@ def test_badges_banner_and_counts_say_the_inspectors_decision(qtbot, make_window
     wait_shown(qtbot, window, paths[1])
     assert banner.badge.text() == "✓ DEFECTIVE"  # accepted: the same verdict, another mark
     qtbot.waitUntil(lambda: "2 defective" in window.inspection_status.counts_label.text())
-    assert "3 reviewed (1 flagged, 0 corrected)" in window.inspection_status.counts_label.text()
+    assert "3 reviewed (1 flagged)" in window.inspection_status.counts_label.text()
     window.grab().save(str(tmp_path / "decision.png"))
     window.close()
 

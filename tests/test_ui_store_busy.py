@@ -54,7 +54,7 @@ def test_a_store_held_by_another_program_never_freezes_the_window(qtbot, make_wi
     finally:
         holder.communicate("release\n", timeout=30)
         timer.stop()
-    qtbot.waitUntil(lambda: "free again: 2 waiting change(s) saved" in status.currentMessage(), timeout=20_000)
+    qtbot.waitUntil(lambda: "free again: 2 waiting changes saved" in status.currentMessage(), timeout=20_000)
     store = controller.store
     assert store.current_review(entry.image_id).review.verdict is Verdict.NORMAL
     assert entry.status is ImageStatus.ACCEPTED_NORMAL

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+
 from lriad_desktop.core.settings import Settings
 from lriad_desktop.core.store.review_store import ReviewStore
-from test_ui_helpers import UI_MARKS, make_window, no_leaked_windows, part_image  # noqa: F401
+from test_ui_helpers import UI_MARKS, deliver, hand_finding, make_window, no_leaked_windows, part_image  # noqa: F401
 
 pytestmark = UI_MARKS
 
@@ -39,7 +41,7 @@ def test_watch_mode_inspects_images_as_they_land(qtbot, make_window, tmp_path):
     qtbot.waitUntil(lambda: _inspected(window) == 3, timeout=60000)
     names = sorted(window.controller.queue.entry(r).name for r in range(window.controller.queue.rowCount()))
     assert names == ["already-there.png", "frame0.png", "frame1.png"]
-    assert mode.status.isVisible() and mode.status.text() == "◉ Watching line4 · 3 landed"
+    assert mode.status.isVisible() and mode.status.text() == "◉ Watching line4 · 3 landed · 2 new"  # 1st on screen
     assert window.grab().save(str(tmp_path / "watch-mode.png"))
 
     window.actions_["watch_folder"].trigger()  # again: stop
@@ -73,4 +75,43 @@ def test_a_folder_that_cannot_be_watched_is_one_notice(qtbot, make_window, tmp_p
     qtbot.waitUntil(lambda: not mode.watching, timeout=10000)
     assert "The folder to watch does not exist" in window.statusBar().currentMessage()
     assert not window.actions_["watch_folder"].isChecked()
+    window.close()
+
+
+def test_an_image_that_lands_never_takes_the_inspectors_keys(qtbot, make_window, tmp_path):
+    """Issue 33 #15: an image landing while the inspector reviews another is queued and marked new; the image on
+    screen stays current, so Space accepts what the inspector looked at, not the arrival."""
+    reviewing, folder = tmp_path / "reviewing", tmp_path / "line4"
+    reviewing.mkdir()
+    folder.mkdir()
+    paths = [part_image(reviewing / f"part{i}.png", seed=i) for i in range(2)]
+    window = make_window(Settings(auto_inspect=False))
+    q = window.controller.queue
+    window.controller.add_paths([str(reviewing)])
+    qtbot.waitUntil(lambda: q.rowCount() == 2 and not window.controller.scanning)
+    for p in paths:
+        deliver(window, p, hand_finding(p))
+    window.set_current(0)
+    assert window.current_entry().path == str(paths[0])
+    window.watch_mode.start(str(folder))
+    part_image(tmp_path / "frame.png", seed=7)
+    (tmp_path / "frame.png").rename(folder / "frame.png")
+    qtbot.waitUntil(lambda: q.rowCount() == 3 and _inspected(window) == 3, timeout=60000)
+    landed = q.row_of(str(folder / "frame.png"))
+    assert window.current_row == 0 and window.current_entry().path == str(paths[0])  # still the image on screen
+    assert window.queue_view.currentIndex().row() == 0
+    assert q.entry(landed).landed and q.unseen_count() == 1  # the queue marks it new
+    assert window.watch_mode.status.text() == "◉ Watching line4 · 1 landed · 1 new"
+    assert window.statusBar().currentMessage() == "frame.png landed · marked new in the queue"
+    window.grab().save(str(tmp_path / "landed.png"))
+
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # accepts part0, the image the inspector looked at
+    qtbot.waitUntil(lambda: q.entry(0).review is not None)
+    assert q.entry(landed).review is None
+    assert window.current_row == 1  # and moves on in the queue's order, not to the arrival
+
+    window.set_current(landed)  # looked at: no longer new
+    assert not q.entry(landed).landed and q.unseen_count() == 0
+    assert window.watch_mode.status.text() == "◉ Watching line4 · 1 landed"
+    window.watch_mode.stop()
     window.close()

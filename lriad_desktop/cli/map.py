@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lriad_desktop.core.anomaly_map.patch_map import AnomalyMapError, MemoryBank, build_bank, map_images
-from lriad_desktop.core.inspection.images import ImageLoadError, iter_image_files, load_image, open_raster
+from lriad_desktop.core.inspection.images import ImageLoadError, iter_image_files, load_image
+from lriad_desktop.core.plurals import count
+from lriad_desktop.core.inspection.images import open_raster
 
 
 class MapOption:
@@ -40,7 +42,7 @@ class MapOption:
         except (AnomalyMapError, FeatureError) as err:
             print(f"error: --map: {err}", file=sys.stderr)
             return None
-        print(f"anomaly map: {bank.size} features from {len(images)} good image(s), built in "
+        print(f"anomaly map: {bank.size} features from {count(len(images), 'good image')}, built in "
               f"{bank.build_seconds:.1f} s", file=sys.stderr, flush=True)
         return cls(tower, bank)
 

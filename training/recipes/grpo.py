@@ -198,12 +198,14 @@ class _Cancel:
 
 
 def _events_callback(emit: Emit, cancel: _Cancel, rare: RareDefectEmphasis | None, clock: StepClock,
-                     budget_s: float | None = None, after_s: float = 0.0):
+                     budget_s: float | None = None, after_s: float = 0.0, training_began: float | None = None):
     from transformers import TrainerCallback
 
     class EventsCallback(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
             clock.started = time.perf_counter()  # steps are timed from here: loading and set-up are not steps
+            if training_began is not None:  # ... but they, and a warm start before them, are inside the budget
+                clock.before_s = clock.started - training_began
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
@@ -213,7 +215,7 @@ def _events_callback(emit: Emit, cancel: _Cancel, rare: RareDefectEmphasis | Non
             emit(Step(step=step, max_steps=state.max_steps, reward=round(float(logs.get("reward", 0.0)), 4),
                       kl=round(float(logs.get("kl", 0.0)), 5),
                       eta_s=_rounded(clock.eta_s(state.max_steps, budget_s, after_s)),
-                      s_per_step=_rounded(clock.s_per_step, 3), elapsed_s=round(clock.elapsed_s, 1),
+                      s_per_step=_rounded(clock.s_per_step, 3), elapsed_s=round(clock.used_s, 1),
                       rewards={k.split("/")[1]: round(float(v), 4) for k, v in logs.items()
                                if k.startswith("rewards/") and k.endswith("/mean")},
                       classes=rare.stats() if rare is not None else {}))
@@ -295,11 +297,13 @@ def _after_opened_think(func: Callable) -> Callable:
 
 def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out_dir: str | Path,
              adapter_from: str | Path | None = None, emit: Emit = print_event,
-             cancel: _Cancel | None = None, budget_s: float | None = None, after_s: float = 0.0) -> dict:
+             cancel: _Cancel | None = None, budget_s: float | None = None, after_s: float = 0.0,
+             spent_s: float = 0.0) -> dict:
     """Fine-tune a LoRA adapter on `rows` with GRPO; write it to `out_dir`. Returns a summary.
 
     `budget_s` ends training when one more step would run past it (a run "for 10 minutes"; the recipe's
-    `max_steps` is then a ceiling); `after_s` is what the time left adds for the work after the last step.
+    `max_steps` is then a ceiling); it counts the `spent_s` seconds training already took before this call (a
+    warm start) and the loading here. `after_s` is what the time left adds for the work after the last step.
 
     Each row: `prompt` (chat messages with one image placeholder per image), `images` (PIL, the golden
     samples first when there are any), and the truth columns the rewards read. Emits `setup`, `step`,
@@ -317,6 +321,7 @@ def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out
     if recipe.batch_size % recipe.num_generations:
         raise ValueError("batch_size must be a multiple of num_generations")
     t0 = time.perf_counter()
+    training_began = t0 - spent_s
     dtype = torch.bfloat16 if recipe.bf16 else torch.float32
     validate_model_folder(base_dir)  # a damaged folder is one ModelFolderError line, as in the app
     if adapter_from:
@@ -364,7 +369,7 @@ def run_grpo(base_dir: str | Path, rows: Sequence[dict], recipe: GRPORecipe, out
     for cb in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(cb)
     clock = StepClock()
-    trainer.add_callback(_events_callback(emit, cancel, rare, clock, budget_s, after_s))
+    trainer.add_callback(_events_callback(emit, cancel, rare, clock, budget_s, after_s, training_began))
     try:
         trainer.train()
         summary = {"steps": trainer.state.global_step, "minutes": round((time.perf_counter() - t0) / 60, 2),

@@ -30,6 +30,7 @@ from lriad_desktop.core.file_locks import RunLock
 from lriad_desktop.core.training_runs.recovery import EVAL_RECORD, reconcile_training, temp_prefix
 from lriad_desktop.core.store.review_store import ReviewStore, StoreError, TrainingRun, default_store_path
 from lriad_desktop.core.training_runs.step_time import measured_s_per_step, steps_for_minutes
+from lriad_desktop.core.training_runs.budget import TrainedLength, warm_budget_s
 from lriad_desktop.core.training_runs.protocol import (DataPrepared, Emit, Evaluated, ExitCode, RunCancelled, RunDone, RunFailed,
                                                print_event)
 from lriad_desktop.core.store.adapter_versions import ModelVersion
@@ -88,9 +89,10 @@ def _why(cancel: _Cancel) -> dict:
 
 
 def warm_start_if_new(base: Path, rows: list[dict], before_flagged: dict, recipe: GRPORecipe, out: Path,
-                      adapter_from: Path | None) -> dict:
+                      adapter_from: Path | None, budget_s: float | None = None) -> dict:
     """The SFT warm start (`training.recipes.warm_start`) when a flagged label is one the model never named before
-    training; returns what it did (`adapter`: the warm-started adapter's temporary folder), or `{}`."""
+    training, stopping at `budget_s` seconds (its share of a run by minutes); returns what it did (`adapter`: the
+    warm-started adapter's temporary folder), or `{}`."""
     labels = never_named(before_flagged)
     if not labels or recipe.warm_start_steps <= 0:
         return {}
@@ -99,7 +101,8 @@ def warm_start_if_new(base: Path, rows: list[dict], before_flagged: dict, recipe
     print(f"warm start: the model never says {', '.join(labels)}; {recipe.warm_start_steps} supervised steps first",
           file=sys.stderr, flush=True)
     try:
-        summary = warm_start(base, rows, [r.get("object_name", "") for r in rows], recipe, folder, adapter_from)
+        summary = warm_start(base, rows, [r.get("object_name", "") for r in rows], recipe, folder, adapter_from,
+                             budget_s)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -113,7 +116,9 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
     """Run one "Improve model" job end to end; returns a process exit status.
 
     With `minutes`, training stops when one more step would pass that budget (the recipe's steps, sized by
-    `train_from_options` from the pace measured on earlier runs, are then only a ceiling).
+    `train_from_options` from the pace measured on earlier runs, are then only a ceiling). The budget holds the
+    warm start (at most its `WARM_SHARE`) and GRPO, loading included; the checks before and after come on top.
+    What it trained of what it was asked (`TrainedLength`) goes into the `done` event and the version's record.
 
     The active model version is never changed here: the result is registered inactive, and
     the app (or `lriad versions activate`) activates it after the inspector sees the figures.
@@ -161,12 +166,14 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         before = evaluate_sets(base, adapter_from, sets, device, max_tokens, cancel)
         emit(Evaluated("before", **before))
         eval_s = time.perf_counter() - t_eval  # the evaluation after training takes about as long: in the time left
-        warm = warm_start_if_new(base, rows, before.get("flagged", {}), recipe, out, adapter_from)
+        t_training = time.perf_counter()  # the budget counts from here: the warm start, then GRPO
+        warm = warm_start_if_new(base, rows, before.get("flagged", {}), recipe, out, adapter_from,
+                                 warm_budget_s(minutes))
         n_rows = recipe.max_steps * recipe.batch_size // recipe.num_generations
         try:
             summary = run_grpo(base, repeat_to(rows, n_rows), recipe, out, warm.get("adapter") or adapter_from, emit,
-                               cancel, budget_s=max(0.0, minutes * 60 - warm.get("seconds", 0.0)) if minutes else None,
-                               after_s=eval_s)
+                               cancel, budget_s=minutes * 60 if minutes else None, after_s=eval_s,
+                               spent_s=time.perf_counter() - t_training)
         finally:
             if warm.get("adapter"):
                 shutil.rmtree(warm["adapter"], ignore_errors=True)
@@ -174,8 +181,14 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
             store.finish_training_run(run.id, "cancelled", metrics={"before": before, **_why(cancel)})
             return ExitCode.CANCELLED
         warm.pop("adapter", None)
+        trained = TrainedLength(minutes, None if minutes else recipe.max_steps, tuple(warm.get("labels", ())),
+                                int(warm.get("steps", 0)), int(warm.get("planned", 0)), int(summary["steps"]),
+                                round(time.perf_counter() - t_training, 1))
+        for line in trained.shortfalls():
+            print(f"trained less than asked: {line}", file=sys.stderr, flush=True)
         metrics = {"before": before, "steps": summary["steps"], "classes": summary["classes"], "warm_start": warm,
-                   "s_per_step": summary.get("s_per_step"), "base_path": str(base), **data.summary()}
+                   "s_per_step": summary.get("s_per_step"), "base_path": str(base), "trained": trained.as_dict(),
+                   **data.summary()}
         # registered before the "after" evaluation: a kill during it leaves a listed, usable version
         version = store.add_model_version(out.name, str(base), str(out), parent.id if parent else None,
                                           data.data_revision, metrics)
@@ -186,7 +199,7 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
         write_text_atomically(out / EVAL_RECORD, json.dumps(metrics, indent=2) + "\n")
         store.update_model_version_metrics(version.id, metrics)
         store.finish_training_run(run.id, "done", version.id, metrics)
-        emit(RunDone(version_id=version.id, adapter=str(out), minutes=metrics["minutes"]))
+        emit(RunDone(version_id=version.id, adapter=str(out), minutes=metrics["minutes"], trained=trained.as_dict()))
         return ExitCode.DONE
     except NothingToLearn as err:
         emit(RunFailed(str(err)))

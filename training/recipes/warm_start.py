@@ -90,10 +90,34 @@ def sft_dataset_rows(rows: Sequence[dict], object_names: Sequence[str], opens_th
     return out
 
 
+def _budget_callback(began: float, budget_s: float):
+    """Stops the warm start when one more step would end past `budget_s` seconds after `began` (loading in)."""
+    from transformers import TrainerCallback
+
+    from lriad_desktop.core.training_runs.step_time import StepClock
+
+    clock = StepClock()
+
+    class BudgetCallback(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            clock.started = time.perf_counter()
+            clock.before_s = clock.started - began
+
+        def on_step_end(self, args, state, control, **kwargs):
+            clock.step_done()
+            if clock.out_of_time(budget_s):
+                control.should_training_stop = True
+            return control
+
+    return BudgetCallback()
+
+
 def warm_start(base_dir: str | Path, rows: Sequence[dict], object_names: Sequence[str], recipe, out_dir: Path,
-               adapter_from: str | Path | None = None) -> dict:
+               adapter_from: str | Path | None = None, budget_s: float | None = None) -> dict:
     """A few SFT steps (`recipe.warm_start_steps`, lr `recipe.warm_start_lr`) of a LoRA adapter on `rows`;
-    the adapter is saved to `out_dir`. Returns a summary (steps, first/last loss, seconds)."""
+    the adapter is saved to `out_dir`. With `budget_s`, it stops when one more step would end past that many
+    seconds from the call (loading the model counts). Returns a summary (steps done, steps planned, first/last
+    loss, seconds)."""
     import torch
     from peft import LoraConfig, PeftModel
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -135,10 +159,13 @@ def warm_start(base_dir: str | Path, rows: Sequence[dict], object_names: Sequenc
                              peft_config=peft_config)
         for cb in (PrinterCallback, ProgressCallback):
             trainer.remove_callback(cb)
+        if budget_s is not None:
+            trainer.add_callback(_budget_callback(t0, budget_s))
         trainer.train()
         losses = [float(e["loss"]) for e in trainer.state.log_history if "loss" in e]
         trainer.model.save_pretrained(out_dir, safe_serialization=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {"steps": recipe.warm_start_steps, "rows": len(data), "first_loss": round(losses[0], 4) if losses else None,
+    return {"steps": int(trainer.state.global_step), "planned": recipe.warm_start_steps, "rows": len(data),
+            "first_loss": round(losses[0], 4) if losses else None,
             "last_loss": round(losses[-1], 4) if losses else None, "seconds": round(time.perf_counter() - t0, 1)}

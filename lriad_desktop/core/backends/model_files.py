@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from lriad_desktop.core import plurals
 log = logging.getLogger(__name__)
 
 
@@ -112,6 +113,6 @@ def check_weight_files(folder: Path, weights: Sequence[Path]) -> None:
             raise ModelFolderError(f"{index} can't be read: {one_line(err)}") from None
         missing = sorted(str(s) for s in shards if not (folder / str(s)).is_file())
         if missing:
-            raise ModelFolderError(f"{folder} lacks {len(missing)} weights file(s) its index names, e.g. {missing[0]}")
+            raise ModelFolderError(f"{folder} lacks {plurals.count(len(missing), 'weights file')} its index names, e.g. {missing[0]}")
     for weights_file in weights:
         check_safetensors(weights_file)

@@ -19,7 +19,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from lriad_desktop.core.inspection.finding import Box
-from lriad_desktop.core.inspection.images import is_image_file, open_raster
+from lriad_desktop.core.inspection.images import is_image_file
+from lriad_desktop.core.plurals import count
+from lriad_desktop.core.inspection.images import open_raster
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +250,7 @@ def pick_references(root: str | Path, shots: int, categories: set[str] | list[st
     for cat in sorted(categories):
         images = pool.get(cat, [])
         if len(images) < shots:
-            raise DatasetError(f"{cat}: {len(images)} normal training image(s) where --shots {shots} needs "
+            raise DatasetError(f"{cat}: {count(len(images), 'normal training image')} where --shots {shots} needs "
                                f"{shots} (expected in {_POOL_NAMES[layout]})")
         chosen[cat] = tuple(random.Random(f"{seed}:{cat}").sample(images, shots))
     return ShotProtocol(shots, seed, f"{_POOL_NAMES[layout]}", chosen)

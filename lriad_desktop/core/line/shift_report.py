@@ -136,8 +136,8 @@ def gather_report(store: ReviewStore, since: datetime, until: datetime | None = 
         model_verdicts[r.finding.verdict.value] += 1
         verdicts[r.verdict.value] += 1
         versions[r.finding.model_version or "unknown"] += 1
-        for d in r.defects:
-            types[d.label] += 1
+        for label in {d.label for d in r.defects}:  # images per type: an image with 3 cracks is 1 crack image
+            types[label] += 1
         if r.review is None:
             reviews["none"] += 1
         else:

@@ -41,6 +41,7 @@ class TrainingProgress:
     version_id: int | None = None
     adapter: str = ""
     minutes: float | None = None
+    trained: dict[str, Any] = field(default_factory=dict)  # what it trained of what it was asked (`TrainedLength`)
     error: str = ""
 
     @property
@@ -73,7 +74,7 @@ class TrainingProgress:
             self._note_best()
         elif isinstance(event, RunDone):
             self.phase, self.version_id, self.adapter = "done", event.version_id, event.adapter
-            self.minutes = event.minutes
+            self.minutes, self.trained = event.minutes, dict(event.trained)
         elif isinstance(event, RunCancelled):
             self.phase = "cancelled"
         elif isinstance(event, RunFailed):

@@ -107,6 +107,7 @@ class RunDone:
     version_id: int | None = None
     adapter: str = ""
     minutes: float | None = None
+    trained: dict[str, Any] = field(default_factory=dict)  # `TrainedLength.as_dict()`: what it trained of what was asked
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from lriad_desktop.core.backends.engine import validate_adapter_folder
 from lriad_desktop.core.backends.model_files import ModelFolderError
 from lriad_desktop.core.file_locks import RunLock
 from lriad_desktop.core.store.review_store import ReviewStore, TrainingRun, now_iso
+from lriad_desktop.core.plurals import count
 
 TEMP_INFIX = ".lriad-tmp-"  # `.NAME.lriad-tmp-…`: a temp folder of the run writing adapter NAME
 TRAINING_RECORD = "lriad_training.json"  # written into every adapter this app trains (recipe, steps, base)
@@ -64,12 +65,12 @@ class Reconciled:
         """One line for the inspector ("" when nothing was found)."""
         bits = []
         if self.interrupted:
-            bits.append(f"{len(self.interrupted)} interrupted training run(s) closed")
+            bits.append(f"{count(len(self.interrupted), 'interrupted training run')} closed")
         if self.recovered:
-            bits.append("recovered adapter(s) " + ", ".join(Path(p).name for p in self.recovered)
+            bits.append(("recovered adapter " if len(self.recovered) == 1 else "recovered adapters ") + ", ".join(Path(p).name for p in self.recovered)
                         + " (inactive; see Model → Versions)")
         if self.removed:
-            bits.append(f"{len(self.removed)} leftover folder(s) removed")
+            bits.append(f"{count(len(self.removed), 'leftover folder')} removed")
         return "; ".join(bits)
 
 

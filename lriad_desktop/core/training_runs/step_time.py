@@ -26,6 +26,7 @@ class StepClock:
 
     window: int = 15
     started: float = field(default_factory=time.perf_counter)
+    before_s: float = 0.0  # training time spent before the first step (loading, a warm start): inside a budget
     _ends: list[float] = field(default_factory=list)
 
     def step_done(self, now: float | None = None) -> None:
@@ -40,6 +41,11 @@ class StepClock:
     def elapsed_s(self) -> float:
         """Seconds from the start to the last recorded step."""
         return (self._ends[-1] - self.started) if self._ends else 0.0
+
+    @property
+    def used_s(self) -> float:
+        """The time a budget counts: what came before the first step and the steps so far."""
+        return self.before_s + self.elapsed_s
 
     def durations(self) -> list[float]:
         """Each step's duration, in order."""
@@ -63,13 +69,13 @@ class StepClock:
             return None
         left = max(0, max_steps - self.steps) * pace
         if budget_s is not None:
-            left = min(left, max(0.0, budget_s - self.elapsed_s))
+            left = min(left, max(0.0, budget_s - self.used_s))
         return left + max(0.0, after_s)
 
     def out_of_time(self, budget_s: float | None) -> bool:
         """Whether one more step would end past the time budget."""
         pace = self.s_per_step
-        return budget_s is not None and pace is not None and self.elapsed_s + pace > budget_s
+        return budget_s is not None and pace is not None and self.used_s + pace > budget_s
 
 
 def steps_for_minutes(minutes: float, s_per_step: float | None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lriad_desktop.core.plurals import count
 from lriad_desktop.core.training_runs.progress import MIN_HELD_OUT
 
 GUARDED: tuple[tuple[str, str], ...] = (("accuracy", "accuracy"), ("label_accuracy", "label accuracy"),
@@ -72,8 +73,9 @@ class RunVerdict:
             return (f"Recommended: Discard. On the {self.held_out} held-out images the new version lost more than "
                     f"{tol}: {self.fell()}.")
         if self.recommendation == UNSURE:
-            return (f"No recommendation: {self.held_out} held-out image{'s' if self.held_out != 1 else ''} are too "
-                    f"few to tell ({MIN_HELD_OUT} needed).")
+            held = "no held-out image" if not self.held_out else count(self.held_out, "held-out image")
+            return (f"No recommendation: {held} {'is' if self.held_out <= 1 else 'are'} too few to tell "
+                    f"({MIN_HELD_OUT} needed). Activate only if the flagged images below convince you.")
         return (f"Recommended: Activate. On the {self.held_out} held-out images no figure fell by more than {tol}.")
 
 

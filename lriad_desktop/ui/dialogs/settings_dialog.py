@@ -25,6 +25,7 @@ from lriad_desktop.core.backends.model_input import has_processor_settings
 from lriad_desktop.core.models.listing import DEMO_MODEL_NOTE
 from lriad_desktop.core.paths import model_folder
 from lriad_desktop.core.settings import Settings, SettingsError, setting_fields
+from lriad_desktop.core.plurals import count
 from lriad_desktop.ui.tasks import TaskRunner
 
 
@@ -38,7 +39,7 @@ def describe_model_folder(path: str) -> tuple[bool, str]:
     frame = FRAME_WORDS.get(info.geometry.frame.value, info.geometry.frame.value.replace("_", " "))
     family = info.family.name if info.family else info.model_type
     demo = f" · {DEMO_MODEL_NOTE} (Model → Models… to get a real one)" if not path else ""
-    return True, f"✓ {family} · {len(info.weights)} weight file(s) · answers boxes {frame}{demo}"
+    return True, f"✓ {family} · {count(len(info.weights), 'weight file')} · answers boxes {frame}{demo}"
 
 
 FRAME_WORDS = {"model_pixels": "in pixels of the resized image", "norm1000": "on a 0-1000 grid"}

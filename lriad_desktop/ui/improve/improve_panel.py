@@ -1,8 +1,10 @@
 """"Improve model": the action that opens the panel, where the inspector sees what the run learns from and
 chooses how long it trains, then follows it — progress, reward and KL curves, per-class success, the event
 log, Cancel — then the before/after table with Activate and Discard (the guard recommends one: Discard when
-the held-out images lost more than the tolerance setting, and Activate then asks once, naming what fell),
-and, once activated, re-inspection of the flagged images with the new version.
+the held-out images lost more than the tolerance setting, and Activate then asks once, naming what fell; on
+too few held-out images it recommends neither, and neither button is the primary one), what the run trained
+less than it was asked (a warm start cut short by the minutes, too few GRPO steps), and, once activated,
+re-inspection of the flagged images with the new version.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderV
                                QVBoxLayout, QWidget)
 
 from lriad_desktop.core.paths import model_folder
+from lriad_desktop.core.training_runs.verdict import ACTIVATE
 from lriad_desktop.core.training_runs.step_time import measured_s_per_step
 from lriad_desktop.core.store.review_store import StoreError
 from lriad_desktop.core.training_runs.protocol import RunCancelled, Step, TrainingEvent, recipe_from_env
+from lriad_desktop.core.training_runs.budget import TrainedLength
 from lriad_desktop.ui.improve.charts import LineChart
 from lriad_desktop.ui.tables import read_only_table
 from lriad_desktop.ui.improve.run_results import RunResults, confirm_despite_verdict
@@ -297,7 +301,8 @@ class ImprovePanel(QDialog):
         if not running and self.setup_box.isVisibleTo(self):
             status = "Not started"  # the setup asks what and how long first: nothing is starting yet
         if p.phase == "done" and p.minutes is not None:
-            status = f"Finished in {format_duration(p.minutes * 60)}"
+            status = f"Finished in {format_duration(p.minutes * 60)}" + (" · trained less than asked"
+                                                                         if self._shortfalls() else "")
         self.status.setText(status)
         if p.phase == "failed" and p.error:
             self.error.setText(p.error)
@@ -317,13 +322,18 @@ class ImprovePanel(QDialog):
         self.discard_button.setEnabled(pending and not self._decided)
         verdict = self.results_box.verdict if pending else None
         discard_first = verdict is not None and verdict.discard  # the recommended button is the primary one
-        for button, primary in ((self.activate_button, not discard_first), (self.discard_button, discard_first)):
+        activate_first = verdict is not None and verdict.recommendation == ACTIVATE  # no recommendation: neither
+        for button, primary in ((self.activate_button, activate_first), (self.discard_button, discard_first)):
             if (button.objectName() == "primary") != primary:
                 button.setObjectName("primary" if primary else "")
                 button.style().unpolish(button)
                 button.style().polish(button)
         self.activate_button.setToolTip("Use the new version from the next inspection on" + (
             f" (it lost {verdict.fell()} on the held-out images: asks first)" if discard_first else ""))
+
+    def _shortfalls(self) -> list[str]:
+        trained = TrainedLength.from_dict(self.controller.training.progress.trained)
+        return trained.shortfalls() if trained is not None else []
 
     def _fill_classes(self) -> None:
         classes = self.controller.training.progress.classes
@@ -340,7 +350,7 @@ class ImprovePanel(QDialog):
     def _fill_results(self) -> None:
         p = self.controller.training.progress
         self.results_box.show_run(p.before, p.after, p.training_falls(), self.controller.settings.improve_tolerance,
-                                  self._learns)
+                                  self._learns, self._shortfalls())
         self.results_box.show()
         self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
 

@@ -6,7 +6,7 @@ after it); then, apart and labelled so, the flagged images it trained on."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QMessageBox, QTableWidget, QTableWidgetItem,
@@ -72,6 +72,7 @@ class RunResults(QWidget):
         super().__init__(parent)
         self.judgement: RunJudgement | None = None
         self.verdict: RunVerdict | None = None
+        self.shortfall = _label("notice")  # a run that trained less than it was asked says so first
         self.recommendation = _label("runVerdict")
         self.headline = _label("", bold=True)
         self.warnings = _label("notice")
@@ -84,15 +85,18 @@ class RunResults(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         held_title = QLabel("HELD OUT: THE FAIR TEST")
         held_title.setObjectName("sectionTitle")
-        for widget in (held_title, self.recommendation, self.headline, self.held_out, self.warnings,
+        for widget in (self.shortfall, held_title, self.recommendation, self.headline, self.held_out, self.warnings,
                        self.trained_title, self.trained_on, self.note):
             lay.addWidget(widget)
 
     def show_run(self, before: dict[str, Any], after: dict[str, Any], during: tuple[Fall, ...] = (),
-                 tolerance: float = DEFAULT_TOLERANCE_POINTS, trained_what: str = "") -> None:
+                 tolerance: float = DEFAULT_TOLERANCE_POINTS, trained_what: str = "",
+                 shortfalls: Sequence[str] = ()) -> None:
         """Show a run's scores (split → class → figures, as `lriad train` reports them), the falls seen
         during it, and the guard's recommendation at `tolerance` points; `trained_what` says what the trained-on
-        images are ('1 flag, 1 box correction')."""
+        images are ('1 flag, 1 box correction'); `shortfalls`, how the run trained less than it was asked."""
+        self.shortfall.setText("Trained less than asked. " + " ".join(shortfalls) if shortfalls else "")
+        self.shortfall.setVisible(bool(shortfalls))
         j = self.judgement = judge(before, after, during)
         v = self.verdict = run_verdict(before, after, tolerance)
         self.recommendation.setText(v.sentence())

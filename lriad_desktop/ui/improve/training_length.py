@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QButtonGroup, QGridLayout, QLabel, QRadioButton, QSpinBox, QWidget
 
+from lriad_desktop.core.plurals import count, plural
 from lriad_desktop.core.training_runs.step_time import FALLBACK_S_PER_STEP, STEP_MARGIN, minutes_for_steps, steps_for_minutes
 from lriad_desktop.ui.improve.training_text import format_duration
 
@@ -67,14 +68,19 @@ class TrainingLength(QWidget):
                   "measures its pace and shows the time left as it goes")
         if self.by_minutes.isChecked():
             steps = steps_for_minutes(self.minutes.value(), pace) / STEP_MARGIN
-            head = f"≈ {steps:.0f} steps in {self.minutes.value()} min"
+            head = f"≈ {count(round(steps), 'step')} in {self.minutes.value()} min"
         else:
-            head = f"≈ {format_duration(minutes_for_steps(self.steps.value(), pace) * 60)} for {self.steps.value()} steps"
+            n = self.steps.value()
+            head = f"≈ {format_duration(minutes_for_steps(n, pace) * 60)} for {count(n, 'step')}"
         return (f"{head} ({source}). Checking the model before and after adds a little, and so does a short "
                 "supervised warm start when a flag names a defect the model has never said (inside the minutes; "
                 "on top of the steps).")
 
     def _changed(self) -> None:
+        for box, unit in ((self.minutes, "minute"), (self.steps, "step")):  # "1 minute", never "1 minutes"
+            suffix = f" {unit}" if box.value() == 1 else f" {plural(unit)}"
+            if box.suffix() != suffix:
+                box.setSuffix(suffix)
         minutes = self.by_minutes.isChecked()
         self.minutes.setEnabled(minutes)
         self.steps.setEnabled(not minutes)

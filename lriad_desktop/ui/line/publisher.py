@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from lriad_desktop.core.inspection.finding import Finding
 from lriad_desktop.core.line.publishing import Broker, FindingPublisher, PublishError, parse_broker
 from lriad_desktop.core.settings import Settings
+from lriad_desktop.core.plurals import count
 
 NOTES_MS = 1000
 
@@ -67,5 +68,5 @@ class PublishingService(QObject):
         if publisher is not None:
             left = publisher.close(flush_s=1.0)
             if left:
-                self.notice.emit(f"MQTT: {left} finding(s) were not delivered (the broker is gone); they are in "
-                                 f"the review store")
+                self.notice.emit(f"MQTT: {count(left, 'finding')} {'was' if left == 1 else 'were'} not delivered "
+                                 "(the broker is gone); they are in the review store")

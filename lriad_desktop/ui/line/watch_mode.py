@@ -5,6 +5,10 @@ one long task on the "capture" lane of the one task API; each batch of complete 
 thread as progress and joins the queue, where the images the store already holds an inspection of keep it
 and the others are inspected (as `lriad watch` does, so a restart inspects nothing twice). Unchecking the
 action, or closing the window, cancels the task.
+
+An image that lands never becomes the current one: the inspector's keys (Space accepts) stay on the image
+on screen. The queue marks the arrivals "new" until they are looked at, and the status bar says how many
+landed, how many are still new and the newest one's name.
 """
 
 from __future__ import annotations
@@ -48,8 +52,11 @@ class FolderWatchMode:
         self._watch_id = 0  # which watch a late result belongs to
         self.folder = ""
         self.landed = 0
+        self.newest = ""  # the name of the last image that landed
         self.status.setVisible(False)
         action.toggled.connect(self._toggled)
+        controller.imagesLanded.connect(self._queued)
+        controller.queue.countsChanged.connect(lambda: self._show() if self._task is not None else None)
 
     @property
     def watching(self) -> bool:
@@ -76,6 +83,7 @@ class FolderWatchMode:
         self.stop()
         self.folder = str(Path(folder).expanduser().resolve())
         self.landed = 0
+        self.newest = ""
         self._watch_id += 1
         watch_id, folder = self._watch_id, self.folder
         self._task = self.controller.runner.submit(
@@ -98,13 +106,30 @@ class FolderWatchMode:
         if self._task is None or watch_id != self._watch_id:
             return
         self.landed += len(paths)
+        self.newest = Path(paths[-1]).name
         self._show()
-        self.controller.add_paths(paths, inspect=True, remember=False)  # the watched folder is not a queue to reopen
+        # queued and inspected, never made current; not remembered (the watched folder is not a queue to reopen)
+        self.controller.add_paths(paths, inspect=True, remember=False, landed=True)
+
+    def _queued(self, first: int, count: int) -> None:
+        """Images that landed are in the queue (marked new): say so, without moving off the image on screen."""
+        q = self.controller.queue
+        names = [q.entry(r).name for r in range(first, min(first + count, q.rowCount()))]
+        if not names:
+            return
+        what = names[0] if len(names) == 1 else f"{len(names)} images"
+        self.notice(f"{what} landed · marked new in the queue")  # short: the status bar's other texts need room
 
     def _show(self) -> None:
         name = Path(self.folder).name or self.folder
-        self.status.setText(f"◉ Watching {name} · {self.landed} landed")
-        self.status.setToolTip(f"Watching {self.folder}; File → Watch Folder stops")
+        unseen = self.controller.queue.unseen_count()
+        text = f"◉ Watching {name} · {self.landed} landed"
+        if unseen:
+            text += f" · {unseen} new"
+        self.status.setText(text)
+        newest = f"; the newest: {self.newest}" if self.newest else ""
+        self.status.setToolTip(f"Watching {self.folder}{newest}. New: landed and not looked at yet (marked in the "
+                               "queue). File → Watch Folder stops")
         self.status.setVisible(True)
 
     def _ended(self, watch_id: int, error: BaseException | None) -> None:

@@ -15,8 +15,9 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QToolBut
 
 from lriad_desktop.core.inspection.prompting import object_phrase
 from lriad_desktop.core.store.review_store import GoldenSample
-from lriad_desktop.ui.review.finding_panel import section_title
+from lriad_desktop.ui.narrow_panel import ElidedLabel
 from lriad_desktop.ui.review.queue_model import THUMB_SIZE, ThumbnailLoader
+from lriad_desktop.ui.review.finding_panel import section_title
 
 TILE = THUMB_SIZE + 36
 
@@ -80,7 +81,8 @@ class ReferenceStrip(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
-        self.title = section_title("Golden samples")
+        self.title = ElidedLabel("GOLDEN SAMPLES")  # a long object name can't widen the side panel
+        self.title.setObjectName("sectionTitle")
         self.hint = QLabel()
         self.hint.setObjectName("meta")
         self.hint.setWordWrap(True)

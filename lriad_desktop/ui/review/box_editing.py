@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtGui import QAction
 
+from lriad_desktop.core.defect_kinds import display_name
 from lriad_desktop.core.inspection.finding import Box, Verdict
 from lriad_desktop.core.store.review import effective_defects
 from lriad_desktop.ui.review.image_view import ImageView
@@ -80,7 +81,7 @@ class BoxEditing:
         self.panel.select_defect(index)
         if replacing < 0:
             self.panel.focus_label()
-            self.notice(f"Box {index + 1} has no type yet: pick or type it, Enter (Esc: later, with L)")
+            self.notice(f"Box {index + 1}: type or pick its type, Enter (Esc: later)")  # short: fits the status bar
 
     def delete_box(self) -> None:
         """Delete the selected box."""
@@ -104,4 +105,5 @@ class BoxEditing:
         index = max(index, 0)
         if self._with_row(lambda r: self.controller.set_label(r, index, label)) and count:
             self.view.select_defect(index)
+            self.notice(f"Box {index + 1}: {display_name(label)}")  # in place of "has no type yet"
         self.view.setFocus()

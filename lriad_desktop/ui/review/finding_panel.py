@@ -10,12 +10,15 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QTextBrowser, QToolButton, QV
 
 from lriad_desktop.core.defect_kinds import display_name
 from lriad_desktop.core.inspection.finding import Finding, Verdict
-from lriad_desktop.core.anomaly_map.decision import map_led
-from lriad_desktop.core.anomaly_map.score_words import score_details, score_headline
+from lriad_desktop.core.anomaly_map.banks import describe_fusion
 from lriad_desktop.core.store.adapter_versions import version_label
+from lriad_desktop.ui.narrow_panel import ElidedLabel, breakable
 from lriad_desktop.ui.review.queue_model import QueueEntry
 from lriad_desktop.ui.theme import colour
 from lriad_desktop.ui.review.verdict_banner import VerdictBanner
+from lriad_desktop.core.anomaly_map.decision import map_led
+from lriad_desktop.core.anomaly_map.score_words import score_details
+from lriad_desktop.core.anomaly_map.score_words import score_headline
 
 
 def _restyle(widget: QWidget) -> None:
@@ -89,8 +92,7 @@ class FindingPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
-        self.title = QLabel()
-        self.title.setWordWrap(True)
+        self.title = ElidedLabel()  # a long file name keeps its start and end on one line
         self.title.setStyleSheet("font-size: 12pt; font-weight: 600;")
         self.banner = VerdictBanner()
         self.badge = self.banner.badge
@@ -142,7 +144,7 @@ class FindingPanel(QWidget):
             self.meta.setText("")
             return
         self.title.setText(entry.name)
-        self.title.setToolTip(entry.path)
+        self.title.setToolTip(entry.path)  # the whole path (the label shows the name, elided when long)
         f = entry.finding
         self.score.setText(describe_score(entry))
         self._show_details(describe_score_details(entry))
@@ -185,8 +187,8 @@ class FindingPanel(QWidget):
             obj = f" · object “{f.object_name}”" if f.object_name else ""
             n = len(f.references)
             beside = f" · beside {n} golden sample{'s' if n > 1 else ''}" if n else " · no golden sample"
-            self.meta.setText(f"Model {version_label(f.model_version) or '?'}" + (f" · {timing}" if timing else "")
-                              + obj + beside)
+            self.meta.setText(breakable(f"Model {version_label(f.model_version) or '?'}" + (f" · {timing}" if timing
+                                                                                               else "") + obj + beside))
             both = (f"base + adapter: {f.model_version}",) if version_label(f.model_version) != f.model_version else ()
             self.meta.setToolTip("\n".join(both + tuple(f.references)))
 

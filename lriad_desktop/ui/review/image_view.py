@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QFrame, QGraphicsRectItem, QGraphicsScene, QGraphi
 from lriad_desktop.core.inspection.finding import Box, Defect, MapSummary
 from lriad_desktop.ui.review.heatmap import MAP_BOX_COLOR, HeatmapItem, paint_legend
 from lriad_desktop.ui.imaging import DisplayImage
-from lriad_desktop.ui.review.overlay import MIN_BOX_PX, BoxItem, PyramidItem
+from lriad_desktop.ui.review.overlay import MIN_BOX_PX, BoxItem, PyramidItem, separate_chips
 from lriad_desktop.ui.theme import colour
 
 MIN_SCALE, MAX_SCALE = 0.01, 40.0
@@ -136,6 +136,10 @@ class ImageView(QGraphicsView):
             self.scene().addItem(item)
         for item in self._boxes:
             item.setSelected(item.index == keep)
+        self._separate_chips()
+
+    def _separate_chips(self) -> None:
+        separate_chips(self._boxes + self._ghosts + self._map_boxes)  # no label chip covers another
 
     def box_items(self) -> list[BoxItem]:
         """The editable box items (for tests and tools)."""
@@ -185,6 +189,7 @@ class ImageView(QGraphicsView):
                 item.set_view_scale(self.scale_factor)
                 self._map_boxes.append(item)
                 self.scene().addItem(item)
+        self._separate_chips()
         self._show_map_items()
 
     @property
@@ -224,6 +229,7 @@ class ImageView(QGraphicsView):
         self.labels_visible = visible
         for item in self._boxes:
             item.chip.setVisible(visible)
+        self._separate_chips()
 
     # --- zoom and pan -----------------------------------------------------------------
     @property
@@ -260,6 +266,7 @@ class ImageView(QGraphicsView):
     def _zoomed(self) -> None:
         for item in self._boxes + self._ghosts + self._map_boxes:
             item.set_view_scale(self.scale_factor)
+        self._separate_chips()
         self.zoomChanged.emit(self.scale_factor)
 
     def wheelEvent(self, event: QWheelEvent) -> None:

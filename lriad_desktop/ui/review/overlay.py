@@ -5,7 +5,7 @@ Scene coordinates are original-image pixels, so a finding's box is placed as it 
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
@@ -86,6 +86,7 @@ class BoxItem(QGraphicsRectItem):
         self.editable = editable
         self._on_edited = on_edited
         self._scale = 1.0
+        self.chip_shift = QPointF(0, 0)  # screen pixels off its own place, so it doesn't cover another chip
         self._drag: tuple[str, QPointF, QRectF] | None = None
         pen = QPen(self.color, width)
         pen.setCosmetic(True)  # width in screen pixels, whatever the zoom
@@ -118,15 +119,22 @@ class BoxItem(QGraphicsRectItem):
         self._scale = max(scale, 1e-6)
         self._place_chip()
 
-    def _place_chip(self) -> None:
-        """Above the box's top-left corner, kept inside the image: below the top edge when the box touches it,
-        left of the right edge when the chip would run past it."""
+    def chip_place(self) -> QRectF:
+        """Where the chip goes, in screen pixels at the view's scale (before any `chip_shift`): above the box's
+        top-left corner, kept inside the image: below the top edge when the box touches it, left of the right edge
+        when the chip would run past it."""
         r = self.rect().normalized()
         chip = self.chip.boundingRect()
         w, h = chip.width() / self._scale, chip.height() / self._scale  # the chip keeps its size on screen
         x = min(r.left(), max(self.bounds.left(), self.bounds.right() - w))
         y = r.top() if r.top() - h >= self.bounds.top() else min(r.top() + h, self.bounds.bottom())
-        self.chip.setPos(QPointF(x, y))
+        s = self._scale
+        return QRectF(x * s, (y - h) * s, chip.width(), chip.height())
+
+    def _place_chip(self) -> None:
+        place = self.chip_place()
+        s = self._scale
+        self.chip.setPos(QPointF((place.left() + self.chip_shift.x()) / s, (place.bottom() + self.chip_shift.y()) / s))
 
     def boundingRect(self) -> QRectF:
         m = HANDLE_PX / self._scale
@@ -206,3 +214,32 @@ class BoxItem(QGraphicsRectItem):
                 self._place_chip()
                 return
             self._on_edited(self.index, self.box())
+
+
+CHIP_GAP = 3  # screen pixels between two chips
+
+
+def separate_chips(items: Sequence[BoxItem]) -> None:
+    """Shift the shown label chips of `items` so that none covers another (boxes that start close together):
+    a chip moves right of the one in its way, or above it when there is no room on the right."""
+    shown = [i for i in items if i.chip.isVisibleTo(i)]
+    for item in items:
+        item.chip_shift = QPointF(0, 0)
+    placed: list[QRectF] = []
+    for item in sorted(shown, key=lambda i: (i.chip_place().top(), i.chip_place().left())):
+        base = item.chip_place()
+        right_edge = item.bounds.right() * item._scale
+        rect = QRectF(base)
+        for _ in range(len(placed) + 1):
+            hit = next((p for p in placed if p.adjusted(-CHIP_GAP, -CHIP_GAP, CHIP_GAP, CHIP_GAP).intersects(rect)),
+                       None)
+            if hit is None:
+                break
+            if hit.right() + CHIP_GAP + rect.width() <= right_edge:
+                rect.moveLeft(hit.right() + CHIP_GAP)
+            else:
+                rect.moveLeft(base.left())
+                rect.moveBottom(hit.top() - CHIP_GAP)
+        placed.append(rect)
+        item.chip_shift = rect.topLeft() - base.topLeft()
+        item._place_chip()

@@ -32,6 +32,7 @@ class QueueEntry:
     error: str = ""
     busy: bool = False  # waiting for or under inspection
     threshold: float = DEFAULT_THRESHOLD  # the object's threshold: it decides the verdict shown
+    landed: bool = False  # landed in a watched folder and not looked at yet (the queue marks it "new")
 
     @property
     def finding(self) -> Finding | None:
@@ -135,6 +136,7 @@ class QueueModel(QAbstractListModel):
         self._added: dict[str, int] = {}  # path → the order it was queued in
         self._counts: Counter[ImageStatus] = Counter()
         self._defective = 0
+        self._unseen = 0  # landed in a watched folder, not looked at yet
         self.thumbnails = thumbnails
         if thumbnails is not None:
             thumbnails.ready.connect(self._thumbnail_ready)
@@ -183,6 +185,7 @@ class QueueModel(QAbstractListModel):
             self._added[e.path] = len(self._added)
             self._counts[e.status] += 1
             self._defective += e.defective
+            self._unseen += e.landed
         self.endInsertRows()
         self.countsChanged.emit()
         return list(range(first, first + len(new)))
@@ -195,6 +198,7 @@ class QueueModel(QAbstractListModel):
         self._added.clear()
         self._counts.clear()
         self._defective = 0
+        self._unseen = 0
         self.endResetModel()
         self.countsChanged.emit()
 
@@ -227,7 +231,7 @@ class QueueModel(QAbstractListModel):
     def update(self, row: int, **changes: Any) -> QueueEntry:
         """Change fields of one entry and tell the views (and the counts)."""
         entry = self._entries[row]
-        before, was_defective = entry.status, entry.defective
+        before, was_defective, was_landed = entry.status, entry.defective, entry.landed
         for key, value in changes.items():
             setattr(entry, key, value)
         after = entry.status
@@ -235,9 +239,10 @@ class QueueModel(QAbstractListModel):
             self._counts[before] -= 1
             self._counts[after] += 1
         self._defective += entry.defective - was_defective
+        self._unseen += entry.landed - was_landed
         idx = self.index(row)
         self.dataChanged.emit(idx, idx)
-        if after is not before or entry.defective != was_defective:
+        if after is not before or entry.defective != was_defective or entry.landed != was_landed:
             self.countsChanged.emit()
         return entry
 
@@ -257,6 +262,10 @@ class QueueModel(QAbstractListModel):
     def defective_count(self) -> int:
         """How many entries stand as defective (the inspector's verdict once reviewed, else the model's)."""
         return self._defective
+
+    def unseen_count(self) -> int:
+        """How many entries landed in a watched folder and were not looked at yet."""
+        return self._unseen
 
     def find(self, start: int, step: int, predicate: Callable[[QueueEntry], bool], wrap: bool = True) -> int | None:
         """The next row after `start` (in direction `step`) whose entry matches, or None."""

@@ -1,5 +1,6 @@
-"""The queue list: thumbnail, file name, folder, a coloured status chip, a *needs review* chip when the
-anomaly score lies near the object's threshold, and the score ("—" when there is none) per image."""
+"""The queue list: thumbnail, file name, folder, a coloured status chip, a *new* chip for an image that landed
+in a watched folder and was not looked at yet, a *needs review* chip when the anomaly score lies near the
+object's threshold, and the score ("—" when there is none) per image."""
 
 from __future__ import annotations
 
@@ -109,6 +110,8 @@ class QueueDelegate(QStyledItemDelegate):
         if entry.busy:
             text, token = "inspecting…" if entry.finding is None else text + " · re-inspecting", "warn"
         right = self._chip(painter, text, token, text_left, top, option.font)
+        if entry.landed and right + 40 < r.right():  # landed in a watched folder, not looked at yet
+            right = self._chip(painter, "new", "accent", right + 6, top, option.font, r.right() - 6 - right - 6)
         if entry.needs_review and right + 40 < r.right():  # the score sits in the band around the threshold
             right = self._chip(painter, "needs review", "warn", right + 6, top, option.font, r.right() - 6 - right - 6)
         mark = None if entry.busy else agreement_chip(entry)

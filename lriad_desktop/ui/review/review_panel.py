@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QLin
 from lriad_desktop.core.defect_kinds import display_name
 from lriad_desktop.core.inspection.finding import Defect, Verdict
 from lriad_desktop.core.store.review import ReviewKind
+from lriad_desktop.ui.narrow_panel import breakable
 from lriad_desktop.ui.review.finding_panel import _restyle, section_title
 from lriad_desktop.ui.review.queue_model import QueueEntry
 from lriad_desktop.ui.theme import icon
@@ -75,6 +76,7 @@ class ReviewPanel(QWidget):
         self.label_box.setEditable(True)
         self.label_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.label_box.lineEdit().setPlaceholderText("select a box, then its type (L), Enter")
+        self.label_box.installEventFilter(self)  # keys reach the combo box, which hands them to its line edit
         self.label_box.lineEdit().installEventFilter(self)
         self.label_box.lineEdit().returnPressed.connect(self._label_entered)
         self.label_box.activated.connect(lambda _i: self._label_entered())
@@ -117,6 +119,7 @@ class ReviewPanel(QWidget):
         self._object_shown = ""
         self._defects: list[Defect] = []
         self._path: str | None = None
+        self._label_waiting = False  # the app put the cursor in the label field and nothing was typed yet
 
     def show_entry(self, entry: QueueEntry | None, defects: Sequence[Defect], verdict: Verdict | None,
                    object_name: str, object_scope: str, labels: Sequence[str]) -> None:
@@ -200,22 +203,32 @@ class ReviewPanel(QWidget):
         self._show_object_hint()
 
     def _show_object_hint(self) -> None:
-        self.object_hint.setText(self._object_hints.get(self.object_scope.currentData() or "folder", ""))
+        self.object_hint.setText(breakable(self._object_hints.get(self.object_scope.currentData() or "folder", "")))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Esc in the label field gives the keys back to the image (the type is left as it was)."""
-        if (watched is self.label_box.lineEdit() and event.type() == QEvent.Type.KeyPress
-                and event.key() == Qt.Key.Key_Escape):
+        """Esc in the label field gives the keys back to the image (the type is left as it was). L, pressed
+        before anything is typed in the field the app put the cursor in (after a box is drawn, or by L), is the
+        key that asks for the field, not a letter: it is already there (a second L types an "l")."""
+        if watched is not self.label_box and watched is not self.label_box.lineEdit():
+            return super().eventFilter(watched, event)
+        if event.type() == QEvent.Type.FocusOut:
+            self._label_waiting = False
+        if event.type() != QEvent.Type.KeyPress:
+            return super().eventFilter(watched, event)
+        waiting, self._label_waiting = self._label_waiting, False
+        if event.key() == Qt.Key.Key_Escape:
             self._sync_label(force=True)
             self.labelCancelled.emit()
             return True
+        if waiting and event.key() == Qt.Key.Key_L and event.text() == "l":
+            return True
         return super().eventFilter(watched, event)
 
-
     def focus_label(self) -> None:
-        """Put the cursor in the label picker."""
+        """Put the cursor in the label picker (its text selected, so typing replaces it)."""
         self.label_box.setFocus()
         self.label_box.lineEdit().selectAll()
+        self._label_waiting = True  # nothing typed here yet: an L now is the key, not a letter
 
     def focus_note(self) -> None:
         """Put the cursor in the note."""

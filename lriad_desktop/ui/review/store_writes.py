@@ -21,6 +21,7 @@ from typing import Any, Callable, Hashable
 from PySide6.QtCore import QObject, Signal
 
 from lriad_desktop.core.store.review_store import BUSY_TIMEOUT_S, ReviewStore, StoreBusy, StoreError
+from lriad_desktop.core.plurals import count
 from lriad_desktop.ui.tasks import TaskContext, TaskRunner
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ class StoreWrites(QObject):
             with self._lock:
                 lost, self._waiting = len(self._waiting), deque()
                 self._draining = False
-            self.notice.emit(f"{error} ({lost} change(s) not saved)")
+            self.notice.emit(f"{error} ({count(lost, 'change')} not saved)")
         elif self._told_busy:
-            self.notice.emit(f"The review store is free again: {self._saved_late} waiting change(s) saved")
+            self.notice.emit(f"The review store is free again: {self._saved_late} waiting {'change' if self._saved_late == 1 else 'changes'} saved")
         self._told_busy, self._saved_late = False, 0

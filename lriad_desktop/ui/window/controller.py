@@ -20,6 +20,7 @@ from lriad_desktop.core.inspection.confidence import DEFAULT_THRESHOLD
 from lriad_desktop.core.defect_kinds import DEFECT_KINDS, display_name
 from lriad_desktop.core.inspection.finding import Box, Defect, Verdict
 from lriad_desktop.core.inspection.images import is_image_file, iter_image_files
+from lriad_desktop.core.plurals import count
 from lriad_desktop.core.store.review import ImageStatus, ReviewHistory
 from lriad_desktop.core.settings import Settings, SettingsError, save_settings
 from lriad_desktop.core.paths import bundled_model_dir
@@ -66,6 +67,7 @@ class AppController(ModelVersionActions, QObject):
     entryChanged = Signal(int)  # row
     scanFinished = Signal(int)  # images found
     imagesAdded = Signal(int, int)  # first new row, how many images a scan added to the queue
+    imagesLanded = Signal(int, int)  # the same for images that landed in a watched folder (the current one stays)
     notice = Signal(str)  # a message for the inspector
     settingsChanged = Signal(object)  # Settings
     historyChanged = Signal()
@@ -109,10 +111,13 @@ class AppController(ModelVersionActions, QObject):
         self._rows_by_image = {e.image_id: row for row, e in enumerate(self.queue.entries()) if e.image_id is not None}
 
     # --- getting images in ------------------------------------------------------------
-    def add_paths(self, paths: Sequence[str | Path], inspect: bool = False, remember: bool = True) -> None:
+    def add_paths(self, paths: Sequence[str | Path], inspect: bool = False, remember: bool = True,
+                  landed: bool = False) -> None:
         """Queue image files and (recursively, lazily) the images in folders; with `inspect` (a watched
         folder), the ones never inspected are inspected whatever the auto-inspect setting says; `remember`
-        keeps them for the next start (the last queue reopens)."""
+        keeps them for the next start (the last queue reopens). `landed` (a watched folder's arrivals): they are
+        marked new in the queue and announced by `imagesLanded`, never made the current image, so a key the
+        inspector presses still goes to the image on screen."""
         items = [str(Path(p).expanduser()) for p in paths]
         if not items:
             return
@@ -128,14 +133,15 @@ class AppController(ModelVersionActions, QObject):
         recursive = self.settings.recursive_folders
         added: dict[str, int] = {"first": -1, "count": 0}
         self.runner.submit(lambda ctx: _scan(items, recursive, ctx),
-                           lambda res, err: self._scan_done(items, res, err, added), lane="io",
-                           on_progress=lambda found: self._add_scanned(found, added, inspect))
+                           lambda res, err: self._scan_done(items, res, err, added, landed), lane="io",
+                           on_progress=lambda found: self._add_scanned(found, added, inspect, landed))
 
     @property
     def scanning(self) -> bool:
         return self._scans > 0
 
-    def _add_scanned(self, paths: list[str], added: dict[str, int] | None = None, inspect: bool = False) -> None:
+    def _add_scanned(self, paths: list[str], added: dict[str, int] | None = None, inspect: bool = False,
+                     landed: bool = False) -> None:
         try:
             known = self.store.lookup_paths(paths)
         except StoreError as err:
@@ -145,10 +151,10 @@ class AppController(ModelVersionActions, QObject):
         for p in paths:
             state = known.get(p)
             if state is None:
-                entries.append(QueueEntry(p, threshold=self.threshold_for(p)))
+                entries.append(QueueEntry(p, threshold=self.threshold_for(p), landed=landed))
             else:
                 entries.append(QueueEntry(p, state.image.id, state.finding, state.inspection_id, state.review,
-                                          threshold=self.threshold_for(p)))
+                                          threshold=self.threshold_for(p), landed=landed))
         rows = self.queue.add_entries(entries)
         if added is not None and rows:
             added["first"] = rows[0] if added["first"] < 0 else added["first"]
@@ -161,21 +167,26 @@ class AppController(ModelVersionActions, QObject):
             self.inspect_rows([r for r in rows if self.queue.entry(r).finding is None])
 
     def _scan_done(self, items: list[str], result: tuple[int, int] | None, error: BaseException | None,
-                   added: dict[str, int] | None = None) -> None:
+                   added: dict[str, int] | None = None, landed: bool = False) -> None:
         self._scans -= 1
         if error is not None:
             raise error
         found, skipped = result or (0, 0)
-        count = added["count"] if added is not None else found
+        added_n = added["count"] if added is not None else found
+        if landed:  # the watch says what landed; the inspector stays on the image on screen
+            if added is not None and added["count"]:
+                self.imagesLanded.emit(added["first"], added["count"])
+            self.scanFinished.emit(found)
+            return
         if found == 0:
             self.notice.emit("No images found in " + ", ".join(Path(p).name or p for p in items))
         else:
             where = Path(items[0]).name if len(items) == 1 else f"{len(items)} files and folders"
-            bits = [f"Added {count} image{'s' if count != 1 else ''} from {where}"]
-            if found > count:
-                bits.append(f"{found - count} already queued")
+            bits = [f"Added {count(added_n, 'image')} from {where}"]
+            if found > added_n:
+                bits.append(f"{found - added_n} already queued")
             if skipped:
-                bits.append(f"{skipped} file(s) skipped: not images")
+                bits.append(f"{count(skipped, 'file')} skipped: not images")
             self.notice.emit(" · ".join(bits))
         if added is not None and added["count"]:
             self.imagesAdded.emit(added["first"], added["count"])
@@ -411,7 +422,9 @@ class AppController(ModelVersionActions, QObject):
 
     def _step(self, fn: Callable[[], rv.ReviewEdit | None], empty: str, done: str) -> int | None:
         if self.writes.waiting:
-            self.notice.emit(f"Wait a moment: {self.writes.waiting} change(s) are still waiting for the review store")
+            n = self.writes.waiting
+            self.notice.emit(f"Wait a moment: {count(n, 'change')} {'is' if n == 1 else 'are'} still waiting for the "
+                             "review store")
             return None
         try:
             edit = fn()

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QTimer, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
@@ -17,6 +17,7 @@ from lriad_desktop.core.settings import Settings
 from lriad_desktop.ui.window.actions import ACTIONS, build_actions, build_menus, build_toolbar, export_action
 from lriad_desktop.ui.review.box_editing import BoxEditing
 from lriad_desktop.ui.window.controller import AppController
+from lriad_desktop.ui.narrow_panel import fit_to_width, follow_focus
 from lriad_desktop.ui.review.finding_panel import FindingPanel
 from lriad_desktop.ui.window.help_page import HelpPage
 from lriad_desktop.ui.review.image_view import ImageView
@@ -56,6 +57,7 @@ class MainWindow(QMainWindow):
         self._cache: OrderedDict[str, DisplayImage] = OrderedDict()
         self._loading_path: str | None = None
         self._help: HelpPage | None = None
+        self._notice_sticky = False  # the notice above the review panel stays until the next one
         self._build()
         self.actions_ = build_actions(self)
         self.menus_ = build_menus(self, self.actions_)
@@ -123,6 +125,8 @@ class MainWindow(QMainWindow):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(340)
+        fit_to_width(scroll)  # a long file or object name never pushes the panel's controls off screen
+        follow_focus(scroll)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.view)
@@ -189,6 +193,8 @@ class MainWindow(QMainWindow):
         c.imagesAdded.connect(lambda first, _n: self.set_current(first))  # the drop's first image, not the old one
         c.versionsChanged.connect(self._update_reinspect)
         self.reviewer_prompt.named.connect(self._reviewer_named)
+        self.statusBar().messageChanged.connect(  # a passing notice shown above the review panel goes with it
+            lambda text: None if text or self._notice_sticky else self.notice_label.hide())
         self._update_undo()
 
     # --- settings -----------------------------------------------------------------------
@@ -242,9 +248,11 @@ class MainWindow(QMainWindow):
         if row != self._row:
             self.view.set_draw_mode(False)
         self._row = row
+        if q.entry(row).landed:  # a watched folder's arrival, looked at now: no longer new
+            q.update(row, landed=False)
         idx = q.index(row)
-        if self.queue_view.currentIndex() != idx:
-            self.queue_view.setCurrentIndex(idx)
+        if self.queue_view.currentIndex() != idx:  # one selected row, whatever keys are held (Ctrl+Z: no Ctrl-click)
+            self.queue_view.selectionModel().setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         self.queue_view.scrollTo(idx)
         self._show_current()
 
@@ -471,10 +479,12 @@ class MainWindow(QMainWindow):
         self.finding_panel.show_entry(entry := self.current_entry(), self.controller.reviewed_finding(entry))
 
     def show_notice(self, text: str, sticky: bool = False) -> None:
-        """A message for the inspector: in the status bar and, if sticky, above the review panel."""
+        """A message for the inspector: in the status bar and, if sticky or too long to read whole there, above
+        the review panel (wrapped; a passing one goes with the status bar's)."""
         self.statusBar().showMessage(text, 0 if sticky else 6000)
         self.notice_label.setText(text)
-        self.notice_label.setVisible(sticky)
+        self._notice_sticky = sticky
+        self.notice_label.setVisible(sticky or not self.inspection_status.fits(text))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape and self.view.draw_mode:

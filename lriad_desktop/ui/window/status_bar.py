@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
+from PySide6.QtCore import QPoint
+from PySide6.QtWidgets import QLabel, QProgressBar, QSizeGrip, QStatusBar, QToolButton, QWidget
 
 from lriad_desktop.core.models.listing import DEMO_MODEL_NOTE
 from lriad_desktop.core.store.review import ImageStatus
@@ -47,6 +48,22 @@ class InspectionStatus:
         c.inspection.batchFinished.connect(self._batch_finished)
         self.update_counts()
 
+    def message_room(self) -> int:
+        """The width (pixels) the status bar leaves its messages, left of its permanent widgets."""
+        bar = self.counts_label.parentWidget()
+        while bar is not None and not isinstance(bar, QStatusBar):
+            bar = bar.parentWidget()
+        if bar is None:
+            return 0
+        lefts = [w.mapTo(bar, QPoint(0, 0)).x() for w in bar.findChildren(QWidget)
+                 if w.isVisible() and w.parentWidget() is bar and not isinstance(w, QSizeGrip)]
+        return min(lefts, default=bar.width()) - 16  # the bar's own margins around the message
+
+    def fits(self, text: str) -> bool:
+        """Whether a message reads whole in the status bar (else it would be cut off at the first widget)."""
+        bar = self.counts_label.parentWidget()
+        return bar is not None and bar.fontMetrics().horizontalAdvance(text) <= self.message_room()
+
     def _pause_toggled(self, paused: bool) -> None:
         insp = self.controller.inspection
         insp.pause() if paused else insp.resume()
@@ -77,14 +94,15 @@ class InspectionStatus:
         version = self.controller.model_in_use()
         if version is not None and version.active:  # a registered version: show its name ("lriad-tiny-v3")
             name = version.name
-        if not s.model_dir:  # the bundled base model, with or without an adapter
-            name += f" ({DEMO_MODEL_NOTE})"
+        demo = not s.model_dir  # the bundled base model, with or without an adapter
         state = {ModelState.NOT_LOADED: "none", ModelState.LOADING: "loading", ModelState.READY: "ready",
                  ModelState.FAILED: "failed"}[insp.state]
-        text = insp.state_text or "not loaded"
-        self.model_label.setText(f"Model: {name} · {text}" if insp.state is not ModelState.FAILED
-                                 else f"Model: {name} · can't load")
-        self.model_label.setToolTip(f"{insp.model_version or name} · {insp.state_text}")
+        short = {ModelState.NOT_LOADED: "not loaded", ModelState.LOADING: "loading…", ModelState.READY: "ready",
+                 ModelState.FAILED: "can't load"}[insp.state]
+        # short, so the status bar keeps room for its messages; the whole story is the tooltip
+        self.model_label.setText(f"Model: {name}{' (demo model)' if demo else ''} · {short}")
+        self.model_label.setToolTip(f"{insp.model_version or name}{f' ({DEMO_MODEL_NOTE})' if demo else ''} · "
+                                    f"{insp.state_text or 'not loaded'}")
         self.model_label.setProperty("state", state)
         self.model_label.style().unpolish(self.model_label)
         self.model_label.style().polish(self.model_label)
@@ -100,8 +118,10 @@ class InspectionStatus:
         n = q.rowCount()
         inspected = n - counts[ImageStatus.NOT_INSPECTED] - counts[ImageStatus.ERROR]
         reviewed = sum(v for k, v in counts.items() if k.reviewed)
+        kinds = ", ".join(f"{k} {word}" for k, word in ((counts[ImageStatus.FLAGGED], "flagged"),
+                                                        (counts[ImageStatus.CORRECTED], "corrected")) if k)
         bits = [f"{n} image" + ("" if n == 1 else "s"), f"{inspected} inspected", f"{q.defective_count()} defective",
-                f"{reviewed} reviewed ({counts[ImageStatus.FLAGGED]} flagged, {counts[ImageStatus.CORRECTED]} corrected)"]
+                f"{reviewed} reviewed" + (f" ({kinds})" if kinds else "")]  # no "(0 flagged, 0 corrected)": room
         if counts[ImageStatus.ERROR]:
             n_err = counts[ImageStatus.ERROR]
             bits.append(f"{n_err} error" + ("s" if n_err > 1 else ""))

@@ -20,6 +20,7 @@ from lriad_desktop.core.evaluation.export import EXPORTERS, ExportResult, Export
 from lriad_desktop.core.inspection.images import IMAGE_SUFFIXES
 from lriad_desktop.core.settings import Settings
 from lriad_desktop.core.store.review_store import ReviewStore, StoreError
+from lriad_desktop.core.plurals import count
 from lriad_desktop.ui.dialogs.camera_dialog import CameraDialog
 from lriad_desktop.ui.window.controller import AppController
 from lriad_desktop.ui.imaging import png_bytes
@@ -59,8 +60,7 @@ def object_hints(controller: AppController, path: str) -> dict[str, str]:
     in_folder = [e.path for e in controller.queue.entries() if Path(e.path).parent == folder]
     now = sorted({controller.object_name_for(p) for p in in_folder}) or [controller.object_name_for(path)]
     names = ", ".join(f"“{n}”" for n in now[:3]) + (" …" if len(now) > 3 else "")
-    count = len(in_folder)
-    return {"folder": f"Changes the prompt of the {count} queued image{'s' if count != 1 else ''} in "
+    return {"folder": f"Changes the prompt of the {count(len(in_folder), 'queued image')} in "
                       f"{folder.name or folder}/ (and any added there later); now {names}. An image with its own "
                       "name keeps it.",
             "image": f"Changes the prompt of {Path(path).name} only; now “{controller.object_name_for(path)}”."}
@@ -117,7 +117,8 @@ class FileIntake:
         gone = len(c.settings.last_queue) - len(items)
         if gone:
             c.update_settings(c.settings.with_queued(()).with_queued(items))
-            self.notice(f"{gone} file(s) or folder(s) of the last queue are gone")
+            self.notice(f"{count(gone, 'file or folder', 'files or folders')} of the last queue "
+                        f"{'is' if gone == 1 else 'are'} gone")
         if items:
             c.add_paths(items, remember=False)
         return len(items)
