@@ -31,7 +31,13 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--adapter", type=Path, default=None, help="PEFT LoRA adapter folder on top of the model")
         p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
         p.add_argument("--batch-size", type=int, default=8, help="images per generate call (default 8)")
-        p.add_argument("--max-new-tokens", type=int, default=256)
+        p.add_argument("--max-new-tokens", type=int, default=256,
+                       help="the longest answer in tokens (default 256; a constrained answer always gets enough to "
+                            "close its answer)")
+        p.add_argument("--no-grammar", action="store_true",
+                       help="let the local model write freely instead of holding every answer to the output "
+                            "grammar (for research, and to measure what the grammar does); the parser reads what it "
+                            "wrote")
         p.add_argument("--object", default=None,
                        help="object name for the prompt (default: guessed from the path, "
                             "e.g. bottle/test/crack/0.png -> bottle)")
@@ -185,7 +191,8 @@ def _model_backend(args: argparse.Namespace):
     from lriad_desktop.core.engine import Inspector
     from lriad_desktop.core.paths import model_folder
 
-    return Inspector(model_folder(args.model), args.adapter, device=args.device, max_new_tokens=args.max_new_tokens)
+    return Inspector(model_folder(args.model), args.adapter, device=args.device, max_new_tokens=args.max_new_tokens,
+                     grammar=not getattr(args, "no_grammar", False))
 
 
 def _describe(finding) -> str:

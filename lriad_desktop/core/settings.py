@@ -58,6 +58,10 @@ class Settings:
     max_new_tokens: int = field(default=256, metadata=_opt(
         "Longest answer", "How much the model may write for one image, reasoning and answer together (in tokens, "
         "word pieces)", minimum=16, maximum=4096, group="Model", tech="max new tokens"))
+    constrained_answers: bool = field(default=True, metadata=_opt(
+        "Hold answers to the format", "The local model can only write answers the app reads: a short reasoning, "
+        "then a verdict, labels and boxes inside the image (off: it writes freely and some answers can't be read)",
+        group="Model", tech="grammar-constrained generation (xgrammar)"))
     cpu_threads: int = field(default=0, metadata=_opt(
         "Processor threads", "How many processor cores the model may use; auto keeps one for the window",
         minimum=0, maximum=256, group="Model", special="auto (all cores but one)", tech="CPU threads"))
