@@ -80,14 +80,16 @@ class ConstrainedBatch(LogitsProcessor):
             return scores
         self.bitmask.fill_(-1)  # all allowed: a finished row stays as the model has it
         self._batch.batch_fill_next_token_bitmask([self.matchers[i] for i in live], self.bitmask, live)
-        masked = scores.float().cpu() if scores.device.type != "cuda" else scores.float()
+        on_cpu = scores.device.type == "cpu"
+        masked = scores if on_cpu and scores.dtype == torch.float32 else scores.float()
+        if not on_cpu and masked.device.type != "cuda":  # xgrammar masks on the CPU or CUDA only
+            masked = masked.cpu()
         width = min(masked.shape[-1], self.vocab_size)
-        view = masked[:, :width].contiguous()
-        xgr.apply_token_bitmask_inplace(view, self.bitmask.to(view.device), vocab_size=width)
-        masked[:, :width] = view
+        bitmask = self.bitmask if masked.device.type == "cpu" else self.bitmask.to(masked.device, non_blocking=True)
+        xgr.apply_token_bitmask_inplace(masked, bitmask, vocab_size=width)
         if masked.shape[-1] > self.vocab_size:  # padding rows of the embedding: never a word
             masked[live, self.vocab_size:] = float("-inf")
-        return masked.to(scores.device, scores.dtype)
+        return masked if masked is scores else masked.to(scores.device, scores.dtype)
 
     @property
     def broken_rows(self) -> list[int]:
