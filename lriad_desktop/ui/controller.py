@@ -19,6 +19,7 @@ from lriad_desktop.core import review as rv
 from lriad_desktop.core.confidence import DEFAULT_THRESHOLD
 from lriad_desktop.core.defect_kinds import DEFECT_KINDS, display_name
 from lriad_desktop.core.finding import Box, Defect, Verdict
+from lriad_desktop.core.golden_default import references_per_image
 from lriad_desktop.core.images import is_image_file, iter_image_files
 from lriad_desktop.core.review import ImageStatus, ReviewHistory
 from lriad_desktop.core.settings import Settings, SettingsError, save_settings
@@ -424,11 +425,18 @@ class AppController(ModelVersionActions, QObject):
         self.historyChanged.emit()
 
     # --- golden samples (references beside each image of an object) -------------------------
+    def reference_count(self) -> int:
+        """Golden samples beside each image: the setting, or (as the model says) what the model folder's
+        lriad.json says the model takes (none unless it says so)."""
+        s = self.settings
+        folder = s.server_processor_dir if s.inference == "server" else str(s.model_dir or bundled_model_dir())
+        return references_per_image(s.reference_count, folder)
+
     def references_for(self, path: str, object_name: str | None = None) -> tuple[str, ...]:
         """The golden samples an image is inspected beside: the first K of its object's (K: the setting)."""
         name = object_name or self.object_name_for(path)
         try:
-            return self.golden.references_for(path, name, self.settings.reference_count)
+            return self.golden.references_for(path, name, self.reference_count())
         except StoreError as err:
             self.notice.emit(str(err))
             return ()

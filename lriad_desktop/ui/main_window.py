@@ -306,8 +306,9 @@ class MainWindow(QMainWindow):
             return
         name = c.object_name_for(entry.path)
         samples = c.golden.of(name)
-        self.reference_strip.show_samples(name, samples, c.settings.reference_count,
-                                          any(g.image_id == entry.image_id for g in samples))
+        self.reference_strip.show_samples(name, samples, c.reference_count(),
+                                          any(g.image_id == entry.image_id for g in samples),
+                                          by_the_model=c.settings.reference_count < 0)
         self.map_layer.show_bank(name)
 
     def _update_panels(self) -> None:
