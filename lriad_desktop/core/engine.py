@@ -311,9 +311,10 @@ class Inspector:
 
     def row_grammars(self, views: Sequence[PromptImages], prompts: Sequence[str]) -> list[AnswerGrammar]:
         """The grammar each row of a batch is held to: the frame's bounds on the image its boxes refer to, the
-        labels `answer_labels`, and a free think block where the chat template opened one."""
-        return [grammar_for(self.geometry, view.answer_size, tuple(self.answer_labels), prompt_opens_think(prompt))
-                for view, prompt in zip(views, prompts)]
+        labels `answer_labels`, and a free think block where the chat template opened one; `max_new_tokens` caps the
+        think block, and the answer after it always gets the tokens it needs to close."""
+        return [grammar_for(self.geometry, view.answer_size, tuple(self.answer_labels), prompt_opens_think(prompt),
+                            self.max_new_tokens) for view, prompt in zip(views, prompts)]
 
     def _compilers_for_model(self) -> Any:
         """The loaded tokenizer's grammar compilers (built once per model; grammars cached in them)."""

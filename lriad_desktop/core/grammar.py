@@ -48,6 +48,7 @@ class AnswerGrammar:
     y_max: int = NORM_MAX
     max_defects: int = GRAMMAR_MAX_DEFECTS
     thinking_template: bool = False  # the prompt opened <think>: the think block is the template's, free
+    think_tokens: int = THINK_TOKENS  # the think block's token cap (the engine: at most its max new tokens)
 
     def answer_ebnf(self) -> str:
         """The `<answer>…</answer>` part as EBNF (xgrammar's dialect, GBNF-like); `root` is the whole answer."""
@@ -73,11 +74,11 @@ class AnswerGrammar:
         """The whole completion as an xgrammar structural tag: the think block, then `answer_ebnf()`."""
         if self.thinking_template:  # the template opened <think>: free text up to its close, then the answer
             think = {"type": "tag", "begin": "", "end": "</think>",
-                     "content": {"type": "any_text", "excludes": ["<"], "max_tokens": FREE_THINK_TOKENS}}
+                     "content": {"type": "any_text", "excludes": ["<"], "max_tokens": self.think_tokens}}
         else:
             think = {"type": "tag", "begin": "<think>", "end": "</think>",
                      "content": {"type": "any_text", "excludes": list(PROSE_EXCLUDES), "max_chars": THINK_CHARS,
-                                 "max_tokens": THINK_TOKENS}}
+                                 "max_tokens": self.think_tokens}}
         answer = {"type": "grammar", "grammar": self.answer_ebnf()}
         return {"type": "structural_tag", "format": {"type": "sequence", "elements": [think, answer]}}
 
@@ -89,7 +90,7 @@ class AnswerGrammar:
 
     def token_budget(self) -> int:
         """New tokens that always suffice for a whole constrained completion (the engine gives at least these)."""
-        think = FREE_THINK_TOKENS if self.thinking_template else THINK_TOKENS + len("<think></think>")
+        think = self.think_tokens + (0 if self.thinking_template else len("<think>"))
         return think + len("</think>") + self.longest_answer_chars() + 1  # + the end token
 
     def answer_json_schema(self) -> dict:
@@ -114,13 +115,16 @@ class AnswerGrammar:
 
 
 def grammar_for(geometry: ModelGeometry, answer_size: tuple[int, int], labels: tuple[str, ...] = DEFECT_LABELS,
-                thinking_template: bool = False) -> AnswerGrammar:
+                thinking_template: bool = False, max_new_tokens: int | None = None) -> AnswerGrammar:
     """The grammar for one image: the frame's bounds for a model that answers in pixels of its input
-    (`answer_size`: the image the boxes are on, as shown to the model), 0–1000 otherwise."""
+    (`answer_size`: the image the boxes are on, as shown to the model), 0–1000 otherwise. `max_new_tokens`
+    caps the think block (the answer after it always gets the tokens it needs: `token_budget`)."""
+    cap = FREE_THINK_TOKENS if thinking_template else THINK_TOKENS
+    think = max(1, min(cap, max_new_tokens)) if max_new_tokens is not None else cap
     if geometry.frame is CoordinateFrame.MODEL_PIXELS:
         width, height = model_input_size(answer_size, geometry)
-        return AnswerGrammar(tuple(labels), width, height, thinking_template=thinking_template)
-    return AnswerGrammar(tuple(labels), thinking_template=thinking_template)
+        return AnswerGrammar(tuple(labels), width, height, thinking_template=thinking_template, think_tokens=think)
+    return AnswerGrammar(tuple(labels), thinking_template=thinking_template, think_tokens=think)
 
 
 def integer_range_ebnf(top: int) -> str:
