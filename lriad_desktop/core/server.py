@@ -32,9 +32,11 @@ from lriad_desktop.core.coordinates import (DEFAULT_FRAMES, SIDECAR, CoordinateF
 from lriad_desktop.core.engine import DEFAULT_MAX_NEW_TOKENS, batch_views, finding_from_completion, finding_from_view
 from lriad_desktop.core.families import FAMILIES
 from lriad_desktop.core.finding import Finding, TokenLogprob
+from lriad_desktop.core.grammar import grammar_for
 from lriad_desktop.core.model_input import ModelInputResizer, has_processor_settings, png_data_uri
 from lriad_desktop.core.pipeline import Answer, BackendUnavailable, ImageError
 from lriad_desktop.core.references import PromptImages, ReferenceImage
+from lriad_desktop.core.server_constraints import describe, probe_constraint, with_constraint
 
 log = logging.getLogger(__name__)
 API_KEY_ENV = "LRIAD_SERVER_API_KEY"
@@ -64,6 +66,7 @@ class ServerConfig:
     family: str = "qwen2_5_vl"
     frame: str = "auto"  # auto (the family's) | model_pixels | norm1000
     max_pixels: int = 0  # 0 = the family's default budget
+    grammar: bool = True  # send the answer grammar where the server takes one (`core.server_constraints`)
 
     @classmethod
     def from_settings(cls, settings: Any) -> "ServerConfig":
@@ -73,7 +76,8 @@ class ServerConfig:
                    in_flight=settings.server_in_flight, timeout_s=float(settings.server_timeout_s),
                    max_new_tokens=settings.max_new_tokens, processor_dir=settings.server_processor_dir,
                    family=settings.server_family, frame=settings.server_frame,
-                   max_pixels=settings.server_max_pixels)
+                   max_pixels=settings.server_max_pixels,
+                   grammar=bool(getattr(settings, "constrained_answers", True)))
 
 
 def normalise_url(url: str) -> str:
@@ -209,6 +213,7 @@ class ServerBackend:
         self._unreachable = ""  # set once retries found the server down; cleared by the next answer
         self._tower: Any = None  # the anomaly map's tower, from a local copy of the model folder
         self._lock = threading.Lock()
+        self.constraint = ""  # the request field the server holds answers to the grammar by ("" none: the parser)
 
     # --- the protocol ----------------------------------------------------------------
     @property
@@ -244,6 +249,8 @@ class ServerBackend:
             try:
                 self.model_name = self._pick_model(client)
                 self._geometry, self._resizer, self.geometry_source = self._settle_geometry()
+                self.constraint = (probe_constraint(client, self._url("chat/completions"), self.model_name)
+                                   if self.config.grammar else "")
             except BaseException:
                 client.close()
                 raise
@@ -285,7 +292,8 @@ class ServerBackend:
         assert self._resizer is not None and self._pool is not None
         views = batch_views(images, references, self.geometry)
         said = list(hints) if hints is not None else [""] * n
-        bodies = [self._body(view.messages(names[i], said[i]), [png_data_uri(self._resizer.resize(im)) for im in view.images])
+        bodies = [self._constrained(self._body(view.messages(names[i], said[i]),
+                                               [png_data_uri(self._resizer.resize(im)) for im in view.images]), view)
                   for i, view in enumerate(views)]
         t1 = time.perf_counter()
         futures = [self._pool.submit(self._ask, body) for body in bodies]
@@ -388,6 +396,17 @@ class ServerBackend:
                 "temperature": 0, "max_tokens": self.config.max_new_tokens,
                 "logprobs": True, "top_logprobs": TOP_LOGPROBS}
 
+    def _constrained(self, body: dict[str, Any], view: Any) -> dict[str, Any]:
+        """The request holding its answer to the grammar, where the server takes a constraint."""
+        if not self.constraint:
+            return body
+        family = FAMILIES.get(self.config.family)
+        thinking = bool(family and family.template_kwargs.get("enable_thinking"))
+        grammar = grammar_for(self.geometry, view.answer_size, thinking_template=thinking,
+                              max_new_tokens=self.config.max_new_tokens)
+        return with_constraint({**body, "max_tokens": max(body["max_tokens"], grammar.token_budget())},
+                               self.constraint, grammar)
+
     def _ask(self, body: dict[str, Any]) -> _Reply | ImageError:
         try:
             return self._post_with_retries(body)
@@ -469,8 +488,9 @@ def check_server(config: ServerConfig) -> ServerCheck:
     try:
         ms = (time.perf_counter() - start) * 1000
         frame = backend.geometry.frame.value.replace("_", " ")
+        held = describe(backend.constraint) if config.grammar else "answers not held to the format (turned off)"
         return ServerCheck(True, f"✓ {backend.model_name} at {backend.host} ({ms:.0f} ms) · boxes in {frame}, "
-                                 f"geometry from {backend.geometry_source}", (backend.model_name,))
+                                 f"geometry from {backend.geometry_source} · {held}", (backend.model_name,))
     finally:
         backend.close()
 
