@@ -81,7 +81,9 @@ class VerdictBanner(QWidget):
         if rec is None:
             text, key = BADGES[f.verdict] if f is not None else ("NOT INSPECTED", "pending")
             self._badge(text, key, reviewed=False)
-            self.source.setText("The model's verdict · not reviewed yet (Space accepts it, V flags it)")
+            self.source.setText("The model's answer couldn't be read · Space: say Normal or Defective"
+                                if f is not None and f.verdict is Verdict.UNPARSED
+                                else "The model's verdict · not reviewed yet (Space accepts it, V flags it)")
         else:
             r = rec.review
             text, key = BADGES[r.verdict]
