@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 
 InspectorFactory = Callable[[Settings], InspectionBackend]
 MODEL_KEYS = ("model_dir", "adapter_dir", "device", "max_new_tokens", "constrained_answers", "cpu_threads", "inference",
-              "server_url", "server_model", "server_api_key", "server_in_flight", "server_timeout_s", "server_processor_dir",
-              "server_family", "server_frame", "server_max_pixels", "tiles")
+              "server_url", "server_model", "server_api_key", "server_in_flight", "server_timeout_s",
+              "server_processor_dir", "server_family", "server_frame", "server_max_pixels", "tiles")
 # What a user can cause when a model is loaded or a server reached: shown as the message alone.
 LOAD_ERRORS = (ModelFolderError, BackendUnavailable, OSError)
 
