@@ -62,12 +62,14 @@ class BoxEditing:
         entry = self._entry()
         if entry is None or entry.finding is None or entry.finding.verdict is not Verdict.UNPARSED or entry.review:
             return False
+        if self.verdict_menu is not None:  # one offer at a time
+            self.verdict_menu.deleteLater()
         menu = QMenu(anchor)
         menu.setObjectName("unreadable-verdict")
         normal = menu.addAction("Normal: the part is good")
         defective = menu.addAction("Defective: draw where")
-        normal.triggered.connect(lambda: self._say(Verdict.NORMAL) and then_next())
-        defective.triggered.connect(lambda: self._say(Verdict.ANOMALOUS))
+        normal.triggered.connect(lambda: menu.close() and self._say(Verdict.NORMAL) and then_next())
+        defective.triggered.connect(lambda: menu.close() and self._say(Verdict.ANOMALOUS))
         menu.setActiveAction(normal)
         self.verdict_menu = menu
         menu.popup(anchor.mapToGlobal(QPoint(0, anchor.height())))
