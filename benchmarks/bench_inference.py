@@ -176,8 +176,9 @@ def main() -> int:
     result["first_constrained_call_s"] = round(time.perf_counter() - t, 2)
     for grammar, tag in ((True, "constrained"), (False, "free")):
         inspector.grammar = grammar
-        result.update({f"{k}_{tag}": v for k, v in speed(inspector, images, args.n, args.batch_size,
-                                                          args.batches).items()})
+        figures = {f"{k}_{tag}": v for k, v in speed(inspector, images, args.n, args.batch_size, args.batches).items()}
+        print(json.dumps(figures), file=sys.stderr, flush=True)  # as they come: a long run on a busy machine
+        result.update(figures)
     inspector.grammar = True
     b = args.batch_size
     result["grammar_cost_batch1_pct"] = round(100 * (result["ms_per_image_batch1_median_constrained"]
