@@ -1,4 +1,5 @@
-"""Inference speed of the engine: load time, ms/image at batch 1, images/s batched, peak RSS,
+"""Inference speed of the engine: load time, ms/image at batch 1, images/s batched (each with answers held to the
+grammar, as the app runs, and with free generation, in one run on the same loaded model: the grammar's cost), peak RSS,
 and how long `import lriad_desktop` takes (with proof that it does not import torch). With `--server URL`,
 also images/s through that model server (OpenAI API) with 1, 4 and 8 requests in flight, in the same run.
 With `--references K`, also the cost of golden samples with 0, 1, …, K references beside each image (as the model
@@ -101,6 +102,44 @@ def reference_figures(inspector, samples: list, k_max: int, n: int) -> dict:
     return figures
 
 
+def cpu_name() -> str:
+    """The processor's model name (timings mean little without it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def speed(inspector, images: list, n: int, batch_size: int, batches: int) -> dict:
+    """ms/image at batch 1 (median, p90), images/s at `batch_size`, new tokens per image, and ms per generated
+    step at `batch_size` (what the grammar adds per token, apart from answers of another length)."""
+    inspector.inspect(images[0], "part")  # warm-up
+    single, tokens = [], []
+    for img in images[:n]:
+        t = time.perf_counter()
+        f = inspector.inspect(img, "part")
+        single.append((time.perf_counter() - t) * 1000)
+        tokens.append(f.timings["new_tokens"])
+    batch = images[:batch_size]
+    inspector.inspect_batch(batch, ["part"] * len(batch))  # warm-up
+    t = time.perf_counter()
+    steps = 0
+    for _ in range(batches):
+        found = inspector.inspect_batch(batch, ["part"] * len(batch))
+        steps += max(int(f.timings["new_tokens"]) for f in found)  # the batch runs as long as its longest row
+    elapsed = time.perf_counter() - t
+    return {"ms_per_image_batch1_median": round(statistics.median(single), 1),
+            "ms_per_image_batch1_p90": round(sorted(single)[int(0.9 * (len(single) - 1))], 1),
+            "new_tokens_mean": round(statistics.mean(tokens), 1),
+            f"images_per_s_batch{batch_size}": round(batches * len(batch) / elapsed, 2),
+            f"ms_per_token_batch{batch_size}": round(elapsed * 1000 / max(1, steps), 2)}
+
+
 def main() -> int:
     import numpy as np
     import torch
@@ -131,30 +170,29 @@ def main() -> int:
     t = time.perf_counter()
     inspector = Inspector(args.model, device="cpu").load()
     load_s = time.perf_counter() - t
-    inspector.inspect(images[0], "part")  # warm-up
-    single = []
-    tokens = []
-    for img in images[: args.n]:
-        t = time.perf_counter()
-        f = inspector.inspect(img, "part")
-        single.append((time.perf_counter() - t) * 1000)
-        tokens.append(f.timings["new_tokens"])
-    batch = images[: args.batch_size]
-    inspector.inspect_batch(batch, ["part"] * len(batch))  # warm-up
+    result = {"cpu": cpu_name(), "model": str(args.model), "threads": args.threads, "load_s": round(load_s, 2)}
     t = time.perf_counter()
-    for _ in range(args.batches):
-        inspector.inspect_batch(batch, ["part"] * len(batch))
-    ips = args.batches * len(batch) / (time.perf_counter() - t)
+    inspector.inspect(images[0], "part")  # warm-up, and the grammar's first compile
+    result["first_constrained_call_s"] = round(time.perf_counter() - t, 2)
+    for grammar, tag in ((True, "constrained"), (False, "free")):
+        inspector.grammar = grammar
+        figures = {f"{k}_{tag}": v for k, v in speed(inspector, images, args.n, args.batch_size, args.batches).items()}
+        print(json.dumps(figures), file=sys.stderr, flush=True)  # as they come: a long run on a busy machine
+        result.update(figures)
+    inspector.grammar = True
+    b = args.batch_size
+    result["grammar_cost_batch1_pct"] = round(100 * (result["ms_per_image_batch1_median_constrained"]
+                                                     / result["ms_per_image_batch1_median_free"] - 1), 1)
+    result[f"grammar_cost_batch{b}_pct"] = round(100 * (result[f"images_per_s_batch{b}_free"]
+                                                        / result[f"images_per_s_batch{b}_constrained"] - 1), 1)
+    result[f"grammar_cost_per_token_batch{b}_pct"] = round(100 * (
+        result[f"ms_per_token_batch{b}_constrained"] / result[f"ms_per_token_batch{b}_free"] - 1), 1)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     folder_mb = sum(f.stat().st_size for f in Path(args.model).rglob("*") if f.is_file()) / 1e6
-    result = {
-        "model": str(args.model), "threads": args.threads, "model_folder_mb": round(folder_mb, 1),
-        "load_s": round(load_s, 2), "ms_per_image_batch1_median": round(statistics.median(single), 1),
-        "ms_per_image_batch1_p90": round(sorted(single)[int(0.9 * (len(single) - 1))], 1),
-        "new_tokens_mean": round(statistics.mean(tokens), 1),
-        f"images_per_s_batch{args.batch_size}": round(ips, 1), "peak_rss_mb": round(rss_mb),
+    result.update({
+        "model_folder_mb": round(folder_mb, 1), "peak_rss_mb": round(rss_mb),
         "import_lriad_desktop_ms": round(imp_s * 1000, 1), "heavy_modules_on_import": heavy,
-    }
+    })
     if args.references:
         result.update(reference_figures(inspector, samples, args.references, args.n))
     if args.server:

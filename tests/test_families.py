@@ -32,7 +32,9 @@ def family_dir(request, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def family_inspector(family_dir):
-    return Inspector(family_dir, device="cpu", max_new_tokens=10).load()
+    """Free generation (the plumbing tests below); `test_constrained_inspection_reads_every_answer` holds
+    answers to the grammar."""
+    return Inspector(family_dir, device="cpu", max_new_tokens=10, grammar=False).load()
 
 
 def test_the_table_covers_every_family_transformers_maps():
@@ -64,6 +66,24 @@ def test_inspect_batch_of_two_sizes(family_inspector):
     assert singles[0].raw_text != singles[1].raw_text
     if FAMILIES[family_inspector.info.model_type].template_kwargs.get("enable_thinking"):
         assert all(f.raw_text.startswith("<think>") for f in batch)  # the template opened the think block
+
+
+def test_constrained_inspection_reads_every_answer(family_dir):
+    """Held to the grammar, a random-init folder of every family answers readably: a verdict with its score,
+    and boxes inside each image of a batch of two sizes."""
+    images = [Image.new("RGB", (301, 217), (90, 90, 90)), Image.new("RGB", (97, 400), (200, 10, 10))]
+    inspector = Inspector(family_dir, device="cpu", max_new_tokens=16).load()
+    findings = inspector.inspect_batch(images, ["washer", "bottle"], ["a.png", "b.png"])
+    thinking = bool(FAMILIES[inspector.info.model_type].template_kwargs.get("enable_thinking"))
+    for image, finding in zip(images, findings):
+        assert finding.verdict is not Verdict.UNPARSED, finding.raw_text
+        assert finding.anomaly_score is not None
+        assert "</think><answer>{" in finding.raw_text and finding.raw_text.endswith("}</answer>")
+        assert finding.raw_text.startswith("<think>") or not thinking
+        for defect in finding.defects:
+            box = defect.box  # None only for a box without area ([931, 111, 111, 111])
+            assert box is None or 0 <= box.x1 <= box.x2 <= image.width and 0 <= box.y1 <= box.y2 <= image.height
+    inspector.close()
 
 
 def test_coordinates_match_the_familys_own_processor(family_dir, family_inspector):

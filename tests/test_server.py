@@ -38,7 +38,7 @@ def sample_requests():
 @pytest.fixture(scope="module")
 def local_findings():
     """In-process findings on the bundled samples (the reference the server must match)."""
-    inspector = Inspector(bundled_model_dir(), device="cpu")
+    inspector = Inspector(bundled_model_dir(), device="cpu", grammar=False)  # transformers serve takes no grammar
     results = list(inspect_requests(inspector, sample_requests(), batch_size=8))
     inspector.close()
     assert all(r.ok for r in results)
@@ -154,6 +154,7 @@ def test_a_server_killed_mid_batch_marks_errors_and_goes_on(tmp_path):
 def test_check_server_and_a_model_it_does_not_serve(model_server):
     check = check_server(ServerConfig(model_server.url))
     assert check.ok and check.message.startswith("✓ ") and "boxes in model pixels" in check.message
+    assert "can't hold answers to the format" in check.message  # it ignores response_format, refuses grammars
     other = check_server(ServerConfig(model_server.url, model="qwen2.5vl:7b"))
     assert not other.ok and "has no model 'qwen2.5vl:7b' (it serves: " in other.message
     down = check_server(ServerConfig("http://127.0.0.1:9/v1"))

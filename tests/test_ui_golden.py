@@ -33,9 +33,12 @@ def _accept_normal(qtbot, window, row, path):
     window.set_current(row)
 
 
+ONE_BESIDE = Settings(reference_count=1)
+
+
 def test_g_marks_a_normal_image_golden_and_the_strip_removes_it(qtbot, make_window, tmp_path):
     paths = _washers(tmp_path)
-    window = make_window(load_model=False)
+    window = make_window(settings=ONE_BESIDE, load_model=False)
     add_and_wait(qtbot, window, paths, 3)
     strip, c = window.reference_strip, window.controller
     assert strip.tiles == [] and "No golden sample of the washer yet" in strip.hint.text()
@@ -61,12 +64,12 @@ def test_g_marks_a_normal_image_golden_and_the_strip_removes_it(qtbot, make_wind
 def test_golden_samples_persist_across_a_restart_and_go_beside_each_inspection(qtbot, make_window, tmp_path):
     paths = _washers(tmp_path)
     store_path = tmp_path / "store.sqlite3"
-    first = make_window(store_path=store_path, load_model=False)
+    first = make_window(settings=ONE_BESIDE, store_path=store_path, load_model=False)
     add_and_wait(qtbot, first, paths, 3)
     _accept_normal(qtbot, first, 0, paths[0])
     first.controller.toggle_golden(0)
     first.close()
-    second = make_window(store_path=store_path)  # a new window and controller on the same store
+    second = make_window(settings=ONE_BESIDE, store_path=store_path)  # a new window and controller on the same store
     add_and_wait(qtbot, second, paths, 3)
     qtbot.waitUntil(lambda: second.controller.inspection.state is ModelState.READY)
     second.set_current(2)
@@ -83,7 +86,7 @@ def test_golden_samples_persist_across_a_restart_and_go_beside_each_inspection(q
 
 def test_a_deleted_golden_sample_is_a_notice_and_the_image_is_inspected_without_it(qtbot, make_window, tmp_path):
     paths = _washers(tmp_path)
-    window = make_window()
+    window = make_window(settings=ONE_BESIDE)
     add_and_wait(qtbot, window, paths, 3)
     _accept_normal(qtbot, window, 0, paths[0])
     window.controller.toggle_golden(0)
@@ -110,5 +113,34 @@ def test_golden_samples_per_image_is_a_setting(qtbot, make_window, tmp_path):
     assert window.controller.references_for(str(paths[1])) == ()
     assert "golden samples per image is 0" in window.reference_strip.hint.text()
     window.controller.update_settings(window.controller.settings.with_changes(reference_count=2))
+    assert window.controller.references_for(str(paths[1])) == (str(paths[0]),)
+    window.close()
+
+
+def test_by_default_golden_samples_go_beside_an_image_only_for_a_model_trained_with_them(qtbot, make_window,
+                                                                                        tmp_path):
+    """The bundled model's folder says nothing about golden samples: none go beside the image, the strip says
+    why, and G still marks one; a folder whose lriad.json says it takes them gets them (reference_count: 2)."""
+    import json
+    import shutil
+
+    from lriad_desktop.core.paths import bundled_model_dir
+
+    paths = _washers(tmp_path)
+    window = make_window(load_model=False)
+    assert window.controller.settings.reference_count == -1  # the default: as the model says
+    add_and_wait(qtbot, window, paths, 3)
+    _accept_normal(qtbot, window, 0, paths[0])
+    window.controller.toggle_golden(0)
+    window.set_current(1)
+    assert window.controller.references_for(str(paths[1])) == ()
+    assert len(window.reference_strip.tiles) == 1  # still marked, for the map and the strip
+    assert "wasn't trained with golden samples" in window.reference_strip.hint.text()
+    trained = tmp_path / "trained-with-references"
+    shutil.copytree(bundled_model_dir(), trained)
+    (trained / "lriad.json").write_text(json.dumps({"coordinate_frame": "model_pixels", "references": "images",
+                                                    "reference_count": 2}))
+    window.controller.update_settings(window.controller.settings.with_changes(model_dir=str(trained)))
+    assert window.controller.reference_count() == 2
     assert window.controller.references_for(str(paths[1])) == (str(paths[0]),)
     window.close()

@@ -113,9 +113,14 @@ def test_accept_flag_label_note_and_a_new_window_shows_them(qtbot, make_window, 
     assert [d.label for d in flag.defects] == ["crack"] and flag.note == "hairline near the rim"
     window.view.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_D)
-    qtbot.keyClick(window, Qt.Key.Key_Space)  # an unreadable answer can't be accepted
+    assert "Space: say Normal or Defective" in window.finding_panel.banner.source.text()
+    assert "accepts" not in window.finding_panel.banner.source.text()  # nothing to accept: it doesn't promise it
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # an unreadable answer can't be accepted: Normal / Defective offered
+    menu = window.boxes.verdict_menu
+    qtbot.waitUntil(lambda: menu.isVisible())
+    assert [a.text() for a in menu.actions()] == ["Normal: the part is good", "Defective: draw where"]
+    menu.close()  # dismissed: nothing written
     assert window.current_row == 2 and store.current_review(q.entry(2).image_id) is None
-    assert "couldn't be read" in window.statusBar().currentMessage()
     window.close()
 
     again = make_window(load_model=False)  # a new window on the same store
@@ -129,6 +134,33 @@ def test_accept_flag_label_note_and_a_new_window_shows_them(qtbot, make_window, 
     assert "Model said: normal" in again.finding_panel.banner.source.text()  # the model's beneath it
     assert again.controller.store.flagged_images()[0].path == str(b)
     again.close()
+
+
+def test_space_on_an_unreadable_answer_says_normal_or_defective_directly(qtbot, make_window, tmp_path):
+    folder = tmp_path / "washers"
+    folder.mkdir()
+    paths = [part_image(folder / f"{n}.png", size=(640, 480), seed=i) for i, n in enumerate("abc")]
+    window = make_window(load_model=False)
+    add_and_wait(qtbot, window, [folder], 3)
+    for p in paths:
+        deliver(window, p, Finding(Verdict.UNPARSED, raw_text="Step 2d\": [0, 0", model_version="hand-made",
+                                   image_size=(640, 480)))
+    wait_shown(qtbot, window, paths[0])
+    q, store = window.controller.queue, window.controller.store
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.boxes.verdict_menu.isVisible())
+    window.boxes.verdict_menu.actions()[0].trigger()  # Normal
+    qtbot.waitUntil(lambda: store.current_review(q.entry(0).image_id) is not None)
+    said = store.current_review(q.entry(0).image_id).review
+    assert said.verdict is Verdict.NORMAL and said.kind is ReviewKind.FLAG
+    assert window.current_row == 1  # and on to the next image
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.boxes.verdict_menu.isVisible())
+    window.boxes.verdict_menu.actions()[1].trigger()  # Defective: its box is drawn next
+    qtbot.waitUntil(lambda: store.current_review(q.entry(1).image_id) is not None)
+    assert store.current_review(q.entry(1).image_id).review.verdict is Verdict.ANOMALOUS
+    assert window.view.draw_mode and window.current_row == 1
+    window.close()
 
 
 def test_object_name_per_folder_and_per_image_is_remembered(qtbot, make_window, tmp_path):

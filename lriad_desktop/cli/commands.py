@@ -34,7 +34,13 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
         p.add_argument("--batch-size", type=_whole(1, 1024, "a batch size"), default=8,
                        help="images per generate call (default 8)")
-        p.add_argument("--max-new-tokens", type=_whole(1, 32_768, "--max-new-tokens"), default=256)
+        p.add_argument("--max-new-tokens", type=_whole(1, 32_768, "--max-new-tokens"), default=256,
+                       help="the longest answer in tokens (default 256; a constrained answer always gets enough to "
+                            "close its answer)")
+        p.add_argument("--no-grammar", action="store_true",
+                       help="let the model write freely instead of holding every answer to the output grammar "
+                            "(locally, and on a model server that takes one; for research, and to measure what the "
+                            "grammar does); the parser reads what it wrote")
         p.add_argument("--object", default=None,
                        help="object name for the prompt (default: guessed from the path, "
                             "e.g. bottle/test/crack/0.png -> bottle)")
@@ -209,11 +215,13 @@ def _model_backend(args: argparse.Namespace):
             url=args.server, model=args.server_model, api_key=os.environ.get(API_KEY_ENV, ""),
             in_flight=args.in_flight, timeout_s=args.server_timeout, max_new_tokens=args.max_new_tokens,
             processor_dir=str(args.model) if args.model else "", family=args.server_family,
-            frame=args.server_frame, max_pixels=args.server_max_pixels))
+            frame=args.server_frame, max_pixels=args.server_max_pixels,
+            grammar=not getattr(args, "no_grammar", False)))
     from lriad_desktop.core.backends.engine import Inspector
     from lriad_desktop.core.paths import model_folder
 
-    return Inspector(model_folder(args.model), args.adapter, device=args.device, max_new_tokens=args.max_new_tokens)
+    return Inspector(model_folder(args.model), args.adapter, device=args.device, max_new_tokens=args.max_new_tokens,
+                     grammar=not getattr(args, "no_grammar", False))
 
 
 def _describe(finding) -> str:

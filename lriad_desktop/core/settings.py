@@ -58,8 +58,12 @@ class Settings:
         "Images per model call", "How many images the model looks at together when inspecting many", minimum=1,
         maximum=64, group="Model", tech="batch size"))
     max_new_tokens: int = field(default=256, metadata=_opt(
-        "Longest answer", "How much the model may write for one image, reasoning and answer together (in tokens, "
-        "word pieces)", minimum=16, maximum=4096, group="Model", tech="max new tokens"))
+        "Longest answer", "How much the model may write for one image (in tokens, word pieces); with answers held "
+        "to the format this bounds the reasoning, and the verdict and boxes after it always get room to close", minimum=16, maximum=4096, group="Model", tech="max new tokens"))
+    constrained_answers: bool = field(default=True, metadata=_opt(
+        "Hold answers to the format", "The local model can only write answers the app reads: a short reasoning, "
+        "then a verdict, labels and boxes inside the image (off: it writes freely and some answers can't be read)",
+        group="Model", tech="grammar-constrained generation (xgrammar)"))
     cpu_threads: int = field(default=0, metadata=_opt(
         "Processor threads", "How many processor cores the model may use; auto keeps one for the window",
         minimum=0, maximum=256, group="Model", special="auto (all cores but one)", tech="CPU threads"))
@@ -111,9 +115,12 @@ class Settings:
     mqtt_topic: str = field(default="lriad", metadata=_opt(
         "Topic prefix", "Findings go to PREFIX/finding, online/offline to PREFIX/status", kind="mqtt_topic",
         group="On the line"))
-    reference_count: int = field(default=1, metadata=_opt(
+    reference_count: int = field(default=-1, metadata=_opt(
         "Golden samples per image", "How many of the object's golden samples (mark a normal image with G) the "
-        "model sees beside each image; 0 = none", minimum=0, maximum=8, group="Inspection"))
+        "model sees beside each image. As the model says: none, unless the model folder says the model was "
+        "trained with them (a model that wasn't answers worse beside them); 0 = none. G still marks golden "
+        "samples for the anomaly map and the strip either way", minimum=-1, maximum=8, group="Inspection",
+        special="as the model says"))
     anomaly_map: bool = field(default=True, metadata=_opt(
         "Anomaly map", "Compare each image with its object's good images (golden samples and images reviewed as "
         "normal) on the model's own vision tower: a heatmap (M), boxes of its own, and a score fused with the "

@@ -21,7 +21,9 @@ from lriad_desktop.core.inspection.coordinates import ModelGeometry, processor_s
 from lriad_desktop.core.devices import pick_device
 from lriad_desktop.core.inspection.families import (FAMILIES, ModelFamily, prompt_opens_think, read_sidecar,
                                          unknown_family_message, with_opened_think)
+from lriad_desktop.core.defect_kinds import DEFECT_LABELS
 from lriad_desktop.core.inspection.finding import Defect, Finding, Verdict
+from lriad_desktop.core.inspection.grammar import AnswerGrammar, grammar_for
 from lriad_desktop.core.inspection.images import check_model_shape
 from lriad_desktop.core.backends.model_files import (ModelFolderError, check_safetensors, check_weight_files, model_load_errors,
                                             one_line)
@@ -154,9 +156,14 @@ class Inspector:
     """
 
     def __init__(self, model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None,
-                 device: str = "auto", max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, scores: bool = True) -> None:
+                 device: str = "auto", max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, scores: bool = True,
+                 grammar: bool = True) -> None:
         self.info = validate_model_folder(model_dir)
         self.scores = scores  # read the anomaly score from the generate call (False: the verdict only)
+        # constrain every answer to the grammar (`core.inspection.grammar`); False: free generation, read by the parser
+        self.grammar = grammar
+        self.answer_labels: tuple[str, ...] = DEFECT_LABELS  # the labels the grammar offers (new ones stay sayable)
+        self._compilers: Any = None  # the compiled grammars of the loaded tokenizer (`core.backends.grammar_generation`)
         self._watch: tuple[list[int], list[str]] | None = None
         self.adapter_dir = validate_adapter_folder(adapter_dir) if adapter_dir else None
         self.device_preference = device
@@ -188,7 +195,7 @@ class Inspector:
 
     def close(self) -> None:
         """Drop the weights (memory back before a training run loads its own); a later inspection reloads."""
-        self._model = self._processor = self.map_tower = None
+        self._model = self._processor = self.map_tower = self._compilers = None
 
     def loaded_model(self) -> tuple[Any, Any]:
         """The loaded model (under a PEFT adapter, its base model with the adapter's layers in it) and processor,
@@ -269,10 +276,15 @@ class Inspector:
         shown = [im for view in views for im in view.images]  # the processor fills image entries in order
         inputs = processor(text=texts, images=shown, padding=True, return_tensors="pt").to(self.device)
         t1 = time.perf_counter()
+        grammars = self.row_grammars(views, texts) if self.grammar else []
+        constraint = self._compilers_for_model().processor(grammars) if grammars else None
         recorder = self._recorder()
-        extra = {"logits_processor": LogitsProcessorList([recorder])} if recorder is not None else {}
+        # the grammar first: the recorder reads the distribution the constrained choice is made from
+        processors = [p for p in (constraint, recorder) if p is not None]
+        extra = {"logits_processor": LogitsProcessorList(processors)} if processors else {}
+        budget = max([self.max_new_tokens] + [g.token_budget() for g in grammars])  # every answer closes
         with torch.inference_mode():
-            out = model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, **extra)
+            out = model.generate(**inputs, max_new_tokens=budget, do_sample=False, **extra)
         t2 = time.perf_counter()
         new_tokens = out[:, inputs["input_ids"].shape[1]:]
         generated = processor.batch_decode(new_tokens, skip_special_tokens=True)
@@ -296,6 +308,27 @@ class Inspector:
                 model_version=self.model_version, image_path=paths[i], object_name=names[i] or "", timings=timings,
             ))
         return findings
+
+    def row_grammars(self, views: Sequence[PromptImages], prompts: Sequence[str]) -> list[AnswerGrammar]:
+        """The grammar each row of a batch is held to: the frame's bounds on the image its boxes refer to, the
+        labels `answer_labels`, and a free think block where the chat template opened one; `max_new_tokens` caps the
+        think block, and the answer after it always gets the tokens it needs to close."""
+        return [grammar_for(self.geometry, view.answer_size, tuple(self.answer_labels), prompt_opens_think(prompt),
+                            self.max_new_tokens) for view, prompt in zip(views, prompts)]
+
+    def _compilers_for_model(self) -> Any:
+        """The loaded tokenizer's grammar compilers (built once per model; grammars cached in them)."""
+        if self._compilers is None:
+            from lriad_desktop.core.backends.grammar_generation import GrammarCompilers
+
+            tokenizer = self._processor.tokenizer
+            eos = self._model.generation_config.eos_token_id
+            stops = [eos] if isinstance(eos, int) else list(eos or [])
+            if not stops and tokenizer.eos_token_id is not None:
+                stops = [tokenizer.eos_token_id]
+            vocab = self._model.get_output_embeddings().weight.shape[0]
+            self._compilers = GrammarCompilers(tokenizer, vocab, stops)
+        return self._compilers
 
     def _recorder(self) -> Any:
         """A fresh step recorder for one generate call (None when scores are off)."""

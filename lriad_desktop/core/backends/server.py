@@ -29,15 +29,22 @@ from PIL import Image
 
 from lriad_desktop.core.inspection.confidence import SOURCE_SERVER_LOGPROBS, score_tokens
 from lriad_desktop.core.inspection.coordinates import (DEFAULT_FRAMES, SIDECAR, CoordinateFrame, ModelGeometry,
-                                            pixel_budget_problem, read_model_geometry)
+                                            read_model_geometry)
 from lriad_desktop.core.backends.engine import DEFAULT_MAX_NEW_TOKENS, batch_views, finding_from_completion, finding_from_view
 from lriad_desktop.core.inspection.families import FAMILIES
 from lriad_desktop.core.inspection.finding import Finding, TokenLogprob
+from lriad_desktop.core.inspection.grammar import grammar_for
 from lriad_desktop.core.backends.model_input import ModelInputResizer, has_processor_settings, png_data_uri
 from lriad_desktop.core.backends.pipeline import Answer, BackendUnavailable, ImageError
 from lriad_desktop.core.inspection.references import PromptImages, ReferenceImage
-from lriad_desktop.core.backends.server_http import (AnswerTooLarge, limited_client, read_capped, scrub_credentials, shown_url,
-                                            url_credentials)
+from lriad_desktop.core.backends.server_constraints import describe, probe_constraint, with_constraint
+from lriad_desktop.core.inspection.coordinates import pixel_budget_problem
+from lriad_desktop.core.backends.server_http import AnswerTooLarge
+from lriad_desktop.core.backends.server_http import limited_client
+from lriad_desktop.core.backends.server_http import read_capped
+from lriad_desktop.core.backends.server_http import scrub_credentials
+from lriad_desktop.core.backends.server_http import shown_url
+from lriad_desktop.core.backends.server_http import url_credentials
 
 log = logging.getLogger(__name__)
 API_KEY_ENV = "LRIAD_SERVER_API_KEY"
@@ -87,6 +94,7 @@ class ServerConfig:
     family: str = "qwen2_5_vl"
     frame: str = "auto"  # auto (the family's) | model_pixels | norm1000
     max_pixels: int = 0  # 0 = the family's default budget
+    grammar: bool = True  # send the answer grammar where the server takes one (`core.backends.server_constraints`)
 
     @classmethod
     def from_settings(cls, settings: Any) -> "ServerConfig":
@@ -96,7 +104,8 @@ class ServerConfig:
                    in_flight=settings.server_in_flight, timeout_s=float(settings.server_timeout_s),
                    max_new_tokens=settings.max_new_tokens, processor_dir=settings.server_processor_dir,
                    family=settings.server_family, frame=settings.server_frame,
-                   max_pixels=settings.server_max_pixels)
+                   max_pixels=settings.server_max_pixels,
+                   grammar=bool(getattr(settings, "constrained_answers", True)))
 
 
 def normalise_url(url: str) -> str:
@@ -238,6 +247,7 @@ class ServerBackend:
         self._unreachable = ""  # set once retries found the server down; cleared by the next answer
         self._tower: Any = None  # the anomaly map's tower, from a local copy of the model folder
         self._lock = threading.Lock()
+        self.constraint = ""  # the request field the server holds answers to the grammar by ("" none: the parser)
 
     # --- the protocol ----------------------------------------------------------------
     @property
@@ -272,6 +282,8 @@ class ServerBackend:
             try:
                 self.model_name = self._pick_model(client)
                 self._geometry, self._resizer, self.geometry_source = self._settle_geometry()
+                self.constraint = (probe_constraint(client, self._url("chat/completions"), self.model_name)
+                                   if self.config.grammar else "")
             except BaseException:
                 client.close()
                 raise
@@ -313,7 +325,8 @@ class ServerBackend:
         assert self._resizer is not None and self._pool is not None
         views = batch_views(images, references, self.geometry)
         said = list(hints) if hints is not None else [""] * n
-        bodies = [self._body(view.messages(names[i], said[i]), [png_data_uri(self._resizer.resize(im)) for im in view.images])
+        bodies = [self._constrained(self._body(view.messages(names[i], said[i]),
+                                               [png_data_uri(self._resizer.resize(im)) for im in view.images]), view)
                   for i, view in enumerate(views)]
         t1 = time.perf_counter()
         futures = [self._pool.submit(self._ask, body) for body in bodies]
@@ -424,6 +437,17 @@ class ServerBackend:
                 "temperature": 0, "max_tokens": self.config.max_new_tokens,
                 "logprobs": True, "top_logprobs": TOP_LOGPROBS}
 
+    def _constrained(self, body: dict[str, Any], view: Any) -> dict[str, Any]:
+        """The request holding its answer to the grammar, where the server takes a constraint."""
+        if not self.constraint:
+            return body
+        family = FAMILIES.get(self.config.family)
+        thinking = bool(family and family.template_kwargs.get("enable_thinking"))
+        grammar = grammar_for(self.geometry, view.answer_size, thinking_template=thinking,
+                              max_new_tokens=self.config.max_new_tokens)
+        return with_constraint({**body, "max_tokens": max(body["max_tokens"], grammar.token_budget())},
+                               self.constraint, grammar)
+
     def _ask(self, body: dict[str, Any]) -> _Reply | ImageError:
         try:
             return self._post_with_retries(body)
@@ -512,8 +536,9 @@ def check_server(config: ServerConfig) -> ServerCheck:
     try:
         ms = (time.perf_counter() - start) * 1000
         frame = backend.geometry.frame.value.replace("_", " ")
+        held = describe(backend.constraint) if config.grammar else "answers not held to the format (turned off)"
         return ServerCheck(True, f"✓ {backend.model_name} at {backend.host} ({ms:.0f} ms) · boxes in {frame}, "
-                                 f"geometry from {backend.geometry_source}", (backend.model_name,))
+                                 f"geometry from {backend.geometry_source} · {held}", (backend.model_name,))
     finally:
         backend.close()
 

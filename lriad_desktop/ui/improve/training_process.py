@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from lriad_desktop.core.inspection.golden_default import references_per_image
 from lriad_desktop.core.paths import model_folder
 from lriad_desktop.core.settings import Settings
 from lriad_desktop.core.store.review_store import ReviewStore
@@ -52,7 +53,8 @@ def plan_improvement(store: ReviewStore, settings: Settings, parent: ModelVersio
     taken = [v.name for v in versions] + [Path(v.adapter_path).name for v in versions if v.adapter_path]
     out = next_adapter_dir(adapters_dir(), base.name, taken)
     recipe = recipe if recipe is not None else recipe_from_env()
-    recipe = {"references": settings.reference_count, **(recipe or {})}  # rows show what inspection shows
+    shown = references_per_image(settings.reference_count, base)
+    recipe = {"references": shown, **(recipe or {})}  # rows show what inspection shows
     by, n = length or ("", 0)
     command = train_command(store.path, base, out, adapter, recipe, settings.device,
                             steps=n if by == "steps" else None, minutes=n if by == "minutes" else None)

@@ -106,8 +106,9 @@ class ReferenceStrip(QWidget):
         return list(self._tiles)
 
     def show_samples(self, object_name: str | None, samples: Sequence[GoldenSample], count: int,
-                     current_is_golden: bool = False) -> None:
-        """Show an object's golden samples; the first `count` are the ones the model is shown."""
+                     current_is_golden: bool = False, by_the_model: bool = False) -> None:
+        """Show an object's golden samples; the first `count` are the ones the model is shown (`by_the_model`:
+        the count is what the model folder says, the setting being "as the model says")."""
         for tile in self._tiles:
             tile.hide()
             self._row_layout.removeWidget(tile)
@@ -128,6 +129,9 @@ class ReferenceStrip(QWidget):
         self.scroll.setVisible(bool(samples))
         if not samples:
             self.hint.setText(f"No golden sample of the {obj} yet: accept a normal {obj}, then press G.")
+        elif count <= 0 and by_the_model:
+            self.hint.setText("Not shown to the model: it wasn't trained with golden samples beside the image "
+                              "(Settings → Golden samples per image); they still build the anomaly map.")
         elif count <= 0:
             self.hint.setText("Not shown to the model: golden samples per image is 0 in the settings.")
         elif current_is_golden:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from PySide6.QtCore import QPoint
 from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QWidget
 
 from lriad_desktop.core.defect_kinds import display_name
 from lriad_desktop.core.inspection.finding import Box, Verdict
@@ -27,6 +29,7 @@ class BoxEditing:
         self.controller, self.view, self.panel, self.draw_action = controller, view, panel, draw_action
         self.current_row, self.notice = current_row, notice
         self.replacing = -1  # the box B redraws (-1: B adds a new one)
+        self.verdict_menu: QMenu | None = None  # the last Normal / Defective offer on an unreadable answer
         draw_action.toggled.connect(self.draw_toggled)
         view.boxDrawn.connect(self.box_drawn)
         panel.labelChosen.connect(self.label_chosen)
@@ -54,6 +57,34 @@ class BoxEditing:
             if review is not None and review.verdict is Verdict.ANOMALOUS and not any(d.box for d in review.defects):
                 self.draw_action.setChecked(True)
                 self.notice("Defective: drag over the defect to draw its box (Esc: no box)")
+
+    def offer_verdict(self, anchor: QWidget, then_next: Callable[[], None]) -> bool:
+        """Space on an unreadable answer (nothing to accept): offer Normal / Defective at once, beneath `anchor`.
+        Normal writes the verdict and goes on (`then_next`); Defective writes it and starts drawing its box.
+        False when the current image has a readable answer or a review (Space accepts as usual)."""
+        entry = self._entry()
+        if entry is None or entry.finding is None or entry.finding.verdict is not Verdict.UNPARSED or entry.review:
+            return False
+        if self.verdict_menu is not None:  # one offer at a time
+            self.verdict_menu.deleteLater()
+        menu = QMenu(anchor)
+        menu.setObjectName("unreadable-verdict")
+        normal = menu.addAction("Normal: the part is good")
+        defective = menu.addAction("Defective: draw where")
+        normal.triggered.connect(lambda: menu.close() and self._say(Verdict.NORMAL) and then_next())
+        defective.triggered.connect(lambda: menu.close() and self._say(Verdict.ANOMALOUS))
+        menu.setActiveAction(normal)
+        self.verdict_menu = menu
+        menu.popup(anchor.mapToGlobal(QPoint(0, anchor.height())))
+        return True
+
+    def _say(self, verdict: Verdict) -> bool:
+        if not self._with_row(lambda row: self.controller.set_verdict(row, verdict)):
+            return False
+        if verdict is Verdict.ANOMALOUS:
+            self.draw_action.setChecked(True)
+            self.notice("Defective: drag over the defect to draw its box (Esc: no box)")
+        return True
 
     def draw_toggled(self, on: bool) -> None:
         """B: draw mode; with a box selected, the drag redraws that box."""

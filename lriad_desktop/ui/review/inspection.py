@@ -34,9 +34,9 @@ from lriad_desktop.ui.tasks import TaskContext, TaskRunner
 log = logging.getLogger(__name__)
 
 InspectorFactory = Callable[[Settings], InspectionBackend]
-MODEL_KEYS = ("model_dir", "adapter_dir", "device", "max_new_tokens", "cpu_threads", "inference", "server_url",
-              "server_model", "server_api_key", "server_in_flight", "server_timeout_s", "server_processor_dir",
-              "server_family", "server_frame", "server_max_pixels", "tiles")
+MODEL_KEYS = ("model_dir", "adapter_dir", "device", "max_new_tokens", "constrained_answers", "cpu_threads", "inference",
+              "server_url", "server_model", "server_api_key", "server_in_flight", "server_timeout_s",
+              "server_processor_dir", "server_family", "server_frame", "server_max_pixels", "tiles")
 # What a user can cause when a model is loaded or a server reached: shown as the message alone.
 LOAD_ERRORS = (ModelFolderError, BackendUnavailable, OSError)
 
@@ -82,7 +82,8 @@ def default_inspector(settings: Settings) -> InspectionBackend:
 
     torch.set_num_threads(cpu_threads(settings.cpu_threads))
     return Inspector(model_folder(settings.model_dir), settings.adapter_dir or None,
-                     device=settings.device, max_new_tokens=settings.max_new_tokens)
+                     device=settings.device, max_new_tokens=settings.max_new_tokens,
+                     grammar=settings.constrained_answers)
 
 
 def in_tiles(backend: InspectionBackend, settings: Settings) -> InspectionBackend:

@@ -115,8 +115,11 @@ class VerdictBanner(QWidget):
         if rec is None:
             text, key = BADGES[f.verdict] if f is not None else ("NOT INSPECTED", "pending")
             self._badge(text, key, reviewed=False)
-            source = map_source(f) if led and f is not None else "The model's verdict"
-            self.source.setText(f"{source} · not reviewed yet (Space accepts it, V flags it)")
+            if f is not None and f.verdict is Verdict.UNPARSED and not led:
+                self.source.setText("The model's answer couldn't be read · Space: say Normal or Defective")
+            else:
+                source = map_source(f) if led and f is not None else "The model's verdict"
+                self.source.setText(f"{source} · not reviewed yet (Space accepts it, V flags it)")
         else:
             r = rec.review
             text, key = BADGES[r.verdict]

@@ -19,8 +19,8 @@ from lriad_desktop.core.store import review as rv
 from lriad_desktop.core.inspection.confidence import DEFAULT_THRESHOLD
 from lriad_desktop.core.defect_kinds import DEFECT_KINDS, display_name
 from lriad_desktop.core.inspection.finding import Box, Defect, Verdict
+from lriad_desktop.core.inspection.golden_default import references_per_image
 from lriad_desktop.core.inspection.images import is_image_file, iter_image_files
-from lriad_desktop.core.plurals import count
 from lriad_desktop.core.store.review import ImageStatus, ReviewHistory
 from lriad_desktop.core.settings import Settings, SettingsError, save_settings
 from lriad_desktop.core.paths import bundled_model_dir
@@ -36,6 +36,7 @@ from lriad_desktop.ui.review.store_writes import StoreWrites
 from lriad_desktop.ui.review.reinspection import Reinspection
 from lriad_desktop.ui.tasks import TaskContext, TaskRunner
 from lriad_desktop.ui.improve.training_process import TrainingService
+from lriad_desktop.core.plurals import count
 
 log = logging.getLogger(__name__)
 SCAN_CHUNK = 256
@@ -454,11 +455,18 @@ class AppController(ModelVersionActions, QObject):
         self.historyChanged.emit()
 
     # --- golden samples (references beside each image of an object) -------------------------
+    def reference_count(self) -> int:
+        """Golden samples beside each image: the setting, or (as the model says) what the model folder's
+        lriad.json says the model takes (none unless it says so)."""
+        s = self.settings
+        folder = s.server_processor_dir if s.inference == "server" else str(s.model_dir or bundled_model_dir())
+        return references_per_image(s.reference_count, folder)
+
     def references_for(self, path: str, object_name: str | None = None) -> tuple[str, ...]:
         """The golden samples an image is inspected beside: the first K of its object's (K: the setting)."""
         name = object_name or self.object_name_for(path)
         try:
-            return self.golden.references_for(path, name, self.settings.reference_count)
+            return self.golden.references_for(path, name, self.reference_count())
         except StoreError as err:
             self.notice.emit(str(err))
             return ()

@@ -316,8 +316,9 @@ class MainWindow(QMainWindow):
             return
         name = c.object_name_for(entry.path)
         samples = c.golden.of(name)
-        self.reference_strip.show_samples(name, samples, c.settings.reference_count,
-                                          any(g.image_id == entry.image_id for g in samples))
+        self.reference_strip.show_samples(name, samples, c.reference_count(),
+                                          any(g.image_id == entry.image_id for g in samples),
+                                          by_the_model=c.settings.reference_count < 0)
         self.map_layer.show_bank(name)
 
     def _update_panels(self) -> None:
@@ -416,12 +417,18 @@ class MainWindow(QMainWindow):
         return bool(fn(self._row))
 
     def accept_and_next(self) -> None:
-        """Accept the model's finding for this image (written at once) and move to the next image."""
+        """Accept the model's finding for this image (written at once) and move to the next image; on an
+        unreadable answer, offer Normal / Defective instead."""
+        if self.boxes.offer_verdict(self.finding_panel.banner, self._next_image):
+            return
         if self._with_row(self.controller.accept) and self._row is not None:
-            if self._row + 1 < self.controller.queue.rowCount():
-                self.set_current(self._row + 1)
-            else:
-                self.show_notice("Accepted · that was the last image")
+            self._next_image("Accepted")
+
+    def _next_image(self, done: str = "Normal") -> None:
+        if self._row is not None and self._row + 1 < self.controller.queue.rowCount():
+            self.set_current(self._row + 1)
+        else:
+            self.show_notice(f"{done} · that was the last image")
 
     def _object_name_edited(self, scope_kind: str, name: str) -> None:
         entry = self.current_entry()
