@@ -1,7 +1,8 @@
 """The anomaly map: how far each part of an image is from everything seen on the object's good images.
 
-A memory bank per object holds the vision-tower features (`core.vision_features`) of its good
-images (golden samples, accepted-normal images); a large bank is thinned with PatchCore's greedy
+A memory bank per object holds the features of its good images (golden samples, accepted-normal images),
+from the feature source the bank names (`core.map_features`: the shipped ImageNet CNN by default, or the
+model's own vision tower); a large bank is thinned with PatchCore's greedy
 coreset. An image's map is each cell's distance to its nearest bank feature, upsampled and smoothed
 to the image; its score is the map's maximum cell (or a top-k mean), normalised by the good images'
 own leave-one-out scores so that one threshold means the same on every object. Boxes are the
@@ -28,7 +29,7 @@ from lriad_desktop.core.finding import Box
 from lriad_desktop.core.map_align import Registration, unwarp
 from lriad_desktop.core.map_fusion import (DEFAULT_FUSION, MAP_MIDPOINT, FusionRule, fit_fusion,  # noqa: F401 (re-exported)
                                            fused_score, map_probability)
-from lriad_desktop.core.vision_features import CellFeatures, VisionTower
+from lriad_desktop.core.vision_features import CellFeatures, FeatureSource
 
 DEFAULT_MAX_BANK = 16_384  # features kept after the coreset (PatchCore keeps 1-10 % of a large bank)
 DEFAULT_TOP_K = 3  # image score: mean of the 3 hottest cells (line-like sets, worst kind: 0.964-0.973; the max 0.946)
@@ -54,12 +55,13 @@ class BankIdentity:
     """What a bank was built with; a bank is only used with the same identity."""
 
     model_version: str
-    fingerprint: str  # `vision_features.model_fingerprint` of the model folder (+ adapter)
-    feature: str  # `"merged"` or `"block:K"` (`vision_features.parse_feature`)
+    fingerprint: str  # `vision_features.model_fingerprint` of the model folder (+ adapter), or the CNN's weights
+    feature: str  # a tower's `"block:0+1@448"` (`vision_features.parse_feature`) or `"cnn:efficientnet_lite0@320"`
 
     @classmethod
-    def of(cls, tower: VisionTower, feature: str | None = None) -> "BankIdentity":
-        """The identity a bank built now with `tower` (and `feature`, else the tower's default) would have."""
+    def of(cls, tower: FeatureSource, feature: str | None = None) -> "BankIdentity":
+        """The identity a bank built now with `tower` (a model's vision tower or the shipped CNN; `feature`,
+        else its default) would have."""
         return cls(tower.model_version, tower.fingerprint, feature or tower.default_feature)
 
 
@@ -208,8 +210,18 @@ class MemoryBank:
                             f"({self.identity.feature}); the {what} is now {identity.model_version} "
                             f"({identity.feature}): rebuild it from the good images")
 
+    def check_cells(self, cells: CellFeatures) -> None:
+        """Raise `AnomalyMapError` when an image's cells are not the bank's kind (another width): one clear
+        sentence instead of a shape error deep in the search."""
+        width = int(cells.values.shape[-1]) if cells.values.dim() == 2 else -1
+        if self.features.dim() != 2 or width != int(self.features.shape[1]):
+            raise AnomalyMapError(f"The anomaly-map bank of {self.object_name!r} holds features of width "
+                                  f"{int(self.features.shape[-1])} ({self.identity.feature}); this image's are "
+                                  f"{tuple(cells.values.shape)}: rebuild the bank with the same feature")
+
     def cell_distances(self, cells: CellFeatures) -> Any:
         """(rows, cols) nearest-bank distances of one image's cells."""
+        self.check_cells(cells)
         return nearest_distances(cells.values, self.features, query_positions=cells.positions,
                                  bank_positions=self.positions, reach=self.reach).reshape(cells.rows, cells.cols)
 
@@ -270,6 +282,10 @@ class MemoryBank:
                 reference = f.get_tensor("reference").numpy() if "reference" in f.keys() else None
             if meta.get("format") != str(BANK_FORMAT):
                 raise ValueError(f"format {meta.get('format')!r}, expected {BANK_FORMAT}")
+            if features.dim() != 2 or features.shape[0] == 0 or (
+                    positions is not None and tuple(positions.shape) != (features.shape[0], 2)):
+                raise ValueError(f"features {tuple(features.shape)}, positions "
+                                 f"{None if positions is None else tuple(positions.shape)}")
             bank = cls(meta["object_name"], BankIdentity(meta["model_version"], meta["fingerprint"], meta["feature"]),
                        features, json.loads(meta["good_scores"]), int(meta["n_images"]), int(meta["top_k"]),
                        float(meta["built_at"]), float(meta["build_seconds"]), positions,
@@ -298,7 +314,7 @@ def regions(heat: np.ndarray, threshold: float, min_area: int = 4) -> tuple[Box,
     return tuple(box for _area, box in sorted(found, key=lambda t: -t[0]))
 
 
-def _all_features(tower: VisionTower, images: Sequence[Image.Image], feature: str) -> list[CellFeatures]:
+def _all_features(tower: FeatureSource, images: Sequence[Image.Image], feature: str) -> list[CellFeatures]:
     out: list[CellFeatures] = []
     for start in range(0, len(images), _BATCH):
         out.extend(tower.features(images[start:start + _BATCH], feature))
@@ -413,7 +429,7 @@ class BankBuilder:
         return bank
 
 
-def build_bank(tower: VisionTower, object_name: str, good_images: Sequence[Image.Image], feature: str | None = None,
+def build_bank(tower: FeatureSource, object_name: str, good_images: Sequence[Image.Image], feature: str | None = None,
                max_bank: int = DEFAULT_MAX_BANK, top_k: int = DEFAULT_TOP_K, seed: int = 0,
                reach: float | None = None, align: bool = True) -> MemoryBank:
     """A memory bank of `object_name` from its good RGB images. Raises `EmptyBank` with fewer than two
@@ -448,7 +464,7 @@ def bank_from_features(object_name: str, identity: BankIdentity, cells: Sequence
     return builder.finish()
 
 
-def map_images(tower: VisionTower, bank: MemoryBank, images: Sequence[Image.Image],
+def map_images(tower: FeatureSource, bank: MemoryBank, images: Sequence[Image.Image],
                smoothing: float = 0.5) -> list[AnomalyMap]:
     """Maps of RGB images against `bank`; raises `StaleBank` when the tower is another model's."""
     bank.check(BankIdentity.of(tower, bank.identity.feature))

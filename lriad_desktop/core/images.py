@@ -166,8 +166,21 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+MASK_FOLDERS = ("ground_truth",)  # a labelled set's masks (MVTec-AD layout): not images to inspect
+
+
+def is_mask_folder(folder: str | os.PathLike) -> bool:
+    """True for a folder of a labelled set's masks, never walked for images: MVTec-AD's `ground_truth/`, and
+    VisA's `Masks/` beside its `Images/`."""
+    p = Path(folder)
+    if p.name.lower() in MASK_FOLDERS:
+        return True
+    return p.name == "Masks" and (p.parent / "Images").is_dir()
+
+
 def iter_image_files(paths: Iterable[str | os.PathLike], recursive: bool = True) -> Iterator[Path]:
-    """Files given directly, and image files found in folders (sorted, lazily, recursively)."""
+    """Files given directly, and image files found in folders (sorted, lazily, recursively); a labelled set's
+    mask folders (`is_mask_folder`) are skipped, so opening a dataset never queues its masks as images."""
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
@@ -186,7 +199,8 @@ def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
         if entry.name.startswith("."):
             continue
         if entry.is_dir(follow_symlinks=False):
-            subdirs.append(Path(entry.path))
+            if not is_mask_folder(entry.path):
+                subdirs.append(Path(entry.path))
         elif is_image_file(entry.name):
             yield Path(entry.path)
     if recursive:

@@ -23,7 +23,8 @@ from lriad_desktop.core.anomaly_map import AnomalyMapError, FusionRule, fit_fusi
 from lriad_desktop.core.atomic_files import FileWriteError
 from lriad_desktop.core.finding import MapSummary, Verdict
 from lriad_desktop.core.images import ImageLoadError, load_image
-from lriad_desktop.core.map_banks import MapBanks, hint_for, map_summary, tower_of
+from lriad_desktop.core.map_banks import MapBanks, hint_for, map_summary
+from lriad_desktop.core.map_features import DEFAULT_MAP_FEATURE, map_source
 from lriad_desktop.core.prompting import object_key
 from lriad_desktop.core.store import ReviewStore, StoreError
 from lriad_desktop.core.vision_features import FeatureError
@@ -50,8 +51,10 @@ class ChunkMaps:
 class MapStage:
     """Maps images against their objects' banks (kept by `banks`), remembering what it has already said."""
 
-    def __init__(self, banks: MapBanks, store_path: str | Path | None = None) -> None:
+    def __init__(self, banks: MapBanks, store_path: str | Path | None = None,
+                 feature: str = DEFAULT_MAP_FEATURE) -> None:
         self.banks = banks
+        self.feature = feature  # `map_features`: "cnn" (the shipped ImageNet CNN) or "tower" (the model's own)
         self.store_path = store_path  # where the reviews that fit each object's fusion rule are
         self._said: set[str] = set()
         self._rules: dict[str, FusionRule] = {}
@@ -70,7 +73,7 @@ class MapStage:
         if not items:
             return out
         try:
-            tower = tower_of(backend)
+            tower = map_source(backend, self.feature)
         except FeatureError as err:
             out.skipped = {name: f"Anomaly map off: {err}" for _path, name in items}
             return out

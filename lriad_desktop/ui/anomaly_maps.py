@@ -10,7 +10,8 @@ from PySide6.QtCore import QObject, Signal
 
 from lriad_desktop.core.anomaly_map import AnomalyMapError, BankIdentity
 from lriad_desktop.core.atomic_files import FileWriteError
-from lriad_desktop.core.map_banks import BankStatus, GoodPaths, MapBanks, choose_good_images, tower_of
+from lriad_desktop.core.map_banks import BankStatus, GoodPaths, MapBanks, choose_good_images
+from lriad_desktop.core.map_features import map_source
 from lriad_desktop.core.map_stage import MapStage
 from lriad_desktop.core.prompting import object_phrase
 from lriad_desktop.core.store import ReviewStore, StoreError
@@ -67,7 +68,7 @@ class AnomalyMaps(QObject):
             return
 
         def identify(ctx: TaskContext) -> BankIdentity:
-            return BankIdentity.of(tower_of(backend))
+            return BankIdentity.of(map_source(backend, self.stage.feature))
 
         self._runner.submit(identify, self._identified, lane="model")
 
@@ -105,7 +106,7 @@ class AnomalyMaps(QObject):
         self.progress.emit(object_name, 0, len(paths))
 
         def work(ctx: TaskContext):
-            return self.banks.build(tower_of(backend), object_name, paths,
+            return self.banks.build(map_source(backend, self.stage.feature), object_name, paths,
                                     progress=lambda done, total: ctx.progress((done, total)), check=ctx.check)
 
         self._runner.submit(work, lambda bank, err: self._built(object_name, bank, err), lane="model",
