@@ -10,6 +10,9 @@ seconds, for K good images in the bank, for each feature, in one run, on any MVT
 At K = 1 there is no leave-one-out normalisation; AUROCs don't depend on it (scores are raw there).
 `--augment` adds each good image's flips and 90-degree turns to the bank (as images of their own).
 ms/image: one test image at a time (features + nearest neighbours + heat map), median of `--timed` images.
+`--normalisation`: for each K of `--shots` (at least 2), `--draws` seeded draws of K good images; each bank's
+leave-one-out normalisation decides at the app's fixed midpoint (`MAP_MIDPOINT` good-image spreads): the share
+of good test images called defective (false alarms) and of defective ones found, mean and range over the draws.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def augmented(image):
 def run_category(cat: Path, name: str, args, cache: dict) -> list[dict]:
     import numpy as np
 
-    from lriad_desktop.core.anomaly_map import (BankIdentity, MemoryBank, bank_from_features, image_score,
+    from lriad_desktop.core.anomaly_map import (BankIdentity, MemoryBank, bank_from_features, bank_scheme, image_score,
                                                 nearest_distances, pixel_auroc)
     from lriad_desktop.core.images import is_image_file, load_image
     from lriad_desktop.core.map_align import Registration
@@ -79,13 +82,17 @@ def run_category(cat: Path, name: str, args, cache: dict) -> list[dict]:
 
     source, feature = source_for(name, cache)
     identity = BankIdentity.of(source, feature)
+    scheme = bank_scheme(source)  # the source's own bank size and image score unless given
+    args = argparse.Namespace(**{**vars(args), "max_bank": args.max_bank or scheme[0],
+                                 "top_k": args.top_k or scheme[1]})
     goods = sorted(p for p in (cat / "train" / "good").iterdir() if is_image_file(p))
     order = np.random.default_rng(args.seed).permutation(len(goods))
     items = test_items(cat)
     if args.limit and args.limit < len(items):
         items = [items[int(i * len(items) / args.limit)] for i in range(args.limit)]
     shots = [k for k in args.shots if k <= len(goods)]
-    good_images = [load_image(goods[i]).image for i in order[:max(shots)]]
+    wanted = len(goods) if args.normalisation else max(shots)
+    good_images = [load_image(goods[i]).image for i in order[:wanted]]
     registration = Registration.from_image(good_images[0]) if args.align else None
 
     def prepared(image):
@@ -109,6 +116,8 @@ def run_category(cat: Path, name: str, args, cache: dict) -> list[dict]:
             mask = np.zeros(image.size[::-1], bool) if not bad else (
                 np.asarray(Image.open(mask_path).convert("L").resize(image.size, Image.Resampling.NEAREST)) > 0)
         tests.append((cells, warp, bad, mask))
+    if args.normalisation:
+        return normalisation_rows(cat.name, feature, identity, registration, good_cells, tests, shots, args)
     rows = []
     for k in shots:
         t = time.perf_counter()
@@ -135,7 +144,7 @@ def run_category(cat: Path, name: str, args, cache: dict) -> list[dict]:
                 heats.append(amap.heat)
                 masks.append(mask)
         pixel = pixel_auroc(heats, masks) if len(masks) == len(tests) else None
-        rows.append({"category": cat.name, "feature": feature, "k": k, "image_auroc": auroc(scores, truth),
+        rows.append({"category": cat.name, "feature": f"{feature} (top {args.top_k})", "k": k, "image_auroc": auroc(scores, truth),
                      "pixel_auroc": pixel, "build_s": build_s, "bank": bank.size})
     # batch-1 cost against the largest bank: features of one image + its map
     times = []
@@ -151,35 +160,73 @@ def run_category(cat: Path, name: str, args, cache: dict) -> list[dict]:
     return rows
 
 
+def normalisation_rows(name: str, feature: str, identity, registration, good_cells, tests, shots, args) -> list[dict]:
+    """False-alarm and found rates at the app's fixed decision point, for seeded draws of K good images."""
+    import numpy as np
+
+    from lriad_desktop.core.anomaly_map import bank_from_features
+    from lriad_desktop.core.map_fusion import MAP_MIDPOINT
+
+    rows = []
+    for k in [k for k in shots if k >= 2]:
+        alarms, found, spreads = [], [], []
+        for draw in range(args.draws):
+            pick = np.random.default_rng([args.seed, k, draw]).choice(len(good_cells), k, replace=False)
+            bank = bank_from_features(name, identity, [good_cells[i][0] for i in pick], max_bank=args.max_bank,
+                                      top_k=args.top_k, registration=registration)
+            scores = [bank.anomaly_map(cells, warp=warp).score for cells, warp, _bad, _mask in tests]
+            good = [s for s, (_c, _w, bad, _m) in zip(scores, tests) if not bad]
+            bad = [s for s, (_c, _w, b, _m) in zip(scores, tests) if b]
+            alarms.append(float(np.mean(np.asarray(good) >= MAP_MIDPOINT)))
+            found.append(float(np.mean(np.asarray(bad) >= MAP_MIDPOINT)))
+            spreads.append(float(np.median(good)))
+        rows.append({"category": name, "feature": feature, "k": k, "alarms": alarms, "found": found,
+                     "good_median": spreads})
+    return rows
+
+
+def print_normalisation(rows: list[dict]) -> None:
+    for r in rows:
+        a, f, g = r["alarms"], r["found"], r["good_median"]
+        print(f"{r['category']:<12} {r['feature']:<38} {r['k']:>3} false alarms {sum(a) / len(a):6.1%} "
+              f"({min(a):.0%}-{max(a):.0%})  found {sum(f) / len(f):6.1%} ({min(f):.0%}-{max(f):.0%})  "
+              f"good test median {sum(g) / len(g):5.2f} ({min(g):.2f} to {max(g):.2f})  [{len(a)} draws]", flush=True)
+
+
 def main() -> int:
     import torch
 
     from benchmarks.anomaly_map_auroc import cpu_name
-    from lriad_desktop.core.anomaly_map import DEFAULT_MAX_BANK, DEFAULT_TOP_K
     from lriad_desktop.core.map_cnn_features import CNN_FEATURE
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", type=Path, help="an MVTec-layout folder (a category, or a folder of categories)")
     p.add_argument("--shots", default="1,4,16,64", help="good images in the bank, comma-separated")
     p.add_argument("--features", default=f"tower,{CNN_FEATURE}", help="comma-separated feature strings")
-    p.add_argument("--max-bank", type=int, default=DEFAULT_MAX_BANK, help="features kept after the coreset")
-    p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="image score: the mean of the k hottest cells")
+    p.add_argument("--max-bank", type=int, default=0, help="features kept after the coreset (default: the source's)")
+    p.add_argument("--top-k", type=int, default=0,
+                   help="image score: the mean of the k hottest cells (default: the source's; the CNN 300, a tower 3)")
     p.add_argument("--no-align", dest="align", action="store_false", help="no registration onto the first good image")
     p.add_argument("--augment", action="store_true", help="flips and 90-degree turns of each good image in the bank")
     p.add_argument("--limit", type=int, default=0, help="at most N test images per category (spread evenly)")
     p.add_argument("--timed", type=int, default=8, help="test images timed one by one")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--normalisation", action="store_true", help="the fixed decision point's rates at each K")
+    p.add_argument("--draws", type=int, default=5, help="seeded draws of K good images (--normalisation)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     args.shots = [int(k) for k in args.shots.split(",")]
     torch.set_num_threads(args.threads)
     print(f"# {args.dataset} · CPU {cpu_name()}, {args.threads} threads · load average {os.getloadavg()[0]:.1f} · "
-          f"top-{args.top_k}{' · aligned' if args.align else ''}{' · augmented' if args.augment else ''}")
-    print(f"{'category':<12} {'feature':<38} {'K':>3} {'image AUROC':>11} {'pixel AUROC':>11} {'ms/image':>9} "
+          f"top-{args.top_k or 'default'}{' · aligned' if args.align else ''}{' · augmented' if args.augment else ''}")
+    print(f"{'category':<12} {'feature (top-k)':<38} {'K':>3} {'image AUROC':>11} {'pixel AUROC':>11} {'ms/image':>9} "
           f"{'build s':>8} {'bank':>6}", flush=True)
     cache: dict = {}
     for cat in categories(args.dataset):
         for name in args.features.split(","):
+            if args.normalisation:
+                print_normalisation(run_category(cat, name.strip(), args, cache))
+                continue
             for r in run_category(cat, name.strip(), args, cache):
                 pixel = "—" if r["pixel_auroc"] is None else f"{r['pixel_auroc']:.3f}"
                 print(f"{r['category']:<12} {r['feature']:<38} {r['k']:>3} {r['image_auroc']:>11.3f} {pixel:>11} "

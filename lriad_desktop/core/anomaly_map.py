@@ -429,8 +429,14 @@ class BankBuilder:
         return bank
 
 
+def bank_scheme(tower: FeatureSource) -> tuple[int, int]:
+    """(max_bank, top_k) a bank on `tower`'s features is built with: the source's own (`map_max_bank`,
+    `map_top_k`, measured for it: the shipped CNN's in `core.map_cnn_features`), else the tower's defaults."""
+    return int(getattr(tower, "map_max_bank", DEFAULT_MAX_BANK)), int(getattr(tower, "map_top_k", DEFAULT_TOP_K))
+
+
 def build_bank(tower: FeatureSource, object_name: str, good_images: Sequence[Image.Image], feature: str | None = None,
-               max_bank: int = DEFAULT_MAX_BANK, top_k: int = DEFAULT_TOP_K, seed: int = 0,
+               max_bank: int | None = None, top_k: int | None = None, seed: int = 0,
                reach: float | None = None, align: bool = True) -> MemoryBank:
     """A memory bank of `object_name` from its good RGB images. Raises `EmptyBank` with fewer than two
     (the normalisation needs a leave-one-out score), `FeatureError` for a tower that can't give features.
@@ -441,6 +447,9 @@ def build_bank(tower: FeatureSource, object_name: str, good_images: Sequence[Ima
                         f"images reviewed as normal); it has {have}")
     start = time.perf_counter()
     identity = BankIdentity.of(tower, feature)
+    scheme = bank_scheme(tower)
+    max_bank = scheme[0] if max_bank is None else max_bank
+    top_k = scheme[1] if top_k is None else top_k
     registration = Registration.from_image(good_images[0]) if align else None
     builder = BankBuilder(object_name, identity, len(good_images), max_bank, top_k, seed, reach, start, registration)
     for at in range(0, len(good_images), _BATCH):

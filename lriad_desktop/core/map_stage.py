@@ -2,7 +2,8 @@
 good images (a bank from `core.map_banks`, built or built again when out of date); the map's region hint can
 close the prompt, and afterwards the map goes into the finding (`map_banks.finding_with_map`).
 
-Runs where inspection runs (the app's model lane), on the weights the inspection backend has loaded.
+Runs where inspection runs (the app's model lane), on the features the stage's `feature` names
+(`core.map_features`: the shipped ImageNet CNN by default, or the weights the inspection backend has loaded).
 A map that can't be made is never an error of the inspection: the image is inspected without a map. Too few
 good images or a backend without a tower are expected (the bank row beside the golden samples says so:
 `ChunkMaps.skipped`); a bank that can't be built or saved is a notice, once per reason.

@@ -46,6 +46,14 @@ class AnomalyMaps(QObject):
         self._inspection = inspection
         inspection.stateChanged.connect(self._model_changed)
 
+    def use_feature(self, choice: str) -> None:
+        """Compare on `choice` (`core.map_features`: "cnn" or "tower") from now on; banks of the other are built
+        again when next used."""
+        if choice != self.stage.feature:
+            self.stage.feature = choice
+            if self._inspection is not None:
+                self._model_changed()
+
     def good_paths(self, object_name: str) -> GoodPaths:
         """The good images a bank of the object is built from (golden samples first), read from the store."""
         try:
