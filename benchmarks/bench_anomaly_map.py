@@ -2,6 +2,7 @@
 beside the model's generation ms/image, and bank build time and memory for 20, 200 and 2,000 good images.
 
     PYTHONPATH=. python benchmarks/bench_anomaly_map.py [--model DIR] [--feature merged] [--threads 2]
+    PYTHONPATH=. python benchmarks/bench_anomaly_map.py --feature cnn --sizes 20,200   # the shipped ImageNet CNN
 
 The good images are 224 x 224 crops (random offsets and flips) of a few synthetic images, so that
 2,000 of them are distinct without rendering 2,000 products.
@@ -30,14 +31,19 @@ def main() -> int:
     from lriad_desktop.core.anomaly_map.patch_map import DEFAULT_MAX_BANK, build_bank
     from lriad_desktop.core.backends.engine import Inspector
     from lriad_desktop.core.paths import bundled_model_dir
+    from lriad_desktop.core.anomaly_map.cnn_features import MAP_MAX_BANK, CnnFeatures
+    from lriad_desktop.core.anomaly_map.features import feature_string, needs_model
     from lriad_desktop.core.backends.vision_features import VisionTower
     from training.synthetic_data.samples import generate_line_sample
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=bundled_model_dir())
-    p.add_argument("--feature", default=None, help="a feature string (default: the tower's default_feature)")
+    p.add_argument("--feature", default=None, help="a feature string, 'cnn' (the shipped CNN's default) or 'tower' "
+                                                   "(default: the tower's default_feature)")
+    p.add_argument("--skip-generation", action="store_true", help="don't time the model's own answer")
     p.add_argument("--sizes", default="20,200,2000", help="good images per bank")
-    p.add_argument("--max-bank", type=int, default=DEFAULT_MAX_BANK, help="features kept after the coreset")
+    p.add_argument("--max-bank", type=int, default=0, help="features kept after the coreset (default: the source's, "
+                                                          f"the CNN {MAP_MAX_BANK}, a tower {DEFAULT_MAX_BANK})")
     p.add_argument("--n", type=int, default=10, help="images timed for the map and for generation")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
@@ -55,15 +61,19 @@ def main() -> int:
     good = [crop(i) for i in range(max(sizes))]
     queries = [crop(10_000 + i) for i in range(args.n)]
     print(f"# CPU {cpu_name()}, {args.threads} threads; model {args.model.name}; "
-          f"coreset above {args.max_bank} features; load average {os.getloadavg()[0]:.1f}")
+          f"coreset above {args.max_bank or 'the source default'} features; load average {os.getloadavg()[0]:.1f}")
     t = time.perf_counter()
-    tower = VisionTower.load(args.model)
-    args.feature = args.feature or tower.default_feature
-    print(f"tower load: {time.perf_counter() - t:.2f} s; feature {args.feature}")
+    if args.feature and not needs_model(args.feature):
+        tower = CnnFeatures()
+        args.feature = feature_string(args.feature, tower)
+    else:
+        tower = VisionTower.load(args.model)
+        args.feature = tower.default_feature if args.feature in (None, "tower") else args.feature
+    print(f"feature source load: {time.perf_counter() - t:.2f} s; feature {args.feature}")
     def build(n: int) -> None:
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t = time.perf_counter()
-        bank = build_bank(tower, "pcb", good[:n], args.feature, max_bank=args.max_bank)
+        bank = build_bank(tower, "pcb", good[:n], args.feature, max_bank=args.max_bank or None)
         seconds = time.perf_counter() - t
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t_ = bank.build_timings
@@ -87,6 +97,11 @@ def main() -> int:
               flush=True)
 
     tower.features(queries[:1], args.feature)  # warm-up
+    for n in sizes if args.skip_generation else ():
+        build(n)
+    if args.skip_generation:
+        print(f"# whole run {time.perf_counter() - run_start:.0f} s; load average {os.getloadavg()[0]:.1f}")
+        return 0
     inspector = Inspector(args.model, device="cpu").load()
     inspector.inspect(queries[0], "circuit board")  # warm-up
     gen_ms = []

@@ -1,6 +1,7 @@
 """`lriad --self-test`: check that this install (a checkout or the frozen app) can do its job.
 
-Loads the bundled model (or `--model DIR`), inspects a bundled sample image, records the finding and an
+Loads the bundled model (or `--model DIR`), inspects a bundled sample image, builds an anomaly map on the
+ImageNet features shipped with the app (its weights are in the bundle), records the finding and an
 inspector's flag in a temporary review store and reads them back, turns the flag into
 training data and runs one GRPO step on it. Prints one line, OK or the step that failed
 and why, and returns 0 or 1. The user's own store, settings and models are never touched.
@@ -19,6 +20,7 @@ from typing import Callable, TextIO
 
 SAMPLE_IMAGE = "metal_hole.jpg"
 SAMPLE_OBJECT = "metal plate"
+MAP_SAMPLE = "fabric_good.jpg"  # a good sample the self-test's anomaly map is built from
 
 
 class SelfTestFailure(Exception):
@@ -52,6 +54,29 @@ def _check_inspect(ctx: dict) -> str:
     labels = list(dict.fromkeys(finding.labels))
     what = finding.verdict.value + (f" ({', '.join(labels)})" if labels else "")
     return f"{path.name}: {what}"
+
+
+def _check_map(ctx: dict) -> str:
+    from PIL import Image
+
+    from lriad_desktop.core.anomaly_map.patch_map import build_bank, map_images
+    from lriad_desktop.core.inspection.images import load_image
+    from lriad_desktop.core.anomaly_map.cnn_features import shared_cnn
+    from lriad_desktop.core.paths import sample_images_dir
+
+    start = time.perf_counter()
+    good = load_image(sample_images_dir() / MAP_SAMPLE).image
+    mirrored = [good, good.transpose(Image.Transpose.FLIP_LEFT_RIGHT), good.transpose(Image.Transpose.FLIP_TOP_BOTTOM)]
+    cnn = shared_cnn()
+    bank = build_bank(cnn, "woven fabric", mirrored, align=False)
+    spoiled = good.copy()
+    w, h = good.size
+    spoiled.paste((250, 30, 200), (w // 2, h // 3, w // 2 + w // 8, h // 3 + h // 8))
+    clean_map, spoiled_map = map_images(cnn, bank, [good.transpose(Image.Transpose.ROTATE_180), spoiled])
+    if not spoiled_map.score > clean_map.score or not spoiled_map.boxes:
+        raise SelfTestFailure(f"the anomaly map on {cnn.model_version} did not find a pasted defect "
+                              f"(score {spoiled_map.score:.2f} against {clean_map.score:.2f} for a good image)")
+    return f"anomaly map on {cnn.model_version} in {time.perf_counter() - start:.1f} s"
 
 
 def _check_store(ctx: dict) -> str:
@@ -103,6 +128,7 @@ def _check_training(ctx: dict) -> str:
 CHECKS: tuple[tuple[str, Callable[[dict], str]], ...] = (
     ("loading the model", _check_model),
     ("inspecting a sample image", _check_inspect),
+    ("building an anomaly map", _check_map),
     ("the review store", _check_store),
     ("training", _check_training),
 )

@@ -172,3 +172,29 @@ def test_shape_check_agrees_with_the_image_processor():
                 smart_resize(h, w, geometry.factor, geometry.min_pixels, geometry.max_pixels)
         else:
             smart_resize(h, w, geometry.factor, geometry.min_pixels, geometry.max_pixels)
+
+
+def test_opening_a_dataset_never_queues_its_masks(tmp_path):
+    from lriad_desktop.core.inspection.images import is_mask_folder
+
+    root = tmp_path / "bottle"
+    for folder in ("train/good", "test/good", "test/broken", "ground_truth/broken"):
+        (root / folder).mkdir(parents=True)
+    for folder, name in (("train/good", "000.png"), ("test/good", "001.png"), ("test/broken", "002.png"),
+                         ("ground_truth/broken", "002_mask.png")):
+        Image.new("RGB", (8, 8)).save(root / folder / name)
+    visa = tmp_path / "candle" / "Data"
+    for folder in ("Images/Anomaly", "Masks/Anomaly"):
+        (visa / folder).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(visa / folder / "003.png")
+    found = [p.relative_to(tmp_path).as_posix() for p in iter_image_files([tmp_path])]
+    assert found == ["bottle/test/broken/002.png", "bottle/test/good/001.png", "bottle/train/good/000.png",
+                     "candle/Data/Images/Anomaly/003.png"]
+    assert is_mask_folder(root / "ground_truth") and not is_mask_folder(root / "test")
+    masks = tmp_path / "masks-of-my-own" / "Masks"  # a folder of the user's called Masks, no Images beside it
+    masks.mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(masks / "004.png")
+    assert not is_mask_folder(masks) and masks / "004.png" in list(iter_image_files([tmp_path]))
+    mask_file = root / "ground_truth" / "broken" / "002_mask.png"  # asked for by name or by its folder: given
+    assert list(iter_image_files([mask_file])) == [mask_file]
+    assert list(iter_image_files([root / "ground_truth"])) == [mask_file]

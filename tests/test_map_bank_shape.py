@@ -55,7 +55,7 @@ def test_a_bank_of_this_models_name_with_other_features_is_one_notice_not_an_err
         return {**t, "features": t["features"][:, : wide // 2].contiguous()}
 
     _rewrite(path, narrower)
-    stage = MapStage(MapBanks(tmp_path / BANK_FOLDER))  # a new session: the bank comes from the file
+    stage = MapStage(MapBanks(tmp_path / BANK_FOLDER), feature="tower")  # a new session: the bank from the file
     maps = stage.run(bundled, [(goods[0], "fabric")], {"fabric": goods})
     assert goods[0] not in maps.summaries and maps.built == []
     assert len(maps.notices) == 1
@@ -71,5 +71,5 @@ def test_a_bank_with_malformed_tensors_is_refused_on_load_and_built_again(bundle
     _rewrite(path, lambda t: {**t, "features": t["features"].reshape(-1)})  # one dimension
     with pytest.raises(AnomalyMapError, match=r"features of shape \(\d+,\)"):
         MemoryBank.from_file(path, bank.identity)
-    maps = MapStage(MapBanks(tmp_path / BANK_FOLDER)).run(bundled, [(goods[0], "fabric")], {"fabric": goods})
+    maps = MapStage(MapBanks(tmp_path / BANK_FOLDER), feature="tower").run(bundled, [(goods[0], "fabric")], {"fabric": goods})
     assert maps.built == ["fabric"] and goods[0] in maps.summaries and maps.notices == []

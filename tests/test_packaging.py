@@ -26,7 +26,8 @@ def test_self_test_passes_on_the_bundled_model_and_prints_one_line(tmp_path):
     lines = proc.stdout.splitlines()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(lines) == 1 and lines[0].startswith("lriad self-test OK")
-    for part in ("model lriad-tiny", "metal_hole.jpg", "store round trip", "1 GRPO step"):
+    for part in ("model lriad-tiny", "metal_hole.jpg", "anomaly map on EfficientNet-Lite0", "store round trip",
+                 "1 GRPO step"):
         assert part in lines[0]
     assert not (tmp_path / "data").exists()  # the user's store and settings are never touched
 

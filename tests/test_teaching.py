@@ -37,7 +37,7 @@ def test_a_dataset_folder_gives_its_good_images_without_the_masks(tmp_path):
     assert good_images_in([root / "train" / "good", good[0]]) == found  # each once
     masks = root / "ground_truth"
     assert len(good_images_in([masks])) == 1  # a mask folder given on purpose is walked
-    assert len(list(iter_image_files([root]))) == 4 and len(list(iter_image_files([root], skip_masks=True))) == 3
+    assert len(list(iter_image_files([root]))) == 3 and len(list(iter_image_files([root], skip_masks=True))) == 3
 
 
 def test_teaching_records_normal_reviews_the_map_counts_and_leaves_a_defective_image_out(tmp_path):

@@ -71,6 +71,13 @@ def _build_parser() -> argparse.ArgumentParser:
                        metavar="N",
                        help="without a local copy: the pixel budget images are resized to (default: the family's)")
 
+    def map_feature_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--map-feature", default="cnn", metavar="FEATURE",
+                       help="what the anomaly map compares on: cnn (ImageNet features shipped with the app, the "
+                            "default: measured best on real photos), tower (the model's own vision tower, needs "
+                            "its local folder), or a feature string such as cnn:efficientnet_lite0@448 or "
+                            "block:0+1@448")
+
     def threshold_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--threshold", type=_threshold, default=None, metavar="T",
                        help="call an image defective when its anomaly score is at least T (0 to 1; default 0.5, "
@@ -81,8 +88,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p_inspect.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
     p_inspect.add_argument("--map", action="append", type=Path, default=[], metavar="GOOD",
                            help="also compare each image with these good images (files or folders, at least two) "
-                                "on the model's own vision tower: the JSON gains anomaly_map (a score, about 0 "
+                                "on the --map-feature features: the JSON gains anomaly_map (a score, about 0 "
                                 "on good images, and the regions that differ most)")
+    map_feature_option(p_inspect)
     p_inspect.add_argument("--reference", action="append", type=Path, default=[], metavar="GOOD",
                            help="a golden sample: a good image of the same object, shown to the model beside each "
                                 "image (repeat for more; the finding names the ones used)")
@@ -104,6 +112,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--map", type=int, default=0, metavar="K",
                         help="also build each category's anomaly map from K of its normal training images (the same "
                              "seed) and report image AUROC of the map, the model and their fusion side by side")
+    map_feature_option(p_eval)
     model_options(p_eval)
     threshold_option(p_eval)
 
@@ -326,18 +335,22 @@ def _map_option(args: argparse.Namespace):
     from lriad_desktop.core.paths import model_folder
     from lriad_desktop.cli.map import MapOption
 
-    if args.server and not args.model:
-        print("error: --map compares on the model's own vision tower: give its local folder with --model",
-              file=sys.stderr)
+    from lriad_desktop.core.anomaly_map.features import needs_model
+
+    if args.server and not args.model and needs_model(args.map_feature):
+        print("error: --map-feature tower compares on the model's own vision tower: give its local folder with "
+              "--model", file=sys.stderr)
         return None
-    return MapOption.build(args.map, model_folder(args.model), args.adapter, args.device, args.object or "")
+    model = model_folder(args.model) if not args.server or args.model else None
+    return MapOption.build(args.map, model, args.adapter, args.device, args.object or "", args.map_feature)
 
 
 def _map_figures(args: argparse.Namespace, pairs: list, good: dict) -> dict:
     from lriad_desktop.core.paths import model_folder
     from lriad_desktop.cli.map import evaluate_maps
 
-    return evaluate_maps(pairs, good, model_folder(args.model), args.adapter, args.device)
+    model = model_folder(args.model) if not args.server or args.model else None
+    return evaluate_maps(pairs, good, model, args.adapter, args.device, args.map_feature)
 
 
 def _spread(items: list, limit: int | None) -> list:
@@ -354,11 +367,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from lriad_desktop.core.inspection.finding import Finding, Verdict
     from lriad_desktop.core.backends.pipeline import InspectionRequest, inspect_requests
 
-    if args.map == 1 or args.map < 0 or (args.map and args.server and not args.model):
+    from lriad_desktop.core.anomaly_map.features import check_choice, needs_model
+    from lriad_desktop.core.backends.vision_features import FeatureError
+
+    try:
+        check_choice(args.map_feature)
+    except FeatureError as err:
+        print(f"error: --map-feature: {err}", file=sys.stderr)
+        return 2
+    tower_without_model = bool(args.server and not args.model and needs_model(args.map_feature))
+    if args.map == 1 or args.map < 0 or (args.map and tower_without_model):
         print("error: --map K needs K of at least 2 (the map is normalised by leave-one-out scores)" if not
-              (args.map and args.server and not args.model) else
-              "error: --map compares on the model's own vision tower: give its local folder with --model",
-              file=sys.stderr)
+              (args.map and tower_without_model) else
+              "error: --map-feature tower compares on the model's own vision tower: give its local folder with "
+              "--model", file=sys.stderr)
         return 2
     items = read_dataset(args.dataset, note=lambda line: print(f"warning: {line}", file=sys.stderr))
     protocol = pick_references(args.dataset, args.shots, {item.category for item in items}, args.seed)
@@ -370,7 +392,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.map and args.shots:  # --shots K: the map's bank from the same K golden samples
         from lriad_desktop.cli.map import shots_map_note
 
-        note = shots_map_note(args.shots, bool(args.server and not args.model))
+        note = shots_map_note(args.shots, bool(args.server and not args.model), args.map_feature)
         if note:
             print(f"warning: {note}", file=sys.stderr)
         else:

@@ -1,6 +1,7 @@
 """`lriad inspect --map GOOD`: each finding also carries the anomaly map's verdict-free view of the image —
-its score against the good images GOOD (files or folders) on the model's own vision tower, and the regions
-where it differs most from them (`core.anomaly_map.patch_map`)."""
+its score against the good images GOOD (files or folders) and the regions where it differs most from them
+(`core.anomaly_map.patch_map`), on the features `--map-feature` names (`core.anomaly_map.features`: the shipped ImageNet CNN by
+default, or the model's own vision tower)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, Sequence
 
 from lriad_desktop.core.anomaly_map.patch_map import AnomalyMapError, MemoryBank, build_bank, map_images
 from lriad_desktop.core.inspection.images import ImageLoadError, iter_image_files, load_image
+from lriad_desktop.core.anomaly_map.features import DEFAULT_MAP_FEATURE, check_choice, feature_string, map_source, needs_model
 from lriad_desktop.core.plurals import count
 from lriad_desktop.core.inspection.images import open_raster
 
@@ -22,12 +24,11 @@ class MapOption:
         self.bank = bank
 
     @classmethod
-    def build(cls, good: Sequence[Path], model_dir: Path, adapter_dir: Path | None, device: str,
-              object_name: str) -> "MapOption | None":
-        """Load the tower and build the bank, or print one error line and return None (a server backend,
-        unreadable or too few good images, a tower that can't give features)."""
-        from lriad_desktop.core.devices import pick_device
-        from lriad_desktop.core.backends.vision_features import FeatureError, VisionTower
+    def build(cls, good: Sequence[Path], model_dir: Path | None, adapter_dir: Path | None, device: str,
+              object_name: str, feature: str = DEFAULT_MAP_FEATURE) -> "MapOption | None":
+        """Load the feature source and build the bank, or print one error line and return None (unreadable or
+        too few good images, a tower that can't give features, the tower asked for without a local model)."""
+        from lriad_desktop.core.backends.vision_features import FeatureError
 
         images = []
         for path in iter_image_files(good):
@@ -37,13 +38,13 @@ class MapOption:
                 print(f"error: --map {path}: {err.reason}", file=sys.stderr)
                 return None
         try:
-            tower = VisionTower.load(model_dir, adapter_dir, device=pick_device(device)[0])
-            bank = build_bank(tower, object_name, images)
+            tower = load_source(feature, model_dir, adapter_dir, device)
+            bank = build_bank(tower, object_name, images, feature_string(feature, tower))
         except (AnomalyMapError, FeatureError) as err:
             print(f"error: --map: {err}", file=sys.stderr)
             return None
-        print(f"anomaly map: {bank.size} features from {count(len(images), 'good image')}, built in "
-              f"{bank.build_seconds:.1f} s", file=sys.stderr, flush=True)
+        print(f"anomaly map: {bank.size} features ({bank.identity.feature}) from {count(len(images), 'good image')}, "
+              f"built in {bank.build_seconds:.1f} s", file=sys.stderr, flush=True)
         return cls(tower, bank)
 
     def describe(self, image_path: str) -> dict[str, Any]:
@@ -57,11 +58,25 @@ class MapOption:
                 "boxes": [b.as_list(1) for b in amap.boxes], "bank_images": self.bank.n_images}
 
 
-def shots_map_note(shots: int, server_only: bool) -> str:
+def load_source(feature: str, model_dir: Path | None, adapter_dir: Path | None, device: str) -> Any:
+    """The feature source `feature` names (`core.anomaly_map.features`): the shipped CNN, or the tower of the local model
+    folder (raises `FeatureError` when the tower is asked for without one, `ModelFolderError` for a bad one)."""
+    from lriad_desktop.core.devices import pick_device
+    from lriad_desktop.core.backends.vision_features import FeatureError, VisionTower
+
+    check_choice(feature)
+    if not needs_model(feature):
+        return map_source(None, feature)
+    if model_dir is None:
+        raise FeatureError("the anomaly map on the model's own vision tower needs the model's local folder (--model)")
+    return VisionTower.load(model_dir, adapter_dir, device=pick_device(device)[0])
+
+
+def shots_map_note(shots: int, server_only: bool, feature: str = DEFAULT_MAP_FEATURE) -> str:
     """Why `lriad evaluate --shots K` runs no anomaly map ("" when it does)."""
     if shots < 2:
         return f"--shots {shots}: the anomaly map needs at least 2 good images per category; it is not run"
-    if server_only:
+    if server_only and needs_model(feature):
         return "--shots: the anomaly map compares on the model's own vision tower; give its local folder with --model"
     return ""
 
@@ -82,8 +97,8 @@ def mask_of(item: Any) -> Any:
         return np.asarray(im.convert("L")) > 0
 
 
-def evaluate_maps(pairs: Sequence[tuple[Any, Any]], good: dict[str, Sequence[Path]], model_dir: Path,
-                  adapter_dir: Path | None, device: str) -> dict[str, dict[str, Any]]:
+def evaluate_maps(pairs: Sequence[tuple[Any, Any]], good: dict[str, Sequence[Path]], model_dir: Path | None,
+                  adapter_dir: Path | None, device: str, feature: str = DEFAULT_MAP_FEATURE) -> dict[str, dict[str, Any]]:
     """`lriad evaluate --shots K` (or `--map K`): per category, a bank from its K normal training images (`good`),
     then image AUROC of the map, of the model's own score and of their fusion (`core.anomaly_map.fusion.DEFAULT_FUSION`)
     on the same test images, and pixel AUROC of the map where every defective image has a mask; "all" pools
@@ -92,16 +107,15 @@ def evaluate_maps(pairs: Sequence[tuple[Any, Any]], good: dict[str, Sequence[Pat
     import numpy as np
 
     from lriad_desktop.core.anomaly_map.patch_map import DEFAULT_FUSION, fused_score, pixel_auroc
-    from lriad_desktop.core.devices import pick_device
     from lriad_desktop.core.evaluation.score_curves import auroc
-    from lriad_desktop.core.backends.vision_features import VisionTower
 
-    tower = VisionTower.load(model_dir, adapter_dir, device=pick_device(device)[0])
+    tower = load_source(feature, model_dir, adapter_dir, device)
+    feature = feature_string(feature, tower)
     rows: dict[str, list[tuple[bool, float | None, float | None]]] = {}
     banks: dict[str, int] = {}
     pixels: dict[str, float | None] = {}
     for category in sorted({item.category for item, _ in pairs}):
-        bank = build_bank(tower, category, [load_image(p).image for p in good.get(category, ())])
+        bank = build_bank(tower, category, [load_image(p).image for p in good.get(category, ())], feature)
         banks[category] = bank.n_images
         chosen = [(item, finding) for item, finding in pairs if item.category == category]
         print(f"\ranomaly map: {category} ({len(chosen)} images)", end="", file=sys.stderr, flush=True)
@@ -139,7 +153,7 @@ def evaluate_maps(pairs: Sequence[tuple[Any, Any]], good: dict[str, Sequence[Pat
                      "fusion_auroc": area([(t, fused_score(p, m)) for t, p, m in values]),
                      "pixel_auroc": pixels.get(name),
                      "images": len(values), "bank_images": banks.get(name, sum(banks.values())),
-                     "fusion": DEFAULT_FUSION.describe()}
+                     "fusion": DEFAULT_FUSION.describe(), "feature": feature}
     return out
 
 
@@ -154,6 +168,7 @@ def format_map_table(figures: dict[str, dict[str, Any]]) -> str:
         lines.append(f"{name:<14} {f['images']:>6} {f['bank_images']:>5} {num(f['map_auroc']):>10} "
                      f"{num(f['model_auroc']):>12} {num(f['fusion_auroc']):>13} {num(f.get('pixel_auroc')):>12}")
     rule = next((f["fusion"] for f in figures.values() if f.get("fusion")), "")
+    feature = next((f["feature"] for f in figures.values() if f.get("feature")), "")
     if rule:
-        lines.append(f"({rule}; pixel AUROC of the map where the set has masks)")
+        lines.append(f"({rule}; the map on {feature}; pixel AUROC of the map where the set has masks)")
     return "\n".join(lines)

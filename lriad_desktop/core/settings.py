@@ -18,6 +18,8 @@ from typing import Any, Callable
 from lriad_desktop.core.atomic_files import FileWriteError, write_text_atomically
 from lriad_desktop.core.devices import DEVICE_CHOICES, DEVICE_NAMES
 from lriad_desktop.core.inspection.families import FAMILIES
+from lriad_desktop.core.anomaly_map.cnn_features import CNN_FEATURE
+from lriad_desktop.core.anomaly_map.features import DEFAULT_MAP_FEATURE, MAP_FEATURE_CHOICES, MAP_FEATURE_NAMES
 from lriad_desktop.core.paths import user_data_dir
 from lriad_desktop.core.training_runs.verdict import DEFAULT_TOLERANCE_POINTS
 
@@ -123,8 +125,13 @@ class Settings:
         special="as the model says"))
     anomaly_map: bool = field(default=True, metadata=_opt(
         "Anomaly map", "Compare each image with its object's good images (golden samples and images reviewed as "
-        "normal) on the model's own vision tower: a heatmap (M), boxes of its own, and a score fused with the "
+        "normal): a heatmap (M), boxes of its own, and a score fused with the "
         "model's", group="Inspection", tech="nearest-neighbour memory bank"))
+    map_feature: str = field(default=DEFAULT_MAP_FEATURE, metadata=_opt(
+        "Anomaly map compares on", "ImageNet features shipped with the app (measured best on real photos), or the "
+        "model's own vision tower (for a real Qwen-VL model; unmeasured on real photos)", choices=MAP_FEATURE_CHOICES,
+        choice_labels=MAP_FEATURE_NAMES, group="Inspection",
+        tech=f"{CNN_FEATURE} or the tower's own, e.g. block:0+1@448; a bank records which"))
     region_hint: bool = field(default=False, metadata=_opt(  # off: it hurts the bundled model (README)
         "Tell the model where the map looks", "With an anomaly map, the prompt names the region where the image "
         "differs most from the good images (for a real Qwen-VL model; the demo model answers worse)",

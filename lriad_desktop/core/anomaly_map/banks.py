@@ -1,7 +1,8 @@
 """The anomaly map's memory banks as the app keeps them: one per object and model, in files beside the store.
 
 A bank (`core.anomaly_map.patch_map.MemoryBank`) is built from an object's good images — its golden samples, then the
-images reviewed as normal (`ReviewStore.good_images`) — on the loaded model's own vision tower, and saved
+images reviewed as normal (`ReviewStore.good_images`) — on the chosen features (`core.anomaly_map.features`: the
+shipped ImageNet CNN by default, or the loaded model's own vision tower), and saved
 under the store's folder as `anomaly-maps/<object>-<model fingerprint>-<feature>.safetensors` with a manifest
 (`.json`, written atomically after the bank) naming the good images it was built from. A bank is used only
 with the model it was built with (`BankIdentity`: version, weights fingerprint, feature) and only while the
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lriad_desktop.core.anomaly_map.patch_map import (DEFAULT_FUSION, AnomalyMap, AnomalyMapError, BankBuilder, BankIdentity,
-                                            EmptyBank, FusionRule, MemoryBank, fused_score, map_probability)
+                                            EmptyBank, bank_scheme, FusionRule, MemoryBank, fused_score, map_probability)
 from lriad_desktop.core.atomic_files import FileWriteError, write_text_atomically
 from lriad_desktop.core.inspection.finding import Finding, MapSummary
 from lriad_desktop.core.inspection.images import ImageLoadError, load_image
@@ -33,7 +34,9 @@ from lriad_desktop.core.backends.vision_features import FeatureError, VisionTowe
 
 BANK_FOLDER = "anomaly-maps"
 MAX_BANK_IMAGES = 200  # golden samples first, then the newest images reviewed as normal
-MIN_FUSED_BANK = 8  # below this many good images the map is shown but the score stays the model's
+MIN_FUSED_BANK = 8  # below this many good images the map is shown but the score stays the model's (real photos,
+# docs/anomaly-map.md: at 2 the leave-one-out normalisation calls 0-12 % of good parts defective, draw to draw; at 4
+# up to 10 %; from 8 none)
 LAZY_NEW = 3  # newly reviewed normal images a bank waits for before it is rebuilt (or 10 % of it)
 _BATCH = 8
 
@@ -221,7 +224,9 @@ class MapBanks:
                 except (ImageLoadError, OSError):
                     continue  # a good image deleted or damaged since: built without it
             if images and builder is None:  # every good image is registered onto the first readable one
-                builder = BankBuilder(object_name, identity, total, registration=Registration.from_image(images[0]))
+                max_bank, top_k = bank_scheme(tower)
+                builder = BankBuilder(object_name, identity, total, max_bank, top_k,
+                                      registration=Registration.from_image(images[0]))
             if builder is not None and builder.registration is not None:
                 images = [builder.registration.align(im)[0] for im in images]
             if images:

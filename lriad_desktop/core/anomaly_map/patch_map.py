@@ -1,7 +1,8 @@
 """The anomaly map: how far each part of an image is from everything seen on the object's good images.
 
-A memory bank per object holds the vision-tower features (`core.backends.vision_features`) of its good
-images (golden samples, accepted-normal images); a large bank is thinned with PatchCore's greedy
+A memory bank per object holds the features of its good images (golden samples, accepted-normal images),
+from the feature source the bank names (`core.anomaly_map.features`: the shipped ImageNet CNN by default, or the
+model's own vision tower); a large bank is thinned with PatchCore's greedy
 coreset. An image's map is each cell's distance to its nearest bank feature, upsampled and smoothed
 to the image; its score is the map's maximum cell (or a top-k mean), normalised by the good images'
 own leave-one-out scores so that one threshold means the same on every object. Boxes are the
@@ -28,7 +29,7 @@ from lriad_desktop.core.inspection.finding import Box
 from lriad_desktop.core.anomaly_map.registration import Registration, unwarp
 from lriad_desktop.core.anomaly_map.fusion import (DEFAULT_FUSION, MAP_MIDPOINT, FusionRule, fit_fusion,  # noqa: F401 (re-exported)
                                            fused_score, map_probability)
-from lriad_desktop.core.backends.vision_features import CellFeatures, VisionTower
+from lriad_desktop.core.backends.vision_features import CellFeatures, FeatureSource
 
 DEFAULT_MAX_BANK = 16_384  # features kept after the coreset (PatchCore keeps 1-10 % of a large bank)
 DEFAULT_TOP_K = 3  # image score: mean of the 3 hottest cells (line-like sets, worst kind: 0.964-0.973; the max 0.946)
@@ -54,12 +55,13 @@ class BankIdentity:
     """What a bank was built with; a bank is only used with the same identity."""
 
     model_version: str
-    fingerprint: str  # `vision_features.model_fingerprint` of the model folder (+ adapter)
-    feature: str  # `"merged"` or `"block:K"` (`vision_features.parse_feature`)
+    fingerprint: str  # `vision_features.model_fingerprint` of the model folder (+ adapter), or the CNN's weights
+    feature: str  # a tower's `"block:0+1@448"` (`vision_features.parse_feature`) or `"cnn:efficientnet_lite0@320"`
 
     @classmethod
-    def of(cls, tower: VisionTower, feature: str | None = None) -> "BankIdentity":
-        """The identity a bank built now with `tower` (and `feature`, else the tower's default) would have."""
+    def of(cls, tower: FeatureSource, feature: str | None = None) -> "BankIdentity":
+        """The identity a bank built now with `tower` (a model's vision tower or the shipped CNN; `feature`,
+        else its default) would have."""
         return cls(tower.model_version, tower.fingerprint, feature or tower.default_feature)
 
 
@@ -208,14 +210,20 @@ class MemoryBank:
                             f"({self.identity.feature}); the {what} is now {identity.model_version} "
                             f"({identity.feature}): rebuild it from the good images")
 
-    def cell_distances(self, cells: CellFeatures) -> Any:
-        """(rows, cols) nearest-bank distances of one image's cells; `StaleBank` when the image's features are
-        not as wide as the bank's (a bank file of this model's name holding other features)."""
-        wide, bank_wide = int(cells.values.shape[-1]), int(self.features.shape[-1])
-        if wide != bank_wide:
+    def check_cells(self, cells: CellFeatures) -> None:
+        """Raise `StaleBank` when an image's cells are not the bank's kind (another width, as in a bank file of
+        this model's name holding other features): one clear sentence instead of a shape error in the search."""
+        wide = int(cells.values.shape[-1]) if cells.values.dim() == 2 else -1
+        bank_wide = int(self.features.shape[-1])
+        if self.features.dim() != 2 or wide != bank_wide:
+            theirs = f"are {wide} wide" if wide >= 0 else f"have the shape {tuple(cells.values.shape)}"
             raise StaleBank(f"The anomaly-map bank of {self.object_name!r} holds features {bank_wide} wide, and "
-                            f"{self.identity.model_version}'s {self.identity.feature} features are {wide} wide: "
+                            f"{self.identity.model_version}'s {self.identity.feature} features {theirs}: "
                             "rebuild it from the good images")
+
+    def cell_distances(self, cells: CellFeatures) -> Any:
+        """(rows, cols) nearest-bank distances of one image's cells."""
+        self.check_cells(cells)
         return nearest_distances(cells.values, self.features, query_positions=cells.positions,
                                  bank_positions=self.positions, reach=self.reach).reshape(cells.rows, cells.cols)
 
@@ -308,7 +316,7 @@ def regions(heat: np.ndarray, threshold: float, min_area: int = 4) -> tuple[Box,
     return tuple(box for _area, box in sorted(found, key=lambda t: -t[0]))
 
 
-def _all_features(tower: VisionTower, images: Sequence[Image.Image], feature: str) -> list[CellFeatures]:
+def _all_features(tower: FeatureSource, images: Sequence[Image.Image], feature: str) -> list[CellFeatures]:
     out: list[CellFeatures] = []
     for start in range(0, len(images), _BATCH):
         out.extend(tower.features(images[start:start + _BATCH], feature))
@@ -423,8 +431,14 @@ class BankBuilder:
         return bank
 
 
-def build_bank(tower: VisionTower, object_name: str, good_images: Sequence[Image.Image], feature: str | None = None,
-               max_bank: int = DEFAULT_MAX_BANK, top_k: int = DEFAULT_TOP_K, seed: int = 0,
+def bank_scheme(tower: FeatureSource) -> tuple[int, int]:
+    """(max_bank, top_k) a bank on `tower`'s features is built with: the source's own (`map_max_bank`,
+    `map_top_k`, measured for it: the shipped CNN's in `core.anomaly_map.cnn_features`), else the tower's defaults."""
+    return int(getattr(tower, "map_max_bank", DEFAULT_MAX_BANK)), int(getattr(tower, "map_top_k", DEFAULT_TOP_K))
+
+
+def build_bank(tower: FeatureSource, object_name: str, good_images: Sequence[Image.Image], feature: str | None = None,
+               max_bank: int | None = None, top_k: int | None = None, seed: int = 0,
                reach: float | None = None, align: bool = True) -> MemoryBank:
     """A memory bank of `object_name` from its good RGB images. Raises `EmptyBank` with fewer than two
     (the normalisation needs a leave-one-out score), `FeatureError` for a tower that can't give features.
@@ -435,6 +449,9 @@ def build_bank(tower: VisionTower, object_name: str, good_images: Sequence[Image
                         f"images reviewed as normal); it has {have}")
     start = time.perf_counter()
     identity = BankIdentity.of(tower, feature)
+    scheme = bank_scheme(tower)
+    max_bank = scheme[0] if max_bank is None else max_bank
+    top_k = scheme[1] if top_k is None else top_k
     registration = Registration.from_image(good_images[0]) if align else None
     builder = BankBuilder(object_name, identity, len(good_images), max_bank, top_k, seed, reach, start, registration)
     for at in range(0, len(good_images), _BATCH):
@@ -458,7 +475,7 @@ def bank_from_features(object_name: str, identity: BankIdentity, cells: Sequence
     return builder.finish()
 
 
-def map_images(tower: VisionTower, bank: MemoryBank, images: Sequence[Image.Image],
+def map_images(tower: FeatureSource, bank: MemoryBank, images: Sequence[Image.Image],
                smoothing: float = 0.5) -> list[AnomalyMap]:
     """Maps of RGB images against `bank`; raises `StaleBank` when the tower is another model's."""
     bank.check(BankIdentity.of(tower, bank.identity.feature))

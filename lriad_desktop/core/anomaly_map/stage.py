@@ -2,7 +2,8 @@
 good images (a bank from `core.anomaly_map.banks`, built or built again when out of date); the map's region hint can
 close the prompt, and afterwards the map goes into the finding (`map_banks.finding_with_map`).
 
-Runs where inspection runs (the app's model lane), on the weights the inspection backend has loaded.
+Runs where inspection runs (the app's model lane), on the features the stage's `feature` names
+(`core.anomaly_map.features`: the shipped ImageNet CNN by default, or the weights the inspection backend has loaded).
 A map that can't be made is never an error of the inspection: the image is inspected without a map. Too few
 good images or a backend without a tower are expected (the bank row beside the golden samples says so:
 `ChunkMaps.skipped`); a bank that can't be built or saved is a notice, once per reason.
@@ -23,7 +24,8 @@ from lriad_desktop.core.anomaly_map.patch_map import AnomalyMapError, FusionRule
 from lriad_desktop.core.atomic_files import FileWriteError
 from lriad_desktop.core.inspection.finding import MapSummary, Verdict
 from lriad_desktop.core.inspection.images import ImageLoadError, load_image
-from lriad_desktop.core.anomaly_map.banks import MapBanks, hint_for, map_summary, tower_of
+from lriad_desktop.core.anomaly_map.banks import MapBanks, hint_for, map_summary
+from lriad_desktop.core.anomaly_map.features import DEFAULT_MAP_FEATURE, map_source
 from lriad_desktop.core.inspection.prompting import object_key
 from lriad_desktop.core.store.review_store import ReviewStore, StoreError
 from lriad_desktop.core.backends.vision_features import FeatureError
@@ -50,8 +52,10 @@ class ChunkMaps:
 class MapStage:
     """Maps images against their objects' banks (kept by `banks`), remembering what it has already said."""
 
-    def __init__(self, banks: MapBanks, store_path: str | Path | None = None) -> None:
+    def __init__(self, banks: MapBanks, store_path: str | Path | None = None,
+                 feature: str = DEFAULT_MAP_FEATURE) -> None:
         self.banks = banks
+        self.feature = feature  # `map_features`: "cnn" (the shipped ImageNet CNN) or "tower" (the model's own)
         self.store_path = store_path  # where the reviews that fit each object's fusion rule are
         self._said: set[str] = set()
         self._rules: dict[str, FusionRule] = {}
@@ -70,7 +74,7 @@ class MapStage:
         if not items:
             return out
         try:
-            tower = tower_of(backend)
+            tower = map_source(backend, self.feature)
         except FeatureError as err:
             out.skipped = {name: f"Anomaly map off: {err}" for _path, name in items}
             return out

@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 from PIL import Image
 
@@ -121,6 +121,19 @@ class CellFeatures:
         r = (torch.arange(self.rows, dtype=torch.float32) + 0.5) / self.rows
         c = (torch.arange(self.cols, dtype=torch.float32) + 0.5) / self.cols
         return torch.stack(torch.meshgrid(r, c, indexing="ij"), dim=-1).reshape(-1, 2)
+
+
+class FeatureSource(Protocol):
+    """What the anomaly map takes features from: a model's `VisionTower` or the shipped CNN
+    (`core.anomaly_map.cnn_features.CnnFeatures`); a bank records `model_version`, `fingerprint` and the feature."""
+
+    model_version: str
+    fingerprint: str
+
+    @property
+    def default_feature(self) -> str: ...
+
+    def features(self, images: Sequence[Image.Image], feature: str | None = None) -> list["CellFeatures"]: ...
 
 
 class VisionTower:

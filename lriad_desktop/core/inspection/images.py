@@ -205,11 +205,21 @@ def is_image_file(path: str | os.PathLike) -> bool:
 MASK_FOLDERS = frozenset({"ground_truth", "masks"})  # a dataset's masks (MVTec-AD layout): never parts to inspect
 
 
+def is_mask_folder(folder: str | os.PathLike) -> bool:
+    """True for a folder of a labelled set's masks, never walked for images: MVTec-AD's `ground_truth/`, and
+    VisA's `Masks/` beside its `Images/`."""
+    p = Path(folder)
+    if p.name.lower() == "ground_truth":
+        return True
+    return p.name == "Masks" and (p.parent / "Images").is_dir()
+
+
 def iter_image_files(paths: Iterable[str | os.PathLike], recursive: bool = True,
                      skip_masks: bool = False) -> Iterator[Path]:
-    """Files given directly, and image files found in folders (sorted, lazily, recursively); with
-    `skip_masks`, sub-folders named as a dataset's masks (`MASK_FOLDERS`) are left out (a folder given
-    directly is always walked)."""
+    """Files given directly, and image files found in folders (sorted, lazily, recursively); a labelled set's
+    mask folders (`is_mask_folder`) are skipped, so opening a dataset never queues its masks as images; with
+    `skip_masks`, any sub-folder named as masks (`MASK_FOLDERS`) is left out too (a folder given directly is
+    always walked)."""
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
@@ -228,7 +238,7 @@ def _walk(folder: Path, recursive: bool, skip_masks: bool = False) -> Iterator[P
         if entry.name.startswith("."):
             continue
         if entry.is_dir(follow_symlinks=False):
-            if not (skip_masks and entry.name.lower() in MASK_FOLDERS):
+            if not (is_mask_folder(entry.path) or (skip_masks and entry.name.lower() in MASK_FOLDERS)):
                 subdirs.append(Path(entry.path))
         elif is_image_file(entry.name):
             yield Path(entry.path)

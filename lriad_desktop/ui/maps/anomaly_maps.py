@@ -10,7 +10,8 @@ from PySide6.QtCore import QObject, Signal
 
 from lriad_desktop.core.anomaly_map.patch_map import AnomalyMapError, BankIdentity
 from lriad_desktop.core.atomic_files import FileWriteError
-from lriad_desktop.core.anomaly_map.banks import BankStatus, GoodPaths, MapBanks, choose_good_images, tower_of
+from lriad_desktop.core.anomaly_map.banks import BankStatus, GoodPaths, MapBanks, choose_good_images
+from lriad_desktop.core.anomaly_map.features import map_source
 from lriad_desktop.core.anomaly_map.stage import MapStage
 from lriad_desktop.core.inspection.prompting import object_phrase
 from lriad_desktop.core.store.review_store import ReviewStore, StoreError
@@ -46,6 +47,14 @@ class AnomalyMaps(QObject):
         self._inspection = inspection
         inspection.stateChanged.connect(self._model_changed)
 
+    def use_feature(self, choice: str) -> None:
+        """Compare on `choice` (`core.anomaly_map.features`: "cnn" or "tower") from now on; banks of the other are built
+        again when next used."""
+        if choice != self.stage.feature:
+            self.stage.feature = choice
+            if self._inspection is not None:
+                self._model_changed()
+
     def good_paths(self, object_name: str) -> GoodPaths:
         """The good images a bank of the object is built from (golden samples first), read from the store."""
         try:
@@ -68,7 +77,7 @@ class AnomalyMaps(QObject):
             return
 
         def identify(ctx: TaskContext) -> BankIdentity:
-            return BankIdentity.of(tower_of(backend))
+            return BankIdentity.of(map_source(backend, self.stage.feature))
 
         self._runner.submit(identify, self._identified, lane="model")
 
@@ -106,7 +115,7 @@ class AnomalyMaps(QObject):
         self.progress.emit(object_name, 0, len(paths))
 
         def work(ctx: TaskContext):
-            return self.banks.build(tower_of(backend), object_name, paths,
+            return self.banks.build(map_source(backend, self.stage.feature), object_name, paths,
                                     progress=lambda done, total: ctx.progress((done, total)), check=ctx.check)
 
         self._build_task = self._runner.submit(work, lambda bank, err: self._built(object_name, bank, err),

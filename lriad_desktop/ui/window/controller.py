@@ -93,7 +93,8 @@ class AppController(ModelVersionActions, QObject):
         self.queue.layoutChanged.connect(self._rows_moved)
         self._scans = 0
         self.golden = GoldenSamples(store, self)
-        self.maps = AnomalyMaps(store, self.runner, self)  # banks beside the store, built on the model's tower
+        self.maps = AnomalyMaps(store, self.runner, self)  # banks beside the store, on the chosen features
+        self.maps.use_feature(settings.map_feature)
         self.inspection = InspectionService(self.runner, settings, self.object_name_for, inspector_factory,
                                             store.path, self, references_for=self.references_for,
                                             maps=(self.maps.stage, self.maps.good_paths))
@@ -525,6 +526,7 @@ class AppController(ModelVersionActions, QObject):
                 self.notice.emit(str(err))
         self.inspection.configure(settings)
         self.publishing.configure(settings)
+        self.maps.use_feature(settings.map_feature)
         self.settingsChanged.emit(settings)
 
     def shutdown(self) -> None:
