@@ -70,6 +70,7 @@ class TrainingSetUp:
     max_steps: int = 0
     recipe: dict[str, Any] = field(default_factory=dict)
     budget_s: float | None = None  # a run for so many minutes: training stops there (max_steps is a ceiling)
+    processes: int = 1  # training processes (data-parallel under accelerate; 1: the one-process run)
 
 
 @dataclass(frozen=True)
