@@ -105,8 +105,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--recipe", type=Path, default=None, help="recipe JSON file (preset + overrides)")
     p_train.add_argument("--recipe-json", default=None, help="recipe as a JSON string (preset + overrides)")
     p_train.add_argument("--preset", default=None,
-                         help="recipe preset, cpu_tiny or gpu_large (default: gpu_large on a CUDA machine, else "
-                              "cpu_tiny)")
+                         help="recipe preset, cpu_tiny, gpu_large or multi_gpu (default: gpu_large on a CUDA machine, "
+                              "multi_gpu there with --num-processes, else cpu_tiny)")
     p_train.add_argument("--steps", type=int, default=None, help="GRPO steps (overrides the recipe)")
     p_train.add_argument("--minutes", type=float, default=None, metavar="M",
                          help="train for about M minutes: training stops when one more step would pass them (the "

@@ -126,10 +126,12 @@ PRESETS["multi_gpu"] = {**PRESETS["gpu_large"], "use_vllm": True}
 
 
 def default_preset() -> str:
-    """`gpu_large` where torch sees a CUDA GPU, else `cpu_tiny`."""
+    """`gpu_large` where torch sees a CUDA GPU (`multi_gpu` in a run of several processes), else `cpu_tiny`."""
     import torch
 
-    return "gpu_large" if torch.cuda.is_available() else "cpu_tiny"
+    if not torch.cuda.is_available():
+        return "cpu_tiny"
+    return "multi_gpu" if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 else "gpu_large"
 
 
 def resolve_recipe(preset: str | None = None, recipe_file: str | Path | None = None, recipe_json: str | None = None,
