@@ -138,3 +138,27 @@ def _importable(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
+
+
+def test_the_settings_dialogs_gpu_count_reaches_the_command_improve_model_starts(qtbot, tmp_path, tiny_model_dir):
+    from lriad_desktop.cli import _build_parser
+    from lriad_desktop.core.settings import Settings
+    from lriad_desktop.core.store import ReviewStore
+    from lriad_desktop.core.versions import sync_active_version
+    from lriad_desktop.ui.settings_dialog import SettingsDialog
+    from lriad_desktop.ui.training_process import plan_improvement
+
+    store = ReviewStore.open(tmp_path / "reviews.sqlite3")
+    parent = sync_active_version(store, tiny_model_dir, None)
+    settings = Settings(model_dir=str(tiny_model_dir))
+    assert "--num-processes" not in plan_improvement(store, settings, parent).command  # default: as before
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.editors["training_processes"].setValue(2)
+    dialog.editors["training_sharding"].setCurrentIndex(2)
+    chosen = dialog.result_settings()
+    assert (chosen.training_processes, chosen.training_sharding) == (2, "zero3")
+    command = list(plan_improvement(store, chosen, parent).command)
+    args = _build_parser().parse_args(command[command.index("train"):])
+    assert (args.num_processes, args.accelerate_config) == (2, "zero3")
+    store.close()
