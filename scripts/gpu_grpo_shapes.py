@@ -270,6 +270,7 @@ def memory_arithmetic(recipe, gpus: int = 4) -> None:
              one_gpu_gib=round(one / gib, 1),
              ddp_per_gpu_gib=round((weights + lora_states + per_gpu_activations) / gib, 1),
              zero3_per_gpu_gib=round((weights / gpus + lora_states / gpus + per_gpu_activations) / gib, 1),
+             zero3_generating_per_gpu_gib=round((weights + lora_states / gpus + per_gpu_activations) / gib, 1),
              vllm_colocated_extra_gib=round(weights / gib, 1), gpus=gpus)
 
 

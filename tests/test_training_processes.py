@@ -187,3 +187,35 @@ def test_a_killed_rank_leaves_the_store_and_the_active_version_consistent(tmp_pa
     assert len(runs) == 1 and runs[0].status in ({"failed", "cancelled"} if rank == "1" else {"interrupted"})
     assert sorted(p.name for p in adapters.iterdir()) == []  # no temp folder, lock file or unlisted adapter
     assert not list(temp.glob("lriad*"))
+
+
+def test_cancel_stops_every_rank_after_the_same_step_and_exit_codes_are_the_main_processes(tmp_path, tiny_model_dir):
+    """The app's Cancel (SIGTERM to `lriad train`) reaches both ranks through torchrun: the run ends cancelled
+    (exit 3), as one process does; a run refused before training (exit 2) lets the other rank go at once."""
+    db, base_id = _store_with_base(tmp_path, tiny_model_dir)
+    out = tmp_path / "adapters" / "lriad-tiny-v2"
+    proc = subprocess.Popen(_train_cmd(db, tiny_model_dir, out, steps=40) + ["--num-processes", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines = []
+    try:
+        while not any('"event": "step"' in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, f"the run ended before its first step: {lines}"
+            lines.append(line)
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    kinds = [decode_event(line).kind for line in lines + rest.splitlines() if line.strip()]
+    assert proc.returncode == ExitCode.CANCELLED and kinds[-1] == "cancelled" and "saved" not in kinds
+    with ReviewStore.open(db) as store:
+        assert [r.status for r in store.training_runs()] == ["cancelled"]
+        assert store.active_model_version().id == base_id and len(store.model_versions()) == 1
+    assert not out.exists()
+
+    out.mkdir(parents=True)  # an existing folder: refused by rank 0 before any training
+    refused, events = _run(_train_cmd(db, tiny_model_dir, out, steps=2) + ["--num-processes", "2"], dict(os.environ))
+    assert refused.returncode == ExitCode.BAD_INPUT and [e.kind for e in events] == ["error"]
+    assert "already exists" in events[0].message
