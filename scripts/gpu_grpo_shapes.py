@@ -163,6 +163,7 @@ def run_shape(name: str, shape: dict, recipe, device: str, work: Path, vllm: boo
         build_model_folder(name, shape, folder, device)
     build_s = time.perf_counter() - t0
     rows = training_rows(folder, steps * recipe.batch_size // recipe.num_generations)
+    print(f"{name}: built in {build_s:.0f} s, {len(rows)} rows; training", file=sys.stderr, flush=True)
     events = []
     if device == "cuda":
         torch.cuda.empty_cache()
@@ -170,7 +171,7 @@ def run_shape(name: str, shape: dict, recipe, device: str, work: Path, vllm: boo
     out = work / f"{name}-adapter-{'vllm' if vllm else 'generate'}"
     t1 = time.perf_counter()
     try:
-        summary = run_grpo(folder, rows, recipe, out, emit=events.append)
+        summary = run_grpo(folder, rows, recipe, out, emit=lambda event: _progress(event, events))
     except Exception as err:  # an out-of-memory is a figure too
         _say(shape=name, vllm=vllm, device=device, error=f"{type(err).__name__}: {str(err)[:400]}",
              peak_gpu_gib=_peak_gpu(device))
@@ -189,6 +190,13 @@ def run_shape(name: str, shape: dict, recipe, device: str, work: Path, vllm: boo
          image_px=IMAGE_PX, build_s=round(build_s, 1), run_s=round(time.perf_counter() - t1, 1),
          recipe={k: v for k, v in setup.recipe.items() if k in ("lora_r", "bf16", "gradient_checkpointing",
                                                                  "use_vllm", "beta", "learning_rate")})
+
+
+def _progress(event, events: list) -> None:
+    """Keep the event; say each step on stderr (stdout holds only the JSON lines)."""
+    events.append(event)
+    if event.kind in ("setup", "step"):
+        print(f"{event.kind} {getattr(event, 'step', '')} {time.strftime('%H:%M:%S')}", file=sys.stderr, flush=True)
 
 
 def _peak_gpu(device: str) -> float | None:

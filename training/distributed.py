@@ -27,6 +27,9 @@ from typing import Any, Sequence
 
 EXIT_FILE_ENV = "LRIAD_TRAIN_EXIT_FILE"  # where the main process writes its exit status for `relaunch`
 HANDOFF_TIMEOUT = datetime.timedelta(hours=12)  # the main process evaluates (and may warm-start) before the hand-off
+# After a SIGTERM (Cancel) torchrun waits this long for the processes to end before it kills them (its default, 30 s,
+# is shorter than one GRPO step of a large model): each finishes its step, they vote to stop, rank 0 records it.
+STOP_GRACE_S = 300
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 LAUNCH_CONFIGS = {  # the `--accelerate-config` names shipped with the package (training/configs)
     "ddp": "multi_gpu.yaml",
@@ -166,6 +169,7 @@ def relaunch(train_args: Sequence[str], processes: int, config: Path | None) -> 
     os.close(fd)
     os.environ[EXIT_FILE_ENV] = exit_file
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    os.environ.setdefault("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", str(STOP_GRACE_S))
     try:
         args = launch_command_parser().parse_args(launch_arguments(train_args, processes, config))
         try:
