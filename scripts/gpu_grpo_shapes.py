@@ -181,7 +181,8 @@ def run_shape(name: str, shape: dict, recipe, device: str, work: Path, vllm: boo
     step_events = [e for e in events if e.kind == "step"]
     setup = next(e for e in events if e.kind == "setup")
     elapsed = [e.elapsed_s or 0.0 for e in step_events]
-    _say(shape=name, vllm=vllm, device=device, params_b=round(_params(folder) / 1e9, 3),
+    _say(shape=name, vllm=vllm, device=device, cancelled=bool(summary.get("cancelled")),  # SIGTERM: after a step
+         params_b=round(_params(folder) / 1e9, 3),
          lora_params_m=round(_lora_params(folder, recipe) / 1e6, 1), steps=summary["steps"],
          s_per_step=summary.get("s_per_step"), step_s=[round(b - a, 2) for a, b in zip([0.0] + elapsed, elapsed)],
          peak_gpu_gib=_peak_gpu(device), peak_rss_gib=round(_peak_rss_gib(), 2),
