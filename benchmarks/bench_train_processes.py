@@ -8,7 +8,8 @@ processes each do half of it and average their gradients. The figure is the medi
 (the `s_per_step` of its last `step` event) and the wall time of the whole command (loading, the before/after
 evaluations, torchrun's start). It prints one line per process count, or one JSON object with `--json`, and
 the CPU. On a machine whose cores are already busy (a 2-core machine, or one shared with other work) two
-processes can't be faster than one: the figure says what the overhead costs.
+processes can't be much faster than one. torchrun gives each of its processes one thread
+(`OMP_NUM_THREADS=1`) unless the variable is set; run with `OMP_NUM_THREADS=1` to compare like with like.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def main() -> None:
     args = parser.parse_args()
     recipe = f"cpu_tiny, 8 completions a step (4 a prompt), up to {args.tokens} tokens, bundled lriad-tiny"
     if not args.json:
-        print(f"CPU: {cpu_name()} ({os.cpu_count()} cores); load average {os.getloadavg()[0]:.1f}; {recipe}",
-              flush=True)
+        print(f"CPU: {cpu_name()} ({os.cpu_count()} cores); load average {os.getloadavg()[0]:.1f}; "
+              f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; {recipe}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-train-processes-") as tmp:
         db = _store(Path(tmp))
