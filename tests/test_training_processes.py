@@ -6,8 +6,9 @@ inactive version row with the same figures that activates and inspects. Only ran
 `sitecustomize` hook records every SQLite connection each process opens). A SIGKILL of either rank leaves the
 store, the reviews and the active version as `test_training_kills.py` requires.
 
-Measured on 2 Intel Xeon cores shared with other agents: the two-process run 4.6 min, the two kills 3 min, the
-Cancel test 13 min at a load average of 20 (each two-process run loads the model twice and starts torchrun).
+Measured on 2 Intel Xeon cores shared with other agents: the four tests 1.8 min at a load average of 8 (two-process
+run 49 s, Cancel 25 s, each kill 17 s); 21 min at a load average of 20 (each run loads the model twice and starts
+torchrun).
 """
 
 import json
