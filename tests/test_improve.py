@@ -110,7 +110,7 @@ def test_train_options_that_cannot_run_are_one_event_and_exit_2(tmp_path, tiny_m
     cmd = [sys.executable, "-m", "lriad_desktop", "train", "--out", str(tmp_path / "o"), "--preset", "huge"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and decode_event(proc.stdout.splitlines()[-1]) == RunFailed(
-        "bad recipe: unknown recipe preset 'huge' (cpu_tiny or gpu_large)")
+        "bad recipe: unknown recipe preset 'huge' (cpu_tiny or gpu_large or multi_gpu)")
     assert not (tmp_path / "o").exists()
 
 

@@ -125,8 +125,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--recipe", type=Path, default=None, help="recipe JSON file (preset + overrides)")
     p_train.add_argument("--recipe-json", default=None, help="recipe as a JSON string (preset + overrides)")
     p_train.add_argument("--preset", default=None,
-                         help="recipe preset, cpu_tiny or gpu_large (default: gpu_large on a CUDA machine, else "
-                              "cpu_tiny)")
+                         help="recipe preset, cpu_tiny, gpu_large or multi_gpu (default: gpu_large on a CUDA machine, "
+                              "multi_gpu there with --num-processes, else cpu_tiny)")
     p_train.add_argument("--steps", type=int, default=None, help="GRPO steps (overrides the recipe)")
     p_train.add_argument("--minutes", type=float, default=None, metavar="M",
                          help="train for about M minutes: training stops when one more step would pass them (the "
@@ -137,6 +137,13 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="cancel the run when stdin closes (the app that started it has gone)")
     p_train.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                          help="device for the before/after evaluation")
+    p_train.add_argument("--num-processes", type=int, default=1, metavar="N",
+                         help="train as N data-parallel processes under accelerate (one per GPU; on a machine "
+                              "without GPUs, N CPU processes over gloo); the recipe's batch is split among them; "
+                              "only the main process writes the store and the adapter (default 1)")
+    p_train.add_argument("--accelerate-config", default=None, metavar="NAME|FILE",
+                         help="accelerate config for --num-processes: ddp, zero2, zero3 (DeepSpeed ZeRO, shipped "
+                              "with the app) or an accelerate YAML file (default: plain data parallelism)")
 
     from lriad_desktop.cli.line import add_parsers as add_line_parsers
     from lriad_desktop.cli.models import add_parser as add_models_parser
@@ -459,19 +466,53 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lriad_desktop.core.training_runs.protocol import ExitCode, RunFailed, print_event
 
     try:
+        from training.recipes.distributed import launched_world, record_exit, relaunch, resolve_launch_config
         from training.recipes.improve import train_from_options
     except ImportError as err:
         print_event(RunFailed(f"training is not available in this build: {err}"))
         return ExitCode.BAD_INPUT
-    return train_from_options(args.out, args.db, args.base, args.adapter_from, args.preset, args.recipe,
+    if args.num_processes < 1:
+        print_event(RunFailed("--num-processes must be at least 1"))
+        return ExitCode.BAD_INPUT
+    if (args.num_processes > 1 or args.accelerate_config) and launched_world()[1] == 1:
+        try:
+            config = resolve_launch_config(args.accelerate_config)
+        except ValueError as err:
+            print_event(RunFailed(str(err)))
+            return ExitCode.BAD_INPUT
+        return relaunch(_without_launch_options(args.argv), args.num_processes, config)
+    code = train_from_options(args.out, args.db, args.base, args.adapter_from, args.preset, args.recipe,
                               args.recipe_json, args.steps, args.device, args.synthetic_per_good,
                               args.stop_with_parent, minutes=args.minutes)
+    record_exit(code)  # for `--num-processes`, whose launcher can't tell one failure from another
+    return code
+
+
+def _without_launch_options(argv: Sequence[str]) -> list[str]:
+    """`lriad train`'s arguments (after `train`) without `--num-processes` and `--accelerate-config`, for each
+    process the launcher starts."""
+    argv = list(argv)
+    argv = argv[argv.index("train") + 1:] if "train" in argv else argv
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--num-processes", "--accelerate-config"):
+            skip = True
+            continue
+        if arg.startswith(("--num-processes=", "--accelerate-config=")):
+            continue
+        kept.append(arg)
+    return kept
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `lriad` and `python -m lriad_desktop` (the GUI when no command is given)."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.self_test:
         from lriad_desktop.selftest import run_self_test
 

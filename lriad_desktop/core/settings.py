@@ -156,6 +156,16 @@ class Settings:
         "Allowed loss on held-out images (points)", "After \"Improve model\", Discard is recommended when the images "
         "it never trained on lose more than this on accuracy, label accuracy or mean IoU (2 points = 2 % of "
         "accuracy, 0.02 of IoU)", minimum=0.0, maximum=100.0, group="Improve model", tech="regression tolerance"))
+    training_processes: int = field(default=1, metadata=_opt(
+        "GPUs to train on", "How many GPUs \"Improve model\" trains on at once, one process each (on a computer "
+        "without GPUs, processes on the processor, which buys nothing on a few cores); 1 = one process, as usual",
+        minimum=1, maximum=64, group="Improve model", tech="data-parallel processes under accelerate launch"))
+    training_sharding: str = field(default="ddp", metadata=_opt(
+        "Model on several GPUs", "With more than one GPU: a whole copy of the model on each, or the model split "
+        "across them with DeepSpeed ZeRO (needs deepspeed installed) when one GPU can't hold it and its generation",
+        choices=("ddp", "zero2", "zero3"), group="Improve model",
+        choice_labels=("A copy on each GPU", "Split optimizer and gradients (ZeRO-2)", "Split everything (ZeRO-3)"),
+        tech="accelerate config: DDP, DeepSpeed ZeRO-2, ZeRO-3"))
     recent_folders: tuple[str, ...] = field(default=(), metadata=_opt("Recent folders", hidden=True))
     recent_sources: tuple[str, ...] = field(default=(), metadata=_opt("Recent camera sources", hidden=True))
     model_folders: tuple[str, ...] = field(default=(), metadata=_opt(

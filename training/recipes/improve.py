@@ -36,6 +36,7 @@ from lriad_desktop.core.training_runs.protocol import (DataPrepared, Emit, Evalu
 from lriad_desktop.core.store.adapter_versions import ModelVersion
 from training.recipes.flags import (NothingToLearn, ReviewedImage, balance_verdicts, collect, repeat_to,
                             training_rows)
+from training.recipes.distributed import GRPOJob, RankGroup, quiet
 from training.recipes.grpo import GRPORecipe, _Cancel, evaluation_device, resolve_recipe, run_grpo
 from training.recipes.warm_start import never_named, warm_start
 
@@ -112,7 +113,7 @@ def warm_start_if_new(base: Path, rows: list[dict], before_flagged: dict, recipe
 def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
             recipe: GRPORecipe | None = None, emit: Emit = print_event, device: str = "cpu",
             synthetic_per_good: int = 0, seed: int = 0, stop_with_parent: bool = False,
-            minutes: float | None = None) -> ExitCode:
+            minutes: float | None = None, ranks: RankGroup | None = None) -> ExitCode:
     """Run one "Improve model" job end to end; returns a process exit status.
 
     With `minutes`, training stops when one more step would pass that budget (the recipe's steps, sized by
@@ -123,6 +124,8 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
     The active model version is never changed here: the result is registered inactive, and
     the app (or `lriad versions activate`) activates it after the inspector sees the figures.
     With `stop_with_parent`, end of file on stdin (the app is gone) cancels the run like SIGTERM.
+    With `ranks` (the main process of a multi-process run) the other processes get the GRPO job when it is
+    ready and train beside this one; everything else here is this process's alone.
     """
     recipe = recipe or GRPORecipe.cpu_tiny()
     cancel = _Cancel()
@@ -171,9 +174,14 @@ def improve(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
                                  warm_budget_s(minutes))
         n_rows = recipe.max_steps * recipe.batch_size // recipe.num_generations
         try:
-            summary = run_grpo(base, repeat_to(rows, n_rows), recipe, out, warm.get("adapter") or adapter_from, emit,
-                               cancel, budget_s=minutes * 60 if minutes else None, after_s=eval_s,
-                               spent_s=time.perf_counter() - t_training)
+            job = GRPOJob(str(base), repeat_to(rows, n_rows), recipe, str(out),
+                          str(warm.get("adapter") or adapter_from or "") or None,
+                          budget_s=minutes * 60 if minutes else None, after_s=eval_s,
+                          spent_s=time.perf_counter() - t_training)
+            if ranks is not None:
+                ranks.handoff(job)
+            summary = run_grpo(job.base, job.rows, recipe, out, job.adapter_from, emit, cancel, budget_s=job.budget_s,
+                               after_s=job.after_s, spent_s=job.spent_s, ranks=ranks)
         finally:
             if warm.get("adapter"):
                 shutil.rmtree(warm["adapter"], ignore_errors=True)
@@ -268,6 +276,42 @@ def train_from_options(out: Path, db: Path | None = None, base: Path | None = No
     except ValueError as err:
         emit(RunFailed(f"bad recipe: {err}"))
         return ExitCode.BAD_INPUT
+    ranks = RankGroup.join(recipe.use_cpu)  # None in a one-process run
+    if ranks is not None and not ranks.is_main:
+        return follow_main(ranks, stop_with_parent)
+    try:
+        return _main_process(out, db, base, adapter_from, preset, recipe_file, recipe_json, steps, device,
+                             synthetic_per_good, stop_with_parent, emit, minutes, recipe, ranks)
+    finally:
+        if ranks is not None:
+            ranks.release_followers()
+
+
+def follow_main(ranks: RankGroup, stop_with_parent: bool = False) -> ExitCode:
+    """A rank other than the main one: wait for the main process's GRPO job, train its share of every step,
+    leave. It never opens the review store or writes the adapter, and prints nothing on stdout (the protocol
+    is the main process's)."""
+    sys.stdout = sys.stderr  # a library's print here must not reach the app as a protocol line
+    cancel = _Cancel()
+    cancel.install()
+    if stop_with_parent:
+        cancel.watch_stdin()
+    job = ranks.handoff()
+    if job is None:  # the main process ended before training (nothing to learn, a Cancel, an error)
+        return ExitCode.DONE
+    summary = run_grpo(job.base, job.rows, job.recipe, job.out_dir, job.adapter_from, quiet, cancel,
+                       budget_s=job.budget_s, after_s=job.after_s, ranks=ranks)
+    return ExitCode.CANCELLED if summary.get("cancelled") else ExitCode.DONE
+
+
+def _main_process(out: Path, db: Path | None, base: Path | None, adapter_from: Path | None, preset: str | None,
+                  recipe_file: Path | None, recipe_json: str | None, steps: int | None, device: str,
+                  synthetic_per_good: int, stop_with_parent: bool, emit: Emit, minutes: float | None,
+                  recipe: GRPORecipe, ranks: RankGroup | None) -> ExitCode:
+    if ranks is not None and recipe.batch_size % ranks.world_size:
+        emit(RunFailed(f"bad recipe: batch_size {recipe.batch_size} can't be split evenly over "
+                       f"{ranks.world_size} training processes"))
+        return ExitCode.BAD_INPUT
     db = Path(db) if db is not None else default_store_path()
     if not db.is_file():
         emit(RunFailed(f"No review store at {db}: review some images first"))
@@ -279,4 +323,4 @@ def train_from_options(out: Path, db: Path | None = None, base: Path | None = No
         recipe = resolve_recipe(preset, recipe_file, recipe_json, steps)
     return improve(db, base, Path(out), adapter_from, recipe,
                    emit=emit, device=evaluation_device(recipe, device), synthetic_per_good=synthetic_per_good,
-                   seed=recipe.seed, stop_with_parent=stop_with_parent, minutes=minutes)
+                   seed=recipe.seed, stop_with_parent=stop_with_parent, minutes=minutes, ranks=ranks)

@@ -70,6 +70,7 @@ class TrainingSetUp:
     max_steps: int = 0
     recipe: dict[str, Any] = field(default_factory=dict)
     budget_s: float | None = None  # a run for so many minutes: training stops there (max_steps is a ceiling)
+    processes: int = 1  # training processes (data-parallel under accelerate; 1: the one-process run)
 
 
 @dataclass(frozen=True)
@@ -206,9 +207,10 @@ def recipe_from_env() -> dict[str, Any] | None:
 
 def train_command(db: Path, base: Path, out: Path, adapter_from: Path | None = None,
                   recipe: dict[str, Any] | None = None, device: str | None = None, steps: int | None = None,
-                  minutes: float | None = None) -> list[str]:
+                  minutes: float | None = None, processes: int = 1, sharding: str = "ddp") -> list[str]:
     """The `lriad train` command for this app: `python -m lriad_desktop train …`, or the frozen app
-    re-launched with `train …` (a frozen build has no separate Python). `steps` or `minutes`: how long."""
+    re-launched with `train …` (a frozen build has no separate Python). `steps` or `minutes`: how long.
+    `processes` > 1: data-parallel under accelerate, with `sharding` its config (ddp, zero2, zero3)."""
     if getattr(sys, "frozen", False):
         head = [sys.executable, "train"]
     else:
@@ -225,4 +227,8 @@ def train_command(db: Path, base: Path, out: Path, adapter_from: Path | None = N
         args += ["--steps", str(steps)]
     if minutes is not None:
         args += ["--minutes", f"{minutes:g}"]
+    if processes > 1:
+        args += ["--num-processes", str(processes)]
+        if sharding != "ddp":
+            args += ["--accelerate-config", sharding]
     return head + args

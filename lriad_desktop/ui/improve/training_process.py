@@ -57,7 +57,8 @@ def plan_improvement(store: ReviewStore, settings: Settings, parent: ModelVersio
     recipe = {"references": shown, **(recipe or {})}  # rows show what inspection shows
     by, n = length or ("", 0)
     command = train_command(store.path, base, out, adapter, recipe, settings.device,
-                            steps=n if by == "steps" else None, minutes=n if by == "minutes" else None)
+                            steps=n if by == "steps" else None, minutes=n if by == "minutes" else None,
+                            processes=settings.training_processes, sharding=settings.training_sharding)
     return TrainingPlan(tuple(command), out, base, adapter, parent.id, parent.name, store.counts().to_learn)
 
 

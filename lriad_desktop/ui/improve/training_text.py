@@ -59,7 +59,8 @@ def event_line(event: TrainingEvent) -> str:
                 f"flagged (trained on) {scores_summary(event.flagged.get('all', {}))}")
     if isinstance(event, TrainingSetUp):
         start = Path(event.adapter_from).name if event.adapter_from else "the base model"
-        return f"Training from {start}: {event.rows} rows, {event.max_steps} steps"
+        on = f", {event.processes} processes" if event.processes > 1 else ""
+        return f"Training from {start}: {event.rows} rows, {event.max_steps} steps{on}"
     if isinstance(event, Step):
         return (f"Step {event.step}/{event.max_steps} · reward {event.reward:.3f} · KL {event.kl:.4f} · "
                 f"{event.s_per_step or 0:.1f} s/step")
