@@ -144,7 +144,8 @@ def test_a_server_killed_mid_batch_marks_errors_and_goes_on(tmp_path):
     assert len(results) == 12
     ok = [r for r in results if r.ok]
     failed = [r for r in results if not r.ok]
-    assert ok and failed and all(r.ok for r in results[:1])
+    # with two requests in flight, the one that answered first need not be the first in the queue
+    assert ok and failed
     for r in failed:
         assert r.error.startswith(f"The model server at {server.url} ") and "\n" not in r.error
         assert "can't be reached" in r.error or "dropped the connection" in r.error
