@@ -86,7 +86,7 @@ def test_cells_of_the_default_feature_and_the_input_scaling(cnn):
     images = [_good(0), _good(1, (400, 160))]
     cells = cnn.features(images)
     assert [(c.rows, c.cols) for c in cells] == [(40, 40), (40, 40)]  # 320 px at stride 8
-    assert all(c.values.shape == (1600, 40 + 112) and torch.isfinite(c.values).all() for c in cells)
+    assert all(c.values.shape == (1600, 40 + 192) and torch.isfinite(c.values).all() for c in cells)  # blocks 4 + 14
     assert cells[1].image_size == (400, 160) and cells[1].input_size == (320, 320)
     x = to_input([Image.new("RGB", (10, 10), (127, 255, 0))], CnnSpec(side=64))
     assert x.shape == (1, 3, 64, 64) and torch.allclose(x[0, :, 0, 0], torch.tensor([0.0, 1.0, -127 / 128]))

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lriad_desktop.core.anomaly_map.patch_map import (DEFAULT_FUSION, AnomalyMap, AnomalyMapError, BankBuilder, BankIdentity,
-                                            EmptyBank, bank_scheme, FusionRule, MemoryBank, fused_score, map_probability)
+                                            EmptyBank, aligns, bank_scheme, FusionRule, MemoryBank, reads_places,
+                                            fused_score, map_probability)
 from lriad_desktop.core.atomic_files import FileWriteError, write_text_atomically
 from lriad_desktop.core.inspection.finding import Finding, MapSummary
 from lriad_desktop.core.inspection.images import ImageLoadError, load_image
@@ -226,7 +227,8 @@ class MapBanks:
             if images and builder is None:  # every good image is registered onto the first readable one
                 max_bank, top_k = bank_scheme(tower)
                 builder = BankBuilder(object_name, identity, total, max_bank, top_k,
-                                      registration=Registration.from_image(images[0]))
+                                      registration=Registration.from_image(images[0]) if aligns(tower) else None,
+                                      by_place=reads_places(tower))
             if builder is not None and builder.registration is not None:
                 images = [builder.registration.align(im)[0] for im in images]
             if images:

@@ -26,6 +26,8 @@ import numpy as np
 from PIL import Image
 
 from lriad_desktop.core.inspection.finding import Box
+from lriad_desktop.core.anomaly_map.coreset import Coreset, coreset, greedy_coreset  # noqa: F401 (re-exported)
+from lriad_desktop.core.anomaly_map.place_spread import PlaceSpread, as_grid, leave_one_out_relative
 from lriad_desktop.core.anomaly_map.registration import Registration, unwarp
 from lriad_desktop.core.anomaly_map.fusion import (DEFAULT_FUSION, MAP_MIDPOINT, FusionRule, fit_fusion,  # noqa: F401 (re-exported)
                                            fused_score, map_probability)
@@ -34,7 +36,7 @@ from lriad_desktop.core.backends.vision_features import CellFeatures, FeatureSou
 DEFAULT_MAX_BANK = 16_384  # features kept after the coreset (PatchCore keeps 1-10 % of a large bank)
 DEFAULT_TOP_K = 3  # image score: mean of the 3 hottest cells (line-like sets, worst kind: 0.964-0.973; the max 0.946)
 MAX_LEAVE_ONE_OUT = 64  # good images scored leave-one-out for the normalisation (a seeded sample beyond)
-BANK_FORMAT = 2  # 2: registration drops fits no better than none; image score the top-3 mean (older banks rebuilt)
+BANK_FORMAT = 3  # 3: cells read against their place (`place_spread`) where the source says so (older banks rebuilt)
 _BATCH = 16
 
 
@@ -70,7 +72,8 @@ class AnomalyMap:
     """One image's map and what it says."""
 
     heat: np.ndarray  # (height, width) float32 in original-image pixels, in normalised units (see `score`)
-    cells: np.ndarray  # (rows, cols) float32 raw nearest-neighbour distance of each cell
+    cells: np.ndarray  # (rows, cols) float32 each cell's nearest-neighbour distance (read against its place, when
+    # the bank has `places`), before normalisation
     raw_score: float  # the image score before normalisation
     score: float  # (raw - good mean) / good spread: ~0 on good images, larger is more anomalous
     boxes: tuple[Box, ...]  # regions above the highest good-image score, original-image pixels
@@ -112,56 +115,13 @@ def nearest_distances(queries: Any, bank: Any, chunk: int = 4096, query_position
     return torch.cat(out) if out else queries.new_zeros(0)
 
 
-@dataclass(frozen=True)
-class Coreset:
-    """Rows chosen by the greedy k-center coreset, and the radius they cover the rest within."""
-
-    indices: Any  # torch.long, into the rows given
-    radius: float  # every row given lies within this distance of a chosen one (on the projection, if any)
-
-
-def coreset(features: Any, size: int, seed: int = 0, projection_dim: int = 128) -> Coreset:
-    """PatchCore's greedy k-center coreset: `size` rows, each the row farthest from those already chosen
-    (distances on a seeded random projection to `projection_dim` dimensions when the features are wider).
-    One matrix-vector product per pick on squared norms, so 16,384 picks among 65,536 rows take seconds."""
-    import torch
-
-    n = features.shape[0]
-    if size >= n:
-        return Coreset(torch.arange(n), 0.0)
-    gen = torch.Generator().manual_seed(seed)
-    x = features.float()
-    if x.shape[1] > projection_dim:
-        proj = torch.randn(x.shape[1], projection_dim, generator=gen) / math.sqrt(projection_dim)
-        x = x @ proj
-    x = x.contiguous()
-    sq = (x * x).sum(1)
-    chosen = torch.empty(size, dtype=torch.long)
-    pick = int(torch.randint(n, (1,), generator=gen))
-    chosen[0] = pick
-    nearest = torch.mv(x, x[pick]).mul_(-2).add_(sq).add_(sq[pick])
-    d = torch.empty_like(nearest)
-    for i in range(1, size):
-        pick = int(torch.argmax(nearest))
-        chosen[i] = pick
-        torch.mv(x, x[pick], out=d)
-        d.mul_(-2).add_(sq).add_(sq[pick])
-        torch.minimum(nearest, d, out=nearest)
-    return Coreset(chosen, float(nearest.max().clamp_min(0).sqrt()))
-
-
-def greedy_coreset(features: Any, size: int, seed: int = 0, projection_dim: int = 128) -> Any:
-    """Indices of `size` rows chosen by PatchCore's greedy k-center coreset (`coreset`)."""
-    return coreset(features, size, seed, projection_dim).indices
-
-
 class MemoryBank:
     """The good images' features of one object, with the leave-one-out scores that normalise its maps."""
 
     def __init__(self, object_name: str, identity: BankIdentity, features: Any, good_scores: Sequence[float],
                  n_images: int, top_k: int = DEFAULT_TOP_K, built_at: float | None = None, build_seconds: float = 0.0,
                  positions: Any = None, reach: float | None = None,
-                 registration: Registration | None = None) -> None:
+                 registration: Registration | None = None, places: PlaceSpread | None = None) -> None:
         if reach is not None and positions is None:
             raise ValueError("a bank with a reach needs its features' positions")
         self.object_name = object_name
@@ -175,6 +135,7 @@ class MemoryBank:
         self.built_at = time.time() if built_at is None else built_at
         self.build_seconds = build_seconds
         self.registration = registration  # images are aligned onto its reference before their features; None: not
+        self.places = places  # each cell read against its place on good parts (`place_spread`); None: plain distances
         self.coreset_radius = 0.0  # every good row dropped by the coreset lies this near a kept one (0: none dropped)
         self.build_timings: dict[str, float] = {}  # `BankBuilder.timings` of the build, when built here
 
@@ -233,9 +194,12 @@ class MemoryBank:
         `Registration.align`'s matrix); score and boxes from it."""
         import cv2
 
-        dist = self.cell_distances(cells)
-        raw = image_score(dist, self.top_k)
-        grid = dist.numpy().astype(np.float32)
+        import torch
+
+        grid = as_grid(self.cell_distances(cells), cells.rows, cells.cols)
+        if self.places is not None:
+            grid = self.places.relative(grid)
+        raw = image_score(torch.from_numpy(grid), self.top_k)
         in_w, in_h = cells.input_size
         up = cv2.resize(grid, (in_w, in_h), interpolation=cv2.INTER_LINEAR)
         sigma = smoothing * in_w / cells.cols
@@ -265,6 +229,11 @@ class MemoryBank:
             tensors["reference"] = torch.from_numpy(np.ascontiguousarray(self.registration.reference, np.float32))
         if self.positions is not None:
             tensors["positions"] = self.positions.contiguous()
+        if self.places is not None:
+            import torch
+
+            tensors["place_mean"] = torch.from_numpy(np.ascontiguousarray(self.places.mean))
+            tensors["place_spread"] = torch.from_numpy(np.ascontiguousarray(self.places.spread))
         tmp = path.with_name(path.name + ".part")
         save_file(tensors, str(tmp), metadata=meta)
         os.replace(tmp, path)
@@ -282,17 +251,20 @@ class MemoryBank:
                 features = f.get_tensor("features")
                 positions = f.get_tensor("positions") if "positions" in f.keys() else None
                 reference = f.get_tensor("reference").numpy() if "reference" in f.keys() else None
+                places = (PlaceSpread(f.get_tensor("place_mean").numpy(), f.get_tensor("place_spread").numpy())
+                          if "place_mean" in f.keys() and "place_spread" in f.keys() else None)
             if meta.get("format") != str(BANK_FORMAT):
                 raise ValueError(f"format {meta.get('format')!r}, expected {BANK_FORMAT}")
             if features.ndim != 2 or not features.is_floating_point() or features.shape[0] == 0 or (
-                    positions is not None and tuple(positions.shape) != (features.shape[0], 2)):
+                    positions is not None and tuple(positions.shape) != (features.shape[0], 2)) or (
+                    places is not None and (places.mean.ndim != 2 or places.mean.shape != places.spread.shape)):
                 raise ValueError(f"features of shape {tuple(features.shape)}"
                                  f"{'' if positions is None else f', positions of shape {tuple(positions.shape)}'}")
             bank = cls(meta["object_name"], BankIdentity(meta["model_version"], meta["fingerprint"], meta["feature"]),
                        features, json.loads(meta["good_scores"]), int(meta["n_images"]), int(meta["top_k"]),
                        float(meta["built_at"]), float(meta["build_seconds"]), positions,
                        float(meta["reach"]) if meta.get("reach") else None,
-                       None if reference is None else Registration(reference))
+                       None if reference is None else Registration(reference), places)
         except (OSError, ValueError, KeyError, TypeError) as err:  # safetensors raises its own (a ValueError kin)
             raise AnomalyMapError(f"The anomaly-map bank {path} can't be read ({err}): rebuild it") from None
         except Exception as err:  # SafetensorError derives from Exception only
@@ -370,8 +342,9 @@ class BankBuilder:
 
     def __init__(self, object_name: str, identity: BankIdentity, n_images: int, max_bank: int = DEFAULT_MAX_BANK,
                  top_k: int = DEFAULT_TOP_K, seed: int = 0, reach: float | None = None, started: float | None = None,
-                 registration: Registration | None = None) -> None:
+                 registration: Registration | None = None, by_place: bool = False) -> None:
         self.object_name, self.identity, self.n_images = object_name, identity, n_images
+        self.by_place = by_place  # read cells against their place (`place_spread`) when enough good images
         self.registration = registration  # the good images given to `add` were aligned onto it
         self.max_bank, self.top_k, self.seed, self.reach = max_bank, top_k, seed, reach
         self.started = time.perf_counter() if started is None else started
@@ -421,11 +394,15 @@ class BankBuilder:
         t1 = time.perf_counter()
         order = [i for i in self.order if i < self.added]
         self.loo_distances = _leave_one_out_distances(self.kept, order, features, positions, owner, self.reach)
-        good_scores = [image_score(d, self.top_k) for d in self.loo_distances]
+        grids = [as_grid(d, self.kept[i].rows, self.kept[i].cols) for d, i in zip(self.loo_distances, order)]
+        places = PlaceSpread.of(grids) if self.by_place else None
+        if places is not None:
+            grids = leave_one_out_relative(grids)
+        good_scores = [image_score(torch.from_numpy(g), self.top_k) for g in grids]
         self.timings = {"coreset_s": t1 - t0, "leave_one_out_s": time.perf_counter() - t1, "candidates": candidates}
         bank = MemoryBank(self.object_name, self.identity, features, good_scores, self.added, self.top_k,
                           build_seconds=time.perf_counter() - self.started, positions=positions, reach=self.reach,
-                          registration=self.registration)
+                          registration=self.registration, places=places)
         bank.coreset_radius = radius
         bank.build_timings = dict(self.timings)
         return bank
@@ -437,12 +414,23 @@ def bank_scheme(tower: FeatureSource) -> tuple[int, int]:
     return int(getattr(tower, "map_max_bank", DEFAULT_MAX_BANK)), int(getattr(tower, "map_top_k", DEFAULT_TOP_K))
 
 
+def reads_places(tower: FeatureSource) -> bool:
+    """Whether banks on `tower`'s features read each cell against its place (`place_spread`; the shipped CNN)."""
+    return bool(getattr(tower, "map_by_place", False))
+
+
+def aligns(tower: FeatureSource) -> bool:
+    """Whether banks on `tower`'s features register images onto the first good one (a tower: yes; the CNN: no)."""
+    return bool(getattr(tower, "map_align", True))
+
+
 def build_bank(tower: FeatureSource, object_name: str, good_images: Sequence[Image.Image], feature: str | None = None,
                max_bank: int | None = None, top_k: int | None = None, seed: int = 0,
-               reach: float | None = None, align: bool = True) -> MemoryBank:
+               reach: float | None = None, align: bool | None = None) -> MemoryBank:
     """A memory bank of `object_name` from its good RGB images. Raises `EmptyBank` with fewer than two
     (the normalisation needs a leave-one-out score), `FeatureError` for a tower that can't give features.
-    `align`: register every image onto the first good one first (`core.anomaly_map.registration`; a part in a fixture)."""
+    `align`: register every image onto the first good one first (`core.anomaly_map.registration`; a part in a fixture);
+    None: as the source does (`aligns`)."""
     if len(good_images) < 2:
         have = "no good images" if not good_images else "only one good image"
         raise EmptyBank(f"The anomaly map of {object_name!r} needs at least two good images (golden samples or "
@@ -452,8 +440,9 @@ def build_bank(tower: FeatureSource, object_name: str, good_images: Sequence[Ima
     scheme = bank_scheme(tower)
     max_bank = scheme[0] if max_bank is None else max_bank
     top_k = scheme[1] if top_k is None else top_k
-    registration = Registration.from_image(good_images[0]) if align else None
-    builder = BankBuilder(object_name, identity, len(good_images), max_bank, top_k, seed, reach, start, registration)
+    registration = Registration.from_image(good_images[0]) if (aligns(tower) if align is None else align) else None
+    builder = BankBuilder(object_name, identity, len(good_images), max_bank, top_k, seed, reach, start, registration,
+                          reads_places(tower))
     for at in range(0, len(good_images), _BATCH):
         batch = good_images[at:at + _BATCH]
         if registration is not None:
@@ -465,12 +454,14 @@ def build_bank(tower: FeatureSource, object_name: str, good_images: Sequence[Ima
 def bank_from_features(object_name: str, identity: BankIdentity, cells: Sequence[CellFeatures],
                        max_bank: int = DEFAULT_MAX_BANK, top_k: int = DEFAULT_TOP_K, seed: int = 0,
                        started: float | None = None, reach: float | None = None,
-                       registration: Registration | None = None) -> MemoryBank:
+                       registration: Registration | None = None, by_place: bool = False) -> MemoryBank:
     """A bank from good images' features already computed with the tower `identity` names. `reach`:
     compare each cell only with good cells within that fraction of the image of its place (parts held
     in a fixture); None compares with every good cell (PatchCore). `registration`: the cells are of good images
-    aligned onto it (`Registration.align`), and queries will be too. (`BankBuilder` for a large bank.)"""
-    builder = BankBuilder(object_name, identity, len(cells), max_bank, top_k, seed, reach, started, registration)
+    aligned onto it (`Registration.align`), and queries will be too. `by_place`: `place_spread`. (`BankBuilder` for a
+    large bank.)"""
+    builder = BankBuilder(object_name, identity, len(cells), max_bank, top_k, seed, reach, started, registration,
+                          by_place)
     builder.add(cells)
     return builder.finish()
 
