@@ -74,8 +74,8 @@ def augmented(image):
 def run_category(cat: Path, name: str, args, cache: dict) -> list[dict]:
     import numpy as np
 
-    from lriad_desktop.core.anomaly_map.patch_map import (BankIdentity, MemoryBank, bank_from_features, bank_scheme, image_score,
-                                                nearest_distances, pixel_auroc)
+    from lriad_desktop.core.anomaly_map.patch_map import (BankIdentity, MemoryBank, aligns, bank_from_features, bank_scheme,
+                                                          pixel_auroc, reads_places)
     from lriad_desktop.core.inspection.images import is_image_file, load_image
     from lriad_desktop.core.anomaly_map.registration import Registration
     from lriad_desktop.core.evaluation.score_curves import auroc
@@ -84,7 +84,9 @@ def run_category(cat: Path, name: str, args, cache: dict) -> list[dict]:
     identity = BankIdentity.of(source, feature)
     scheme = bank_scheme(source)  # the source's own bank size and image score unless given
     args = argparse.Namespace(**{**vars(args), "max_bank": args.max_bank or scheme[0],
-                                 "top_k": args.top_k or scheme[1]})
+                                 "top_k": args.top_k or scheme[1],
+                                 "align": aligns(source) if args.align == "source" else args.align == "on",
+                                 "by_place": reads_places(source) if args.by_place == "source" else args.by_place == "on"})
     goods = sorted(p for p in (cat / "train" / "good").iterdir() if is_image_file(p))
     order = np.random.default_rng(args.seed).permutation(len(goods))
     items = test_items(cat)
@@ -124,7 +126,7 @@ def run_category(cat: Path, name: str, args, cache: dict) -> list[dict]:
         flat = [c for group in good_cells[:k] for c in group]
         if k >= 2 and not args.augment:
             bank = bank_from_features(cat.name, identity, flat, max_bank=args.max_bank, top_k=args.top_k,
-                                      registration=registration)
+                                      registration=registration, by_place=args.by_place)
         else:  # one image, or augmented copies: no leave-one-out normalisation (AUROCs don't need it)
             import torch
 
@@ -138,13 +140,14 @@ def run_category(cat: Path, name: str, args, cache: dict) -> list[dict]:
         scores, truth, heats, masks = [], [], [], []
         for cells, warp, bad, mask in tests:
             amap = bank.anomaly_map(cells, warp=warp)
-            scores.append(image_score(nearest_distances(cells.values, bank.features), args.top_k))
+            scores.append(amap.raw_score)
             truth.append(bad)
             if mask is not None:
                 heats.append(amap.heat)
                 masks.append(mask)
         pixel = pixel_auroc(heats, masks) if len(masks) == len(tests) else None
-        rows.append({"category": cat.name, "feature": f"{feature} (top {args.top_k})", "k": k, "image_auroc": auroc(scores, truth),
+        how = f"top {args.top_k}{', place' if bank.places is not None else ''}{', aligned' if registration else ''}"
+        rows.append({"category": cat.name, "feature": f"{feature} ({how})", "k": k, "image_auroc": auroc(scores, truth),
                      "pixel_auroc": pixel, "build_s": build_s, "bank": bank.size})
     # batch-1 cost against the largest bank: features of one image + its map
     times = []
@@ -173,7 +176,7 @@ def normalisation_rows(name: str, feature: str, identity, registration, good_cel
         for draw in range(args.draws):
             pick = np.random.default_rng([args.seed, k, draw]).choice(len(good_cells), k, replace=False)
             bank = bank_from_features(name, identity, [good_cells[i][0] for i in pick], max_bank=args.max_bank,
-                                      top_k=args.top_k, registration=registration)
+                                      top_k=args.top_k, registration=registration, by_place=args.by_place)
             scores = [bank.anomaly_map(cells, warp=warp).score for cells, warp, _bad, _mask in tests]
             good = [s for s, (_c, _w, bad, _m) in zip(scores, tests) if not bad]
             bad = [s for s, (_c, _w, b, _m) in zip(scores, tests) if b]
@@ -188,7 +191,7 @@ def normalisation_rows(name: str, feature: str, identity, registration, good_cel
 def print_normalisation(rows: list[dict]) -> None:
     for r in rows:
         a, f, g = r["alarms"], r["found"], r["good_median"]
-        print(f"{r['category']:<12} {r['feature']:<38} {r['k']:>3} false alarms {sum(a) / len(a):6.1%} "
+        print(f"{r['category']:<12} {r['feature']:<52} {r['k']:>3} false alarms {sum(a) / len(a):6.1%} "
               f"({min(a):.0%}-{max(a):.0%})  found {sum(f) / len(f):6.1%} ({min(f):.0%}-{max(f):.0%})  "
               f"good test median {sum(g) / len(g):5.2f} ({min(g):.2f} to {max(g):.2f})  [{len(a)} draws]", flush=True)
 
@@ -206,7 +209,10 @@ def main() -> int:
     p.add_argument("--max-bank", type=int, default=0, help="features kept after the coreset (default: the source's)")
     p.add_argument("--top-k", type=int, default=0,
                    help="image score: the mean of the k hottest cells (default: the source's; the CNN 300, a tower 3)")
-    p.add_argument("--no-align", dest="align", action="store_false", help="no registration onto the first good image")
+    p.add_argument("--align", choices=("source", "on", "off"), default="source",
+                   help="registration onto the first good image (source: as the feature source does; a tower on, the CNN off)")
+    p.add_argument("--by-place", choices=("source", "on", "off"), default="source",
+                   help="read each cell against its place on good parts (core.anomaly_map.place_spread; source: the CNN on)")
     p.add_argument("--augment", action="store_true", help="flips and 90-degree turns of each good image in the bank")
     p.add_argument("--limit", type=int, default=0, help="at most N test images per category (spread evenly)")
     p.add_argument("--timed", type=int, default=8, help="test images timed one by one")
@@ -218,8 +224,9 @@ def main() -> int:
     args.shots = [int(k) for k in args.shots.split(",")]
     torch.set_num_threads(args.threads)
     print(f"# {args.dataset} · CPU {cpu_name()}, {args.threads} threads · load average {os.getloadavg()[0]:.1f} · "
-          f"top-{args.top_k or 'default'}{' · aligned' if args.align else ''}{' · augmented' if args.augment else ''}")
-    print(f"{'category':<12} {'feature (top-k)':<38} {'K':>3} {'image AUROC':>11} {'pixel AUROC':>11} {'ms/image':>9} "
+          f"top-{args.top_k or 'default'} · align {args.align} · by place {args.by_place}"
+          f"{' · augmented' if args.augment else ''}")
+    print(f"{'category':<12} {'feature (scheme)':<52} {'K':>3} {'image AUROC':>11} {'pixel AUROC':>11} {'ms/image':>9} "
           f"{'build s':>8} {'bank':>6}", flush=True)
     cache: dict = {}
     for cat in categories(args.dataset):
@@ -229,7 +236,7 @@ def main() -> int:
                 continue
             for r in run_category(cat, name.strip(), args, cache):
                 pixel = "—" if r["pixel_auroc"] is None else f"{r['pixel_auroc']:.3f}"
-                print(f"{r['category']:<12} {r['feature']:<38} {r['k']:>3} {r['image_auroc']:>11.3f} {pixel:>11} "
+                print(f"{r['category']:<12} {r['feature']:<52} {r['k']:>3} {r['image_auroc']:>11.3f} {pixel:>11} "
                       f"{r['ms']:>9.1f} {r['build_s']:>8.2f} {r['bank']:>6}", flush=True)
     print(f"# load average {os.getloadavg()[0]:.1f}")
     return 0
