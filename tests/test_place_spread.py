@@ -98,7 +98,7 @@ def test_the_cnn_bank_reads_places_does_not_register_and_finds_a_small_square(cn
     assert build_bank(cnn, "woven fabric", goods[:MIN_PLACE_IMAGES - 1]).places is None
 
 
-def test_a_bank_of_the_older_format_is_refused_with_one_sentence(cnn, tmp_path: Path):
+def test_a_bank_of_the_older_format_or_with_damaged_place_figures_is_refused_with_one_sentence(cnn, tmp_path: Path):
     bank = build_bank(cnn, "woven fabric", _fabric(4, 11))
     path = bank.to_file(tmp_path / "fabric.safetensors")
     with safe_open(str(path), framework="pt") as f:
@@ -106,4 +106,10 @@ def test_a_bank_of_the_older_format_is_refused_with_one_sentence(cnn, tmp_path: 
     meta["format"] = "2"  # before places: its scores are in other units
     save_file(tensors, str(path), metadata=meta)
     with pytest.raises(AnomalyMapError, match=r"can't be read \(format '2', expected 3\): rebuild it"):
+        MemoryBank.from_file(path)
+    # a damaged file whose place figures would divide by zero: refused, never a map of infinities
+    meta["format"] = "3"
+    tensors["place_spread"] = tensors["place_spread"] * 0
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(AnomalyMapError, match="unsound place figures.*rebuild it"):
         MemoryBank.from_file(path)

@@ -224,7 +224,7 @@ class MapBanks:
                     readable.append(path)
                 except (ImageLoadError, OSError):
                     continue  # a good image deleted or damaged since: built without it
-            if images and builder is None:  # every good image is registered onto the first readable one
+            if images and builder is None:  # a source that registers: every good image onto the first readable one
                 max_bank, top_k = bank_scheme(tower)
                 builder = BankBuilder(object_name, identity, total, max_bank, top_k,
                                       registration=Registration.from_image(images[0]) if aligns(tower) else None,

@@ -257,9 +257,10 @@ class MemoryBank:
                 raise ValueError(f"format {meta.get('format')!r}, expected {BANK_FORMAT}")
             if features.ndim != 2 or not features.is_floating_point() or features.shape[0] == 0 or (
                     positions is not None and tuple(positions.shape) != (features.shape[0], 2)) or (
-                    places is not None and (places.mean.ndim != 2 or places.mean.shape != places.spread.shape)):
+                    places is not None and not places.sound()):
                 raise ValueError(f"features of shape {tuple(features.shape)}"
-                                 f"{'' if positions is None else f', positions of shape {tuple(positions.shape)}'}")
+                                 f"{'' if positions is None else f', positions of shape {tuple(positions.shape)}'}"
+                                 f"{'' if places is None or places.sound() else ', unsound place figures'}")
             bank = cls(meta["object_name"], BankIdentity(meta["model_version"], meta["fingerprint"], meta["feature"]),
                        features, json.loads(meta["good_scores"]), int(meta["n_images"]), int(meta["top_k"]),
                        float(meta["built_at"]), float(meta["build_seconds"]), positions,

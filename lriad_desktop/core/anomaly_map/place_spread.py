@@ -50,6 +50,13 @@ class PlaceSpread:
         floor = SPREAD_FLOOR * float(spread.mean()) + 1e-6
         return cls(mean.astype(np.float32), np.maximum(spread, floor).astype(np.float32))
 
+    def sound(self) -> bool:
+        """Whether the figures can be used: two grids of one shape, finite, every spread above 0 (a bank file read
+        back is checked with it)."""
+        mean, spread = np.asarray(self.mean), np.asarray(self.spread)
+        return (mean.ndim == 2 and mean.shape == spread.shape and mean.size > 0 and bool(np.isfinite(mean).all())
+                and bool(np.isfinite(spread).all()) and bool((spread > 0).all()))
+
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.mean.shape)  # type: ignore[return-value]
