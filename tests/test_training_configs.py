@@ -13,7 +13,7 @@ from accelerate.commands.launch import _validate_launch_command, launch_command_
 from accelerate.utils import DeepSpeedPlugin, DistributedType, patch_environment
 from accelerate.utils.launch import prepare_deepspeed_cmd_env
 
-from lriad_desktop.cli.commands import _without_launch_options
+from lriad_desktop.cli.train import _without_launch_options
 from lriad_desktop.core.training_runs.protocol import train_command
 from training.recipes.distributed import CONFIG_DIR, LAUNCH_CONFIGS, launch_arguments, resolve_launch_config
 from training.recipes.grpo import GRPORecipe, resolve_recipe, vllm_options

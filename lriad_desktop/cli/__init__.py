@@ -1,3 +1,3 @@
 """The `lriad` command line: the GUI by default, one module per command group (`commands`: the parser, gui,
-inspect, evaluate and train; `models`, `export`, `versions`; `line`: watch and report; `map`: the anomaly map
+inspect and evaluate; `train`; `models`, `export`, `versions`; `line`: watch and report; `map`: the anomaly map
 inside evaluate)."""
