@@ -78,6 +78,37 @@ def test_a_folder_that_cannot_be_watched_is_one_notice(qtbot, make_window, tmp_p
     window.close()
 
 
+def test_one_watch_a_folder_the_apps_or_lriad_watchs(qtbot, make_window, tmp_path):
+    """The app's Watch Folder takes the folder's watch lock as `lriad watch` does: while one watches, the other is
+    refused with one sentence (two would inspect and publish every image twice); stopping lets it go."""
+    from lriad_desktop.core.line.watch import folder_lock
+
+    folder = tmp_path / "line4"
+    folder.mkdir()
+    window = make_window(load_model=False)
+    mode = window.watch_mode
+    other = folder_lock(folder.resolve())  # what a running `lriad watch` holds
+    assert other.acquire()
+    try:
+        mode.start(str(folder))
+        qtbot.waitUntil(lambda: not mode.watching, timeout=10000)
+        assert window.statusBar().currentMessage() == (
+            f"Another watch (lriad watch or the app's Watch Folder) is already watching {folder.resolve()}: two "
+            "would inspect and publish every image twice (stop the other one first)")
+        assert not window.actions_["watch_folder"].isChecked() and not mode.status.isVisible()
+    finally:
+        other.release()
+    part_image(folder / "frame.png", seed=3)
+    mode.start(str(folder))  # the other one stopped: the app watches, and holds the lock
+    qtbot.waitUntil(lambda: window.controller.queue.rowCount() == 1, timeout=30000)  # its task is under the lock
+    probe = folder_lock(folder.resolve())
+    assert mode.watching and not probe.acquire()
+    mode.stop()
+    qtbot.waitUntil(probe.acquire, timeout=10000)  # released once the watching task ends
+    probe.release()
+    window.close()
+
+
 def test_an_image_that_lands_never_takes_the_inspectors_keys(qtbot, make_window, tmp_path):
     """Issue 33 #15: an image landing while the inspector reviews another is queued and marked new; the image on
     screen stays current, so Space accepts what the inspector looked at, not the arrival."""

@@ -128,8 +128,8 @@ def test_a_second_watch_on_the_same_folder_is_refused(tmp_path, tiny_model_dir):
         first.wait(timeout=30)
     assert second.returncode == 2
     assert second_err.strip().splitlines() == [
-        f"error: Another lriad watch is already watching {watched.resolve()}: two would inspect and publish every "
-        "image twice (stop the other one first)"]
+        "error: Another watch (lriad watch or the app's Watch Folder) is already watching "
+        f"{watched.resolve()}: two would inspect and publish every image twice (stop the other one first)"]
     third = _watch(tmp_path, tiny_model_dir, watched)
     try:
         _Lines(third.stderr).next(180, "watching ")

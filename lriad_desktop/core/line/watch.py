@@ -21,9 +21,10 @@ import hashlib
 import logging
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from lriad_desktop.core.inspection.finding import Finding
 from lriad_desktop.core.line.hot_folder import DEFAULT_SETTLE_S, HotFolder, HotFolderError
@@ -116,6 +117,24 @@ def folder_lock(folder: Path) -> RunLock:
     return RunLock(user_data_dir() / "watch-locks" / digest)
 
 
+@contextmanager
+def watching(folder: Path) -> Iterator[None]:
+    """Hold `folder`'s watch lock for the `with` block: one watch a folder, whether `lriad watch` or the app's
+    *Watch Folder*. Raises `HotFolderError` when another holds it or it can't be taken."""
+    lock = folder_lock(folder) if folder.is_dir() else None
+    try:
+        if lock is not None and not lock.acquire():
+            raise HotFolderError(f"Another watch (lriad watch or the app's Watch Folder) is already watching {folder}: "
+                                 "two would inspect and publish every image twice (stop the other one first)")
+    except OSError as err:
+        raise HotFolderError(f"Can't lock {folder} for this watch: {err.strerror or err}") from None
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
 def move_into(path: Path, watched: Path, done: Path) -> Path:
     """Move `path` (under `watched`) to the same relative place under `done`; never overwrites: a name
     already taken there gets `-1`, `-2`, … Returns the new path; raises OSError."""
@@ -163,18 +182,8 @@ class FolderWatch:
         """Watch until `should_stop()` (checked about every `poll_s`) or an interrupt; returns how many images
         were inspected. Takes the folder's lock, then loads the backend (their errors are raised before anything
         is watched)."""
-        lock = folder_lock(self.folder) if self.folder.is_dir() else None
-        try:
-            if lock is not None and not lock.acquire():
-                raise HotFolderError(f"Another lriad watch is already watching {self.folder}: two would inspect and "
-                                     "publish every image twice (stop the other one first)")
-        except OSError as err:
-            raise HotFolderError(f"Can't lock {self.folder} for this watch: {err.strerror or err}") from None
-        try:
+        with watching(self.folder):
             return self._run_locked(on_image, on_note, should_stop, poll_s)
-        finally:
-            if lock is not None:
-                lock.release()
 
     def _run_locked(self, on_image: Callable[[WatchedImage], None], on_note: Callable[[str], None],
                     should_stop: Callable[[], bool], poll_s: float) -> int:

@@ -1,7 +1,8 @@
 """File → Watch Folder: the app inspects each image as it lands in a folder (a camera's output).
 
 The hot folder (`core.line.hot_folder`: complete files only, in landing order, those already there first) runs as
-one long task on the "capture" lane of the one task API; each batch of complete files reaches the main
+one long task on the "capture" lane of the one task API, holding the folder's watch lock (`core.line.watch`: one
+watch a folder, the app's or `lriad watch`); each batch of complete files reaches the main
 thread as progress and joins the queue, where the images the store already holds an inspection of keep it
 and the others are inspected (as `lriad watch` does, so a restart inspects nothing twice). Unchecking the
 action, or closing the window, cancels the task.
@@ -20,6 +21,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QLabel, QStatusBar, QWidget
 
 from lriad_desktop.core.line.hot_folder import HotFolder, HotFolderError
+from lriad_desktop.core.line.watch import watching
 from lriad_desktop.ui.tasks import TaskCancelled, TaskContext, TaskHandle
 
 if TYPE_CHECKING:  # passed in by the window; importing it at run time would point back up at the window
@@ -29,8 +31,9 @@ WAIT_S = 0.25  # how often the watching task looks for cancellation
 
 
 def watch_folder(folder: str, ctx: TaskContext) -> None:
-    """The task: hand over complete files as progress until cancelled (raises HotFolderError up front)."""
-    with HotFolder(folder) as hot:
+    """The task: hand over complete files as progress until cancelled, holding the folder's watch lock (raises
+    HotFolderError up front, as when `lriad watch` or another app already watches the folder)."""
+    with watching(Path(folder)), HotFolder(folder) as hot:
         while not ctx.cancelled:
             ready = hot.wait(WAIT_S)
             if ready:
