@@ -49,6 +49,7 @@ class FakeHub:
     def __init__(self, repos: dict[str, FakeRepo], throttle_s: float = 0.0) -> None:
         self.repos = repos
         self.throttle_s = throttle_s  # pause after each 64 KiB piece of a file body
+        self.slow_after: tuple[int, float] | None = None  # (body bytes, pause): a longer pause past that many bytes
         self.drop_once: dict[str, int] = {}  # file name -> cut the connection after this many body bytes, once
         self.gone_after_drop = False  # after that cut the hub is gone: no more connections are taken
         self.requests: list[Request] = []
@@ -198,5 +199,8 @@ class FakeHub:
             sent += len(piece)
             with self._lock:
                 self.bytes_served += len(piece)
-            if self.throttle_s:
+            slow = self.slow_after
+            if slow is not None and sent > slow[0]:
+                time.sleep(slow[1])  # a test's Cancel lands here, however busy the machine
+            elif self.throttle_s:
                 time.sleep(self.throttle_s)

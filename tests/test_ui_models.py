@@ -64,6 +64,7 @@ def test_use_an_added_folder(qtbot, make_window, tiny_model_dir, monkeypatch):
 def test_download_with_progress_cancel_resume_and_verification(qtbot, make_window, served_model, monkeypatch):
     window = make_window(Settings(device="cpu"), load_model=False)
     with FakeHub({REPO: FakeRepo(served_model)}, throttle_s=0.004) as hub:
+        hub.slow_after = (10 * 1024 ** 2, 0.1)  # past the first 10 MB the rest comes slowly: Cancel is never late
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         dialog = _open(qtbot, window)
         dialog.repo_edit.setText(REPO)
@@ -76,6 +77,7 @@ def test_download_with_progress_cancel_resume_and_verification(qtbot, make_windo
         assert "cancelled" in dialog.progress.format() and "carry on" in dialog.status.text()
         target = models_dir() / REPO.replace("/", "--")
         assert (target / ".lriad-download.json").is_file()  # kept for the resume
+        hub.slow_after = None
         dialog.download_button.click()  # resume
         qtbot.waitUntil(lambda: dialog.download is None, timeout=120000)
     assert "loads on cpu and inspects" in dialog.status.text(), dialog.status.text()
