@@ -123,16 +123,14 @@ def test_loading_an_adapter_on_a_trickling_or_flooding_server_ends_in_one_senten
     """Issue 33's deadline and cap hold for model versions on a server too (`server_adapters`), not only for
     inspection: the load request is given up at its total time or its answer's cap, with the commands that would
     serve the adapter instead."""
-    import time
-
     from lriad_desktop.core.backends.server_adapters import activate_adapter_on_server
 
+    # the whole answer a byte every 0.25 s would take minutes; only the total deadline ends it
     with ScriptedServer("trickle", trickle_s=0.25) as server:
-        started = time.monotonic()
         result = activate_adapter_on_server(ServerConfig(server.url), "line3-v2", "/srv/a", load_s=2)
-        took = time.monotonic() - started
+        assert server.bytes_sent < 100  # given up a few bytes in, not read to the end
     assert not result.ok and result.message == "The model server did not load line3-v2 within 2 s"
-    assert took < 10 and result.commands and "--lora-modules line3-v2=/srv/a" in result.commands[0]
+    assert result.commands and "--lora-modules line3-v2=/srv/a" in result.commands[0]
     with ScriptedServer("gzip_bomb", inflated=300 * 1024 ** 2) as server:
         result = activate_adapter_on_server(ServerConfig(server.url), "line3-v2", "/srv/a")
     assert not result.ok and result.message.startswith("The model server sent too long an answer to loading "
