@@ -51,8 +51,8 @@ class PlaceSpread:
         return cls(mean.astype(np.float32), np.maximum(spread, floor).astype(np.float32))
 
     def sound(self) -> bool:
-        """Whether the figures can be used: two grids of one shape, finite, every spread above 0 (a bank file read
-        back is checked with it)."""
+        """Whether the figures can be used: mean and spread grids of one shape, finite, every spread above 0 (a bank
+        file read back is checked with it)."""
         mean, spread = np.asarray(self.mean), np.asarray(self.spread)
         return (mean.ndim == 2 and mean.shape == spread.shape and mean.size > 0 and bool(np.isfinite(mean).all())
                 and bool(np.isfinite(spread).all()) and bool((spread > 0).all()))
@@ -74,16 +74,15 @@ class PlaceSpread:
             spread = cv2.resize(spread, size, interpolation=cv2.INTER_LINEAR)
         return (grid - mean) / spread
 
-    def without(self, stack: np.ndarray, i: int) -> "PlaceSpread":
-        """The figures of `stack` (the grids they were made of) less image `i`'s grid."""
-        return self._from_stack(np.delete(stack, i, axis=0))
-
 
 def leave_one_out_relative(grids: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Each good image's grid read against the places' figures of the other good images."""
     stack = np.stack([np.asarray(g, np.float32) for g in grids])
-    whole = PlaceSpread._from_stack(stack)
-    return [whole.without(stack, i).relative(stack[i]) for i in range(len(stack))]
+    out = []
+    for i in range(len(stack)):
+        others = PlaceSpread._from_stack(np.delete(stack, i, axis=0))
+        out.append(others.relative(stack[i]))
+    return out
 
 
 def as_grid(distances: Any, rows: int, cols: int) -> np.ndarray:
