@@ -20,14 +20,24 @@ def add_parser(sub) -> None:
                    help="the file to write (a folder for yolo)")
 
 
+def existing_store(db: Path | None) -> Path | None:
+    """The review store `--db` names (default: the app's own); None, with one line on stderr, when there is none."""
+    from lriad_desktop.core.store.review_store import default_store_path
+
+    path = Path(db) if db is not None else default_store_path()
+    if not path.is_file():
+        print(f"error: no review store at {path}", file=sys.stderr)
+        return None
+    return path
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Export; prints what was written. Exit 0, or 2 with one line when the store or the target can't be used."""
     from lriad_desktop.core.evaluation.export import export_reviewed
-    from lriad_desktop.core.store.review_store import ReviewStore, StoreError, default_store_path
+    from lriad_desktop.core.store.review_store import ReviewStore, StoreError
 
-    db = Path(args.db) if args.db is not None else default_store_path()
-    if not db.is_file():
-        print(f"error: no review store at {db}", file=sys.stderr)
+    db = existing_store(args.db)
+    if db is None:
         return 2
     try:
         with ReviewStore.open(db) as store:

@@ -46,12 +46,12 @@ def _verdict_word(version, tolerance: float) -> str:
 
 def cmd_versions(args: argparse.Namespace) -> int:
     """List, discard or restore; exit 0, or 2 with one line when the store or the version can't be used."""
-    from lriad_desktop.core.store.review_store import ReviewStore, StoreError, default_store_path
+    from lriad_desktop.cli.export import existing_store
+    from lriad_desktop.core.store.review_store import ReviewStore, StoreError
     from lriad_desktop.core.store.adapter_versions import files_present, trained_here, version_state
 
-    db = Path(args.db) if args.db is not None else default_store_path()
-    if not db.is_file():
-        print(f"error: no review store at {db}", file=sys.stderr)
+    db = existing_store(args.db)
+    if db is None:
         return 2
     try:
         with ReviewStore.open(db) as store:
